@@ -1,0 +1,288 @@
+"""The SQL behind every key-value scope, on SQLAlchemy Core with statements built once.
+
+User memory, bot memory and session memory are the same shape: an owner (a user, a bot, a
+session and kind), a key, a JSON value. :class:`KeyValueSQL` builds the statements for one
+such table and one dialect at start-up, so a hot call only binds parameters and executes.
+``increment`` and ``append`` are single upserts that compute the new value inside the
+database, so concurrent writers never lose an update.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Connection,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from runtime.errors import InvalidValue
+from runtime.storage.tables import new_id
+
+__all__ = ["MISSING", "KeyValueSQL", "StoredValue"]
+
+class _Missing:
+    """The sentinel for "no such key" (JSON null is a value, so None cannot be it)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One row as the memory API reports it."""
+
+    key: str
+    value: Any
+    memory_type: str | None
+    ttl: datetime | None
+    created_at: datetime | None
+    updated_at: datetime
+
+
+class KeyValueSQL:
+    """Prebuilt statements for one key-value table on one dialect.
+
+    Args:
+        table: the SQLAlchemy table (user_memory, bot_memory or session_memory).
+        owner: the columns that name the owner, e.g. ``("user_id",)`` or ``("session_id", "kind")``.
+        dialect: ``"sqlite"`` or ``"postgresql"``.
+    """
+
+    def __init__(
+        self, table: Table, owner: tuple[str, ...], dialect: str, extra: tuple[str, ...] = ()
+    ) -> None:
+        self.table = table
+        self.owner = owner
+        self.extra = extra  # columns written on insert but not part of the owner match
+        self.dialect = dialect
+        c = table.c
+        self.has_ttl = "ttl" in c
+        self.has_type = "memory_type" in c
+        self.has_created = "created_at" in c
+        owner_match = and_(*(c[name] == bindparam(name) for name in owner))
+        live = or_(c.ttl.is_(None), c.ttl > bindparam("now")) if self.has_ttl else None
+        where = and_(owner_match, c.key == bindparam("key"))
+        live_where = and_(where, live) if live is not None else where
+        owner_live = and_(owner_match, live) if live is not None else owner_match
+
+        self._get = select(c.value).where(live_where)
+        columns = [c.key, c.value, c.updated_at]
+        columns += [c.memory_type] if self.has_type else []
+        columns += [c.ttl] if self.has_ttl else []
+        columns += [c.created_at] if self.has_created else []
+        self._list = select(*columns).where(owner_live).order_by(c.key)
+        self._count = select(func.count()).select_from(table).where(owner_live)
+        self._delete = delete(table).where(where)
+        self._delete_owner = delete(table).where(owner_match)
+        self._upsert = self._build_upsert()
+        self._increment = self._build_atomic("increment")
+        self._append = self._build_atomic("append")
+
+    # -- statement builders -------------------------------------------------------------
+
+    def _insert_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"id": bindparam("id"), "key": bindparam("key")}
+        values.update({name: bindparam(name) for name in (*self.owner, *self.extra)})
+        values["value"] = bindparam("value", type_=self.table.c.value.type)
+        stamp = self.table.c.updated_at.type
+        values["updated_at"] = bindparam("now", type_=stamp)
+        if self.has_created:
+            values["created_at"] = bindparam("now", type_=stamp)
+        if self.has_type:
+            values["memory_type"] = bindparam("memory_type")
+        if self.has_ttl:
+            values["ttl"] = bindparam("ttl", type_=stamp)
+        return values
+
+    def _build_upsert(self) -> Any:
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = insert(self.table).values(**self._insert_values())
+        updates = {"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+        if self.has_type:
+            updates["memory_type"] = stmt.excluded.memory_type
+        if self.has_ttl:
+            updates["ttl"] = stmt.excluded.ttl
+        return stmt.on_conflict_do_update(
+            index_elements=[*self.owner, "key"], set_=updates
+        ).returning(self.table.c.id)
+
+    def _build_atomic(self, op: str) -> Any:
+        """``increment``/``append`` as one upsert; the WHERE refuses a value of the wrong kind."""
+        pg = self.dialect == "postgresql"
+        t = self.table.name
+        cols = ["id", *self.owner, *self.extra, "key", "value", "updated_at"]
+        vals = [":id", *(f":{o}" for o in (*self.owner, *self.extra)), ":key", "{fresh}", ":now"]
+        sets = ["value = {merged}", "updated_at = excluded.updated_at"]
+        if self.has_created:
+            cols.append("created_at")
+            vals.append(":now")
+        if self.has_type:
+            cols.append("memory_type")
+            vals.append(":memory_type")
+        if self.has_ttl:
+            cols.append("ttl")
+            vals.append(":ttl")
+            sets.append("ttl = excluded.ttl")
+        expired = f"({t}.ttl IS NOT NULL AND {t}.ttl <= excluded.updated_at)" if self.has_ttl else "FALSE"
+        if op == "increment":
+            if pg:
+                fresh = "to_jsonb(CAST(:arg AS numeric))"
+                merged = f"to_jsonb(CAST({t}.value #>> '{{}}' AS numeric) + CAST(:arg AS numeric))"
+                kind_ok = f"jsonb_typeof({t}.value) = 'number'"
+            else:
+                fresh = "json(:arg)"
+                merged = f"json_quote(json_extract({t}.value, '$') + json_extract(:arg, '$'))"
+                kind_ok = f"json_type({t}.value) IN ('integer', 'real')"
+        else:
+            if pg:
+                fresh = "jsonb_build_array(CAST(:arg AS jsonb))"
+                merged = f"{t}.value || jsonb_build_array(CAST(:arg AS jsonb))"
+                kind_ok = f"jsonb_typeof({t}.value) = 'array'"
+            else:
+                fresh = "json_array(json(:arg))"
+                merged = f"json_insert({t}.value, '$[#]', json(:arg))"
+                kind_ok = f"json_type({t}.value) = 'array'"
+        if self.has_ttl:
+            merged = f"CASE WHEN {expired} THEN {fresh} ELSE {merged} END"
+            kind_ok = f"({expired} OR {kind_ok})"
+        sql = (
+            f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join(vals)}) "
+            f"ON CONFLICT ({', '.join([*self.owner, 'key'])}) DO UPDATE SET {', '.join(sets)} "
+            f"WHERE {kind_ok} RETURNING id, value"
+        ).format(fresh=fresh, merged=merged)
+        stamp = self.table.c.updated_at.type
+        params = [bindparam("now", type_=stamp), bindparam("arg", type_=String())]
+        if self.has_ttl:
+            params.append(bindparam("ttl", type_=stamp))
+        return text(sql).bindparams(*params).columns(id=String(), value=JSON())
+
+    # -- operations ---------------------------------------------------------------------
+
+    def get(self, conn: Connection, owner: dict[str, Any], key: str, now: datetime) -> Any:
+        """The stored value, or the module's ``_MISSING`` sentinel (JSON null is a value)."""
+        row = conn.execute(self._get, {**owner, "key": key, "now": now}).first()
+        return _MISSING if row is None else row[0]
+
+    def list(self, conn: Connection, owner: dict[str, Any], now: datetime) -> list[StoredValue]:
+        rows = conn.execute(self._list, {**owner, "now": now}).mappings()
+        return [
+            StoredValue(
+                key=r["key"],
+                value=r["value"],
+                memory_type=r.get("memory_type"),
+                ttl=r.get("ttl"),
+                created_at=r.get("created_at"),
+                updated_at=r["updated_at"],
+            )
+            for r in rows
+        ]
+
+    def count(self, conn: Connection, owner: dict[str, Any], now: datetime) -> int:
+        return int(conn.execute(self._count, {**owner, "now": now}).scalar_one())
+
+    def set(
+        self,
+        conn: Connection,
+        owner: dict[str, Any],
+        key: str,
+        value: Any,
+        now: datetime,
+        *,
+        memory_type: str | None = None,
+        ttl: datetime | None = None,
+    ) -> bool:
+        """Insert or replace; True when a new row was created (the max-keys check needs it)."""
+        row_id = new_id()
+        params: dict[str, Any] = {**owner, "id": row_id, "key": key, "value": value, "now": now}
+        if self.has_type:
+            params["memory_type"] = memory_type or "preference"
+        if self.has_ttl:
+            params["ttl"] = ttl
+        return conn.execute(self._upsert, params).scalar_one() == row_id
+
+    def delete(self, conn: Connection, owner: dict[str, Any], key: str) -> bool:
+        return bool(conn.execute(self._delete, {**owner, "key": key}).rowcount)
+
+    def delete_owner(self, conn: Connection, owner: dict[str, Any]) -> int:
+        return int(conn.execute(self._delete_owner, owner).rowcount)
+
+    def increment(
+        self,
+        conn: Connection,
+        owner: dict[str, Any],
+        key: str,
+        by: int | float,
+        now: datetime,
+        *,
+        memory_type: str | None = None,
+        ttl: datetime | None = None,
+    ) -> tuple[int | float, bool]:
+        """Add ``by`` to a numeric value (a missing key counts as 0); atomic.
+
+        Returns the new value and whether the key was created.
+        """
+        args = (conn, owner, key, json.dumps(by), now, memory_type, ttl)
+        result, created = self._atomic(self._increment, *args)
+        if result is _MISSING:
+            raise InvalidValue(f"cannot increment {key!r}: it holds a value that is not a number")
+        assert isinstance(result, (int, float))
+        return result, created
+
+    def append(
+        self,
+        conn: Connection,
+        owner: dict[str, Any],
+        key: str,
+        item_json: str,
+        now: datetime,
+        *,
+        memory_type: str | None = None,
+        ttl: datetime | None = None,
+    ) -> tuple[list[Any], bool]:
+        """Append one item (given as JSON text) to a list (a missing key starts one); atomic."""
+        args = (conn, owner, key, item_json, now, memory_type, ttl)
+        result, created = self._atomic(self._append, *args)
+        if result is _MISSING:
+            raise InvalidValue(f"cannot append to {key!r}: it holds a value that is not a list")
+        assert isinstance(result, list)
+        return result, created
+
+    def _atomic(
+        self,
+        stmt: Any,
+        conn: Connection,
+        owner: dict[str, Any],
+        key: str,
+        arg: str,
+        now: datetime,
+        memory_type: str | None,
+        ttl: datetime | None,
+    ) -> tuple[Any, bool]:
+        row_id = new_id()
+        params: dict[str, Any] = {**owner, "id": row_id, "key": key, "arg": arg, "now": now}
+        if self.has_type:
+            params["memory_type"] = memory_type or "preference"
+        if self.has_ttl:
+            params["ttl"] = ttl
+        row = conn.execute(stmt, params).first()
+        return (_MISSING, False) if row is None else (row[1], row[0] == row_id)
+
+
+MISSING: Any = _MISSING

@@ -1,0 +1,195 @@
+"""Deployment configuration: ``config/mnemobot.toml`` overridden by ``MNEMOBOT_...`` variables.
+
+Where the file comes from: ``--config PATH``, else ``$MNEMOBOT_CONFIG``, else
+``config/mnemobot.toml`` when it exists, else built-in defaults (SQLite at
+``./data/mnemobot.db``, bots from ``./bots``). Any value can be overridden from the
+environment as ``MNEMOBOT_<SECTION>__<KEY>``; ``MNEMOBOT_DATABASE_URL`` and
+``MNEMOBOT_BOTS_DIR`` are accepted as the short forms DESIGN.md promises. Secrets are never
+read from the file: a channel names the environment variable that holds its token.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from runtime.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ChannelSettings",
+    "Settings",
+    "load_settings",
+    "parse_duration",
+]
+
+DEFAULT_CONFIG_PATH = Path("config/mnemobot.toml")
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds in ``"90"``, ``"5m"``, ``"1d"``, ``"60d"`` (Botpress-style retention periods)."""
+    if isinstance(text, int):
+        return text
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)") from None
+    if value < 0:
+        raise ValueError(f"a duration cannot be negative: {text!r}")
+    return int(value * _DURATION_UNITS[unit])
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = "sqlite:///data/mnemobot.db"
+    echo: bool = False
+
+
+class LLMSettings(BaseModel):
+    """Model aliases; a bot's ``model`` option names an alias or a litellm model string."""
+
+    model_config = ConfigDict(extra="allow")
+    default: str | None = None
+    fast: str | None = None
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout: float = 60.0
+
+
+class BotsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dir: Path = Path("bots")
+    default: str | None = None  # the bot `mnemobot chat` opens without --bot
+
+
+class SessionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timeout: int = Field(default=1800, gt=0)
+
+
+class MemorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_value_bytes: int = Field(default=65536, gt=0)
+    retention: dict[str, int] = Field(default_factory=dict)  # key -> seconds
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): parse_duration(v) for k, v in value.items()}
+        return value
+
+
+class LinkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code_ttl: int = Field(default=600, gt=0)
+    max_attempts: int = Field(default=5, gt=0)  # wrong codes per user per code_ttl window
+
+
+class JanitorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interval: int = Field(default=120, gt=0)
+    batch: int = Field(default=500, gt=0)
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class ChannelSettings(BaseModel):
+    """One channel instance (a Telegram bot account, a Slack app, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    kind: str
+    bot: str
+    mode: str | None = None
+    token_env: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything a deployment configures. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MNEMOBOT_", env_nested_delimiter="__", extra="forbid"
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    bots: BotsSettings = Field(default_factory=BotsSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    link: LinkSettings = Field(default_factory=LinkSettings)
+    janitor: JanitorSettings = Field(default_factory=JanitorSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs; the environment must win over them.
+        return (env_settings, init_settings)
+
+
+def _config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        return explicit
+    from_env = os.environ.get("MNEMOBOT_CONFIG")
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from MNEMOBOT_CONFIG)")
+        return path
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the config file (if any) and the environment; raise ConfigError on a bad value."""
+    source = _config_path(path)
+    data: dict[str, Any] = {}
+    if source is not None:
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    for env_name, section, key in (
+        ("MNEMOBOT_DATABASE_URL", "database", "url"),
+        ("MNEMOBOT_BOTS_DIR", "bots", "dir"),
+    ):
+        if os.environ.get(env_name):
+            data.setdefault(section, {})[key] = os.environ[env_name]
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        where = str(source) if source else "environment"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from exc
+    settings.source = source
+    return settings

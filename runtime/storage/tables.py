@@ -1,0 +1,267 @@
+"""The schema: one sqlmodel table per thing mnemobot remembers.
+
+Ids are UUID strings (portable across SQLite and PostgreSQL, readable in exports). Times are
+naive UTC. JSON values use ``JSON`` on SQLite and ``JSONB`` on PostgreSQL. Every table that
+holds something about a person carries ``user_id`` so that forget and export can find it;
+``PERSONAL_TABLES`` lists them and a test checks the list is complete.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "PERSONAL_TABLES",
+    "BotMemory",
+    "Episode",
+    "Identity",
+    "InboxEvent",
+    "Job",
+    "LinkAttempt",
+    "LinkCode",
+    "Merge",
+    "Outbox",
+    "Session",
+    "SessionMemory",
+    "Turn",
+    "User",
+    "UserMemory",
+    "json_type",
+    "new_id",
+]
+
+
+def new_id() -> str:
+    """A fresh UUID4 as a string."""
+    return str(uuid.uuid4())
+
+
+def json_type() -> Any:
+    """JSON on SQLite, JSONB on PostgreSQL."""
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+def _json_column(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(json_type(), nullable=nullable))
+
+
+class User(SQLModel, table=True):
+    """A person, whatever channels they write from."""
+
+    __tablename__ = "users"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    display_name: str = Field(default="", max_length=255, index=True)
+    email: str | None = Field(default=None, max_length=320)
+    language: str | None = Field(default=None, max_length=35)
+    created_at: datetime
+
+
+class Identity(SQLModel, table=True):
+    """One channel account of a person: ``(channel_kind, external_id) -> user_id``."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel_kind", "external_id"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    channel_kind: str = Field(max_length=32)
+    external_id: str = Field(max_length=255)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    display_name: str = Field(default="", max_length=255)
+    created_at: datetime
+
+
+class UserMemory(SQLModel, table=True):
+    """User scope and user facts: per person, shared by every bot."""
+
+    __tablename__ = "user_memory"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", max_length=36)
+    key: str = Field(max_length=255)
+    value: Any = _json_column()
+    memory_type: str = Field(default="preference", max_length=50)
+    ttl: datetime | None = Field(default=None, index=True)
+    created_at: datetime
+    updated_at: datetime
+
+
+class BotMemory(SQLModel, table=True):
+    """Bot scope: per bot, shared by every person."""
+
+    __tablename__ = "bot_memory"
+    __table_args__ = (UniqueConstraint("bot", "key"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    bot: str = Field(max_length=128)
+    key: str = Field(max_length=255)
+    value: Any = _json_column()
+    created_at: datetime
+    updated_at: datetime
+
+
+class Session(SQLModel, table=True):
+    """One stretch of conversation; ends after inactivity or explicitly."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_open", "conversation", "ended_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    conversation: str = Field(max_length=600)
+    channel: str = Field(max_length=128)
+    chat_id: str = Field(max_length=255)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    active_bot: str = Field(max_length=128)
+    dialog_state: Any = _json_column()
+    user_messages: int = 0
+    started_at: datetime
+    last_activity_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = Field(default=None, max_length=32)
+
+
+class SessionMemory(SQLModel, table=True):
+    """Session scope (``SET``/``GET``) and session context (``SET CONTEXT``)."""
+
+    __tablename__ = "session_memory"
+    __table_args__ = (UniqueConstraint("session_id", "kind", "key"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    session_id: str = Field(foreign_key="sessions.id", max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    kind: str = Field(default="memory", max_length=16)  # "memory" or "context"
+    key: str = Field(max_length=255)
+    value: Any = _json_column()
+    updated_at: datetime
+
+
+class Turn(SQLModel, table=True):
+    """The turn log: who said what, when, to which bot."""
+
+    __tablename__ = "turns"
+    __table_args__ = (Index("ix_turns_session", "session_id", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    session_id: str = Field(foreign_key="sessions.id", max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    bot: str = Field(max_length=128)
+    role: str = Field(max_length=16)  # "user" or "bot"
+    text: str
+    event_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime
+
+
+class Episode(SQLModel, table=True):
+    """A summary of one finished conversation (filled by the episode worker)."""
+
+    __tablename__ = "episodes"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    conversation_id: str = Field(max_length=36)
+    bot: str = Field(max_length=128)
+    summary: str = ""
+    topics: Any = _json_column()
+    sentiment: str | None = Field(default=None, max_length=32)
+    resolution: str | None = Field(default=None, max_length=32)
+    details: Any = _json_column()
+    created_at: datetime
+
+
+class Job(SQLModel, table=True):
+    """A durable unit of deferred work, e.g. ``session_ended`` for the episode worker."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "status", "run_after"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    kind: str = Field(max_length=64)
+    user_id: str | None = Field(default=None, index=True, max_length=36)
+    payload: Any = _json_column()
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = None
+    run_after: datetime
+    created_at: datetime
+
+
+class InboxEvent(SQLModel, table=True):
+    """A platform event, stored before it is handled; the dedupe point."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "event_id"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    channel: str = Field(max_length=128)
+    event_id: str = Field(max_length=255)
+    user_id: str | None = Field(default=None, index=True, max_length=36)
+    payload: Any = _json_column()
+    status: str = Field(default="received", max_length=16)  # received, done, failed
+    error: str | None = None
+    received_at: datetime
+    handled_at: datetime | None = None
+
+
+class Outbox(SQLModel, table=True):
+    """Replies committed with their turn; each is sent once and marked sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    inbox_id: str | None = Field(default=None, max_length=36)
+    channel: str = Field(max_length=128)
+    chat_id: str = Field(max_length=255)
+    user_id: str | None = Field(default=None, index=True, max_length=36)
+    bot: str = Field(max_length=128)
+    seq: int = 0
+    text: str
+    status: str = Field(default="pending", max_length=16)  # pending, sent
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that lets another account join this user."""
+
+    __tablename__ = "link_codes"
+    code: str = Field(primary_key=True, max_length=6)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class LinkAttempt(SQLModel, table=True):
+    """Each ``/link CODE`` try, so guessing codes can be rate-limited."""
+
+    __tablename__ = "link_attempts"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    ok: bool = False
+    attempted_at: datetime
+
+
+class Merge(SQLModel, table=True):
+    """The record of two users becoming one; kept for audit (user ids only, no content)."""
+
+    __tablename__ = "merges"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    from_user_id: str = Field(max_length=36, index=True)
+    into_user_id: str = Field(max_length=36, index=True)
+    details: Any = _json_column()
+    merged_at: datetime
+
+
+# Tables whose rows belong to one person, with the column naming them. Forget deletes from
+# each, export reads each; tests/storage/test_privacy.py fails if a new table is forgotten here.
+PERSONAL_TABLES: dict[str, str] = {
+    "user_memory": "user_id",
+    "session_memory": "user_id",
+    "turns": "user_id",
+    "episodes": "user_id",
+    "jobs": "user_id",
+    "inbox": "user_id",
+    "outbox": "user_id",
+    "link_codes": "user_id",
+    "link_attempts": "user_id",
+    "sessions": "user_id",
+    "identities": "user_id",
+    "users": "id",
+}
