@@ -6,7 +6,7 @@ Every timestamp mnemobot handles is an aware UTC ``datetime``: PostgreSQL stores
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = ["Clock", "ManualClock", "SystemClock", "utcnow"]
@@ -14,7 +14,7 @@ __all__ = ["Clock", "ManualClock", "SystemClock", "utcnow"]
 
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Clock(Protocol):
@@ -34,7 +34,7 @@ class ManualClock:
     """A clock that only moves when told to; the tests' way to expire sessions and TTLs."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now

@@ -64,8 +64,7 @@ class MemoryFull(MemoryError_):
 
     def __init__(self, limit: int) -> None:
         super().__init__(
-            f"user memory full: {limit} keys (user-memory-max-keys); "
-            "delete keys or raise the limit"
+            f"user memory full: {limit} keys (user-memory-max-keys); delete keys or raise the limit"
         )
         self.limit = limit
 

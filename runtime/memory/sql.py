@@ -34,6 +34,7 @@ from runtime.storage.tables import new_id
 
 __all__ = ["MISSING", "KeyValueSQL", "StoredValue"]
 
+
 class _Missing:
     """The sentinel for "no such key" (JSON null is a value, so None cannot be it)."""
 
@@ -140,7 +141,9 @@ class KeyValueSQL:
             cols.append("ttl")
             vals.append(":ttl")
             sets.append("ttl = excluded.ttl")
-        expired = f"({t}.ttl IS NOT NULL AND {t}.ttl <= excluded.updated_at)" if self.has_ttl else "FALSE"
+        expired = (
+            f"({t}.ttl IS NOT NULL AND {t}.ttl <= excluded.updated_at)" if self.has_ttl else "FALSE"
+        )
         if op == "increment":
             if pg:
                 fresh = "to_jsonb(CAST(:arg AS numeric))"
@@ -180,7 +183,7 @@ class KeyValueSQL:
         row = conn.execute(self._get, {**owner, "key": key, "now": now}).first()
         return _MISSING if row is None else row[0]
 
-    def list(self, conn: Connection, owner: dict[str, Any], now: datetime) -> list[StoredValue]:
+    def rows(self, conn: Connection, owner: dict[str, Any], now: datetime) -> list[StoredValue]:
         rows = conn.execute(self._list, {**owner, "now": now}).mappings()
         return [
             StoredValue(
@@ -215,7 +218,7 @@ class KeyValueSQL:
             params["memory_type"] = memory_type or "preference"
         if self.has_ttl:
             params["ttl"] = ttl
-        return conn.execute(self._upsert, params).scalar_one() == row_id
+        return bool(conn.execute(self._upsert, params).scalar_one() == row_id)
 
     def delete(self, conn: Connection, owner: dict[str, Any], key: str) -> bool:
         return bool(conn.execute(self._delete, {**owner, "key": key}).rowcount)

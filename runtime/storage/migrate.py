@@ -9,7 +9,7 @@ from alembic.config import Config
 
 from runtime.storage.database import Database
 
-__all__ = ["upgrade", "make_revision"]
+__all__ = ["make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

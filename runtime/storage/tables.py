@@ -12,12 +12,26 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "BOT_MEMORY",
+    "EPISODES",
+    "IDENTITIES",
+    "INBOX",
+    "JOBS",
+    "LINK_ATTEMPTS",
+    "LINK_CODES",
+    "MERGES",
+    "OUTBOX",
     "PERSONAL_TABLES",
+    "SESSIONS",
+    "SESSION_MEMORY",
+    "TURNS",
+    "USERS",
+    "USER_MEMORY",
     "BotMemory",
     "Episode",
     "Identity",
@@ -265,3 +279,24 @@ PERSONAL_TABLES: dict[str, str] = {
     "identities": "user_id",
     "users": "id",
 }
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+# The Core tables, for statements built once (sqlmodel does not type ``Model.__table__``).
+USERS = _table("users")
+IDENTITIES = _table("identities")
+USER_MEMORY = _table("user_memory")
+BOT_MEMORY = _table("bot_memory")
+SESSIONS = _table("sessions")
+SESSION_MEMORY = _table("session_memory")
+TURNS = _table("turns")
+EPISODES = _table("episodes")
+JOBS = _table("jobs")
+INBOX = _table("inbox")
+OUTBOX = _table("outbox")
+LINK_CODES = _table("link_codes")
+LINK_ATTEMPTS = _table("link_attempts")
+MERGES = _table("merges")

@@ -1,0 +1,146 @@
+"""Who is talking: ``(channel_kind, external_id) -> user_id``, created on first contact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from runtime.clock import Clock
+from runtime.errors import UnknownUser
+from runtime.storage.database import Database
+from runtime.storage.tables import IDENTITIES, USERS, new_id
+
+__all__ = ["IdentityStore", "ResolvedUser"]
+
+_users = USERS.c
+_identities = IDENTITIES.c
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedUser:
+    """The person behind an account."""
+
+    user_id: str
+    display_name: str
+    created: bool
+
+
+class IdentityStore:
+    """Finds or creates the user of a channel account; resolves names for the CLI."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        insert_fn = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._find = select(_identities.user_id, _identities.display_name).where(
+            _identities.channel_kind == bindparam("kind"),
+            _identities.external_id == bindparam("ext"),
+        )
+        self._insert_identity = (
+            insert_fn(IDENTITIES)
+            .values(
+                id=bindparam("id"),
+                channel_kind=bindparam("kind"),
+                external_id=bindparam("ext"),
+                user_id=bindparam("user_id"),
+                display_name=bindparam("name"),
+                created_at=bindparam("now"),
+            )
+            .on_conflict_do_nothing(index_elements=["channel_kind", "external_id"])
+        )
+
+    def resolve(
+        self,
+        kind: str,
+        external_id: str,
+        display_name: str = "",
+        *,
+        language: str | None = None,
+        email: str | None = None,
+    ) -> ResolvedUser:
+        """The user of this account, creating user and identity on first contact.
+
+        Safe under concurrency: two first messages from one account create one user.
+        """
+        params = {"kind": kind, "ext": external_id}
+        with self.db.read() as conn:
+            row = conn.execute(self._find, params).first()
+        if row is not None and (not display_name or row.display_name == display_name):
+            return ResolvedUser(row.user_id, row.display_name, created=False)
+        with self.db.write() as conn:
+            return self._resolve_in(conn, kind, external_id, display_name, language, email)
+
+    def _resolve_in(
+        self,
+        conn: Connection,
+        kind: str,
+        external_id: str,
+        display_name: str,
+        language: str | None,
+        email: str | None,
+    ) -> ResolvedUser:
+        now = self.clock.now()
+        params = {"kind": kind, "ext": external_id}
+        row = conn.execute(self._find, params).first()
+        if row is not None:
+            conn.execute(
+                update(IDENTITIES)
+                .where(_identities.channel_kind == kind, _identities.external_id == external_id)
+                .values(display_name=display_name)
+            )
+            conn.execute(
+                update(USERS)
+                .where(_users.id == row.user_id, _users.display_name == "")
+                .values(display_name=display_name)
+            )
+            return ResolvedUser(row.user_id, display_name, created=False)
+        user_id = new_id()
+        conn.execute(
+            insert(USERS).values(
+                id=user_id,
+                display_name=display_name or external_id,
+                language=language,
+                email=email,
+                created_at=now,
+            )
+        )
+        inserted = conn.execute(
+            self._insert_identity,
+            {**params, "id": new_id(), "user_id": user_id, "name": display_name, "now": now},
+        ).rowcount
+        if not inserted:  # another worker created it first: use theirs, drop ours
+            conn.execute(USERS.delete().where(_users.id == user_id))
+            row = conn.execute(self._find, params).one()
+            return ResolvedUser(row.user_id, row.display_name, created=False)
+        return ResolvedUser(user_id, display_name or external_id, created=True)
+
+    def find(self, ref: str) -> str:
+        """A user id from a user id, ``kind:external_id``, or a unique display name.
+
+        The CLI's ``--user alice`` means the console account ``alice`` first, as that is
+        what ``mnemobot chat --user alice`` created.
+        """
+        with self.db.read() as conn:
+            if conn.execute(select(_users.id).where(_users.id == ref)).first():
+                return ref
+            candidates: list[tuple[str, str]] = [("console", ref)]
+            if ":" in ref:
+                kind, _, ext = ref.partition(":")
+                candidates.insert(0, (kind, ext))
+            for kind, ext in candidates:
+                row = conn.execute(self._find, {"kind": kind, "ext": ext}).first()
+                if row is not None:
+                    return str(row.user_id)
+            named = conn.execute(
+                select(_users.id).where(or_(_users.display_name == ref, _users.email == ref))
+            ).all()
+        if len(named) == 1:
+            return str(named[0].id)
+        if len(named) > 1:
+            raise UnknownUser(f"{len(named)} users are named {ref!r}; give a user id instead")
+        raise UnknownUser(
+            f"no user {ref!r} (give a user id, a console name, or kind:external_id "
+            "such as telegram:123456789)"
+        )

@@ -1,0 +1,454 @@
+"""The path of one message: :meth:`Runtime.handle`.
+
+Each cross-cutting step is a small function the turn passes through (dedupe, identity,
+lock, session, commands, bot), in the manner of slack-bolt's middleware: a step may answer
+and stop, or call ``proceed()``. The last step runs the active bot and commits its memory
+writes, the turn log, the replies to send and the inbox row in one transaction, before any
+reply leaves. A bot that fails has its writes dropped; the person gets a short apology.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert
+
+from runtime.bots import Bot, BotRegistry
+from runtime.clock import Clock, SystemClock
+from runtime.context import BotContext, BotView, FactsView, SessionView, TurnState, UserView
+from runtime.episodes import EpisodeReader
+from runtime.errors import LinkError, LLMError, MemoryFull, MnemobotError, StorageError, UnknownBot
+from runtime.identity import IdentityStore, ResolvedUser
+from runtime.inbox import InboxEntry, InboxStore
+from runtime.linking import LinkService
+from runtime.llm import LLM, NO_MODEL_HELP
+from runtime.locks import ConversationLocks, LocalLocks
+from runtime.memory.policy import UserMemoryPolicy
+from runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
+from runtime.messages import InboundMessage, OutboundMessage, TurnResult
+from runtime.outbox import OutboxStore
+from runtime.prompt import build_messages
+from runtime.sessions import SessionInfo, SessionStore
+from runtime.settings import Settings
+from runtime.storage.database import Database
+from runtime.storage.tables import TURNS, new_id
+
+__all__ = ["APOLOGY", "Runtime"]
+
+logger = logging.getLogger(__name__)
+
+APOLOGY = (
+    "Sorry, something went wrong on my side and nothing from that message was saved. "
+    "Please try again."
+)
+MEMORY_FULL_APOLOGY = (
+    "Sorry, I can't remember anything more about you right now (my memory of you is full), "
+    "so nothing from that message was saved."
+)
+MAX_TRANSFERS_PER_TURN = 5
+
+DialogRunner = Callable[[BotContext, Bot, str | None], Awaitable[None]]
+
+
+@dataclass
+class _Turn:
+    msg: InboundMessage
+    inbox: InboxEntry | None = None
+    user: ResolvedUser | None = None
+    session: SessionInfo | None = None
+    writes: PendingWrites = field(default_factory=PendingWrites)
+    state: TurnState = field(default_factory=TurnState)
+    result: TurnResult | None = None
+    addressed_bot: str = ""
+
+
+Step = Callable[[_Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
+
+
+class Runtime:
+    """Hosts the bots: takes inbound messages, runs the active bot, commits, returns replies.
+
+    Args:
+        settings: the deployment configuration.
+        bots: the loaded bots.
+        db: the database (started and migrated by :meth:`start`).
+        llm: the model client; None means no model is configured.
+        clock: the time source (tests pass a ManualClock).
+        locks: how turns of one conversation are serialised.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        bots: BotRegistry,
+        db: Database,
+        llm: LLM | None = None,
+        clock: Clock | None = None,
+        locks: ConversationLocks | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bots = bots
+        self.db = db
+        self.llm = llm
+        self.clock: Clock = clock or SystemClock()
+        self.locks: ConversationLocks = locks or LocalLocks()
+        self._channels: dict[str, str] = {}
+        self._steps: list[Step] = [
+            self._dedupe,
+            self._identify,
+            self._serialise,
+            self._open_session,
+            self._commands,
+            self._run_bot,
+        ]
+        self.dialog_runner: DialogRunner | None = None
+        self.memory: MemoryStore
+        self.identity: IdentityStore
+        self.sessions: SessionStore
+        self.inbox: InboxStore
+        self.outbox: OutboxStore
+        self.linking: LinkService
+        self.episodes: EpisodeReader
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the database, apply migrations and build the stores."""
+        from runtime.storage.migrate import upgrade
+
+        self.db.start()
+        upgrade(self.db)
+        clock = self.clock
+        self.memory = MemoryStore(
+            self.db, clock, max_value_bytes=self.settings.memory.max_value_bytes
+        )
+        self.identity = IdentityStore(self.db, clock)
+        self.sessions = SessionStore(self.db, clock, timeout=self.settings.sessions.timeout)
+        self.inbox = InboxStore(self.db, clock)
+        self.outbox = OutboxStore(self.db, clock)
+        self.linking = LinkService(
+            self.db,
+            clock,
+            code_ttl=self.settings.link.code_ttl,
+            max_attempts=self.settings.link.max_attempts,
+        )
+        self.episodes = EpisodeReader(self.db)
+        if any(bot.dialog is not None for bot in self.bots):
+            from runtime.dialog_host import run_bot_dialog
+
+            self.dialog_runner = run_bot_dialog
+
+    def stop(self) -> None:
+        self.db.stop()
+
+    def bind_channel(self, name: str, *, bot: str) -> None:
+        """Declare a channel instance and its entry bot (the bot a new session starts with)."""
+        self.bots.get(bot)
+        self._channels[name] = bot
+
+    def user_policy(self, bot: Bot) -> UserMemoryPolicy:
+        opts = bot.options
+        return UserMemoryPolicy(
+            enabled=opts.user_memory_enabled,
+            max_keys=opts.user_memory_max_keys,
+            default_ttl=opts.user_memory_default_ttl,
+            max_value_bytes=self.settings.memory.max_value_bytes,
+            retention=self.settings.memory.retention,
+        )
+
+    # -- the path of one message ----------------------------------------------------------
+
+    async def handle(self, msg: InboundMessage) -> TurnResult:
+        """Handle one inbound message; returns the committed replies to send.
+
+        Raises StorageError when the database cannot be reached: nothing was committed and
+        the adapter must not acknowledge the event, so the platform delivers it again.
+        """
+        if msg.channel not in self._channels:
+            raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
+        turn = _Turn(msg)
+        await self._run_steps(turn, 0)
+        assert turn.result is not None
+        return turn.result
+
+    async def _run_steps(self, turn: _Turn, index: int) -> None:
+        if index < len(self._steps):
+            await self._steps[index](turn, lambda: self._run_steps(turn, index + 1))
+
+    async def _dedupe(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        turn.inbox = await self.db.run(self.inbox.receive, turn.msg)
+        if not turn.inbox.is_new and turn.inbox.status != "received":
+            turn.result = TurnResult([], duplicate=True)
+            return
+        await proceed()
+
+    async def _identify(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        msg = turn.msg
+        turn.user = await self.db.run(
+            self.identity.resolve,
+            msg.channel_kind,
+            msg.external_user_id,
+            msg.display_name,
+            language=msg.language,
+            email=msg.email,
+        )
+        await proceed()
+
+    async def _serialise(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        async with self.locks.hold(turn.msg.conversation):
+            assert turn.inbox is not None
+            if not turn.inbox.is_new:  # a redelivery: the first attempt may have finished meanwhile
+                status = await self.db.run(self.inbox.status, turn.inbox.id)
+                if status != "received":
+                    turn.result = TurnResult([], duplicate=True)
+                    return
+            await proceed()
+
+    async def _open_session(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        assert turn.user is not None
+        msg = turn.msg
+        entry_bot = self._channels[msg.channel]
+        user_id = turn.user.user_id
+        session = await self.db.run(
+            lambda: self.sessions.begin(
+                conversation=msg.conversation,
+                channel=msg.channel,
+                chat_id=msg.chat_id,
+                user_id=user_id,
+                entry_bot=entry_bot,
+            )
+        )
+        turn.session = session
+        active = session.active_bot if session.active_bot in self.bots else entry_bot
+        turn.state.active_bot = turn.addressed_bot = active
+        turn.state.dialog_state = session.dialog_state
+        await proceed()
+
+    async def _commands(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        words = turn.msg.text.strip().split()
+        command = words[0].lower() if words else ""
+        assert turn.user is not None and turn.session is not None
+        bot = turn.state.active_bot
+        if command == "/link":
+            if len(words) == 1:
+                code = await self.db.run(self.linking.issue, turn.user.user_id)
+                minutes = self.settings.link.code_ttl // 60
+                text = (
+                    f"Your link code is {code}. Within {minutes} minutes, send /link {code} "
+                    "from your other account (any channel) and I'll know it's you there too."
+                )
+            else:
+                try:
+                    merged = await self.db.run(self.linking.redeem, turn.user.user_id, words[1])
+                except LinkError as exc:
+                    text = f"Couldn't link: {exc}."
+                else:
+                    turn.user = ResolvedUser(merged.into_user_id, turn.user.display_name, False)
+                    text = "Linked! Both accounts are now one person to every bot here."
+            turn.state.replies.append((bot, text))
+            await self._commit(turn, error=None)
+            return
+        if command == "/end":
+            turn.state.end_session = True
+            turn.state.replies.append((bot, "Conversation ended. Say anything to start a new one."))
+            await self._commit(turn, error=None)
+            return
+        await proceed()
+
+    async def _run_bot(self, turn: _Turn, _proceed: Callable[[], Awaitable[None]]) -> None:
+        bot_name = turn.state.active_bot
+        try:
+            await self._run_active(turn)
+            await self._commit(turn, error=None)
+            return
+        except StorageError:
+            raise
+        except Exception as exc:
+            failure: BaseException = exc
+            bot_name = turn.state.active_bot or bot_name
+        logger.error(
+            "bot turn failed: bot=%s channel=%s cause=%s: %s",
+            bot_name,
+            turn.msg.channel,
+            type(failure).__name__,
+            failure,
+            exc_info=failure,
+        )
+        turn.writes.clear()
+        session = turn.session
+        assert session is not None
+        turn.state = TurnState(active_bot=session.active_bot, dialog_state=session.dialog_state)
+        apology = MEMORY_FULL_APOLOGY if isinstance(failure, MemoryFull) else APOLOGY
+        turn.state.replies.append((bot_name, apology))
+        await self._commit(turn, error=f"{type(failure).__name__}: {failure}")
+        assert turn.result is not None
+        turn.result = TurnResult(
+            turn.result.replies, failed=True, user_id=turn.result.user_id, bot=bot_name
+        )
+
+    # -- running bots -------------------------------------------------------------------
+
+    def context(self, turn: _Turn, bot: Bot) -> BotContext:
+        assert turn.user is not None and turn.session is not None
+        user_id = turn.user.user_id
+        user_memory = MemoryScope(
+            self.memory, self.memory.user_ref(user_id, self.user_policy(bot)), turn.writes
+        )
+        session = turn.session
+        return BotContext(
+            message=turn.msg,
+            user=UserView(
+                id=user_id,
+                display_name=turn.user.display_name,
+                memory=user_memory,
+                facts=FactsView(user_memory),
+                episodes=self._episodes_of(user_id, bot.options.episodic_memory_history),
+            ),
+            bot=BotView(
+                bot.name,
+                bot.options,
+                MemoryScope(self.memory, self.memory.bot_ref(bot.name), turn.writes),
+            ),
+            session=SessionView(
+                session.id,
+                session.opened_now,
+                MemoryScope(self.memory, self.memory.session_ref(session.id, user_id), turn.writes),
+                MemoryScope(
+                    self.memory,
+                    self.memory.session_ref(session.id, user_id, "context"),
+                    turn.writes,
+                ),
+            ),
+            turn=turn.state,
+            llm=self._ask_llm,
+        )
+
+    def _episodes_of(
+        self, user_id: str, default_limit: int
+    ) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
+        async def recent(limit: int = default_limit) -> list[dict[str, Any]]:
+            return await self.db.run(self.episodes.recent, user_id, limit)
+
+        return recent
+
+    async def _run_active(self, turn: _Turn) -> None:
+        assert turn.session is not None
+        bot = self.bots.get(turn.state.active_bot)
+        ctx = self.context(turn, bot)
+        dialog_turn = bot.dialog is not None and (
+            turn.session.opened_now or turn.state.dialog_state is not None
+        )
+        if dialog_turn:
+            await self._dialog(ctx, bot, None if turn.session.opened_now else turn.msg.text)
+        elif bot.on_message is not None:
+            await bot.on_message(ctx)
+        else:
+            await self._llm_answer(ctx)
+        hops = 0
+        while turn.state.transfer_to is not None:
+            hops += 1
+            if hops > MAX_TRANSFERS_PER_TURN:
+                raise MnemobotError(f"more than {MAX_TRANSFERS_PER_TURN} transfers in one turn")
+            target = self.bots.get(turn.state.transfer_to)
+            turn.state.transfer_to = None
+            turn.state.active_bot = target.name
+            turn.state.dialog_state = None
+            ctx = self.context(turn, target)
+            if target.dialog is not None:
+                await self._dialog(ctx, target, None)
+            elif target.on_transfer is not None:
+                await target.on_transfer(ctx)
+            elif target.on_message is not None:
+                await target.on_message(ctx)
+            else:
+                await self._llm_answer(ctx)
+
+    async def _dialog(self, ctx: BotContext, bot: Bot, message: str | None) -> None:
+        if self.dialog_runner is None:
+            raise MnemobotError(f"bot {bot.name!r} has a dialog but no dialog runner is set")
+        await self.dialog_runner(ctx, bot, message)
+
+    async def _ask_llm(self, ctx: BotContext, question: str) -> str:
+        if self.llm is None:
+            raise LLMError(NO_MODEL_HELP)
+        messages = build_messages(
+            persona=ctx.bot.options.prompt,
+            facts=await ctx.user.facts.all(),
+            context=await ctx.session.context.items(),
+            question=question,
+        )
+        return await self.llm.complete(messages, model=ctx.bot.options.model)
+
+    async def _llm_answer(self, ctx: BotContext) -> None:
+        try:
+            answer = await ctx.llm(ctx.text)
+        except LLMError as exc:
+            if self.llm is not None:
+                raise
+            answer = str(exc)
+        await ctx.say(answer)
+
+    # -- commit ------------------------------------------------------------------------
+
+    async def _commit(self, turn: _Turn, *, error: str | None) -> None:
+        replies = [
+            OutboundMessage(new_id(), turn.msg.channel, turn.msg.chat_id, bot, text, seq)
+            for seq, (bot, text) in enumerate(turn.state.replies)
+        ]
+        await self.db.run(self._commit_sync, turn, replies, error)
+        assert turn.user is not None
+        turn.result = TurnResult(replies, user_id=turn.user.user_id, bot=turn.state.active_bot)
+
+    def _commit_sync(self, turn: _Turn, replies: list[OutboundMessage], error: str | None) -> None:
+        assert turn.user is not None and turn.session is not None and turn.inbox is not None
+        now = self.clock.now()
+        user_id = turn.user.user_id
+        session = turn.session
+        rows: list[dict[str, Any]] = [
+            {
+                "id": new_id(),
+                "session_id": session.id,
+                "user_id": user_id,
+                "bot": turn.addressed_bot,
+                "role": "user",
+                "text": turn.msg.text,
+                "event_id": turn.msg.event_id,
+                "created_at": now,
+            }
+        ]
+        rows += [
+            {
+                "id": new_id(),
+                "session_id": session.id,
+                "user_id": user_id,
+                "bot": r.bot,
+                "role": "bot",
+                "text": r.text,
+                "event_id": None,
+                "created_at": now,
+            }
+            for r in replies
+        ]
+        with self.db.write() as conn:
+            if error is None:
+                self.memory.apply(conn, turn.writes, now)
+            conn.execute(insert(TURNS), rows)
+            self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=user_id)
+            self.sessions.touch(
+                conn,
+                session.id,
+                active_bot=turn.state.active_bot,
+                dialog_state=turn.state.dialog_state,
+                user_messages=session.user_messages + 1,
+            )
+            if turn.state.end_session:
+                self.sessions.end_in(conn, session.id, "explicit", now)
+            self.inbox.finish_in(conn, turn.inbox.id, user_id=user_id, error=error)
+
+    async def mark_sent(self, result: TurnResult) -> None:
+        """Record that the adapter delivered ``result``'s replies."""
+        await self.db.run(self.outbox.mark_sent, [r.id for r in result.replies])

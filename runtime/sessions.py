@@ -1,0 +1,179 @@
+"""Sessions: a stretch of one conversation, ended by inactivity or on request.
+
+A session opens with the first message of a conversation and ends after ``sessions.timeout``
+seconds without one, or explicitly (``/end``, ``ctx.end_session()``). Ending clears the
+session scope and context and records a ``session_ended`` job in the same transaction, so
+the episode worker learns of every ending even if the process dies right after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from runtime.clock import Clock
+from runtime.storage.database import Database
+from runtime.storage.tables import (
+    JOBS,
+    SESSION_MEMORY,
+    SESSIONS,
+    new_id,
+)
+
+__all__ = ["SessionInfo", "SessionStore"]
+
+_s = SESSIONS.c
+_sm = SESSION_MEMORY.c
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """The open session of a conversation, as a turn starts."""
+
+    id: str
+    conversation: str
+    user_id: str
+    active_bot: str
+    dialog_state: Any
+    user_messages: int
+    started_at: datetime
+    last_activity_at: datetime
+    opened_now: bool
+
+
+class SessionStore:
+    """Opens, resumes, touches and ends sessions."""
+
+    def __init__(self, db: Database, clock: Clock, *, timeout: int = 1800) -> None:
+        self.db = db
+        self.clock = clock
+        self.timeout = timeout
+        self._open = select(SESSIONS).where(
+            _s.conversation == bindparam("conversation"), _s.ended_at.is_(None)
+        )
+
+    def begin(
+        self, *, conversation: str, channel: str, chat_id: str, user_id: str, entry_bot: str
+    ) -> SessionInfo:
+        """The conversation's open session, ending an idle one and opening a new one if needed."""
+        now = self.clock.now()
+        with self.db.write() as conn:
+            row = conn.execute(self._open, {"conversation": conversation}).first()
+            if row is not None and row.last_activity_at + timedelta(seconds=self.timeout) > now:
+                if row.user_id != user_id:  # the account was linked into another user
+                    conn.execute(update(SESSIONS).where(_s.id == row.id).values(user_id=user_id))
+                return _info(row, user_id=user_id, opened_now=False)
+            if row is not None:
+                self.end_in(conn, row.id, "timeout", now)
+            session_id = new_id()
+            conn.execute(
+                insert(SESSIONS).values(
+                    id=session_id,
+                    conversation=conversation,
+                    channel=channel,
+                    chat_id=chat_id,
+                    user_id=user_id,
+                    active_bot=entry_bot,
+                    dialog_state=None,
+                    user_messages=0,
+                    started_at=now,
+                    last_activity_at=now,
+                )
+            )
+            return SessionInfo(
+                session_id, conversation, user_id, entry_bot, None, 0, now, now, opened_now=True
+            )
+
+    def touch(
+        self,
+        conn: Connection,
+        session_id: str,
+        *,
+        active_bot: str,
+        dialog_state: Any,
+        user_messages: int,
+    ) -> None:
+        """Record a finished turn (inside the turn's transaction)."""
+        conn.execute(
+            update(SESSIONS)
+            .where(_s.id == session_id)
+            .values(
+                active_bot=active_bot,
+                dialog_state=dialog_state,
+                user_messages=user_messages,
+                last_activity_at=self.clock.now(),
+            )
+        )
+
+    def end_in(self, conn: Connection, session_id: str, reason: str, now: datetime) -> bool:
+        """End a session inside the caller's transaction; False if it had already ended."""
+        row = conn.execute(
+            select(SESSIONS).where(_s.id == session_id, _s.ended_at.is_(None))
+        ).first()
+        if row is None:
+            return False
+        ended = conn.execute(
+            update(SESSIONS)
+            .where(_s.id == session_id, _s.ended_at.is_(None))
+            .values(ended_at=now, end_reason=reason, dialog_state=None)
+        ).rowcount
+        if not ended:
+            return False
+        conn.execute(delete(SESSION_MEMORY).where(_sm.session_id == session_id))
+        conn.execute(
+            insert(JOBS).values(
+                id=new_id(),
+                kind="session_ended",
+                user_id=row.user_id,
+                payload={
+                    "session_id": session_id,
+                    "bot": row.active_bot,
+                    "channel": row.channel,
+                    "user_messages": row.user_messages,
+                    "reason": reason,
+                },
+                status="pending",
+                attempts=0,
+                run_after=now,
+                created_at=now,
+            )
+        )
+        return True
+
+    def end(self, session_id: str, reason: str = "explicit") -> bool:
+        with self.db.write() as conn:
+            return self.end_in(conn, session_id, reason, self.clock.now())
+
+    def expire_idle(self, batch: int = 500) -> int:
+        """End up to ``batch`` sessions idle past the timeout (the janitor calls this)."""
+        now = self.clock.now()
+        cutoff = now - timedelta(seconds=self.timeout)
+        with self.db.write() as conn:
+            ids = (
+                conn.execute(
+                    select(_s.id)
+                    .where(_s.ended_at.is_(None), _s.last_activity_at <= cutoff)
+                    .order_by(_s.last_activity_at)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
+            return sum(self.end_in(conn, session_id, "timeout", now) for session_id in ids)
+
+
+def _info(row: Any, *, user_id: str, opened_now: bool) -> SessionInfo:
+    return SessionInfo(
+        id=row.id,
+        conversation=row.conversation,
+        user_id=user_id,
+        active_bot=row.active_bot,
+        dialog_state=row.dialog_state,
+        user_messages=row.user_messages,
+        started_at=row.started_at,
+        last_activity_at=row.last_activity_at,
+        opened_now=opened_now,
+    )
