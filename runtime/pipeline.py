@@ -23,6 +23,7 @@ from runtime.episodes import EpisodeReader
 from runtime.errors import LinkError, LLMError, MemoryFull, MnemobotError, StorageError, UnknownBot
 from runtime.identity import IdentityStore, ResolvedUser
 from runtime.inbox import InboxEntry, InboxStore
+from runtime.janitor import Janitor
 from runtime.linking import LinkService
 from runtime.llm import LLM, NO_MODEL_HELP
 from runtime.locks import ConversationLocks, LocalLocks
@@ -113,6 +114,7 @@ class Runtime:
         self.outbox: OutboxStore
         self.linking: LinkService
         self.episodes: EpisodeReader
+        self.janitor: Janitor
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -137,6 +139,14 @@ class Runtime:
             max_attempts=self.settings.link.max_attempts,
         )
         self.episodes = EpisodeReader(self.db)
+        self.janitor = Janitor(
+            self.db,
+            clock,
+            self.sessions,
+            retention_days={b.name: b.options.episodic_memory_retention_days for b in self.bots},
+            link_window=self.settings.link.code_ttl,
+            batch=self.settings.janitor.batch,
+        )
         if any(bot.dialog is not None for bot in self.bots):
             from runtime.dialog_host import run_bot_dialog
 

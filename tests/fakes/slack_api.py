@@ -84,6 +84,7 @@ class FakeSlackAPI(FakeHTTPServer):
         self._bots: dict[str, dict[str, Any]] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._posted: list[PostedMessage] = []
+        self._history: dict[str, list[dict[str, Any]]] = {}  # channel -> bot messages
         self._failures: list[_Failure] = []
         self._ts = itertools.count(1)
         self._ts_base = int(time.time())
@@ -275,6 +276,9 @@ class FakeSlackAPI(FakeHTTPServer):
             thread_ts = params.get("thread_ts") or None
             if thread_ts:
                 message["thread_ts"] = thread_ts
+            if params.get("metadata"):
+                message["metadata"] = params["metadata"]
+            self._history.setdefault(channel, []).append(message)
             self._posted.append(
                 PostedMessage(
                     token=token,
@@ -288,6 +292,22 @@ class FakeSlackAPI(FakeHTTPServer):
                 )
             )
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _api_conversations_replies(
+        self, token: str, bot: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The thread's messages that bots posted here (the fake never sees people's messages).
+
+        Bolt's ``say()`` calls this in DM threads to look for assistant thread context.
+        """
+        thread = params.get("ts")
+        with self._lock:
+            messages = [
+                m
+                for m in self._history.get(params.get("channel") or "", [])
+                if thread in (m["ts"], m.get("thread_ts"))
+            ]
+        return {"ok": True, "messages": messages, "has_more": False}
 
     def _api_users_info(
         self, token: str, bot: dict[str, Any], params: dict[str, Any]

@@ -285,6 +285,25 @@ class FakeTelegramAPI(FakeHTTPServer):
                 m for m in self._sent if token in (None, m.token) and chat_id in (None, m.chat_id)
             ]
 
+    def wait_for_sent(
+        self,
+        count: int,
+        token: str | None = None,
+        chat_id: int | str | None = None,
+        timeout: float = 5.0,
+    ) -> list[SentMessage]:
+        """Block until at least ``count`` matching messages were sent; TimeoutError otherwise.
+
+        For bots answering in the background; from async tests use ``asyncio.to_thread``.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(sent := self.sent_messages(token, chat_id)) < count:
+                if (remaining := deadline - time.monotonic()) <= 0:
+                    raise TimeoutError(f"{len(sent)} of {count} messages sent: {sent}")
+                self._changed.wait(remaining)
+            return sent
+
     def calls(self, method: str, token: str | None = None) -> list[RecordedRequest]:
         """Recorded requests to one Bot API method (failed ones included), in arrival order."""
         return [r for r in self.requests(method) if token in (None, r.token)]
@@ -403,8 +422,9 @@ class FakeTelegramAPI(FakeHTTPServer):
                 bot.confirmed_offset = max(offset, bot.confirmed_offset or 0)
             elif offset is not None and offset < 0:
                 bot.pending = bot.pending[offset:]
-            bot.poll_generation += 1
+            bot.poll_generation += 1  # a poll already waiting for this bot now loses
             generation = bot.poll_generation
+            self._changed.notify_all()
             while (
                 not bot.pending
                 and not self.stopping.is_set()

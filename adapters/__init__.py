@@ -1,0 +1,1 @@
+"""Channels: each turns platform events into InboundMessage and replies into platform calls."""

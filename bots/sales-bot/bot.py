@@ -1,0 +1,90 @@
+"""The sales bot: gets to know the person, then hands support questions to support-bot.
+
+What it learns (name, language) goes to user memory, which every bot shares: support-bot
+greets the person by both without asking again, on any channel.
+"""
+
+LANGUAGES = {
+    "english": "en",
+    "en": "en",
+    "inglés": "en",
+    "inglês": "en",
+    "português": "pt-BR",
+    "portugues": "pt-BR",
+    "portuguese": "pt-BR",
+    "pt": "pt-BR",
+    "pt-br": "pt-BR",
+    "español": "es",
+    "espanol": "es",
+    "spanish": "es",
+    "es": "es",
+    "français": "fr",
+    "francais": "fr",
+    "french": "fr",
+    "fr": "fr",
+    "deutsch": "de",
+    "german": "de",
+    "de": "de",
+}
+SUPPORT_WORDS = ("support", "help", "problem", "broken", "error", "suporte", "ajuda", "ayuda")
+
+
+async def on_message(ctx):
+    name = await ctx.user.memory.get("name")
+    language = await ctx.user.memory.get("language")
+    waiting_for = await ctx.session.get("waiting_for")
+    text = ctx.text.strip()
+
+    if waiting_for == "name" and not name:
+        name = text.split()[0].strip(".,!").capitalize() if text else ""
+        await ctx.user.memory.set("name", name)
+        await ctx.user.facts.set("fact_name", name)
+        waiting_for = None
+    elif waiting_for == "language" and not language:
+        language = LANGUAGES.get(text.lower(), text)
+        await ctx.user.memory.set("language", language)
+        waiting_for = None
+
+    if not name:
+        await ctx.session.set("waiting_for", "name")
+        await ctx.say("Hi! I'm the sales bot. What's your name?")
+        return
+    if not language:
+        await ctx.session.set("waiting_for", "language")
+        await ctx.say(
+            f"Nice to meet you, {name}! Which language do you prefer? "
+            "(English, Português, Español, Français, Deutsch)"
+        )
+        return
+    await ctx.session.delete("waiting_for")
+
+    if any(word in text.lower() for word in SUPPORT_WORDS):
+        await ctx.bot.memory.increment("handoffs_to_support")
+        await ctx.say(f"Let me bring in our support bot, {name}.")
+        await ctx.transfer(
+            "support-bot",
+            handoff={
+                "topic": "support",
+                "userIntent": text,
+                "conversationSummary": f"{name} asked sales for help: {text}",
+                "relevantFacts": await ctx.user.facts.all(),
+            },
+        )
+        return
+
+    if waiting_for is None and (await ctx.session.get("greeted")) is None:
+        await ctx.session.set("greeted", True)
+        await ctx.say(
+            f"Got it, {name} ({language}). We sell Basic, Pro and Team plans. "
+            "Ask me anything, or say 'support' for help with a problem."
+        )
+        return
+    await ctx.user.memory.set("ctx_last_topic", text, memory_type="context")
+    try:
+        answer = await ctx.llm(text)
+    except Exception:
+        answer = (
+            f'Thanks, {name}! A person from sales will follow up about "{text}". '
+            "Say 'support' if something is broken."
+        )
+    await ctx.say(answer)

@@ -1,0 +1,27 @@
+"""Builds a :class:`Runtime` from settings: the one place every dependency is chosen.
+
+Tests build their own runtime with a ManualClock, a test database and a fake model; the
+CLI builds this one. Nothing here opens a connection: :meth:`Runtime.start` does.
+"""
+
+from __future__ import annotations
+
+from runtime.bots import load_bots
+from runtime.clock import Clock
+from runtime.llm import LLM, LiteLLM
+from runtime.pipeline import Runtime
+from runtime.settings import Settings
+from runtime.storage.database import Database
+
+__all__ = ["build_runtime"]
+
+
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, llm: LLM | None = None
+) -> Runtime:
+    """A runtime for ``settings``: its bots loaded and checked, its database not yet opened."""
+    bots = load_bots(settings.bots.dir)
+    if llm is None and settings.llm.default:
+        llm = LiteLLM(settings.llm)
+    db = Database(settings.database.url, echo=settings.database.echo)
+    return Runtime(settings=settings, bots=bots, db=db, llm=llm, clock=clock)

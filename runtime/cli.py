@@ -1,0 +1,335 @@
+"""The ``mnemobot`` command line.
+
+Start-up stays cheap: nothing here imports litellm or a platform SDK at module level, so
+``mnemobot --help`` and ``mnemobot chat`` start in well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from runtime.errors import MnemobotError
+from runtime.settings import Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Host chat bots with a shared memory of each person.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+memory_app = typer.Typer(help="Read and change what the bots remember.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+app.add_typer(db_app, name="db")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="mnemobot.toml to use (default: config/mnemobot.toml)."),
+]
+UserOption = Annotated[
+    str, typer.Option("--user", "-u", help="User id, console name, or kind:external_id.")
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except MnemobotError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _started(config: Path | None) -> Any:
+    from runtime.build import build_runtime
+
+    runtime = build_runtime(_settings(config))
+    runtime.start()
+    return runtime
+
+
+def _guard(fn: Any) -> Any:
+    """Turn mnemobot's own errors into one clear line and exit status 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MnemobotError as exc:
+            _fail(str(exc))
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+@app.command()
+@_guard
+def chat(
+    bot: Annotated[str | None, typer.Option("--bot", "-b", help="Bot to talk to.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Who you are (default: your login name).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Talk to a bot in the terminal; pipe lines in to script a conversation."""
+    from adapters.console import ConsoleChannel
+
+    runtime = _started(config)
+    try:
+        name = bot or runtime.settings.bots.default or runtime.bots.names()[0]
+        channel = ConsoleChannel(runtime, bot=name, user=user or getpass.getuser())
+        channel.start()
+        asyncio.run(channel.run())
+    finally:
+        runtime.stop()
+
+
+@app.command()
+@_guard
+def run(config: ConfigOption = None) -> None:
+    """Serve every configured channel, the janitor and the workers until SIGINT/SIGTERM."""
+    runtime = _started(config)
+    settings = runtime.settings
+    for channel in settings.channels:
+        if channel.kind != "console":
+            _fail(
+                f"channel {channel.name!r}: kind {channel.kind!r} is not available in this "
+                "version yet; use `mnemobot chat` for the terminal"
+            )
+    typer.echo(
+        f"mnemobot: {len(runtime.bots.names())} bots ({', '.join(runtime.bots.names())}); "
+        f"database {runtime.db.dialect}; janitor every {settings.janitor.interval}s. Ctrl-C stops.",
+        err=True,
+    )
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.janitor.run(settings.janitor.interval, stop)
+
+    try:
+        asyncio.run(serve())
+    finally:
+        runtime.stop()
+
+
+@app.command("bots")
+@_guard
+def list_bots(config: ConfigOption = None) -> None:
+    """List the bots and what they are for."""
+    from runtime.bots import load_bots
+
+    for bot in load_bots(_settings(config).bots.dir):
+        kind = (
+            "dialog" if bot.dialog else ("python" if bot.on_message or bot.on_transfer else "llm")
+        )
+        typer.echo(f"{bot.name}\t{kind}\t{bot.options.description}")
+
+
+def _parse_value(raw: str, as_text: bool) -> Any:
+    if as_text:
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        _fail(
+            f"value is not JSON: {raw!r}. Quote text as JSON ('\"{raw}\"') or pass --text "
+            "to store it as a string"
+        )
+
+
+def _scope(runtime: Any, user: str | None, bot: str | None) -> Any:
+    from runtime.memory.policy import UserMemoryPolicy
+    from runtime.memory.store import MemoryScope
+
+    if bot is not None and user is None:
+        runtime.bots.get(bot)
+        return MemoryScope(runtime.memory, runtime.memory.bot_ref(bot))
+    if user is None:
+        _fail("say whose memory: --user NAME (or --bot NAME for a bot's own memory)")
+    user_id = runtime.identity.find(user)
+    policy = (
+        runtime.user_policy(runtime.bots.get(bot))
+        if bot
+        else UserMemoryPolicy(
+            max_value_bytes=runtime.settings.memory.max_value_bytes,
+            retention=runtime.settings.memory.retention,
+        )
+    )
+    return MemoryScope(runtime.memory, runtime.memory.user_ref(user_id, policy))
+
+
+BotScopeOption = Annotated[
+    str | None, typer.Option("--bot", "-b", help="Bot memory of this bot (without --user).")
+]
+
+
+@memory_app.command("list")
+@_guard
+def memory_list(
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Every key with its value, type and expiry."""
+    runtime = _started(config)
+    try:
+        rows = asyncio.run(_scope(runtime, user, bot).rows())
+    finally:
+        runtime.stop()
+    for row in rows:
+        expiry = f"\texpires {row.ttl.isoformat()}" if row.ttl else ""
+        kind = f"\t{row.memory_type}" if row.memory_type else ""
+        typer.echo(f"{row.key}\t{json.dumps(row.value, ensure_ascii=False)}{kind}{expiry}")
+
+
+@memory_app.command("get")
+@_guard
+def memory_get(
+    key: str,
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print one value as JSON (exit status 1 when the key is missing)."""
+    runtime = _started(config)
+    try:
+        marker = object()
+        value = asyncio.run(_scope(runtime, user, bot).get(key, marker))
+    finally:
+        runtime.stop()
+    if value is marker:
+        _fail(f"no key {key!r}")
+    typer.echo(json.dumps(value, ensure_ascii=False))
+
+
+@memory_app.command("set")
+@_guard
+def memory_set(
+    key: str,
+    value: Annotated[str, typer.Argument(help="A JSON value: '\"pt-BR\"', 42, '{\"a\": 1}'.")],
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    text: Annotated[bool, typer.Option("--text", help="Store VALUE as a plain string.")] = False,
+    ttl: Annotated[float | None, typer.Option("--ttl", help="Seconds until it expires.")] = None,
+    memory_type: Annotated[
+        str | None, typer.Option("--type", help="preference, fact or context.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store a value (JSON) under KEY."""
+    parsed = _parse_value(value, text)
+    runtime = _started(config)
+    try:
+        scope = _scope(runtime, user, bot)
+        if scope.name == "user":
+            asyncio.run(scope.set(key, parsed, ttl=ttl, memory_type=memory_type))
+        else:
+            asyncio.run(scope.set(key, parsed))
+    finally:
+        runtime.stop()
+    typer.echo(f"set {key}")
+
+
+@memory_app.command("delete")
+@_guard
+def memory_delete(
+    key: str,
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Remove KEY."""
+    runtime = _started(config)
+    try:
+        asyncio.run(_scope(runtime, user, bot).delete(key))
+    finally:
+        runtime.stop()
+    typer.echo(f"deleted {key}")
+
+
+@app.command()
+@_guard
+def forget(
+    user: Annotated[str, typer.Argument(help="User id, console name, or kind:external_id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Remove everything held about a person, in every table."""
+    from runtime.privacy import forget_user
+
+    runtime = _started(config)
+    try:
+        user_id = runtime.identity.find(user)
+        if not yes and not typer.confirm(f"Forget everything about {user} ({user_id})?"):
+            raise typer.Exit(1)
+        removed = forget_user(runtime.db, user_id)
+    finally:
+        runtime.stop()
+    typer.echo(json.dumps({"forgotten": user_id, "removed": removed}, indent=2))
+
+
+@app.command()
+@_guard
+def export(
+    user: Annotated[str, typer.Argument(help="User id, console name, or kind:external_id.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Everything held about a person, as one JSON document."""
+    from runtime.privacy import export_user
+
+    runtime = _started(config)
+    try:
+        document = export_user(runtime.db, runtime.identity.find(user))
+    finally:
+        runtime.stop()
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+@db_app.command("upgrade")
+@_guard
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply every pending schema migration."""
+    from runtime.storage.database import Database
+    from runtime.storage.migrate import upgrade
+
+    settings = _settings(config)
+    db = Database(settings.database.url)
+    db.start()
+    try:
+        upgrade(db)
+    finally:
+        db.stop()
+    typer.echo(f"database schema is up to date ({db.dialect})")
+
+
+def main() -> None:
+    """Entry point of the ``mnemobot`` console script."""
+    app(prog_name="mnemobot")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
