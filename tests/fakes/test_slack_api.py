@@ -91,11 +91,17 @@ async def test_post_message_is_recorded_with_increasing_ts(slack: FakeSlackAPI) 
 
 
 def test_post_message_refuses_empty_and_oversized_texts(slack: FakeSlackAPI) -> None:
-    client = WebClient(token=TOKEN, base_url=slack.base_url)
-    for text, error in ((" ", "no_text"), ("x" * 40_001, "msg_too_long")):
-        with pytest.raises(SlackApiError) as caught:
-            client.chat_postMessage(channel="D1", text=text)
-        assert caught.value.response["error"] == error
+    with pytest.raises(SlackApiError) as caught:
+        WebClient(token=TOKEN, base_url=slack.base_url).chat_postMessage(
+            channel="D1", text="x" * 40_001
+        )
+    empty = httpx.post(  # slack_sdk itself warns about an empty text, so send it raw
+        f"{slack.base_url}chat.postMessage",
+        json={"channel": "D1", "text": ""},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert caught.value.response["error"] == "msg_too_long"
+    assert empty.json() == {"ok": False, "error": "no_text"}
     assert slack.posted_messages() == []
 
 

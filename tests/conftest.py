@@ -1,0 +1,163 @@
+"""Shared fixtures: a database per test on SQLite and on PostgreSQL, a runtime, a chat.
+
+PostgreSQL is never skipped: if the server is not reachable the PostgreSQL half of the
+suite fails with a message saying how to start it. Each test run creates its own database
+(``mnemobot_test_<random>``), migrates it once, empties it before every test that uses it,
+and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from runtime.bots import load_bots
+from runtime.clock import ManualClock
+from runtime.pipeline import Runtime
+from runtime.settings import load_settings
+from runtime.storage.database import Database
+from runtime.storage.migrate import upgrade
+from sqlmodel import SQLModel
+
+PG_ADMIN_URL = os.environ.get("MNEMOBOT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
+REPO = Path(__file__).resolve().parent.parent
+
+_real_connect = socket.socket.connect
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
+        if not host.startswith(_LOOPBACK):
+            raise RuntimeError(f"test tried to reach {host!r}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches past loopback, and no real token or proxy leaks in."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.endswith(("_TOKEN", "_SECRET", "_API_KEY")) or upper in (
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        if upper.startswith("MNEMOBOT_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def _pg_url(database: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated; dropped afterwards."""
+    name = f"mnemobot_test_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). Start it "
+            "(.ci/run shows how) or point MNEMOBOT_TEST_POSTGRES at a server.",
+            pytrace=False,
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_url(name)
+    db = Database(url)
+    db.start()
+    upgrade(db)
+    db.stop()
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _empty(db: Database) -> None:
+    names = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with db.write() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+        else:
+            for name in names:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL, once per backend; the database is migrated and empty."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'mnemobot.db'}"
+        db = Database(url)
+        db.start()
+        upgrade(db)
+        db.stop()
+        return url
+    url = str(request.getfixturevalue("postgres_database"))
+    db = Database(url)
+    db.start()
+    _empty(db)
+    db.stop()
+    return url
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    db = Database(db_url)
+    db.start()
+    yield db
+    db.stop()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def make_runtime(
+    db_url: str, clock: ManualClock
+) -> Iterator[Callable[..., Runtime]]:
+    """Build and start runtimes on this test's database; all are stopped at the end.
+
+    ``make_runtime(bots_dir=..., llm=..., **settings_sections)``; the bots default to the
+    example bots shipped in ``bots/``.
+    """
+    started: list[Runtime] = []
+
+    def factory(bots_dir: Path | None = None, llm: Any = None, **sections: Any) -> Runtime:
+        settings = load_settings(
+            None,
+            database={"url": db_url},
+            bots={"dir": str(bots_dir or REPO / "bots")},
+            **sections,
+        )
+        runtime = Runtime(
+            settings=settings,
+            bots=load_bots(settings.bots.dir),
+            db=Database(db_url),
+            llm=llm,
+            clock=clock,
+        )
+        runtime.start()
+        started.append(runtime)
+        return runtime
+
+    yield factory
+    for runtime in started:
+        runtime.stop()

@@ -1,0 +1,50 @@
+"""Helpers that make tests read like chat transcripts."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+
+from adapters.console import ConsoleChannel
+from runtime.pipeline import Runtime
+
+
+class Chat:
+    """One person talking to one entry bot through the console channel.
+
+    ``await chat.say("hi")`` returns the replies as ``"bot: text"`` lines, exactly what
+    ``mnemobot chat`` prints.
+    """
+
+    def __init__(self, runtime: Runtime, *, bot: str, user: str) -> None:
+        self.out = io.StringIO()
+        self.channel = ConsoleChannel(runtime, bot=bot, user=user, stdout=self.out)
+        self.channel.start()
+        self.runtime = runtime
+
+    async def say(self, text: str) -> list[str]:
+        return await self.channel.say(text)
+
+    async def user_id(self) -> str:
+        return self.runtime.identity.find(self.channel.user)
+
+
+def write_bot(
+    root: Path,
+    name: str,
+    *,
+    bot_py: str | None = None,
+    config: str | None = None,
+    start_bas: str | None = None,
+) -> Path:
+    """Create ``root/name`` with the given files (dedented) and return the folder."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"bot.py": bot_py, "config.csv": config, "start.bas": start_bas}
+    for filename, content in files.items():
+        if content is not None:
+            (folder / filename).write_text(textwrap.dedent(content).lstrip(), encoding="utf-8")
+    if config is None:
+        (folder / "config.csv").write_text("name,value\n", encoding="utf-8")
+    return folder
