@@ -41,12 +41,12 @@ from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.clock import SystemClock  # noqa: E402
-from runtime.memory.policy import UserMemoryPolicy  # noqa: E402
-from runtime.memory.store import MemoryScope, MemoryStore  # noqa: E402
-from runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database  # noqa: E402
-from runtime.storage.migrate import upgrade  # noqa: E402
-from runtime.storage.tables import USERS  # noqa: E402
+from runtime.clock import SystemClock
+from runtime.memory.policy import UserMemoryPolicy
+from runtime.memory.store import MemoryScope, MemoryStore
+from runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from runtime.storage.migrate import upgrade
+from runtime.storage.tables import USERS
 
 OPS = ("set", "get", "increment")
 KEYS = 100  # keys cycled over, so upserts hit existing rows like a long-lived user's memory
@@ -105,6 +105,11 @@ def sqlite_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def from_sqlite(stored: Any) -> Any:
+    """A JSON value as read back: the column's NUMERIC affinity turns number text into numbers."""
+    return json.loads(stored) if isinstance(stored, str) else stored
+
+
 class RawSQLite:
     """Plain ``sqlite3`` with mnemobot's pragmas, ``BEGIN IMMEDIATE``/``COMMIT`` per write."""
 
@@ -125,7 +130,7 @@ class RawSQLite:
             "id": row_id,
             "user_id": self.user_id,
             "key": key,
-            "value": json.dumps(value, separators=(",", ":")),
+            "value": json.dumps(value),  # the text SQLAlchemy's JSON type binds
             "memory_type": "preference",
             "ttl": None,
             "now": sqlite_stamp(datetime.now(UTC)),
@@ -145,7 +150,7 @@ class RawSQLite:
         # BEGIN/SELECT/ROLLBACK gives, which is why it is the floor for a single-key read.
         params = {"user_id": self.user_id, "key": key, "now": sqlite_stamp(datetime.now(UTC))}
         row = self.conn.execute(SQLITE_GET, params).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else from_sqlite(row[0])
 
     def increment(self, key: str, by: int = 1) -> Any:
         params = {
@@ -167,7 +172,7 @@ class RawSQLite:
             raise
         if row is None:
             raise ValueError(f"{key!r} is not a number")
-        return json.loads(row[1])
+        return from_sqlite(row[1])
 
     def close(self) -> None:
         self.conn.close()
@@ -364,8 +369,13 @@ def add_user(db: Database, name: str) -> str:
     return user_id
 
 
-async def bench_backend(db: Database, make_raw: Callable[[str], RawSQLite | RawPsycopg],
-                        backend: str, n: int, rounds: int) -> list[Figures]:
+async def bench_backend(
+    db: Database,
+    make_raw: Callable[[str], RawSQLite | RawPsycopg],
+    backend: str,
+    n: int,
+    rounds: int,
+) -> list[Figures]:
     """Migrate, create one user per side, and measure."""
     db.start()
     try:

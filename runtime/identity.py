@@ -49,6 +49,7 @@ class IdentityStore:
                 created_at=bindparam("now"),
             )
             .on_conflict_do_nothing(index_elements=["channel_kind", "external_id"])
+            .returning(_identities.id)
         )
 
     def resolve(
@@ -109,8 +110,8 @@ class IdentityStore:
         inserted = conn.execute(
             self._insert_identity,
             {**params, "id": new_id(), "user_id": user_id, "name": display_name, "now": now},
-        ).rowcount
-        if not inserted:  # another worker created it first: use theirs, drop ours
+        ).first()
+        if inserted is None:  # another worker created it first: use theirs, drop ours
             conn.execute(USERS.delete().where(_users.id == user_id))
             row = conn.execute(self._find, params).one()
             return ResolvedUser(row.user_id, row.display_name, created=False)

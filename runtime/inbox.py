@@ -49,6 +49,7 @@ class InboxStore:
                 received_at=bindparam("now", type_=_t.c.received_at.type),
             )
             .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(_t.c.id)
         )
         self._find = select(_t.c.id, _t.c.status).where(
             _t.c.channel == bindparam("channel"), _t.c.event_id == bindparam("event_id")
@@ -59,6 +60,7 @@ class InboxStore:
         inbox_id = new_id()
         params = {"channel": msg.channel, "event_id": msg.event_id}
         with self.db.write() as conn:
+            # RETURNING, not rowcount: psycopg reports 1 for a DO NOTHING that did nothing.
             inserted = conn.execute(
                 self._insert,
                 {
@@ -67,8 +69,8 @@ class InboxStore:
                     "payload": dataclasses.asdict(msg),
                     "now": self.clock.now(),
                 },
-            ).rowcount
-            if inserted:
+            ).first()
+            if inserted is not None:
                 return InboxEntry(inbox_id, "received", is_new=True)
             row = conn.execute(self._find, params).one()
             return InboxEntry(row.id, row.status, is_new=False)

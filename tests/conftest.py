@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 from runtime.bots import load_bots
 from runtime.clock import ManualClock
@@ -25,7 +27,6 @@ from runtime.pipeline import Runtime
 from runtime.settings import load_settings
 from runtime.storage.database import Database
 from runtime.storage.migrate import upgrade
-from sqlmodel import SQLModel
 
 PG_ADMIN_URL = os.environ.get("MNEMOBOT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent
@@ -89,25 +90,32 @@ def postgres_database() -> Iterator[str]:
 
 
 def _empty(db: Database) -> None:
-    names = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    # DELETE beats TRUNCATE on tables this small (TRUNCATE rewrites files and syncs).
     with db.write() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            conn.execute(text(f"DELETE FROM {table.name}"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test instead of migrating each time."""
+    path = tmp_path_factory.mktemp("template") / "mnemobot.db"
+    db = Database(f"sqlite:///{path}")
+    db.start()
+    upgrade(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.stop()
+    return path
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL, once per backend; the database is migrated and empty."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mnemobot.db'}"
-        db = Database(url)
-        db.start()
-        upgrade(db)
-        db.stop()
-        return url
+        target = tmp_path / "mnemobot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
     url = str(request.getfixturevalue("postgres_database"))
     db = Database(url)
     db.start()
@@ -130,9 +138,7 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def make_runtime(
-    db_url: str, clock: ManualClock
-) -> Iterator[Callable[..., Runtime]]:
+def make_runtime(db_url: str, clock: ManualClock) -> Iterator[Callable[..., Runtime]]:
     """Build and start runtimes on this test's database; all are stopped at the end.
 
     ``make_runtime(bots_dir=..., llm=..., **settings_sections)``; the bots default to the

@@ -13,8 +13,8 @@ from typing import Literal, TypeAlias
 from runtime.dialogs.values import Value
 
 __all__ = [
-    "ArrayLit",
     "Arith",
+    "ArrayLit",
     "Assign",
     "AssignLlm",
     "Block",

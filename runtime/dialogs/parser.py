@@ -241,9 +241,7 @@ class _Builder(Transformer_NonRecursive):
         exprs = children[2:body_at]  # children[1] is the "=" token
         self._check_next(var, children[body_at + 1 :])
         step = exprs[2] if len(exprs) > 2 else None
-        return n.ForRange(
-            str(var).lower(), exprs[0], exprs[1], step, children[body_at], _pos(meta)
-        )
+        return n.ForRange(str(var).lower(), exprs[0], exprs[1], step, children[body_at], _pos(meta))
 
     def while_loop(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.While(children[0], children[1], _pos(meta))
@@ -429,7 +427,11 @@ def parse_dialog(source: str, filename: str = "<dialog>") -> Dialog:
         if not isinstance(inner, _Located):
             raise
         raise DialogSyntaxError(
-            filename, inner.line, inner.column, inner.reason, excerpt(lines, inner.line, inner.column)
+            filename,
+            inner.line,
+            inner.column,
+            inner.reason,
+            excerpt(lines, inner.line, inner.column),
         ) from None
     except _Located as exc:
         raise DialogSyntaxError(

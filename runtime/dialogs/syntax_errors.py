@@ -107,10 +107,7 @@ def _starts_statement(stack: Sequence[object], word: str, line: int) -> bool:
         return False
     last = stack[-1]
     return (
-        isinstance(last, Token)
-        and last.type == "NAME"
-        and last.value == word
-        and last.line == line
+        isinstance(last, Token) and last.type == "NAME" and last.value == word and last.line == line
     )
 
 
@@ -127,10 +124,12 @@ def from_lark(
     if isinstance(exc, UnexpectedCharacters):
         line, column = exc.line, exc.column
         if exc.char == '"':
-            reason = "unterminated string (a string must end with \" on the same line)"
+            reason = 'unterminated string (a string must end with " on the same line)'
         else:
             reason = f"unexpected character {exc.char!r}"
-        return DialogSyntaxError(filename, line, column, reason, excerpt(source_lines, line, column))
+        return DialogSyntaxError(
+            filename, line, column, reason, excerpt(source_lines, line, column)
+        )
     if not isinstance(exc, UnexpectedToken):  # pragma: no cover - LALR raises only these two
         line, column = max(exc.line, 1), max(exc.column, 1)
         return DialogSyntaxError(filename, line, column, "cannot parse", "")
@@ -139,16 +138,16 @@ def from_lark(
     stack = _stack_of(exc)
     open_block = _open_construct(stack)
     if token.type == "$END":
-        line = max(
-            (i + 1 for i, text in enumerate(source_lines) if text.strip()), default=1
-        )
+        line = max((i + 1 for i, text in enumerate(source_lines) if text.strip()), default=1)
         column = len(source_lines[line - 1].rstrip()) + 1 if source_lines else 1
         if open_block:
             what, closer, opened = open_block
             reason = f"end of file inside the {what} opened on line {opened}: expected {closer}"
         else:
             reason = "unexpected end of file"
-        return DialogSyntaxError(filename, line, column, reason, excerpt(source_lines, line, column))
+        return DialogSyntaxError(
+            filename, line, column, reason, excerpt(source_lines, line, column)
+        )
 
     line, column = token.line or exc.line, token.column or exc.column
     line_text = source_lines[line - 1] if 1 <= line <= len(source_lines) else ""
@@ -169,8 +168,10 @@ def from_lark(
         else:
             reason = f'"{closer_text}" without a matching IF, FOR or WHILE'
         column = start_column
-    elif "EQ" in exc.expected and first_upper not in keyword_names and _starts_statement(
-        stack, first_word, line
+    elif (
+        "EQ" in exc.expected
+        and first_upper not in keyword_names
+        and _starts_statement(stack, first_word, line)
     ):
         reason = (
             f'unknown statement "{first_word}": expected {_KEYWORD_HINT}, '

@@ -213,9 +213,11 @@ def arith(op: str, left: Value, right: Value) -> Value:
     a, b = _numeric(left), _numeric(right)
     if a is None or b is None or isinstance(left, bool) or isinstance(right, bool):
         verb = "add" if op == "+" else _VERBS[op]
-        hint = " (use VAL() to turn text into a number)" if isinstance(left, str) or isinstance(
-            right, str
-        ) else ""
+        hint = (
+            " (use VAL() to turn text into a number)"
+            if isinstance(left, str) or isinstance(right, str)
+            else ""
+        )
         raise ValueTypeError(f"cannot {verb} {describe(left)} and {describe(right)}{hint}")
     if op == "+":
         return _checked(a + b)

@@ -94,7 +94,13 @@ class Database:
         url = make_url(self.url)
         if self.is_sqlite:
             if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(url.database).parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot create the database folder {folder}: {exc}"
+                    ) from exc
             engine = create_engine(url, echo=self._echo, connect_args={"check_same_thread": False})
             _prepare_sqlite(engine)
         else:
@@ -111,7 +117,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any error."""
-        with self._translate(), self.engine.connect() as conn:
+        with self.errors(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -120,12 +126,13 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only snapshot (rolled back at the end)."""
-        with self._translate(), self.engine.connect() as conn, conn.begin() as txn:
+        with self.errors(), self.engine.connect() as conn, conn.begin() as txn:
             yield conn
             txn.rollback()
 
     @contextmanager
-    def _translate(self) -> Iterator[None]:
+    def errors(self) -> Iterator[None]:
+        """Turn driver errors into StorageError with the driver's first line as the reason."""
         try:
             yield
         except OperationalError as exc:

@@ -23,7 +23,7 @@ def _config(db: Database) -> Config:
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``; a no-op when it is already there."""
     cfg = _config(db)
-    with db.engine.begin() as conn:
+    with db.errors(), db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

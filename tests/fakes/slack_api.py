@@ -201,6 +201,22 @@ class FakeSlackAPI(FakeHTTPServer):
         with self._lock:
             return [m for m in self._posted if channel in (None, m.channel)]
 
+    def wait_for_posted(
+        self, count: int, channel: str | None = None, timeout: float = 5.0
+    ) -> list[PostedMessage]:
+        """Block until at least ``count`` messages were posted (to ``channel``, if given).
+
+        The Slack channel acks first and answers later; from async tests use
+        ``asyncio.to_thread``. Raises TimeoutError with what was posted so far.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(posted := self.posted_messages(channel)) < count:
+                if (remaining := deadline - time.monotonic()) <= 0:
+                    raise TimeoutError(f"{len(posted)} of {count} messages posted: {posted}")
+                self._changed.wait(remaining)
+            return posted
+
     def calls(self, method: str) -> list[RecordedRequest]:
         """Recorded requests to one Web API method (failed ones included), in arrival order."""
         return self.requests(method)
@@ -291,6 +307,7 @@ class FakeSlackAPI(FakeHTTPServer):
                     params=params,
                 )
             )
+            self._changed.notify_all()
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _api_conversations_replies(

@@ -6,6 +6,7 @@ requests Slack's own verifier and Bolt accept, so channel tests built on them me
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -139,6 +140,7 @@ async def test_429_on_one_channel_while_another_flows(slack: FakeSlackAPI) -> No
     client = AsyncWebClient(token=TOKEN, base_url=slack.base_url)
 
     await client.chat_postMessage(channel="C2", text="flows")
+    assert [m.text for m in await asyncio.to_thread(slack.wait_for_posted, 1, "C2")] == ["flows"]
     with pytest.raises(SlackApiError) as caught:
         await client.chat_postMessage(channel="C1", text="too fast")
     await client.chat_postMessage(channel="C1", text="after waiting")

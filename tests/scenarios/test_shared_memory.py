@@ -56,9 +56,7 @@ async def test_transfer_carries_the_handoff_context_which_the_receiver_clears(ma
     user_id = await sales.user_id()
     memory = await _user_memory(runtime, user_id)
     assert "handoff_context" not in memory  # read once by support-bot, then cleared
-    assert memory["support_tickets"] == [
-        {"ticket": 1, "text": "I have a problem with my invoice"}
-    ]
+    assert memory["support_tickets"] == [{"ticket": 1, "text": "I have a problem with my invoice"}]
     session = runtime.sessions
     with runtime.db.read() as conn:
         from runtime.storage.tables import SESSION_MEMORY, SESSIONS

@@ -33,7 +33,7 @@ VALUES: list[Any] = [
     {},
     [1, "two", 3.0, None, True, {"four": [4]}],
     {"orderId": "A-1001", "amount": 99.9, "items": [{"sku": "x", "qty": 2}], "paid": True},
-    "unicode: ção, 日本語, emoji 🎉, quote \" and backslash \\",
+    'unicode: ção, 日本語, emoji 🎉, quote " and backslash \\',
     {"nested": {"deeper": {"deepest": ["ok"]}}},
 ]
 
@@ -68,7 +68,9 @@ class Memory:
 def memory(request: pytest.FixtureRequest, database: Database, clock: ManualClock) -> Memory:
     with database.write() as conn:
         for user_id in ("alice", "bob"):
-            conn.execute(insert(USERS).values(id=user_id, display_name=user_id, created_at=clock.now()))
+            conn.execute(
+                insert(USERS).values(id=user_id, display_name=user_id, created_at=clock.now())
+            )
     return Memory(MemoryStore(database, clock), request.param)
 
 
@@ -76,7 +78,9 @@ def committed_rows(database: Database, user_id: str) -> int:
     with database.read() as conn:
         return int(
             conn.execute(
-                select(func.count()).select_from(USER_MEMORY).where(USER_MEMORY.c.user_id == user_id)
+                select(func.count())
+                .select_from(USER_MEMORY)
+                .where(USER_MEMORY.c.user_id == user_id)
             ).scalar_one()
         )
 
@@ -333,7 +337,9 @@ async def test_facts_are_listed_apart_from_other_keys(memory: Memory) -> None:
 Op = Callable[[MemoryScope], Awaitable[Any]]
 
 
-async def test_a_turn_sees_its_own_writes_before_commit(database: Database, clock: ManualClock) -> None:
+async def test_a_turn_sees_its_own_writes_before_commit(
+    database: Database, clock: ManualClock
+) -> None:
     with database.write() as conn:
         conn.execute(insert(USERS).values(id="u", display_name="u", created_at=clock.now()))
     store = MemoryStore(database, clock)

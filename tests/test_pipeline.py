@@ -1,0 +1,212 @@
+"""The path of one message: dedupe, rollback of a failed turn, apology, clear errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from runtime.errors import StorageError, UnknownBot
+from runtime.messages import InboundMessage
+from runtime.pipeline import APOLOGY, MEMORY_FULL_APOLOGY
+from tests.support import Chat, write_bot
+
+COUNTER_BOT = """
+    async def on_message(ctx):
+        n = await ctx.user.memory.increment("messages")
+        await ctx.bot.memory.set("last_text", ctx.text)
+        await ctx.say(f"message {n}")
+"""
+
+FAILING_BOT = """
+    async def on_message(ctx):
+        await ctx.user.memory.set("half", "written")
+        await ctx.bot.memory.increment("runs")
+        await ctx.session.set("step", 2)
+        if ctx.text == "boom":
+            raise RuntimeError("the bot's own bug")
+        await ctx.say("fine")
+"""
+
+
+def message(text: str, event_id: str, channel: str = "console:counter") -> InboundMessage:
+    return InboundMessage(
+        channel=channel,
+        channel_kind="console",
+        external_user_id="ana",
+        chat_id="ana",
+        text=text,
+        event_id=event_id,
+        display_name="Ana",
+    )
+
+
+def count(runtime, table) -> int:
+    with runtime.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+async def test_the_same_event_delivered_twice_is_handled_once(make_runtime, tmp_path: Path):
+    from runtime.storage.tables import INBOX, OUTBOX, TURNS
+
+    write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
+    runtime = make_runtime(bots_dir=tmp_path)
+    runtime.bind_channel("console:counter", bot="counter")
+
+    first = await runtime.handle(message("hi", "evt-1"))
+    again = await runtime.handle(message("hi", "evt-1"))
+    other = await runtime.handle(message("hi", "evt-2"))
+
+    assert [r.text for r in first.replies] == ["message 1"]
+    assert again.duplicate and again.replies == []
+    assert [r.text for r in other.replies] == ["message 2"]
+    assert count(runtime, INBOX) == 2
+    assert count(runtime, TURNS) == 4  # two user messages, two replies
+    assert count(runtime, OUTBOX) == 2
+
+
+async def test_a_failing_bot_rolls_back_its_writes_and_the_person_gets_an_apology(
+    make_runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    from runtime.storage.tables import BOT_MEMORY, INBOX, SESSION_MEMORY, USER_MEMORY
+
+    write_bot(tmp_path, "fragile", bot_py=FAILING_BOT)
+    runtime = make_runtime(bots_dir=tmp_path)
+    chat = Chat(runtime, bot="fragile", user="ana")
+
+    with caplog.at_level(logging.ERROR, logger="runtime.pipeline"):
+        replies = await chat.say("boom")
+
+    assert replies == [f"fragile: {APOLOGY}"]
+    assert count(runtime, USER_MEMORY) == 0
+    assert count(runtime, BOT_MEMORY) == 0
+    assert count(runtime, SESSION_MEMORY) == 0
+    with runtime.db.read() as conn:
+        status, error = conn.execute(select(INBOX.c.status, INBOX.c.error)).one()
+    assert status == "failed"
+    assert error == "RuntimeError: the bot's own bug"
+    record = next(r for r in caplog.records if "bot turn failed" in r.getMessage())
+    assert "bot=fragile" in record.getMessage()
+    assert "the bot's own bug" in record.getMessage()
+
+    assert await chat.say("again") == ["fragile: fine"]  # the next turn works and commits
+    assert count(runtime, USER_MEMORY) == 1
+
+
+async def test_memory_full_at_commit_writes_nothing_and_says_so(make_runtime, tmp_path: Path):
+    from runtime.storage.tables import BOT_MEMORY, USER_MEMORY
+
+    write_bot(
+        tmp_path,
+        "hoarder",
+        config="name,value\nuser-memory-max-keys,2\n",
+        bot_py="""
+            async def on_message(ctx):
+                await ctx.bot.memory.increment("attempts")
+                await ctx.user.memory.set("k-" + ctx.text, True)
+                await ctx.say("kept " + ctx.text)
+        """,
+    )
+    runtime = make_runtime(bots_dir=tmp_path)
+    chat = Chat(runtime, bot="hoarder", user="ana")
+    assert await chat.say("1") == ["hoarder: kept 1"]
+    assert await chat.say("2") == ["hoarder: kept 2"]
+    assert await chat.say("3") == [f"hoarder: {MEMORY_FULL_APOLOGY}"]
+    assert count(runtime, USER_MEMORY) == 2
+    bot_memory = runtime.memory.bot_ref("hoarder")
+    assert runtime.memory.read_value(bot_memory, "attempts") == 2  # the third turn rolled back
+    assert count(runtime, BOT_MEMORY) == 1
+
+
+async def test_an_unknown_bot_is_a_clear_error(make_runtime):
+    runtime = make_runtime()
+    with pytest.raises(UnknownBot, match="unknown bot 'nobody'; bots here: sales-bot, support-bot"):
+        Chat(runtime, bot="nobody", user="ana")
+
+
+async def test_a_message_on_an_unbound_channel_is_refused(make_runtime):
+    runtime = make_runtime()
+    with pytest.raises(UnknownBot, match="not bound"):
+        await runtime.handle(message("hi", "e", channel="console:ghost"))
+
+
+async def test_a_database_that_is_down_is_a_clear_error(tmp_path: Path, db_url: str):
+    from runtime.bots import load_bots
+    from runtime.pipeline import Runtime
+    from runtime.settings import load_settings
+    from runtime.storage.database import Database
+
+    write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
+    down_url = (
+        "postgresql+psycopg://127.0.0.1:1/nowhere"
+        if db_url.startswith("postgresql")
+        else "sqlite:////proc/no-such-place/mnemobot.db"
+    )
+    settings = load_settings(None, database={"url": down_url}, bots={"dir": str(tmp_path)})
+    runtime = Runtime(settings=settings, bots=load_bots(tmp_path), db=Database(down_url))
+    expected = "database unavailable: .*refused" if "postgres" in down_url else "cannot create"
+    with pytest.raises(StorageError, match=expected):
+        runtime.start()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_database_that_goes_away_mid_turn_loses_nothing(
+    make_runtime, tmp_path: Path, db_url: str
+):
+    """The commit fails: nothing is half-written, and a redelivery is then handled once."""
+    import psycopg
+
+    from runtime.storage.tables import INBOX, OUTBOX, TURNS, USER_MEMORY
+    from tests.conftest import PG_ADMIN_URL
+
+    database = db_url.rsplit("/", 1)[1]
+
+    def cut_the_database() -> None:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+
+    write_bot(
+        tmp_path,
+        "counter",
+        bot_py="""
+            import os
+            CUT = []
+
+            async def on_message(ctx):
+                n = await ctx.user.memory.increment("messages")
+                await ctx.user.memory.set("last", ctx.text)
+                if CUT:
+                    CUT.pop()()
+                await ctx.say(f"message {n}")
+        """,
+    )
+    runtime = make_runtime(bots_dir=tmp_path)
+    runtime.bind_channel("console:counter", bot="counter")
+    import sys
+
+    sys.modules["mnemobot_bots.counter"].CUT.append(cut_the_database)
+    try:
+        with pytest.raises(StorageError, match="database"):
+            await runtime.handle(message("hello", "evt-1"))
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+
+    assert count(runtime, USER_MEMORY) == 0
+    assert count(runtime, TURNS) == 0
+    assert count(runtime, OUTBOX) == 0
+    with runtime.db.read() as conn:
+        assert conn.execute(select(INBOX.c.status)).scalar_one() == "received"
+
+    retry = await runtime.handle(message("hello", "evt-1"))  # the platform redelivers
+    again = await runtime.handle(message("hello", "evt-1"))
+    assert [r.text for r in retry.replies] == ["message 1"]
+    assert again.duplicate
+    assert count(runtime, USER_MEMORY) == 2
+    assert count(runtime, OUTBOX) == 1
