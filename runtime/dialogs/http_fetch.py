@@ -189,7 +189,7 @@ async def fetch_json_or_text(
     *,
     allow_hosts: Sequence[str],
     allow_private: bool,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - the total budget: DNS, connect, redirects, body
     max_bytes: int,
     client: httpx.AsyncClient | None = None,
 ) -> Any:

@@ -214,7 +214,7 @@ class _Run:
         if isinstance(expr, n.ArrayLit):
             return self.check([await self.eval(item) for item in expr.items], expr.pos)
         if isinstance(expr, n.MapLit):
-            return self.check({key: await self.eval(value) for key, value in expr.pairs}, expr.pos)
+            return self.check({key: await self.eval(item) for key, item in expr.pairs}, expr.pos)
         if isinstance(expr, n.Negate):
             operand = await self.eval(expr.operand)
             if is_missing(operand):
@@ -227,8 +227,8 @@ class _Run:
             return not truthy(await self.eval(expr.operand))
         if isinstance(expr, n.Arith):
             result = await self.eval(expr.first)
-            for op, pos, operand in expr.rest:
-                right = await self.eval(operand)
+            for op, pos, term in expr.rest:
+                right = await self.eval(term)
                 try:
                     result = arith(op, result, right)
                 except ValueTypeError as exc:
@@ -247,8 +247,8 @@ class _Run:
                 raise self.error(str(exc), expr.pos) from None
         if isinstance(expr, n.Logic):
             decisive = expr.op == "or"  # OR stops at the first true, AND at the first false
-            for operand in expr.operands:
-                if truthy(await self.eval(operand)) == decisive:
+            for part in expr.operands:
+                if truthy(await self.eval(part)) == decisive:
                     return decisive
             return not decisive
         if isinstance(expr, n.GetUserMemory):
@@ -346,9 +346,8 @@ class _Run:
             await self.enter_for_each(stmt, frame)
         elif isinstance(stmt, n.ForRange):
             await self.enter_for_range(stmt, frame)
-        elif isinstance(stmt, n.While):
-            if truthy(await self.eval(stmt.cond)):
-                self.push(frame, stmt, 0)
+        elif isinstance(stmt, n.While) and truthy(await self.eval(stmt.cond)):
+            self.push(frame, stmt, 0)
         return None
 
     async def set_memory(self, stmt: n.SetMemory) -> None:

@@ -132,7 +132,7 @@ _ARITH_OPS: dict[str, n.ArithOp] = {
 
 
 @v_args(meta=True)
-class _Builder(Transformer_NonRecursive):
+class _Builder(Transformer_NonRecursive[Token, Any]):
     """Lark tree -> nodes. Non-recursive, so a long program cannot overflow Python's stack."""
 
     # ---- program structure ----

@@ -11,6 +11,7 @@ hash); anything else is refused with DialogStateError, and the caller starts ove
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -150,7 +151,7 @@ def load_state(body: n.Block, program_hash: str, data: Any) -> SavedState:
     frames = [_frame(body, item) for item in raw_frames]
     if frames[0].path:
         raise DialogStateError("saved state: the first frame is not the program's top level")
-    for outer, inner in zip(frames, frames[1:], strict=False):
+    for outer, inner in itertools.pairwise(frames):
         if inner.path[: len(outer.path)] != outer.path or len(inner.path) != len(outer.path) + 2:
             raise DialogStateError("saved state: frames are not nested")
         if inner.path[-2] != outer.pc - 1:

@@ -39,7 +39,7 @@ __all__ = [
     "type_name",
 ]
 
-Value: TypeAlias = "str | int | float | bool | None | list[Value] | dict[str, Value]"
+Value: TypeAlias = "str | int | float | bool | list[Value] | dict[str, Value] | None"
 
 MAX_INT = 2**63 - 1  # beyond this a number is almost surely a runaway, and JSONB refuses it
 
@@ -190,8 +190,6 @@ def _checked(number: int | float) -> int | float:
     if isinstance(number, float):
         if not math.isfinite(number):
             raise ValueTypeError("number out of range")
-        if number.is_integer() and abs(number) <= MAX_INT:
-            return number
     elif abs(number) > MAX_INT:
         raise ValueTypeError("number out of range")
     return number
@@ -272,7 +270,7 @@ def to_value(obj: object, *, _depth: int = 0) -> Value:
     if _depth > 200:
         raise ValueTypeError("value nested too deeply")
     if obj is None or isinstance(obj, str | bool | int):
-        return obj  # type: ignore[return-value]
+        return obj
     if isinstance(obj, float):
         if not math.isfinite(obj):
             raise ValueTypeError("number out of range")
