@@ -10,7 +10,6 @@ import asyncio
 import getpass
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -332,4 +331,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

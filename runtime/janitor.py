@@ -9,6 +9,7 @@ returns), drops spent link codes and old link attempts, and enforces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -112,7 +113,5 @@ class Janitor:
                     logger.info("janitor swept: %s", counts)
             except Exception:
                 logger.exception("janitor sweep failed; will retry")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass

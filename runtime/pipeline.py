@@ -64,6 +64,7 @@ class _Turn:
     state: TurnState = field(default_factory=TurnState)
     result: TurnResult | None = None
     addressed_bot: str = ""
+    logged_text: str | None = None  # what the turn log keeps, when not the whole text
 
 
 Step = Callable[[_Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
@@ -103,6 +104,7 @@ class Runtime:
             self._identify,
             self._serialise,
             self._open_session,
+            self._refuse_oversized,
             self._commands,
             self._run_bot,
         ]
@@ -237,6 +239,22 @@ class Runtime:
         turn.state.active_bot = turn.addressed_bot = active
         turn.state.dialog_state = session.dialog_state
         await proceed()
+
+    async def _refuse_oversized(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        limit = self.settings.messages.max_chars
+        size = len(turn.msg.text)
+        if size <= limit:
+            await proceed()
+            return
+        turn.logged_text = turn.msg.text[:limit] + f" [... {size - limit} more characters]"
+        turn.state.replies.append(
+            (
+                turn.state.active_bot,
+                f"Sorry, that message is too long for me ({size} characters; the limit is "
+                f"{limit}). Please send it in shorter parts.",
+            )
+        )
+        await self._commit(turn, error=f"message too long: {size} characters (limit {limit})")
 
     async def _commands(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         words = turn.msg.text.strip().split()
@@ -425,7 +443,7 @@ class Runtime:
                 "user_id": user_id,
                 "bot": turn.addressed_bot,
                 "role": "user",
-                "text": turn.msg.text,
+                "text": turn.msg.text if turn.logged_text is None else turn.logged_text,
                 "event_id": turn.msg.event_id,
                 "created_at": now,
             }

@@ -90,6 +90,11 @@ class MemorySettings(BaseModel):
         return value
 
 
+class MessageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_chars: int = Field(default=20_000, gt=0)  # longer inbound messages are refused
+
+
 class LinkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code_ttl: int = Field(default=600, gt=0)
@@ -131,6 +136,7 @@ class Settings(BaseSettings):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     link: LinkSettings = Field(default_factory=LinkSettings)
+    messages: MessageSettings = Field(default_factory=MessageSettings)
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)

@@ -37,9 +37,9 @@ _LOOPBACK = ("127.", "::1", "localhost")
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
-        if not host.startswith(_LOOPBACK):
-            raise RuntimeError(f"test tried to reach {host!r}: only loopback is allowed")
+    inet = self.family in (socket.AF_INET, socket.AF_INET6)
+    if inet and isinstance(host, str) and not host.startswith(_LOOPBACK):
+        raise RuntimeError(f"test tried to reach {host!r}: only loopback is allowed")
     return _real_connect(self, address)
 
 

@@ -210,3 +210,25 @@ async def test_a_database_that_goes_away_mid_turn_loses_nothing(
     assert again.duplicate
     assert count(runtime, USER_MEMORY) == 2
     assert count(runtime, OUTBOX) == 1
+
+
+async def test_an_oversized_message_gets_a_clear_answer_and_the_bot_does_not_run(
+    make_runtime, tmp_path: Path
+):
+    from runtime.storage.tables import INBOX, TURNS, USER_MEMORY
+
+    write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
+    runtime = make_runtime(bots_dir=tmp_path, messages={"max_chars": 100})
+    chat = Chat(runtime, bot="counter", user="ana")
+
+    assert await chat.say("x" * 150) == [
+        "counter: Sorry, that message is too long for me (150 characters; the limit is 100). "
+        "Please send it in shorter parts."
+    ]
+    assert count(runtime, USER_MEMORY) == 0
+    with runtime.db.read() as conn:
+        logged = conn.execute(select(TURNS.c.text).where(TURNS.c.role == "user")).scalar_one()
+        status = conn.execute(select(INBOX.c.status)).scalar_one()
+    assert logged == "x" * 100 + " [... 50 more characters]"
+    assert status == "failed"
+    assert await chat.say("x" * 100) == ["counter: message 1"]

@@ -22,7 +22,9 @@ THREADS = 6
 EACH = 40
 
 
-def in_threads(db_url: str, clock: ManualClock, work: Callable[[MemoryStore, int], Any]) -> list[Any]:
+def in_threads(
+    db_url: str, clock: ManualClock, work: Callable[[MemoryStore, int], Any]
+) -> list[Any]:
     """Run ``work(store, index)`` in THREADS threads at once, each with its own engine."""
     barrier = threading.Barrier(THREADS)
     results: list[Any] = [None] * THREADS

@@ -196,7 +196,7 @@ async def test_a_value_that_is_not_json_is_refused_and_nothing_written(
 async def test_an_oversized_value_is_refused(memory: Memory) -> None:
     alice = memory.user("alice", UserMemoryPolicy(max_value_bytes=1000))
     await alice.set("ok", "x" * 900)
-    with pytest.raises(InvalidValue, match="too large: 1[0-9]{3} bytes, the limit is 1000"):
+    with pytest.raises(InvalidValue, match=r"too large: 1[0-9]{3} bytes, the limit is 1000"):
         await alice.set("big", "x" * 1001)
     await memory.commit()
     assert set(await memory.fresh("alice").items()) == {"ok"}

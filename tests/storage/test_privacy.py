@@ -6,11 +6,10 @@ import json
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlmodel import SQLModel
 
 from runtime.errors import UnknownUser
 from runtime.privacy import export_user, forget_user
-from sqlmodel import SQLModel
-
 from runtime.storage.tables import EPISODES, MERGES, PERSONAL_TABLES, new_id
 from tests.support import Chat
 
@@ -28,13 +27,21 @@ async def populate(runtime, clock, name: str) -> str:
     with runtime.db.write() as conn:
         conn.execute(
             insert(EPISODES).values(
-                id=new_id(), user_id=user_id, conversation_id=new_id(), bot="sales-bot",
-                summary=f"{name} asked for support", topics=["support"], created_at=clock.now(),
+                id=new_id(),
+                user_id=user_id,
+                conversation_id=new_id(),
+                bot="sales-bot",
+                summary=f"{name} asked for support",
+                topics=["support"],
+                created_at=clock.now(),
             )
         )
         conn.execute(
             insert(MERGES).values(
-                id=new_id(), from_user_id=new_id(), into_user_id=user_id, details={},
+                id=new_id(),
+                from_user_id=new_id(),
+                into_user_id=user_id,
+                details={},
                 merged_at=clock.now(),
             )
         )
@@ -55,9 +62,7 @@ def rows_of(runtime, user_id: str) -> dict[str, int]:
     return counts
 
 
-async def test_forget_removes_everything_of_one_person_and_nothing_of_another(
-    make_runtime, clock
-):
+async def test_forget_removes_everything_of_one_person_and_nothing_of_another(make_runtime, clock):
     runtime = make_runtime()
     ana = await populate(runtime, clock, "ana")
     bob = await populate(runtime, clock, "bob")
