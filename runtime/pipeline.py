@@ -49,9 +49,13 @@ MEMORY_FULL_APOLOGY = (
     "Sorry, I can't remember anything more about you right now (my memory of you is full), "
     "so nothing from that message was saved."
 )
+LLM_DOWN_APOLOGY = (
+    "Sorry, my language model didn't answer just now, so nothing from that message was saved. "
+    "Please try again."
+)
 MAX_TRANSFERS_PER_TURN = 5
 
-DialogRunner = Callable[[BotContext, Bot, str | None], Awaitable[None]]
+DialogRunner = Callable[[BotContext, Bot, str | None, Clock], Awaitable[None]]
 
 
 @dataclass
@@ -68,6 +72,17 @@ class _Turn:
 
 
 Step = Callable[[_Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
+
+
+def _apology_for(failure: BaseException, *, no_model: bool) -> str:
+    """What the person is told when their turn failed (nothing of it was saved)."""
+    if isinstance(failure, MemoryFull):
+        return MEMORY_FULL_APOLOGY
+    if isinstance(failure, LLMError) and no_model:
+        return NO_MODEL_HELP
+    if isinstance(failure, LLMError):
+        return LLM_DOWN_APOLOGY
+    return APOLOGY
 
 
 class Runtime:
@@ -310,7 +325,7 @@ class Runtime:
         session = turn.session
         assert session is not None
         turn.state = TurnState(active_bot=session.active_bot, dialog_state=session.dialog_state)
-        apology = MEMORY_FULL_APOLOGY if isinstance(failure, MemoryFull) else APOLOGY
+        apology = _apology_for(failure, no_model=self.llm is None)
         turn.state.replies.append((bot_name, apology))
         await self._commit(turn, error=f"{type(failure).__name__}: {failure}")
         assert turn.result is not None
@@ -398,7 +413,7 @@ class Runtime:
     async def _dialog(self, ctx: BotContext, bot: Bot, message: str | None) -> None:
         if self.dialog_runner is None:
             raise MnemobotError(f"bot {bot.name!r} has a dialog but no dialog runner is set")
-        await self.dialog_runner(ctx, bot, message)
+        await self.dialog_runner(ctx, bot, message, self.clock)
 
     async def _ask_llm(self, ctx: BotContext, question: str) -> str:
         if self.llm is None:
