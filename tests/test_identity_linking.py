@@ -68,8 +68,13 @@ async def test_link_merges_two_accounts_newer_write_wins_and_both_keep_their_fac
         for user_id in (tg_user, slack_user):
             conn.execute(
                 insert(EPISODES).values(
-                    id=new_id(), user_id=user_id, conversation_id=new_id(), bot="memo",
-                    summary=f"episode of {user_id}", topics=[], created_at=clock.now(),
+                    id=new_id(),
+                    user_id=user_id,
+                    conversation_id=new_id(),
+                    bot="memo",
+                    summary=f"episode of {user_id}",
+                    topics=[],
+                    created_at=clock.now(),
                 )
             )
 
@@ -83,7 +88,9 @@ async def test_link_merges_two_accounts_newer_write_wins_and_both_keep_their_fac
     with runtime.db.read() as conn:
         memory = dict(
             conn.execute(
-                select(USER_MEMORY.c.key, USER_MEMORY.c.value).where(USER_MEMORY.c.user_id == tg_user)
+                select(USER_MEMORY.c.key, USER_MEMORY.c.value).where(
+                    USER_MEMORY.c.user_id == tg_user
+                )
             ).all()
         )
         identities = conn.execute(

@@ -7,6 +7,17 @@ Typical use by the runtime::
     outcome = await run_dialog(dialog, host, saved_state, text)
     if outcome.waiting:
         session["dialog_state"] = outcome.state           # resume with the next message
+
+The dialect in brief (``grammar.lark`` is the reference; ``values.py`` has the operator rules):
+
+- Keywords and variable names are case-insensitive; memory keys and map keys are not (a
+  member lookup ``p.name`` falls back to ignoring case when the exact key is absent).
+- An unset variable, a missing memory key and a missing member all read as ``""``.
+- ``GET x`` binds like a function call: ``GET "k"``, ``GET key``, ``GET ("https://h/" + id)``.
+  A key that starts with http:// or https:// is fetched (``DialogHost.http_get``), any other
+  key reads session memory.
+- ``x = LLM expr`` and ``x = HEAR word`` are statements; ``HEAR`` accepts ``x`` or ``p.name``.
+- Lists index from 0 (``l[0]``); ``NOW()`` is whole seconds since the epoch.
 """
 
 from runtime.dialogs.errors import DialogRuntimeError, DialogStateError, DialogSyntaxError

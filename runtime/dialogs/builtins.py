@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runtime.dialogs.values import (
+    FORMAT_MAX_DEPTH,
     Value,
     ValueTypeError,
     describe,
@@ -20,6 +21,7 @@ from runtime.dialogs.values import (
     format_value,
     is_missing,
     is_number,
+    measure,
     to_number,
     to_value,
 )
@@ -29,9 +31,11 @@ __all__ = ["FUNCTIONS", "Builtin", "CallContext"]
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """What a function may know about the run: the time (seconds since the epoch)."""
+    """What a function may know about the run: the time (seconds since the epoch) and the
+    longest text it may build (checked before building, so REPLACE cannot make a terabyte)."""
 
     now: Callable[[], float]
+    max_text: int = 1_000_000
 
 
 BuiltinFn = Callable[[Sequence[Value], CallContext], Value]
@@ -82,6 +86,7 @@ def _append(args: Sequence[Value], ctx: CallContext) -> Value:
 
 
 def _json(args: Sequence[Value], ctx: CallContext) -> Value:
+    measure(args[0], max_bytes=ctx.max_text, max_depth=FORMAT_MAX_DEPTH)
     return json.dumps(args[0], ensure_ascii=False)
 
 
@@ -195,11 +200,17 @@ def _mid(args: Sequence[Value], ctx: CallContext) -> Value:
     return text[start:]
 
 
+def _too_long(ctx: CallContext, name: str) -> ValueTypeError:
+    return ValueTypeError(f"{name} would build text longer than {ctx.max_text} characters")
+
+
 def _replace(args: Sequence[Value], ctx: CallContext) -> Value:
-    old = _text(args[1])
+    text, old, new = _text(args[0]), _text(args[1]), _text(args[2])
     if not old:
-        return _text(args[0])
-    return _text(args[0]).replace(old, _text(args[2]))
+        return text
+    if len(text) + text.count(old) * (len(new) - len(old)) > ctx.max_text:
+        raise _too_long(ctx, "REPLACE")
+    return text.replace(old, new)
 
 
 def _split(args: Sequence[Value], ctx: CallContext) -> Value:
@@ -217,7 +228,14 @@ def _join(args: Sequence[Value], ctx: CallContext) -> Value:
     if not isinstance(items, list):
         raise ValueTypeError(f"JOIN needs a list, not {describe(items)}")
     separator = _text(args[1]) if len(args) > 1 else ","
-    return separator.join(_text(item) for item in items)
+    parts: list[str] = []
+    size = 0
+    for item in items:
+        parts.append(_text(item))
+        size += len(parts[-1]) + len(separator)
+        if size > ctx.max_text + len(separator):
+            raise _too_long(ctx, "JOIN")
+    return separator.join(parts)
 
 
 def _is_empty(args: Sequence[Value], ctx: CallContext) -> Value:

@@ -103,21 +103,37 @@ async def _addresses(url: str, parsed: httpx.URL) -> list[str]:
     return addresses
 
 
-async def _pinned_request(
-    url: str, parsed: httpx.URL, allow_private: bool
-) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """The URL rewritten to the checked IP address, with Host header and TLS name kept."""
+async def _checked_addresses(url: str, parsed: httpx.URL, allow_private: bool) -> list[str]:
+    """The addresses to try, after refusing the host if any of them is not public."""
     addresses = await _addresses(url, parsed)
     if not allow_private:
         for address in addresses:
             if not is_public_address(address):
                 raise _refuse(url, f"host {parsed.host} is a private or local address ({address})")
-    address = addresses[0].split("%", 1)[0]
+    unique = dict.fromkeys(address.split("%", 1)[0] for address in addresses)
+    return list(unique)
+
+
+async def _send_pinned(
+    client: httpx.AsyncClient, url: str, parsed: httpx.URL, addresses: list[str]
+) -> httpx.Response:
+    """Connect to exactly the checked addresses (the first that answers), keeping the
+    original name in the Host header and for TLS (SNI and certificate check)."""
     headers = {"Host": parsed.netloc.decode("ascii")}
     extensions: dict[str, Any] = {}
     if parsed.scheme == "https":
         extensions["sni_hostname"] = parsed.host
-    return parsed.copy_with(host=address), headers, extensions
+    failure: httpx.ConnectError | None = None
+    for address in addresses:
+        request = client.build_request(
+            "GET", parsed.copy_with(host=address), headers=headers, extensions=extensions
+        )
+        try:
+            return await client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectError as exc:
+            failure = exc
+    assert failure is not None
+    raise _refuse(url, f"cannot connect to {parsed.host} ({failure})")
 
 
 def _parse_body(body: bytes, content_type: str, url: str) -> Any:
@@ -166,9 +182,8 @@ async def _fetch(
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         parsed = _check_url(current, allow_hosts)
-        target, headers, extensions = await _pinned_request(current, parsed, allow_private)
-        request = client.build_request("GET", target, headers=headers, extensions=extensions)
-        response = await client.send(request, stream=True, follow_redirects=False)
+        addresses = await _checked_addresses(current, parsed, allow_private)
+        response = await _send_pinned(client, current, parsed, addresses)
         try:
             location = response.headers.get("location")
             if response.status_code in _REDIRECTS and location:

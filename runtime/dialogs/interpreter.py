@@ -116,7 +116,7 @@ class _Run:
         self.frames = frames
         self.variables = variables
         self.steps = 0
-        self.calls = CallContext(now=now)
+        self.calls = CallContext(now=now, max_text=limits.max_text)
         self.where = n.Pos(1, 1)
 
     # ---- errors and limits ----

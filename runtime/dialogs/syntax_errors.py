@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -78,11 +79,41 @@ def _describe(token: Token) -> str:
     return f'"{token.value}"'
 
 
+_OPERATORS = {"AMP", "AND", "CMP_OP", "DOT", "EQ", "LSQB", "MINUS", "MOD", "OR", "PLUS", "SLASH"}
+_OPERATORS |= {"STAR"}
+_EXPRESSION_STARTS = {"NUMBER", "STRING", "NAME", "LPAR", "LSQB", "MINUS", "PLUS", "__ANON_0"}
+_EXPRESSION_STARTS |= {"TRUE", "FALSE", "NOT", "GET", "USER"}
+_STATEMENT_STARTS = {"TALK", "HEAR", "PRINT", "SET", "SET_BOT_MEMORY", "GET_BOT_MEMORY"}
+_STATEMENT_STARTS |= {"TRANSFER", "EXIT", "IF", "FOR", "WHILE"}
+
+
 def _expected(expected: Iterable[str], names: dict[str, str]) -> str:
-    shown = sorted({names.get(name, name) for name in expected})
-    if len(shown) > 12:
-        shown = [*shown[:12], "..."]
-    return ", ".join(shown)
+    """What would have fitted, with big families summarised in words."""
+    remaining = set(expected)
+    words: list[str] = []
+    if {"TALK", "HEAR"} <= remaining:
+        words.append("a statement")
+        remaining -= _STATEMENT_STARTS | {"NAME"}
+    if {"NUMBER", "STRING"} <= remaining:
+        words.append("an expression")
+        remaining -= _EXPRESSION_STARTS
+    if len(remaining & _OPERATORS) >= 3:
+        words.append("an operator")
+        remaining -= _OPERATORS
+    shown = sorted({names.get(name, name) for name in remaining})
+    if len(shown) > 10:
+        shown = [*shown[:10], "..."]
+    return ", ".join(words + shown)
+
+
+def _accepted(exc: UnexpectedToken) -> set[str]:
+    """The terminals that really fit here. LALR's own ``expected`` merges lookaheads of
+    similar states and lists words that could never follow; the interactive parser knows."""
+    parser: Any = exc.interactive_parser
+    try:
+        return set(parser.accepts())
+    except Exception:  # pragma: no cover - fall back to the coarser set
+        return set(exc.expected)
 
 
 def _open_construct(stack: Sequence[object]) -> tuple[str, str, int] | None:
@@ -101,14 +132,16 @@ def _open_construct(stack: Sequence[object]) -> tuple[str, str, int] | None:
     return candidates[-1] if candidates else None
 
 
-def _starts_statement(stack: Sequence[object], word: str, line: int) -> bool:
-    """Whether the parser just read ``word`` as the first name of a statement on ``line``."""
-    if not stack or not word:
+def _just_after_first_word(line_text: str, first_word: str, column: int, words: int = 0) -> bool:
+    """Whether ``column`` is the first word of the line, or what follows it (allowing
+    ``words`` more words in between, for ``END IF``)."""
+    match = _FIRST_WORD.match(line_text)
+    if not match or match.group(1) != first_word:
         return False
-    last = stack[-1]
-    return (
-        isinstance(last, Token) and last.type == "NAME" and last.value == word and last.line == line
-    )
+    if column == match.start(1) + 1:
+        return True
+    between = line_text[match.end(1) : max(column - 1, match.end(1))].split()
+    return len(between) <= words
 
 
 def _stack_of(exc: UnexpectedToken) -> Sequence[object]:
@@ -135,6 +168,7 @@ def from_lark(
         return DialogSyntaxError(filename, line, column, "cannot parse", "")
 
     token = exc.token
+    accepted = _accepted(exc)
     stack = _stack_of(exc)
     open_block = _open_construct(stack)
     if token.type == "$END":
@@ -157,7 +191,10 @@ def from_lark(
     start_column = (match.start(1) + 1) if match else 1
     keyword_names = {value.strip('"') for value in names.values() if value.startswith('"')}
 
-    if first_upper in _CLOSERS and (first_upper not in exc.expected or token.line != line):
+    closer_misplaced = first_upper in _CLOSERS and _just_after_first_word(
+        line_text, first_word, column, words=1 if first_upper == "END" else 0
+    )
+    if closer_misplaced:
         closer_text = " ".join(line_text.split()[:2]) if first_upper == "END" else first_word
         if open_block:
             what, closer, opened = open_block
@@ -169,9 +206,9 @@ def from_lark(
             reason = f'"{closer_text}" without a matching IF, FOR or WHILE'
         column = start_column
     elif (
-        "EQ" in exc.expected
+        "EQ" in accepted
         and first_upper not in keyword_names
-        and _starts_statement(stack, first_word, line)
+        and _just_after_first_word(line_text, first_word, column)
     ):
         reason = (
             f'unknown statement "{first_word}": expected {_KEYWORD_HINT}, '
@@ -179,7 +216,7 @@ def from_lark(
         )
         column = start_column
     else:
-        reason = f"unexpected {_describe(token)}; expected {_expected(exc.expected, names)}"
+        reason = f"unexpected {_describe(token)}; expected {_expected(accepted, names)}"
         if open_block and token.type == "_NL" and open_block[0].startswith(("map", "list")):
             reason += f" (inside the {open_block[0]} opened on line {open_block[2]})"
     return DialogSyntaxError(filename, line, column, reason, excerpt(source_lines, line, column))

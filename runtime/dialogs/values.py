@@ -22,6 +22,8 @@ import math
 from typing import Any, TypeAlias
 
 __all__ = [
+    "FORMAT_MAX_BYTES",
+    "FORMAT_MAX_DEPTH",
     "MAX_INT",
     "Value",
     "ValueTypeError",
@@ -83,11 +85,17 @@ def describe(value: Value) -> str:
     return f"{type_name(value)} {format_value(value)}"
 
 
+FORMAT_MAX_BYTES = 1_000_000  # lists and maps rendered as text (TALK, +, JSON())
+FORMAT_MAX_DEPTH = 64
+
+
 def format_value(value: Value) -> str:
     """The text a value shows as in TALK, PRINT and concatenation.
 
     Whole floats print without ``.0`` (``NOW() / 60`` reads as a count), booleans as
-    ``true``/``false`` and lists and maps as JSON.
+    ``true``/``false`` and lists and maps as JSON. A list or map too big to show (a list
+    holding itself many times over is cheap in memory, huge as text) raises ValueTypeError
+    before any text is built.
     """
     if value is None:
         return ""
@@ -101,6 +109,7 @@ def format_value(value: Value) -> str:
         if value.is_integer() and abs(value) < 1e16:
             return str(int(value))
         return repr(value)
+    measure(value, max_bytes=FORMAT_MAX_BYTES, max_depth=FORMAT_MAX_DEPTH)
     return json.dumps(value, ensure_ascii=False)
 
 
