@@ -409,3 +409,22 @@ def test_a_syntax_error_refuses_to_load_the_bot_and_shows_the_line(tmp_path: Pat
     assert "broken-bot/start.bas:3:11: syntax error:" in message
     assert "the IF opened on line 2: expected END IF" in message
     assert message.endswith('TALK "one"\n              ^')
+
+
+async def test_an_object_stored_from_basic_has_its_fields_in_a_python_bot(make_runtime, tmp_path):
+    sales, _ = seeds.S000_CROSS_BOT_SHARING.split("' In support-bot: Access the same data\n")
+    write_bot(tmp_path, "sales-bot", start_bas='orderid = "A-1001"\ntotal = 99.9\n' + sales)
+    write_bot(
+        tmp_path,
+        "py-support",
+        bot_py="""
+            async def on_message(ctx):
+                last = await ctx.user.memory.get("lastPurchase")
+                await ctx.say(f"order {last['orderId']} for {last['amount']:.2f}")
+        """,
+    )
+    runtime = make_runtime(bots_dir=tmp_path)
+    await Chat(runtime, bot="sales-bot", user="ana").say("buy")
+    assert await Chat(runtime, bot="py-support", user="ana").say("status?") == [
+        "py-support: order A-1001 for 99.90"
+    ]

@@ -105,3 +105,25 @@ async def _user_memory(runtime, user_id):
 
     scope = MemoryScope(runtime.memory, runtime.memory.user_ref(user_id, UserMemoryPolicy()))
     return await scope.items()
+
+
+async def test_the_basic_welcome_bot_shares_memory_with_the_python_bots(make_runtime):
+    runtime = make_runtime()
+    welcome = Chat(runtime, bot="welcome-bot", user="leo")
+    assert await welcome.say("hi") == ["welcome-bot: Welcome! What's your name?"]
+    assert await welcome.say("Leo") == [
+        "welcome-bot: Nice to meet you, Leo! Which language do you prefer? (English, Português, Español)"
+    ]
+    assert await welcome.say("Español") == ["welcome-bot: ¡Hola, Leo! Esta es tu visita número 1."]
+
+    support = Chat(runtime, bot="support-bot", user="leo")
+    assert await support.say("hola") == [
+        "support-bot: ¡Hola, Leo! Soy el bot de soporte. ¿En qué puedo ayudarte?"
+    ]
+
+    ana = Chat(runtime, bot="sales-bot", user="ana")
+    for line in ("hi", "Ana", "Português"):
+        await ana.say(line)
+    assert await Chat(runtime, bot="welcome-bot", user="ana").say("oi") == [
+        "welcome-bot: Olá, Ana! Esta é a sua visita número 1."  # nothing asked: sales-bot knew
+    ]
