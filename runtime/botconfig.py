@@ -8,6 +8,7 @@ ignored would leave a limit nobody set. ``config/README.md`` lists every option.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,12 @@ def _convert(raw: str, default: Any, where: str, option: str) -> Any:
             value = float(text)
         except ValueError:
             raise ConfigError(f"{where}: {option} must be a number, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigError(f"{where}: {option} must be positive, got {value}")
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{where}: {option} must be positive, got {raw!r}")
         return value
     if isinstance(default, tuple):
         return tuple(part.strip() for part in text.replace(";", ",").split(",") if part.strip())
-    return raw
+    return text
 
 
 def load_options(path: Path, bot_name: str) -> BotOptions:
@@ -88,13 +89,16 @@ def load_options(path: Path, bot_name: str) -> BotOptions:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from exc
-    rows = list(csv.reader(text.splitlines()))
+    rows = list(csv.reader(text.splitlines(), skipinitialspace=True))
+    header_allowed = True
     for number, row in enumerate(rows, start=1):
         where = f"{path} row {number}"
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
-        if number == 1 and [c.strip().lower() for c in row] == ["name", "value"]:
+        if header_allowed and [c.strip().lower() for c in row] == ["name", "value"]:
+            header_allowed = False
             continue
+        header_allowed = False
         if len(row) != 2:
             raise ConfigError(
                 f"{where}: expected 2 columns (name,value), got {len(row)}: {','.join(row)!r}; "

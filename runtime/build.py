@@ -6,7 +6,7 @@ CLI builds this one. Nothing here opens a connection: :meth:`Runtime.start` does
 
 from __future__ import annotations
 
-from runtime.bots import load_bots
+from runtime.bots import BotRegistry, load_bots
 from runtime.clock import Clock
 from runtime.llm import LLM, LiteLLM
 from runtime.pipeline import Runtime
@@ -17,10 +17,21 @@ __all__ = ["build_runtime"]
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, llm: LLM | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    llm: LLM | None = None,
+    require_bots: bool = True,
 ) -> Runtime:
-    """A runtime for ``settings``: its bots loaded and checked, its database not yet opened."""
-    bots = load_bots(settings.bots.dir)
+    """A runtime for ``settings``: its bots loaded and checked, its database not yet opened.
+
+    ``require_bots=False`` is for tools that only read and change memory (``mnemobot memory``,
+    ``forget``, ``export``): they work from any directory, with or without a bots folder.
+    """
+    if require_bots or settings.bots.dir.is_dir():
+        bots = load_bots(settings.bots.dir)
+    else:
+        bots = BotRegistry({})
     if llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm)
     db = Database(settings.database.url, echo=settings.database.echo)

@@ -53,10 +53,10 @@ def _settings(config: Path | None) -> Settings:
         raise  # unreachable
 
 
-def _started(config: Path | None) -> Any:
+def _started(config: Path | None, *, require_bots: bool = True) -> Any:
     from runtime.build import build_runtime
 
-    runtime = build_runtime(_settings(config))
+    runtime = build_runtime(_settings(config), require_bots=require_bots)
     runtime.start()
     return runtime
 
@@ -101,32 +101,40 @@ def chat(
 @app.command()
 @_guard
 def run(config: ConfigOption = None) -> None:
-    """Serve every configured channel, the janitor and the workers until SIGINT/SIGTERM."""
+    """Serve every configured channel, the webhook server and the janitor until SIGINT/SIGTERM."""
+    from adapters.run import build_channels, run_deployment
+
     runtime = _started(config)
-    settings = runtime.settings
-    for channel in settings.channels:
-        if channel.kind != "console":
-            _fail(
-                f"channel {channel.name!r}: kind {channel.kind!r} is not available in this "
-                "version yet; use `mnemobot chat` for the terminal"
-            )
-    typer.echo(
-        f"mnemobot: {len(runtime.bots.names())} bots ({', '.join(runtime.bots.names())}); "
-        f"database {runtime.db.dialect}; janitor every {settings.janitor.interval}s. Ctrl-C stops.",
-        err=True,
-    )
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await runtime.janitor.run(settings.janitor.interval, stop)
-
     try:
-        asyncio.run(serve())
+        channels = build_channels(runtime)
+        settings = runtime.settings
+        for channel in channels:
+            typer.echo(
+                f"{channel.name}: {channel.kind} -> {runtime.channel_bot(channel.name)}", err=True
+            )
+        if not channels:
+            typer.echo(
+                "no [[channels]] configured: serving the health check and the janitor only "
+                "(use `mnemobot chat` for the terminal)",
+                err=True,
+            )
+        typer.echo(
+            f"listening on http://{settings.server.host}:{settings.server.port} "
+            f"(database {runtime.db.dialect}); Ctrl-C stops",
+            err=True,
+        )
+
+        async def main_loop() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_deployment(runtime, channels, stop)
+
+        asyncio.run(main_loop())
     finally:
         runtime.stop()
+    typer.echo("stopped", err=True)
 
 
 @app.command("bots")
@@ -188,7 +196,7 @@ def memory_list(
     config: ConfigOption = None,
 ) -> None:
     """Every key with its value, type and expiry."""
-    runtime = _started(config)
+    runtime = _started(config, require_bots=False)
     try:
         rows = asyncio.run(_scope(runtime, user, bot).rows())
     finally:
@@ -208,7 +216,7 @@ def memory_get(
     config: ConfigOption = None,
 ) -> None:
     """Print one value as JSON (exit status 1 when the key is missing)."""
-    runtime = _started(config)
+    runtime = _started(config, require_bots=False)
     try:
         marker = object()
         value = asyncio.run(_scope(runtime, user, bot).get(key, marker))
@@ -235,7 +243,7 @@ def memory_set(
 ) -> None:
     """Store a value (JSON) under KEY."""
     parsed = _parse_value(value, text)
-    runtime = _started(config)
+    runtime = _started(config, require_bots=False)
     try:
         scope = _scope(runtime, user, bot)
         if scope.name == "user":
@@ -256,7 +264,7 @@ def memory_delete(
     config: ConfigOption = None,
 ) -> None:
     """Remove KEY."""
-    runtime = _started(config)
+    runtime = _started(config, require_bots=False)
     try:
         asyncio.run(_scope(runtime, user, bot).delete(key))
     finally:
@@ -274,7 +282,7 @@ def forget(
     """Remove everything held about a person, in every table."""
     from runtime.privacy import forget_user
 
-    runtime = _started(config)
+    runtime = _started(config, require_bots=False)
     try:
         user_id = runtime.identity.find(user)
         if not yes and not typer.confirm(f"Forget everything about {user} ({user_id})?"):
@@ -295,7 +303,7 @@ def export(
     """Everything held about a person, as one JSON document."""
     from runtime.privacy import export_user
 
-    runtime = _started(config)
+    runtime = _started(config, require_bots=False)
     try:
         document = export_user(runtime.db, runtime.identity.find(user))
     finally:

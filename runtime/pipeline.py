@@ -137,10 +137,10 @@ class Runtime:
 
     def start(self) -> None:
         """Open the database, apply migrations and build the stores."""
-        from runtime.storage.migrate import upgrade
+        from runtime.storage.migrate import ensure_schema
 
         self.db.start()
-        upgrade(self.db)
+        ensure_schema(self.db)
         clock = self.clock
         self.memory = MemoryStore(
             self.db, clock, max_value_bytes=self.settings.memory.max_value_bytes
@@ -177,6 +177,10 @@ class Runtime:
         self.bots.get(bot)
         self._channels[name] = bot
 
+    def channel_bot(self, name: str) -> str:
+        """The entry bot of a bound channel instance."""
+        return self._channels[name]
+
     def user_policy(self, bot: Bot) -> UserMemoryPolicy:
         opts = bot.options
         return UserMemoryPolicy(
@@ -201,6 +205,18 @@ class Runtime:
         await self._run_steps(turn, 0)
         assert turn.result is not None
         return turn.result
+
+    async def accept(self, msg: InboundMessage) -> bool:
+        """Store ``msg`` durably, before the platform is acknowledged.
+
+        Returns False when this event was already handled (a redelivery): acknowledge it and
+        do nothing. True means it is stored and waits for :meth:`handle`, which may run
+        after the acknowledgement, in another task, or after a restart.
+        """
+        if msg.channel not in self._channels:
+            raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
+        entry = await self.db.run(self.inbox.receive, msg)
+        return entry.is_new or entry.status == "received"
 
     async def _run_steps(self, turn: _Turn, index: int) -> None:
         if index < len(self._steps):

@@ -10,6 +10,7 @@ read from the file: a channel names the environment variable that holds its toke
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -33,19 +34,26 @@ DEFAULT_CONFIG_PATH = Path("config/mnemobot.toml")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_duration(text: str | int) -> int:
-    """Seconds in ``"90"``, ``"5m"``, ``"1d"``, ``"60d"`` (Botpress-style retention periods)."""
-    if isinstance(text, int):
-        return text
-    raw = text.strip().lower()
-    unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
-    number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)") from None
-    if value < 0:
-        raise ValueError(f"a duration cannot be negative: {text!r}")
+def parse_duration(text: str | int | float) -> int:
+    """Seconds in ``"90"``, ``"5m"``, ``"1d"``, ``"60d"`` (Botpress-style retention periods).
+
+    Numbers are seconds. Negative, infinite and boolean values are refused: each would
+    silently mean "keep forever" or "one second".
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)")
+    if isinstance(text, (int, float)):
+        value, unit = float(text), "s"
+    else:
+        raw = text.strip().lower()
+        unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
+        number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
+        try:
+            value = float(number)
+        except ValueError:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"a duration must be a finite number of seconds, not negative: {text!r}")
     return int(value * _DURATION_UNITS[unit])
 
 
@@ -169,6 +177,27 @@ def _config_path(explicit: Path | None) -> Path | None:
     return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
 
 
+def _env_name(location: tuple[Any, ...]) -> str | None:
+    """The environment variable that set the value at ``location``, if one did."""
+    path = [str(part) for part in location]
+    names = ["MNEMOBOT_" + "__".join(path).upper()]
+    if path == ["database", "url"]:
+        names.append("MNEMOBOT_DATABASE_URL")
+    if path == ["bots", "dir"]:
+        names.append("MNEMOBOT_BOTS_DIR")
+    return next((name for name in names if os.environ.get(name)), None)
+
+
+def _explain(exc: ValidationError, source: Path | None) -> str:
+    """One line per problem, naming the variable or the file that set the bad value."""
+    problems = []
+    for err in exc.errors():
+        where = _env_name(err["loc"]) or (str(source) if source else "defaults")
+        field = ".".join(str(p) for p in err["loc"])
+        problems.append(f"{where}: {field}: {err['msg']}")
+    return "; ".join(problems)
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read the config file (if any) and the environment; raise ConfigError on a bad value."""
     source = _config_path(path)
@@ -192,10 +221,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        where = str(source) if source else "environment"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{where}: {problems}") from exc
+        raise ConfigError(_explain(exc, source)) from exc
     settings.source = source
     return settings

@@ -289,6 +289,10 @@ class MemoryScope:
                 key's prefix (``fact_``, ``ctx_``, ``pref_``), else preference.
         """
         check_key(key)
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 <= ttl < 1e10
+        ):
+            raise InvalidValue(f"ttl must be a number of seconds >= 0 (0 = never), got {ttl!r}")
         if isinstance(value, str) and value == "":
             await self.delete(key)
             return

@@ -106,3 +106,9 @@ async def test_export_is_one_json_document_of_everything_held(make_runtime, cloc
 def test_every_table_with_a_user_id_is_covered_by_forget_and_export():
     with_user = {t.name for t in SQLModel.metadata.sorted_tables if "user_id" in t.c}
     assert with_user <= set(PERSONAL_TABLES) | {"merges"}
+
+
+def test_the_head_revision_constant_matches_the_migration_scripts():
+    from runtime.storage.migrate import HEAD, script_head
+
+    assert script_head() == HEAD

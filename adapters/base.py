@@ -1,0 +1,120 @@
+"""What every channel shares: the channel protocol, and the delivery loop around the runtime.
+
+An adapter only converts: a platform event into an :class:`InboundMessage`, a reply into
+platform calls. :class:`Delivery` does the rest the same way for every platform:
+
+1. ``accept``: store the event in the inbox (durable), then the adapter acknowledges the
+   platform (webhook 2xx, getUpdates offset, Slack ack);
+2. ``process``: run the turn in a background task, send its committed replies in order,
+   mark them sent;
+3. on start, ``recover``: answer events stored but never answered, and send replies
+   committed but never marked sent (the process stopped in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from starlette.routing import BaseRoute
+
+from runtime.errors import StorageError
+from runtime.messages import InboundMessage, OutboundMessage
+from runtime.pipeline import Runtime
+
+__all__ = ["Channel", "Delivery"]
+
+logger = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """One channel instance (a Telegram bot account, a Slack app, the web chat)."""
+
+    name: str
+    kind: str
+    delivery: Delivery
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP endpoints this channel serves on the shared ASGI app (may be empty)."""
+        ...
+
+    async def start(self) -> None:
+        """Begin receiving (e.g. start a polling loop); return once running."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving and finish what was taken; return when done."""
+        ...
+
+    async def send(self, reply: OutboundMessage) -> None:
+        """Deliver one reply to the platform, retrying what the platform asks to retry.
+
+        Raises when the reply could not be delivered; it stays pending in the outbox.
+        """
+        ...
+
+
+class Delivery:
+    """Runs turns for one channel and sends their replies, each once, in order."""
+
+    def __init__(self, runtime: Runtime, channel: Channel) -> None:
+        self.runtime = runtime
+        self.channel = channel
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def accept(self, msg: InboundMessage) -> bool:
+        """Store ``msg``; False for an event already handled. Raises StorageError if not stored."""
+        return await self.runtime.accept(msg)
+
+    def process_later(self, msg: InboundMessage) -> None:
+        """Handle an accepted message in the background (the platform is acked already)."""
+        task = asyncio.create_task(self.process(msg), name=f"turn:{self.channel.name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def receive(self, msg: InboundMessage) -> bool:
+        """Accept, then process in the background; the caller acknowledges after this."""
+        stored = await self.accept(msg)
+        if stored:
+            self.process_later(msg)
+        return stored
+
+    async def process(self, msg: InboundMessage) -> None:
+        """Run the turn and send its replies; failures stay recorded for recovery."""
+        try:
+            result = await self.runtime.handle(msg)
+        except StorageError:
+            logger.exception("turn not committed (database); event %s stays stored", msg.event_id)
+            return
+        except Exception:
+            logger.exception("turn of event %s on %s failed", msg.event_id, self.channel.name)
+            return
+        await self.send_all(result.replies)
+
+    async def send_all(self, replies: list[OutboundMessage]) -> None:
+        """Send in order; stop at the first failure so order is kept (the rest stay pending)."""
+        for reply in replies:
+            try:
+                await self.channel.send(reply)
+            except Exception:
+                logger.exception(
+                    "reply %s on %s not delivered; it stays pending", reply.id, self.channel.name
+                )
+                return
+            await self.runtime.db.run(self.runtime.outbox.mark_sent, [reply.id])
+
+    async def recover(self) -> None:
+        """Finish what a previous run left: unanswered events, then unsent replies."""
+        for msg in await self.runtime.db.run(self.runtime.inbox.unfinished, self.channel.name):
+            logger.info("answering event %s stored before a restart", msg.event_id)
+            await self.process(msg)
+        pending = await self.runtime.db.run(self.runtime.outbox.pending, self.channel.name)
+        if pending:
+            logger.info("sending %d replies committed before a restart", len(pending))
+            await self.send_all(pending)
+
+    async def drain(self, grace: float = 30.0) -> None:
+        """Wait for turns in flight (at shutdown); what is left is recovered next start."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)

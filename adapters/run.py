@@ -1,0 +1,93 @@
+"""``mnemobot run``: every configured channel, the webhook server and the janitor, in one loop.
+
+Everything is checked before anything starts (one clear line per problem: a missing token
+variable, an unknown bot, a duplicate channel name, a port in use). Shutdown on SIGINT or
+SIGTERM stops intake first, lets turns in flight finish, and leaves anything stored but not
+answered to be answered at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+
+from adapters.base import Channel
+from adapters.server import build_app, check_port_free, serve
+from runtime.errors import ConfigError
+from runtime.pipeline import Runtime
+from runtime.settings import ChannelSettings
+
+__all__ = ["build_channels", "run_deployment", "token_from_env"]
+
+logger = logging.getLogger(__name__)
+
+
+def token_from_env(settings: ChannelSettings, field: str = "token_env") -> str:
+    """The secret named by ``settings.<field>``; ConfigError when unset or empty."""
+    variable = getattr(settings, field, None) or (settings.model_extra or {}).get(field)
+    if not variable:
+        raise ConfigError(f"channel {settings.name!r}: set {field} to the name of an env variable")
+    value = os.environ.get(str(variable), "")
+    if not value:
+        raise ConfigError(f"channel {settings.name!r}: environment variable {variable} is not set")
+    return value
+
+
+def _factory(kind: str) -> Callable[[ChannelSettings, Runtime], Channel]:
+    if kind == "telegram":
+        from adapters.telegram import TelegramChannel
+
+        return TelegramChannel.from_settings
+    if kind == "slack":
+        from adapters.slack import SlackChannel
+
+        return SlackChannel.from_settings
+    raise ConfigError(f"unknown channel kind {kind!r} (known: telegram, slack)")
+
+
+def build_channels(runtime: Runtime) -> list[Channel]:
+    """Every ``[[channels]]`` entry, checked and bound to its entry bot."""
+    channels: list[Channel] = []
+    seen: set[str] = set()
+    for settings in runtime.settings.channels:
+        if settings.name in seen:
+            raise ConfigError(f"channel name {settings.name!r} is used twice; names must be unique")
+        seen.add(settings.name)
+        try:
+            runtime.bots.get(settings.bot)
+        except ConfigError as exc:
+            raise ConfigError(f"channel {settings.name!r}: {exc}") from None
+        channel = _factory(settings.kind)(settings, runtime)
+        runtime.bind_channel(channel.name, bot=settings.bot)
+        channels.append(channel)
+    return channels
+
+
+async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set."""
+    settings = runtime.settings
+    routes = [route for channel in channels for route in channel.routes()]
+    host, port = settings.server.host, settings.server.port
+    check_port_free(host, port)
+    for channel in channels:
+        await channel.delivery.recover()
+        await channel.start()
+        logger.info(
+            "%s (%s) -> bot %s", channel.name, channel.kind, runtime.channel_bot(channel.name)
+        )
+    tasks = [
+        asyncio.create_task(runtime.janitor.run(settings.janitor.interval, stop), name="janitor"),
+        asyncio.create_task(
+            serve(build_app(routes, bots=runtime.bots.names()), host, port, stop), name="server"
+        ),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        for channel in channels:
+            await channel.stop()
+        for channel in channels:
+            await channel.delivery.drain()
+        await asyncio.gather(*tasks, return_exceptions=True)
