@@ -18,9 +18,10 @@ from sqlalchemy import insert
 
 from runtime.bots import Bot, BotRegistry
 from runtime.clock import Clock, SystemClock
+from runtime.commands import run_command
 from runtime.context import BotContext, BotView, FactsView, SessionView, TurnState, UserView
 from runtime.episodes import EpisodeReader
-from runtime.errors import LinkError, LLMError, MemoryFull, MnemobotError, StorageError, UnknownBot
+from runtime.errors import LLMError, MemoryFull, MnemobotError, StorageError, UnknownBot
 from runtime.identity import IdentityStore, ResolvedUser
 from runtime.inbox import InboxEntry, InboxStore
 from runtime.janitor import Janitor
@@ -31,6 +32,7 @@ from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
 from runtime.messages import InboundMessage, OutboundMessage, TurnResult
 from runtime.outbox import OutboxStore
+from runtime.privacy import forget_user
 from runtime.prompt import build_messages
 from runtime.sessions import SessionInfo, SessionStore
 from runtime.settings import Settings
@@ -288,35 +290,41 @@ class Runtime:
         await self._commit(turn, error=f"message too long: {size} characters (limit {limit})")
 
     async def _commands(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
-        words = turn.msg.text.strip().split()
-        command = words[0].lower() if words else ""
         assert turn.user is not None and turn.session is not None
-        bot = turn.state.active_bot
-        if command == "/link":
-            if len(words) == 1:
-                code = await self.db.run(self.linking.issue, turn.user.user_id)
-                minutes = self.settings.link.code_ttl // 60
-                text = (
-                    f"Your link code is {code}. Within {minutes} minutes, send /link {code} "
-                    "from your other account (any channel) and I'll know it's you there too."
-                )
-            else:
-                try:
-                    merged = await self.db.run(self.linking.redeem, turn.user.user_id, words[1])
-                except LinkError as exc:
-                    text = f"Couldn't link: {exc}."
-                else:
-                    turn.user = ResolvedUser(merged.into_user_id, turn.user.display_name, False)
-                    text = "Linked! Both accounts are now one person to every bot here."
-            turn.state.replies.append((bot, text))
-            await self._commit(turn, error=None)
+        user_id = turn.user.user_id
+        runtime_memory = MemoryScope(
+            self.memory, self.memory.session_ref(turn.session.id, user_id, "runtime"), turn.writes
+        )
+        outcome = await run_command(
+            turn.msg.text.strip().split(),
+            user_id=user_id,
+            linking=self.linking,
+            run_db=self.db.run,
+            runtime_memory=runtime_memory,
+            now=self.clock.now(),
+            code_ttl=self.settings.link.code_ttl,
+        )
+        if outcome is None:
+            await proceed()
             return
-        if command == "/end":
-            turn.state.end_session = True
-            turn.state.replies.append((bot, "Conversation ended. Say anything to start a new one."))
-            await self._commit(turn, error=None)
+        turn.state.replies.append((turn.state.active_bot, outcome.reply))
+        if outcome.merged_into is not None:
+            turn.user = ResolvedUser(outcome.merged_into, turn.user.display_name, False)
+        if outcome.forget:
+            await self.db.run(self._forget_sync, turn)
             return
-        await proceed()
+        turn.state.end_session = outcome.end_session
+        await self._commit(turn, error=None)
+
+    def _forget_sync(self, turn: _Turn) -> None:
+        """Delete the person, then commit only what is not theirs: the reply and the inbox row."""
+        assert turn.user is not None and turn.inbox is not None
+        forget_user(self.db, turn.user.user_id)
+        replies = self._outbound(turn)
+        with self.db.write() as conn:
+            self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=None)
+            self.inbox.finish_in(conn, turn.inbox.id, user_id=None)
+        turn.result = TurnResult(replies, user_id=None, bot=turn.state.active_bot)
 
     async def _run_bot(self, turn: _Turn, _proceed: Callable[[], Awaitable[None]]) -> None:
         bot_name = turn.state.active_bot
@@ -453,11 +461,14 @@ class Runtime:
 
     # -- commit ------------------------------------------------------------------------
 
-    async def _commit(self, turn: _Turn, *, error: str | None) -> None:
-        replies = [
+    def _outbound(self, turn: _Turn) -> list[OutboundMessage]:
+        return [
             OutboundMessage(new_id(), turn.msg.channel, turn.msg.chat_id, bot, text, seq)
             for seq, (bot, text) in enumerate(turn.state.replies)
         ]
+
+    async def _commit(self, turn: _Turn, *, error: str | None) -> None:
+        replies = self._outbound(turn)
         await self.db.run(self._commit_sync, turn, replies, error)
         assert turn.user is not None
         turn.result = TurnResult(replies, user_id=turn.user.user_id, bot=turn.state.active_bot)

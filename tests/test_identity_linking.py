@@ -154,3 +154,34 @@ async def test_guessing_codes_is_cut_off_after_the_attempt_limit(make_runtime, c
     code = (await owner.say("/link"))[0].split("code is ")[1][:6]
     assert (await guesser.say(f"/link {code}"))[0].startswith("support-bot: Linked!")
     assert runtime.identity.find("guesser") == runtime.identity.find("owner")
+
+
+async def test_forget_asks_for_confirmation_then_removes_the_person(make_runtime, clock):
+    from runtime.privacy import export_user
+
+    runtime = make_runtime()
+    ana = Chat(runtime, bot="sales-bot", user="ana")
+    bob = Chat(runtime, bot="sales-bot", user="bob")
+    for chat, name in ((ana, "Ana"), (bob, "Bob")):
+        for line in ("hi", name, "English"):
+            await chat.say(line)
+    bob_before = export_user(runtime.db, await bob.user_id())
+
+    assert await ana.say("/forget yes") == ["sales-bot: Nothing to confirm: send /forget first."]
+    assert await ana.say("/forget") == [
+        "sales-bot: This deletes everything every bot here remembers about you: memory, facts, "
+        "conversations and linked accounts. To confirm, send /forget yes within 5 minutes."
+    ]
+    clock.advance(301)
+    assert await ana.say("/forget yes") == ["sales-bot: Nothing to confirm: send /forget first."]
+    await ana.say("/forget")
+    assert await ana.say("/forget yes") == [
+        "sales-bot: Done: every bot here has forgotten everything about you "
+        "(memory, facts, conversations and linked accounts)."
+    ]
+    with runtime.db.read() as conn:
+        names = conn.execute(select(USERS.c.display_name)).scalars().all()
+    assert names == ["bob"]
+    assert export_user(runtime.db, await bob.user_id()) == bob_before
+    # talking again starts from nothing
+    assert await ana.say("hi") == ["sales-bot: Hi! I'm the sales bot. What's your name?"]
