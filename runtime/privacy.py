@@ -26,6 +26,8 @@ _DELETE_ORDER = [
     "outbox",
     "link_codes",
     "link_attempts",
+    "fact_history",
+    "llm_usage",
     "episodes",
     "user_memory",
     "sessions",

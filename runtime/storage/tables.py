@@ -19,11 +19,13 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "BOT_MEMORY",
     "EPISODES",
+    "FACT_HISTORY",
     "IDENTITIES",
     "INBOX",
     "JOBS",
     "LINK_ATTEMPTS",
     "LINK_CODES",
+    "LLM_USAGE",
     "MERGES",
     "OUTBOX",
     "PERSONAL_TABLES",
@@ -34,9 +36,11 @@ __all__ = [
     "USER_MEMORY",
     "BotMemory",
     "Episode",
+    "FactHistory",
     "Identity",
     "InboxEvent",
     "Job",
+    "LLMUsage",
     "LinkAttempt",
     "LinkCode",
     "Merge",
@@ -181,6 +185,42 @@ class Episode(SQLModel, table=True):
     created_at: datetime
 
 
+class FactHistory(SQLModel, table=True):
+    """Every change to a fact, with where it came from; superseded values stay until forget."""
+
+    __tablename__ = "fact_history"
+    __table_args__ = (Index("ix_fact_history_user_key", "user_id", "key", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", max_length=36)
+    key: str = Field(max_length=255)
+    value: Any = _json_column()
+    action: str = Field(max_length=16)  # add, update, delete
+    source: str = Field(default="bot", max_length=32)  # bot (code), extraction (the LLM), admin
+    session_id: str | None = Field(default=None, max_length=36)
+    bot: str | None = Field(default=None, max_length=128)
+    model: str | None = Field(default=None, max_length=255)
+    superseded_at: datetime | None = None
+    created_at: datetime
+
+
+class LLMUsage(SQLModel, table=True):
+    """Tokens and cost of each model call, per bot and person."""
+
+    __tablename__ = "llm_usage"
+    __table_args__ = (Index("ix_llm_usage_bot", "bot", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str | None = Field(default=None, foreign_key="users.id", index=True, max_length=36)
+    bot: str = Field(max_length=128)
+    purpose: str = Field(default="answer", max_length=32)  # answer, episode, facts
+    model: str = Field(max_length=255)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: int = 0
+    ok: bool = True
+    created_at: datetime
+
+
 class Job(SQLModel, table=True):
     """A durable unit of deferred work, e.g. ``session_ended`` for the episode worker."""
 
@@ -275,6 +315,8 @@ PERSONAL_TABLES: dict[str, str] = {
     "outbox": "user_id",
     "link_codes": "user_id",
     "link_attempts": "user_id",
+    "fact_history": "user_id",
+    "llm_usage": "user_id",
     "sessions": "user_id",
     "identities": "user_id",
     "users": "id",
@@ -300,3 +342,5 @@ OUTBOX = _table("outbox")
 LINK_CODES = _table("link_codes")
 LINK_ATTEMPTS = _table("link_attempts")
 MERGES = _table("merges")
+FACT_HISTORY = _table("fact_history")
+LLM_USAGE = _table("llm_usage")

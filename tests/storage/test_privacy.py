@@ -10,7 +10,14 @@ from sqlmodel import SQLModel
 
 from runtime.errors import UnknownUser
 from runtime.privacy import export_user, forget_user
-from runtime.storage.tables import EPISODES, MERGES, PERSONAL_TABLES, new_id
+from runtime.storage.tables import (
+    EPISODES,
+    FACT_HISTORY,
+    LLM_USAGE,
+    MERGES,
+    PERSONAL_TABLES,
+    new_id,
+)
 from tests.support import Chat
 
 
@@ -34,6 +41,18 @@ async def populate(runtime, clock, name: str) -> str:
                 summary=f"{name} asked for support",
                 topics=["support"],
                 created_at=clock.now(),
+            )
+        )
+        conn.execute(
+            insert(FACT_HISTORY).values(
+                id=new_id(), user_id=user_id, key="fact_name", value=name.title(), action="add",
+                source="extraction", bot="sales-bot", model="fast", created_at=clock.now(),
+            )
+        )
+        conn.execute(
+            insert(LLM_USAGE).values(
+                id=new_id(), user_id=user_id, bot="sales-bot", model="fake", prompt_tokens=10,
+                completion_tokens=2, created_at=clock.now(),
             )
         )
         conn.execute(
