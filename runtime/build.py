@@ -35,4 +35,7 @@ def build_runtime(
     if llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm)
     db = Database(settings.database.url, echo=settings.database.echo)
-    return Runtime(settings=settings, bots=bots, db=db, llm=llm, clock=clock)
+    runtime = Runtime(settings=settings, bots=bots, db=db, llm=llm, clock=clock)
+    if isinstance(llm, LiteLLM) and llm.on_usage is None:
+        llm.on_usage = runtime.record_usage
+    return runtime

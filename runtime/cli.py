@@ -316,6 +316,52 @@ def export(
         typer.echo(f"wrote {output}", err=True)
 
 
+@app.command()
+@_guard
+def prompt(
+    user: Annotated[str, typer.Option("--user", "-u", help="Whose memory.")],
+    bot: Annotated[str, typer.Option("--bot", "-b", help="Which bot would ask its model.")],
+    message: Annotated[
+        str, typer.Option("--message", "-m", help="The person's message to answer.")
+    ] = "Hello!",
+    config: ConfigOption = None,
+) -> None:
+    """Show the prompt a bot would send its model for a person: what is in, what was cut, why."""
+    from runtime.answers import EPISODES_CONSIDERED, assemble_prompt, latest_session
+    from runtime.memory.store import MemoryScope
+
+    runtime = _started(config)
+    try:
+        chosen = runtime.bots.get(bot)
+        user_id = runtime.identity.find(user)
+        session_id = latest_session(runtime.db, user_id, chosen.name)
+        memory = runtime.memory
+        built = asyncio.run(
+            assemble_prompt(
+                db=runtime.db,
+                llm=runtime.llm,
+                llm_settings=runtime.settings.llm,
+                bot=chosen,
+                user_memory=MemoryScope(
+                    memory, memory.user_ref(user_id, runtime.user_policy(chosen))
+                ),
+                context=(
+                    MemoryScope(memory, memory.session_ref(session_id, user_id, "context"))
+                    if session_id
+                    else None
+                ),
+                session_id=session_id,
+                episodes=runtime.episodes.recent(user_id, EPISODES_CONSIDERED),
+                question=message,
+            )
+        )
+    finally:
+        runtime.stop()
+    counted = "the model's tokenizer" if runtime.llm is not None else "an estimate (no model set)"
+    typer.echo(f"prompt of {chosen.name} for {user} ({user_id}); tokens counted with {counted}")
+    typer.echo(built.report())
+
+
 @db_app.command("upgrade")
 @_guard
 def db_upgrade(config: ConfigOption = None) -> None:

@@ -117,6 +117,10 @@ class IdentityStore:
             return ResolvedUser(row.user_id, row.display_name, created=False)
         return ResolvedUser(user_id, display_name or external_id, created=True)
 
+    def exists(self, user_id: str) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(select(_users.id).where(_users.id == user_id)).first() is not None
+
     def find(self, ref: str) -> str:
         """A user id from a user id, ``kind:external_id``, or a unique display name.
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert
 
+from runtime.answers import EPISODES_CONSIDERED, assemble_prompt
 from runtime.bots import Bot, BotRegistry
 from runtime.clock import Clock, SystemClock
 from runtime.commands import run_command
@@ -26,18 +27,18 @@ from runtime.identity import IdentityStore, ResolvedUser
 from runtime.inbox import InboxEntry, InboxStore
 from runtime.janitor import Janitor
 from runtime.linking import LinkService
-from runtime.llm import LLM, NO_MODEL_HELP
+from runtime.llm import LLM, NO_MODEL_HELP, Usage
 from runtime.locks import ConversationLocks, LocalLocks
 from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
 from runtime.messages import InboundMessage, OutboundMessage, TurnResult
 from runtime.outbox import OutboxStore
 from runtime.privacy import forget_user
-from runtime.prompt import build_messages
 from runtime.sessions import SessionInfo, SessionStore
 from runtime.settings import Settings
 from runtime.storage.database import Database
 from runtime.storage.tables import TURNS, new_id
+from runtime.usage import UsageStore
 
 __all__ = ["APOLOGY", "Runtime"]
 
@@ -134,6 +135,7 @@ class Runtime:
         self.linking: LinkService
         self.episodes: EpisodeReader
         self.janitor: Janitor
+        self.usage: UsageStore
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class Runtime:
             max_attempts=self.settings.link.max_attempts,
         )
         self.episodes = EpisodeReader(self.db)
+        self.usage = UsageStore(self.db, clock)
         self.janitor = Janitor(
             self.db,
             clock,
@@ -442,13 +445,27 @@ class Runtime:
     async def _ask_llm(self, ctx: BotContext, question: str) -> str:
         if self.llm is None:
             raise LLMError(NO_MODEL_HELP)
-        messages = build_messages(
-            persona=ctx.bot.options.prompt,
-            facts=await ctx.user.facts.all(),
-            context=await ctx.session.context.items(),
+        bot = self.bots.get(ctx.bot.name)
+        built = await assemble_prompt(
+            db=self.db,
+            llm=self.llm,
+            llm_settings=self.settings.llm,
+            bot=bot,
+            user_memory=ctx.user.memory,
+            context=ctx.session.context,
+            session_id=ctx.session.id,
+            episodes=await self.db.run(self.episodes.recent, ctx.user.id, EPISODES_CONSIDERED),
             question=question,
         )
-        return await self.llm.complete(messages, model=ctx.bot.options.model)
+        return await self.llm.complete(
+            built.messages, model=bot.options.model, bot=bot.name, user_id=ctx.user.id
+        )
+
+    async def record_usage(self, usage: Usage) -> None:
+        """Store one model call's tokens and cost (LiteLLM's ``on_usage``)."""
+        if usage.user_id is not None and not await self.db.run(self.identity.exists, usage.user_id):
+            usage = replace(usage, user_id=None)  # forgotten meanwhile: keep only the totals
+        await self.db.run(self.usage.record, usage)
 
     async def _llm_answer(self, ctx: BotContext) -> None:
         try:
@@ -485,6 +502,7 @@ class Runtime:
                 "user_id": user_id,
                 "bot": turn.addressed_bot,
                 "role": "user",
+                "seq": 0,
                 "text": turn.msg.text if turn.logged_text is None else turn.logged_text,
                 "event_id": turn.msg.event_id,
                 "created_at": now,
@@ -497,6 +515,7 @@ class Runtime:
                 "user_id": user_id,
                 "bot": r.bot,
                 "role": "bot",
+                "seq": r.seq + 1,
                 "text": r.text,
                 "event_id": None,
                 "created_at": now,

@@ -64,14 +64,23 @@ class DatabaseSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    """Model aliases; a bot's ``model`` option names an alias or a litellm model string."""
+    """Model aliases; a bot's ``model`` option names an alias or a litellm model string.
+
+    Any other key is an alias too, either a model string or a table with ``model``,
+    ``api_base``, ``api_key_env`` and ``timeout`` (a local Ollama or vLLM server, say).
+    """
 
     model_config = ConfigDict(extra="allow")
     default: str | None = None
     fast: str | None = None
     api_base: str | None = None
     api_key_env: str | None = None
-    timeout: float = 60.0
+    timeout: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=2, ge=0)
+    backoff: float = Field(default=1.0, ge=0)  # seconds before the first retry, doubling
+    fallback: str | None = None  # an alias to try when the bot's alias keeps failing
+    prompt_budget: int = Field(default=3000, gt=0)  # tokens for the prompt
+    answer_reserve: int = Field(default=512, ge=0)  # tokens left for the answer
 
 
 class BotsSettings(BaseModel):

@@ -164,6 +164,7 @@ class Turn(SQLModel, table=True):
     user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
     bot: str = Field(max_length=128)
     role: str = Field(max_length=16)  # "user" or "bot"
+    seq: int = 0  # order within one turn (its rows share created_at)
     text: str
     event_id: str | None = Field(default=None, max_length=255)
     created_at: datetime

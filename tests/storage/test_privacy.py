@@ -45,14 +45,26 @@ async def populate(runtime, clock, name: str) -> str:
         )
         conn.execute(
             insert(FACT_HISTORY).values(
-                id=new_id(), user_id=user_id, key="fact_name", value=name.title(), action="add",
-                source="extraction", bot="sales-bot", model="fast", created_at=clock.now(),
+                id=new_id(),
+                user_id=user_id,
+                key="fact_name",
+                value=name.title(),
+                action="add",
+                source="extraction",
+                bot="sales-bot",
+                model="fast",
+                created_at=clock.now(),
             )
         )
         conn.execute(
             insert(LLM_USAGE).values(
-                id=new_id(), user_id=user_id, bot="sales-bot", model="fake", prompt_tokens=10,
-                completion_tokens=2, created_at=clock.now(),
+                id=new_id(),
+                user_id=user_id,
+                bot="sales-bot",
+                model="fake",
+                prompt_tokens=10,
+                completion_tokens=2,
+                created_at=clock.now(),
             )
         )
         conn.execute(
@@ -125,9 +137,3 @@ async def test_export_is_one_json_document_of_everything_held(make_runtime, cloc
 def test_every_table_with_a_user_id_is_covered_by_forget_and_export():
     with_user = {t.name for t in SQLModel.metadata.sorted_tables if "user_id" in t.c}
     assert with_user <= set(PERSONAL_TABLES) | {"merges"}
-
-
-def test_the_head_revision_constant_matches_the_migration_scripts():
-    from runtime.storage.migrate import HEAD, script_head
-
-    assert script_head() == HEAD
