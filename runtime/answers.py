@@ -22,6 +22,7 @@ __all__ = ["assemble_prompt", "latest_session", "recent_turns"]
 
 ABOUT_THE_USER = ("fact", "preference")
 EPISODES_CONSIDERED = 20
+FACTS_READ = 200  # the most recently written keys the prompt ranks; older ones rank by key match
 
 
 def recent_turns(db: Database, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -69,7 +70,7 @@ async def assemble_prompt(
     def count(text: str) -> int:
         return llm.count_tokens(text, model=model) if llm is not None else estimate_tokens(text)
 
-    rows = await user_memory.rows()
+    rows = await user_memory.rows(newest=FACTS_READ)
     facts = [
         RememberedFact(r.key, r.value, r.updated_at)
         for r in rows

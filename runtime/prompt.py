@@ -84,10 +84,16 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
-def relevance(question: str, text: str) -> float:
-    """Share of the question's words found in ``text`` (0..1): cheap and good enough to rank."""
-    wanted = _words(question)
-    return len(wanted & _words(text)) / len(wanted) if wanted else 0.0
+def relevance(question: str | set[str], text: str) -> float:
+    """Share of the question's words found in ``text`` (0..1): cheap and good enough to rank.
+
+    Pass the question's words (``_words(question)``) when ranking many texts against it.
+    """
+    wanted = _words(question) if isinstance(question, str) else question
+    if not wanted:
+        return 0.0
+    lowered = text.lower()
+    return sum(1 for word in wanted if word in lowered) / len(wanted)
 
 
 @dataclass
@@ -204,9 +210,10 @@ class PromptAssembler:
             items.append(
                 PromptItem("turns", str(index), turn, rank=60.0 + 30.0 * (index + 1) / len(recent))
             )
+        asked = _words(question)
         ranked_episodes = sorted(
             enumerate(episodes),
-            key=lambda pair: -(relevance(question, _episode_text(pair[1])) + 0.5 / (1 + pair[0])),
+            key=lambda pair: -(relevance(asked, _episode_text(pair[1])) + 0.5 / (1 + pair[0])),
         )
         for position, (_, episode) in enumerate(ranked_episodes[:history]):
             label = str(episode.get("created_at", ""))[:10] or f"episode {position + 1}"
@@ -217,7 +224,7 @@ class PromptAssembler:
         scored = sorted(
             enumerate(newest_first),
             key=lambda pair: (
-                -(relevance(question, f"{pair[1].key} {pair[1].value}") * 2 + 1 / (1 + pair[0]))
+                -(relevance(asked, f"{pair[1].key} {pair[1].value}") * 2 + 1 / (1 + pair[0]))
             ),
         )
         for position, (_, fact) in enumerate(scored[: self.max_facts]):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    null,
     or_,
     select,
     text,
@@ -84,11 +85,17 @@ class KeyValueSQL:
         owner_live = and_(owner_match, live) if live is not None else owner_match
 
         self._get = select(c.value).where(live_where)
-        columns = [c.key, c.value, c.updated_at]
-        columns += [c.memory_type] if self.has_type else []
-        columns += [c.ttl] if self.has_ttl else []
-        columns += [c.created_at] if self.has_created else []
-        self._list = select(*columns).where(owner_live).order_by(c.key)
+        absent = null().label  # same column order for every table, so rows unpack by position
+        self._list = select(
+            c.key,
+            c.value,
+            c.memory_type if self.has_type else absent("memory_type"),
+            c.ttl if self.has_ttl else absent("ttl"),
+            c.created_at if self.has_created else absent("created_at"),
+            c.updated_at,
+        ).where(owner_live)
+        self._newest = self._list.order_by(c.updated_at.desc()).limit(bindparam("limit"))
+        self._list = self._list.order_by(c.key)
         self._count = select(func.count()).select_from(table).where(owner_live)
         self._delete = delete(table).where(where)
         self._delete_owner = delete(table).where(owner_match)
@@ -183,19 +190,15 @@ class KeyValueSQL:
         row = conn.execute(self._get, {**owner, "key": key, "now": now}).first()
         return _MISSING if row is None else row[0]
 
-    def rows(self, conn: Connection, owner: dict[str, Any], now: datetime) -> list[StoredValue]:
-        rows = conn.execute(self._list, {**owner, "now": now}).mappings()
-        return [
-            StoredValue(
-                key=r["key"],
-                value=r["value"],
-                memory_type=r.get("memory_type"),
-                ttl=r.get("ttl"),
-                created_at=r.get("created_at"),
-                updated_at=r["updated_at"],
-            )
-            for r in rows
-        ]
+    def rows(
+        self, conn: Connection, owner: dict[str, Any], now: datetime, newest: int | None = None
+    ) -> list[StoredValue]:
+        """Live rows by key, or only the ``newest`` most recently written ones."""
+        if newest is None:
+            result = conn.execute(self._list, {**owner, "now": now})
+        else:
+            result = conn.execute(self._newest, {**owner, "now": now, "limit": newest})
+        return [StoredValue(*row) for row in result]
 
     def count(self, conn: Connection, owner: dict[str, Any], now: datetime) -> int:
         return int(conn.execute(self._count, {**owner, "now": now}).scalar_one())

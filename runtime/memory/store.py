@@ -153,9 +153,9 @@ class MemoryStore:
         with self.db.read() as conn:
             return ref.kv.get(conn, dict(ref.owner), key, self.clock.now())
 
-    def read_rows(self, ref: ScopeRef) -> list[StoredValue]:
+    def read_rows(self, ref: ScopeRef, newest: int | None = None) -> list[StoredValue]:
         with self.db.read() as conn:
-            return ref.kv.rows(conn, dict(ref.owner), self.clock.now())
+            return ref.kv.rows(conn, dict(ref.owner), self.clock.now(), newest)
 
     def read_count(self, ref: ScopeRef) -> int:
         with self.db.read() as conn:
@@ -249,10 +249,16 @@ class MemoryScope:
         value = await self._current(check_key(key))
         return default if value is MISSING else value
 
-    async def rows(self) -> list[StoredValue]:
-        """Every live key with its metadata, as this turn sees them (pending writes included)."""
+    async def rows(self, newest: int | None = None) -> list[StoredValue]:
+        """Every live key with its metadata, as this turn sees them (pending writes included).
+
+        ``newest`` limits the stored rows read to the most recently written ones (the prompt
+        uses it so its cost does not grow with the size of memory); this turn's own writes
+        are always included.
+        """
         self._check_enabled()
-        rows = {r.key: r for r in await self._store.db.run(self._store.read_rows, self._ref)}
+        stored = await self._store.db.run(self._store.read_rows, self._ref, newest)
+        rows = {r.key: r for r in stored}
         if self._writes is not None:
             now = self._store.clock.now()
             for key in self._writes.pending_keys(self._ref):

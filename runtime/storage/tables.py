@@ -97,7 +97,10 @@ class UserMemory(SQLModel, table=True):
     """User scope and user facts: per person, shared by every bot."""
 
     __tablename__ = "user_memory"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("ix_user_memory_recent", "user_id", "updated_at"),  # the prompt's newest keys
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     user_id: str = Field(foreign_key="users.id", max_length=36)
     key: str = Field(max_length=255)
@@ -174,6 +177,7 @@ class Episode(SQLModel, table=True):
     """A summary of one finished conversation (filled by the episode worker)."""
 
     __tablename__ = "episodes"
+    __table_args__ = (Index("ix_episodes_recent", "user_id", "created_at"),)
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
     conversation_id: str = Field(max_length=36)
