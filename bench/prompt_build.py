@@ -23,20 +23,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert
 
-from runtime.answers import EPISODES_CONSIDERED, assemble_prompt  # noqa: E402
-from runtime.bots import Bot  # noqa: E402
-from runtime.botconfig import BotOptions  # noqa: E402
-from runtime.clock import SystemClock  # noqa: E402
-from runtime.episodes import EpisodeReader  # noqa: E402
-from runtime.llm import LiteLLM  # noqa: E402
-from runtime.memory.policy import UserMemoryPolicy  # noqa: E402
-from runtime.memory.store import MemoryScope, MemoryStore  # noqa: E402
-from runtime.settings import LLMSettings  # noqa: E402
-from runtime.storage.database import Database  # noqa: E402
-from runtime.storage.migrate import upgrade  # noqa: E402
-from runtime.storage.tables import EPISODES, USERS, new_id  # noqa: E402
+from runtime.answers import EPISODES_CONSIDERED, assemble_prompt
+from runtime.botconfig import BotOptions
+from runtime.bots import Bot
+from runtime.clock import SystemClock
+from runtime.episodes import EpisodeReader
+from runtime.llm import LiteLLM
+from runtime.memory.policy import UserMemoryPolicy
+from runtime.memory.store import MemoryScope, MemoryStore
+from runtime.settings import LLMSettings
+from runtime.storage.database import Database
+from runtime.storage.migrate import upgrade
+from runtime.storage.tables import EPISODES, USERS, new_id
 
 
 async def populate(
