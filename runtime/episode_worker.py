@@ -459,7 +459,7 @@ class EpisodeWorker:
         if self.llm is None:
             return await self._wait_for_model(job)
         messages = [
-            {"role": "system", "content": SUMMARY_RULES.format(bot=bot.name)},
+            {"role": "system", "content": SUMMARY_RULES.replace("{bot}", bot.name)},
             {"role": "user", "content": _quoted("transcript", _transcript(turns))},
         ]
         try:
@@ -554,7 +554,7 @@ class EpisodeWorker:
             for e in oldest
         ]
         messages = [
-            {"role": "system", "content": ROLLUP_RULES.format(bot=bot.name)},
+            {"role": "system", "content": ROLLUP_RULES.replace("{bot}", bot.name)},
             {"role": "user", "content": _quoted("episodes", shown)},
         ]
         try:

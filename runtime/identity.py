@@ -60,18 +60,41 @@ class IdentityStore:
         *,
         language: str | None = None,
         email: str | None = None,
+        link_by_email: bool = False,
     ) -> ResolvedUser:
         """The user of this account, creating user and identity on first contact.
 
         Safe under concurrency: two first messages from one account create one user.
+        ``email`` must be verified by the platform (Slack's profile e-mail is); with
+        ``link_by_email`` an account carrying the e-mail of an existing user joins that user.
         """
         params = {"kind": kind, "ext": external_id}
         with self.db.read() as conn:
             row = conn.execute(self._find, params).first()
-        if row is not None and (not display_name or row.display_name == display_name):
+        unchanged = row is not None and (not display_name or row.display_name == display_name)
+        if unchanged and not email:
+            assert row is not None
             return ResolvedUser(row.user_id, row.display_name, created=False)
         with self.db.write() as conn:
-            return self._resolve_in(conn, kind, external_id, display_name, language, email)
+            resolved = self._resolve_in(conn, kind, external_id, display_name, language, email)
+            if email and link_by_email:
+                return self._join_by_email(conn, resolved, email)
+            return resolved
+
+    def _join_by_email(self, conn: Connection, resolved: ResolvedUser, email: str) -> ResolvedUser:
+        """Merge ``resolved`` into the oldest other user with the same verified e-mail."""
+        from runtime.linking import merge_users
+
+        owner = conn.execute(
+            select(_users.id)
+            .where(_users.email == email, _users.id != resolved.user_id)
+            .order_by(_users.created_at)
+            .limit(1)
+        ).scalar()
+        if owner is None:
+            return resolved
+        merge_users(conn, from_user_id=resolved.user_id, into_user_id=owner, now=self.clock.now())
+        return ResolvedUser(owner, resolved.display_name, created=False)
 
     def _resolve_in(
         self,
@@ -96,6 +119,12 @@ class IdentityStore:
                 .where(_users.id == row.user_id, _users.display_name == "")
                 .values(display_name=display_name)
             )
+            if email:
+                conn.execute(
+                    update(USERS)
+                    .where(_users.id == row.user_id, _users.email.is_(None))
+                    .values(email=email)
+                )
             return ResolvedUser(row.user_id, display_name, created=False)
         user_id = new_id()
         conn.execute(

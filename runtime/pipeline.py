@@ -243,6 +243,7 @@ class Runtime:
             msg.display_name,
             language=msg.language,
             email=msg.email,
+            link_by_email=self.settings.link.by_email,
         )
         await proceed()
 

@@ -116,6 +116,7 @@ class LinkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code_ttl: int = Field(default=600, gt=0)
     max_attempts: int = Field(default=5, gt=0)  # wrong codes per user per code_ttl window
+    by_email: bool = False  # accounts with the same platform-verified e-mail are one person
 
 
 class JanitorSettings(BaseModel):

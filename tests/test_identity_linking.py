@@ -185,3 +185,61 @@ async def test_forget_asks_for_confirmation_then_removes_the_person(make_runtime
     assert export_user(runtime.db, await bob.user_id()) == bob_before
     # talking again starts from nothing
     assert await ana.say("hi") == ["sales-bot: Hi! I'm the sales bot. What's your name?"]
+
+
+async def test_accounts_with_the_same_verified_email_are_one_person_when_enabled(
+    make_runtime, tmp_path
+):
+    write_bot(tmp_path, "memo", bot_py=MEMO_BOT)
+    runtime = make_runtime(bots_dir=tmp_path, link={"by_email": True})
+    runtime.bind_channel("sl", bot="memo")
+    runtime.bind_channel("tg", bot="memo")
+
+    def from_slack(ext: str, text: str, event: str, email: str | None) -> InboundMessage:
+        return InboundMessage(
+            channel="sl",
+            channel_kind="slack",
+            external_user_id=ext,
+            chat_id=ext,
+            text=text,
+            event_id=event,
+            display_name="Ana",
+            email=email,
+        )
+
+    await runtime.handle(account("tg", "telegram", "111", "language=pt-BR", "t1"))
+    await runtime.handle(from_slack("T1:U1", "plan=pro", "s1", "ana@example.com"))
+    await runtime.handle(
+        from_slack("T2:U9", "language", "s2", "ana@example.com")
+    )  # another workspace
+    reply = await runtime.handle(from_slack("T2:U9", "plan", "s3", "ana@example.com"))
+    assert reply.replies[0].text == "'pro'"
+    assert runtime.identity.find("slack:T1:U1") == runtime.identity.find("slack:T2:U9")
+    assert runtime.identity.find("telegram:111") != runtime.identity.find(
+        "slack:T1:U1"
+    )  # no e-mail
+    other = await runtime.handle(from_slack("T1:U7", "plan", "s4", "bob@example.com"))
+    assert other.replies[0].text == "None"
+
+
+async def test_email_is_kept_but_never_links_unless_enabled(make_runtime, tmp_path):
+    write_bot(tmp_path, "memo", bot_py=MEMO_BOT)
+    runtime = make_runtime(bots_dir=tmp_path)
+    runtime.bind_channel("sl", bot="memo")
+    for ext, event in (("T1:U1", "a"), ("T2:U9", "b")):
+        await runtime.handle(
+            InboundMessage(
+                channel="sl",
+                channel_kind="slack",
+                external_user_id=ext,
+                chat_id=ext,
+                text="x=1",
+                event_id=event,
+                display_name="Ana",
+                email="ana@example.com",
+            )
+        )
+    assert runtime.identity.find("slack:T1:U1") != runtime.identity.find("slack:T2:U9")
+    with runtime.db.read() as conn:
+        emails = conn.execute(select(USERS.c.email)).scalars().all()
+    assert emails == ["ana@example.com", "ana@example.com"]
