@@ -2,7 +2,9 @@
 
 User memory, bot memory and session memory are the same shape: an owner (a user, a bot, a
 session and kind), a key, a JSON value. :class:`KeyValueSQL` builds the statements for one
-such table and one dialect at start-up, so a hot call only binds parameters and executes.
+such table and one dialect at start-up, so a hot call only binds parameters and executes; the
+hottest (get, set, increment, append) are :class:`Prepared`, compiled once and run on the
+driver's cursor without ``Connection.execute``'s per-call layers (see bench/memory_ops.py).
 ``increment`` and ``append`` are single upserts that compute the new value inside the
 database, so concurrent writers never lose an update.
 """
@@ -31,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.errors import InvalidValue
+from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import new_id
 
 __all__ = ["MISSING", "KeyValueSQL", "StoredValue"]
@@ -84,7 +88,7 @@ class KeyValueSQL:
         live_where = and_(where, live) if live is not None else where
         owner_live = and_(owner_match, live) if live is not None else owner_match
 
-        self._get = select(c.value).where(live_where)
+        self._get = Prepared(select(c.value).where(live_where))
         absent = null().label  # same column order for every table, so rows unpack by position
         self._list = select(
             c.key,
@@ -99,9 +103,9 @@ class KeyValueSQL:
         self._count = select(func.count()).select_from(table).where(owner_live)
         self._delete = delete(table).where(where)
         self._delete_owner = delete(table).where(owner_match)
-        self._upsert = self._build_upsert()
-        self._increment = self._build_atomic("increment")
-        self._append = self._build_atomic("append")
+        self._upsert = Prepared(self._build_upsert())
+        self._increment = Prepared(self._build_atomic("increment"))
+        self._append = Prepared(self._build_atomic("append"))
 
     # -- statement builders -------------------------------------------------------------
 
@@ -187,7 +191,13 @@ class KeyValueSQL:
 
     def get(self, conn: Connection, owner: dict[str, Any], key: str, now: datetime) -> Any:
         """The stored value, or the module's ``_MISSING`` sentinel (JSON null is a value)."""
-        row = conn.execute(self._get, {**owner, "key": key, "now": now}).first()
+        row = self._get.first(conn, {**owner, "key": key, "now": now})
+        return _MISSING if row is None else row[0]
+
+    def read(self, db: Database, owner: dict[str, Any], key: str, now: datetime) -> Any:
+        """Like :meth:`get`, as a read of its own (on SQLite without BEGIN/ROLLBACK around it,
+        which would cost as much as the SELECT; see Database.read_one)."""
+        row = db.read_one(self._get, {**owner, "key": key, "now": now})
         return _MISSING if row is None else row[0]
 
     def rows(
@@ -221,7 +231,9 @@ class KeyValueSQL:
             params["memory_type"] = memory_type or "preference"
         if self.has_ttl:
             params["ttl"] = ttl
-        return bool(conn.execute(self._upsert, params).scalar_one() == row_id)
+        row = self._upsert.first(conn, params)
+        assert row is not None  # an upsert always returns its row
+        return bool(row[0] == row_id)
 
     def delete(self, conn: Connection, owner: dict[str, Any], key: str) -> bool:
         return bool(conn.execute(self._delete, {**owner, "key": key}).rowcount)
@@ -272,7 +284,7 @@ class KeyValueSQL:
 
     def _atomic(
         self,
-        stmt: Any,
+        stmt: Prepared,
         conn: Connection,
         owner: dict[str, Any],
         key: str,
@@ -287,7 +299,7 @@ class KeyValueSQL:
             params["memory_type"] = memory_type or "preference"
         if self.has_ttl:
             params["ttl"] = ttl
-        row = conn.execute(stmt, params).first()
+        row = stmt.first(conn, params)
         return (_MISSING, False) if row is None else (row[1], row[0] == row_id)
 
 

@@ -150,8 +150,7 @@ class MemoryStore:
     # -- reads (run through Database.run) -----------------------------------------------
 
     def read_value(self, ref: ScopeRef, key: str) -> Any:
-        with self.db.read() as conn:
-            return ref.kv.get(conn, dict(ref.owner), key, self.clock.now())
+        return ref.kv.read(self.db, dict(ref.owner), key, self.clock.now())
 
     def read_rows(self, ref: ScopeRef, newest: int | None = None) -> list[StoredValue]:
         with self.db.read() as conn:

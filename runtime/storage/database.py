@@ -9,13 +9,20 @@ The storage layer below is synchronous SQLAlchemy Core (the cheapest path per st
 the work runs inline (a local file, microseconds per statement, and one writer at a time
 anyway); on PostgreSQL it runs in a worker thread so network round trips never stall the
 event loop.
+
+On SQLite a short transaction costs little more than its statements, so the per-call layers
+around it show: each thread keeps one connection checked out (no pool checkout, reset and
+return per call), BEGIN goes straight to the driver, and :meth:`Database.read_one` runs a lone
+read without BEGIN/ROLLBACK (a single SELECT is its own snapshot).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -24,6 +31,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from runtime.errors import StorageError
+from runtime.storage.prepared import Prepared
 
 __all__ = ["Database", "normalise_url"]
 
@@ -33,6 +41,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_SQLITE_BEGIN = "mnemobot_sqlite_begin"  # connection info key: the mode of the next BEGIN
 
 
 def normalise_url(url: str) -> str:
@@ -56,8 +65,14 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: SQLAlchemy has opened its transaction already, and a full
+        # exec_driver_sql round (events, execution context, result) costs as much as an upsert.
+        # write() asks for IMMEDIATE for its next BEGIN only (the connection is reused).
+        sql = f"BEGIN {conn.info.pop(_SQLITE_BEGIN, 'DEFERRED')}"
+        try:
+            conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
 
 class Database:
@@ -70,16 +85,20 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
+        self._dialect = make_url(self.url).get_backend_name()  # parsed once: asked every call
         self._echo = echo
         self._engine: Engine | None = None
+        self._local = threading.local()  # SQLite: .conn, this thread's held connection
+        self._held: list[Connection] = []
+        self._held_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
-        return make_url(self.url).get_backend_name()
+        return self._dialect
 
     @property
     def is_sqlite(self) -> bool:
-        return self.dialect == "sqlite"
+        return self._dialect == "sqlite"
 
     @property
     def engine(self) -> Engine:
@@ -110,41 +129,138 @@ class Database:
         self._engine = engine
 
     def stop(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.close()
+        self._local = threading.local()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
 
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> _Transaction:
         """A write transaction: committed on success, rolled back on any error."""
-        with self.errors(), self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        return _Transaction(self, write=True)
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self) -> _Transaction:
         """A read-only snapshot (rolled back at the end)."""
-        with self.errors(), self.engine.connect() as conn, conn.begin() as txn:
-            yield conn
-            txn.rollback()
+        return _Transaction(self, write=False)
+
+    def read_one(self, statement: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of one read statement that needs no other in its snapshot.
+
+        On SQLite it runs with no BEGIN/ROLLBACK around it: a lone SELECT is its own snapshot,
+        and the two extra statements would cost as much as the read itself. On PostgreSQL,
+        and when this thread's SQLite connection is busy, it runs in a read() transaction.
+        """
+        try:
+            conn, pooled = self._checkout()
+            try:
+                if pooled:
+                    with conn.begin():
+                        return statement.first(conn, params)
+                return statement.first(conn, params, autobegin=False)
+            finally:
+                if pooled:
+                    conn.close()
+        except DBAPIError as exc:
+            raise _storage_error(exc) from exc
+
+    def _checkout(self) -> tuple[Connection, bool]:
+        """A connection, and whether it is a pooled one the caller must close.
+
+        On SQLite: this thread's held connection, opened on first use; a pooled one when the
+        held one is inside a transaction already (nested use), so none is ever shared.
+        """
+        if self._dialect != "sqlite":
+            return self.engine.connect(), True
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect()
+            self._local.conn = conn
+            with self._held_lock:
+                self._held.append(conn)
+        elif conn.in_transaction():
+            return self.engine.connect(), True
+        return conn, False
+
+    def _drop_held(self, conn: Connection) -> None:
+        """Forget a held connection whose state can no longer be trusted (a failed BEGIN)."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._held_lock:
+            if conn in self._held:
+                self._held.remove(conn)
+        conn.close()
 
     @contextmanager
     def errors(self) -> Iterator[None]:
         """Turn driver errors into StorageError with the driver's first line as the reason."""
         try:
             yield
-        except OperationalError as exc:
-            raise StorageError(f"database unavailable: {_first_line(exc)}") from exc
         except DBAPIError as exc:
-            raise StorageError(f"database error: {_first_line(exc)}") from exc
+            raise _storage_error(exc) from exc
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking storage function without stalling the event loop on a network DB."""
         if self.is_sqlite:
             return fn(*args, **kwargs)
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class _Transaction:
+    """What read() and write() return: a context manager yielding a connection in a transaction.
+
+    A plain class rather than nested ``@contextmanager`` generators, whose layers cost more
+    than a SQLite statement. Driver errors leave as StorageError, as with Database.errors().
+    """
+
+    __slots__ = ("_conn", "_db", "_pooled", "_txn", "_write")
+
+    def __init__(self, db: Database, *, write: bool) -> None:
+        self._db = db
+        self._write = write
+
+    def __enter__(self) -> Connection:
+        db = self._db
+        try:
+            conn, self._pooled = db._checkout()
+        except DBAPIError as exc:
+            raise _storage_error(exc) from exc
+        try:
+            if self._write and db._dialect == "sqlite":
+                conn.info[_SQLITE_BEGIN] = "IMMEDIATE"
+            self._txn = conn.begin()
+        except BaseException as exc:
+            if self._pooled:
+                conn.close()
+            else:
+                db._drop_held(conn)  # a failed BEGIN can leave SQLAlchemy's state half-set
+            if isinstance(exc, DBAPIError):
+                raise _storage_error(exc) from exc
+            raise
+        self._conn = conn
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc_type is None and self._write:
+                self._txn.commit()
+            else:
+                self._txn.rollback()
+        except DBAPIError as end_exc:
+            raise _storage_error(end_exc) from end_exc
+        finally:
+            if self._pooled:
+                self._conn.close()
+        if isinstance(exc, DBAPIError):
+            raise _storage_error(exc) from exc
+
+
+def _storage_error(exc: DBAPIError) -> StorageError:
+    if isinstance(exc, OperationalError):
+        return StorageError(f"database unavailable: {_first_line(exc)}")
+    return StorageError(f"database error: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:
