@@ -80,6 +80,9 @@ async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asynci
     tasks = [
         asyncio.create_task(runtime.janitor.run(settings.janitor.interval, stop), name="janitor"),
         asyncio.create_task(
+            runtime.episode_worker.run(settings.janitor.interval, stop), name="episode-worker"
+        ),
+        asyncio.create_task(
             serve(build_app(routes, bots=runtime.bots.names()), host, port, stop), name="server"
         ),
     ]

@@ -93,7 +93,23 @@ def chat(
         name = bot or runtime.settings.bots.default or runtime.bots.names()[0]
         channel = ConsoleChannel(runtime, bot=name, user=user or getpass.getuser())
         channel.start()
-        asyncio.run(channel.run())
+
+        async def converse() -> None:
+            # With a model set, finished conversations are summarised while you chat.
+            stop = asyncio.Event()
+            worker = (
+                asyncio.create_task(runtime.episode_worker.run(30, stop))
+                if runtime.llm is not None
+                else None
+            )
+            try:
+                await channel.run()
+            finally:
+                stop.set()
+                if worker is not None:
+                    await worker
+
+        asyncio.run(converse())
     finally:
         runtime.stop()
 
@@ -334,6 +350,9 @@ def prompt(
     try:
         chosen = runtime.bots.get(bot)
         user_id = runtime.identity.find(user)
+        runtime.janitor.sweep_all()  # ends sessions idle past the timeout
+        if runtime.llm is not None:  # ...and summarises them, as `mnemobot run` would
+            asyncio.run(runtime.episode_worker.run_until_idle())
         session_id = latest_session(runtime.db, user_id, chosen.name)
         memory = runtime.memory
         built = asyncio.run(

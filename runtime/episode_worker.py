@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
 
 from runtime.bots import Bot, BotRegistry
 from runtime.clock import Clock
@@ -283,43 +283,40 @@ class EpisodeWorker:
     # -- claiming and finishing ------------------------------------------------------------
 
     def _claim(self) -> list[_Job]:
+        """Mark up to ``batch`` due jobs running under a fresh lease, and return them.
+
+        The UPDATE re-checks that each job is still due, so a job claimed meanwhile by
+        another worker is left out even where no row lock was taken (SQLite, or a row that
+        PostgreSQL's SKIP LOCKED did not cover).
+        """
         now = self.clock.now()
         lease = now + timedelta(seconds=self.lease)
-        query = (
-            select(_j.id, _j.kind, _j.user_id, _j.payload, _j.attempts, _j.status)
-            .where(
-                _j.kind.in_((EPISODE_JOB, FACTS_JOB)),
-                _j.status.in_(("pending", "running")),
-                _j.run_after <= now,
-            )
-            .order_by(_j.run_after)
-            .limit(self.batch)
+        due = and_(
+            _j.kind.in_((EPISODE_JOB, FACTS_JOB)),
+            _j.status.in_(("pending", "running")),
+            _j.run_after <= now,
         )
+        query = select(_j.id).where(due).order_by(_j.run_after).limit(self.batch)
         if self.db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
+        claim = (
+            update(JOBS)
+            .where(due, _j.id.in_(bindparam("ids", expanding=True)))
+            .values(
+                status="running",
+                run_after=lease,
+                # A job still "running" past its lease lost its worker: that was an attempt.
+                attempts=case((_j.status == "running", _j.attempts + 1), else_=_j.attempts),
+            )
+            .returning(_j.id, _j.kind, _j.user_id, _j.payload, _j.attempts)
+        )
         with self.db.write() as conn:
-            rows = conn.execute(query).all()
-            if not rows:
-                return []
-            # A job still "running" past its lease lost its worker: that counts as an attempt.
-            stale = [r.id for r in rows if r.status == "running"]
-            conn.execute(
-                update(JOBS)
-                .where(_j.id.in_([r.id for r in rows]))
-                .values(status="running", run_after=lease)
-            )
-            if stale:
-                conn.execute(update(JOBS).where(_j.id.in_(stale)).values(attempts=_j.attempts + 1))
+            ids = list(conn.execute(query).scalars())
+            rows = conn.execute(claim, {"ids": ids}).all() if ids else []
+        order = {job_id: n for n, job_id in enumerate(ids)}
         return [
-            _Job(
-                r.id,
-                r.kind,
-                r.user_id,
-                dict(r.payload or {}),
-                r.attempts + (r.status == "running"),
-                lease,
-            )
-            for r in rows
+            _Job(r.id, r.kind, r.user_id, dict(r.payload or {}), r.attempts, lease)
+            for r in sorted(rows, key=lambda r: order[r.id])
         ]
 
     def _finish_in(

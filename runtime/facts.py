@@ -165,7 +165,7 @@ _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "a password",
         re.compile(
             r"(?i)\b(password|passwd|passcode|passphrase|pwd|pin|cvv|cvc|security code)"
-            r"\s*(is|was|:|=|-)\s*\S+"
+            r"\s*(is|was|:|=|-)\s*[^\s,;]+"
         ),
     ),
 )

@@ -21,6 +21,7 @@ from runtime.bots import Bot, BotRegistry
 from runtime.clock import Clock, SystemClock
 from runtime.commands import run_command
 from runtime.context import BotContext, BotView, FactsView, SessionView, TurnState, UserView
+from runtime.episode_worker import EpisodeWorker
 from runtime.episodes import EpisodeReader
 from runtime.errors import LLMError, MemoryFull, MnemobotError, StorageError, UnknownBot
 from runtime.identity import IdentityStore, ResolvedUser
@@ -135,6 +136,7 @@ class Runtime:
         self.linking: LinkService
         self.episodes: EpisodeReader
         self.janitor: Janitor
+        self.episode_worker: EpisodeWorker
         self.usage: UsageStore
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -161,6 +163,9 @@ class Runtime:
         )
         self.episodes = EpisodeReader(self.db)
         self.usage = UsageStore(self.db, clock)
+        self.episode_worker = EpisodeWorker(
+            self.db, clock, self.bots, self.llm, policy_for=self.user_policy
+        )
         self.janitor = Janitor(
             self.db,
             clock,

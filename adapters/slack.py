@@ -1,0 +1,637 @@
+"""The Slack channel: Events API over HTTP (or Socket Mode) in, ``chat.postMessage`` out.
+
+Shaped like slack-bolt's own starlette adapter: a request becomes an ``AsyncBoltRequest``,
+``AsyncApp.async_dispatch`` verifies and routes it, the ``BoltResponse`` goes back to Slack.
+The channel *holds* an ``AsyncApp`` and an ``AsyncWebClient``; it is neither.
+
+Why it is built the way it is:
+
+* **Ack within 3 seconds, lose nothing.** Bolt runs with ``process_before_response=True``:
+  the listener stores the event in the inbox (``Delivery.accept``), then acks, then the turn
+  runs in a background task. If storing fails the listener raises and Bolt answers 500, so
+  Slack delivers again. The LLM's time never delays the ack.
+* **Redeliveries through the inbox.** Slack retries with ``X-Slack-Retry-Num`` and the same
+  ``event_id``; Bolt does not dedupe. The envelope's ``event_id`` is the inbox key, so a retry
+  of a handled event is acked and dropped, and a retry of a first attempt that crashed after
+  (or before) storing is answered exactly once. Retries are never ignored by header.
+* **No auth.test per event.** ``authorize=`` hands Bolt an ``AuthorizeResult`` built from one
+  ``auth.test`` in :meth:`SlackChannel.start`; Bolt's self-event filter uses it too.
+* **No reply loops.** Our own messages, other bots' messages, edits, deletions and other
+  subtypes are acked and dropped (:data:`IGNORE_RULES`, one small rule each).
+* **A conversation is channel + thread (or DM) + person.** ``chat_id`` is the channel for a
+  top-level DM and ``"<channel>:<thread_ts>"`` in a thread. A top-level ``app_mention`` is
+  answered in a thread rooted at the mention (its ``ts``), so the exchange does not flood the
+  channel and a follow-up mention in that thread continues the same session. Two threads are
+  two sessions; two people in one thread are two sessions (the person is part of the key).
+* **Profiles after the ack.** Display name, locale and (with ``users:read.email``) e-mail
+  come from ``users.info``, cached per user, fetched in the background step before the turn
+  (also for events recovered after a restart); a failed lookup only loses the name.
+* **Sending.** Replies are split in order (~4000 characters), ``& < >`` escaped so text
+  cannot become a mention or a link, posted in the right thread, one reply at a time per
+  Slack channel; a 429 is retried after its ``Retry-After`` for that Slack channel only.
+
+Socket Mode (``mode = "socket"``) reuses all of the above through slack-bolt's aiohttp
+``AsyncSocketModeHandler``: only the transport differs (no signature; the ack is the
+envelope reply, which Bolt sends only for a 200).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.base import Delivery
+from adapters.run import token_from_env
+from adapters.text import split_text
+from runtime.errors import ConfigError, MnemobotError, StorageError
+from runtime.messages import InboundMessage, OutboundMessage
+from runtime.pipeline import Runtime
+from runtime.settings import ChannelSettings
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "IGNORE_RULES",
+    "SLACK_TEXT_LIMIT",
+    "SlackChannel",
+    "SlackDeliveryError",
+    "chat_id_of",
+    "escape_mrkdwn",
+    "target_of",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+SLACK_TEXT_LIMIT = 4000  # Slack truncates longer messages in the client
+RUNTIME_COMMANDS = ("/link", "/end", "/forget")  # answered as if typed in the conversation
+_PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")  # a person wrote this
+_LINK = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
+
+
+class SlackDeliveryError(MnemobotError):
+    """Slack refused a reply or could not be reached; the reply stays pending in the outbox."""
+
+
+# -- conversion at the edge -------------------------------------------------------------------
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape Slack's three control characters so text cannot form ``<@U..>``, ``<!here>``
+    or ``<url|label>``; Slack shows the entities as the plain characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain_text(text: str, bot_user_id: str | None) -> str:
+    """What the person typed: our own mention dropped, links to their text, entities undone."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def chat_id_of(event: dict[str, Any]) -> str:
+    """``channel`` for a top-level DM, ``channel:thread_ts`` for anything in a thread.
+
+    A top-level ``app_mention`` opens a thread rooted at the mention itself, so its
+    ``chat_id`` already names that thread and a later mention in it finds the same session.
+    """
+    channel = str(event.get("channel") or "")
+    thread = event.get("thread_ts")
+    if not thread and event.get("type") == "app_mention":
+        thread = event.get("ts")
+    return f"{channel}:{thread}" if thread else channel
+
+
+def target_of(chat_id: str) -> tuple[str, str | None]:
+    """The Slack channel and thread to post a reply for ``chat_id`` (see :func:`chat_id_of`)."""
+    channel, _, thread = chat_id.partition(":")
+    return channel, thread or None
+
+
+IgnoreRule = Callable[[dict[str, Any], AuthorizeResult | None], str | None]
+
+
+def _not_a_message(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
+    return None if event.get("type") in ("message", "app_mention") else "not a message"
+
+
+def _from_myself(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
+    mine = me is not None and (
+        (me.bot_user_id and event.get("user") == me.bot_user_id)
+        or (me.bot_id and event.get("bot_id") == me.bot_id)
+    )
+    return "our own message" if mine else None
+
+
+def _from_a_bot(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
+    botty = event.get("bot_id") or event.get("bot_profile") or event.get("subtype") == "bot_message"
+    return "another bot's message" if botty else None
+
+
+def _not_written_by_a_person(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
+    subtype = event.get("subtype")
+    return None if subtype in _PLAIN_SUBTYPES else f"subtype {subtype}"
+
+
+def _channel_message(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
+    # In channels we answer app_mention only; the same text may also come as a message event.
+    if event.get("type") == "message" and event.get("channel_type") != "im":
+        return "a channel message without a mention"
+    return None
+
+
+def _no_author(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
+    return None if event.get("user") and event.get("channel") else "no user or channel"
+
+
+IGNORE_RULES: tuple[IgnoreRule, ...] = (
+    _not_a_message,
+    _from_myself,
+    _from_a_bot,
+    _not_written_by_a_person,
+    _channel_message,
+    _no_author,
+)
+"""Each rule names why an event is acked without a turn, or returns None to let it pass."""
+
+
+# -- small parts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    name: str
+    email: str | None
+    locale: str | None
+
+
+class _ProfileCache:
+    """``users.info`` answers, kept ``ttl`` seconds per user; bounded, oldest dropped first."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, _Profile]] = {}
+
+    def get(self, key: str) -> _Profile | None:
+        hit = self._entries.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: str, profile: _Profile) -> None:
+        self._entries.pop(key, None)
+        while len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (time.monotonic() + self.ttl, profile)
+
+
+class _PerChannelOrder:
+    """One sender at a time per Slack channel: parts of a reply stay together, and a
+    ``Retry-After`` pause holds back that channel only. Entries vanish when unused."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, channel: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(channel, (asyncio.Lock(), 0))
+        self._locks[channel] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[channel]
+            if users <= 1:
+                del self._locks[channel]
+            else:
+                self._locks[channel] = (lock, users - 1)
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = {str(k).lower(): v for k, v in (exc.response.headers or {}).items()}
+    raw = headers.get("retry-after")
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        return max(0.0, float(raw)) if raw is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+def _setting(settings: ChannelSettings, key: str, default: Any) -> Any:
+    return (settings.model_extra or {}).get(key, default)
+
+
+def _number(settings: ChannelSettings, key: str, default: float, *, minimum: float) -> float:
+    value = _setting(settings, key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if number < minimum:
+        raise ConfigError(f"channel {settings.name!r}: {key} must be a number >= {minimum}")
+    return number
+
+
+class _SlackDelivery(Delivery):
+    """The shared delivery loop, with the person's Slack profile looked up before each turn.
+
+    The lookup runs after the ack (never delaying it) and for events recovered at start.
+    """
+
+    def __init__(self, runtime: Runtime, channel: SlackChannel) -> None:
+        super().__init__(runtime, channel)
+        self._slack = channel
+
+    async def process(self, msg: InboundMessage) -> None:
+        await super().process(await self._slack.with_profile(msg))
+
+
+# -- the channel ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Secrets:
+    bot_token: str = field(repr=False)
+    signing_secret: str | None = field(repr=False, default=None)
+    app_token: str | None = field(repr=False, default=None)
+
+
+class SlackChannel:
+    """One Slack app (bot token) bound to one entry bot.
+
+    Args:
+        runtime: the started runtime; the channel must be bound to a bot on it.
+        name: the channel instance's unique name (it names the webhook path).
+        bot_token: the ``xoxb-`` token (never logged).
+        signing_secret: verifies Events API requests (HTTP mode; never logged).
+        app_token: the ``xapp-`` token (Socket Mode only; never logged).
+        mode: ``"http"`` (Events API at ``POST /webhooks/slack/<name>``) or ``"socket"``.
+        api_url: the Web API base; a trailing slash is added when missing (slack_sdk appends
+            method names to it).
+        max_chars: longest message part posted.
+        profile_ttl: seconds a ``users.info`` answer is reused.
+        send_attempts: tries per message part when Slack answers 429.
+    """
+
+    kind = "slack"
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        name: str,
+        bot_token: str,
+        signing_secret: str | None = None,
+        app_token: str | None = None,
+        mode: str = "http",
+        api_url: str = DEFAULT_API_URL,
+        max_chars: int = SLACK_TEXT_LIMIT,
+        profile_ttl: float = 3600.0,
+        send_attempts: int = 5,
+    ) -> None:
+        if mode not in ("http", "socket"):
+            raise ConfigError(f"channel {name!r}: mode must be 'http' or 'socket', not {mode!r}")
+        if mode == "http" and not signing_secret:
+            raise ConfigError(f"channel {name!r}: HTTP mode needs a signing secret")
+        if mode == "socket" and not app_token:
+            raise ConfigError(f"channel {name!r}: Socket Mode needs an app token (xapp-...)")
+        self.name = name
+        self.mode = mode
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.path = f"/webhooks/slack/{name}"
+        self.max_chars = max_chars
+        self.send_attempts = max(1, send_attempts)
+        self._secrets = _Secrets(bot_token, signing_secret, app_token)
+        self.client = AsyncWebClient(token=bot_token, base_url=self.api_url)
+        self.app = AsyncApp(
+            # Bolt's own client carries no token: `authorize` supplies it per request.
+            client=AsyncWebClient(base_url=self.api_url),
+            signing_secret=signing_secret or "",
+            authorize=self._make_authorize(),
+            process_before_response=True,  # store before the ack, not after
+            request_verification_enabled=mode == "http",
+            logger=logging.getLogger(f"{__name__}.bolt"),
+        )
+        self.app.event("message")(self._on_event)
+        self.app.event("app_mention")(self._on_event)
+        self.app.event(re.compile(".*"))(self._ack_only)  # any other subscribed event: no 404
+        self.app.command(re.compile("^(" + "|".join(RUNTIME_COMMANDS) + ")$"))(self._on_command)
+        self.app.error(self._on_error)
+        self.delivery: Delivery = _SlackDelivery(runtime, self)
+        self._me: AuthorizeResult | None = None
+        self._me_lock = asyncio.Lock()
+        self._profiles = _ProfileCache(profile_ttl)
+        self._order = _PerChannelOrder()
+        self._email_scope: bool | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ChannelSettings, runtime: Runtime) -> SlackChannel:
+        """Build from a ``[[channels]]`` entry; secrets come from the named env variables.
+
+        Fields: ``mode`` (http|socket), ``token_env``, ``signing_secret_env`` (http),
+        ``app_token_env`` (socket), optional ``api_url``, ``max_chars``,
+        ``profile_cache_seconds``, ``send_attempts``.
+        """
+        mode = settings.mode or "http"
+        if mode not in ("http", "socket"):
+            raise ConfigError(
+                f"channel {settings.name!r}: mode must be 'http' or 'socket', not {mode!r}"
+            )
+        return cls(
+            runtime,
+            name=settings.name,
+            bot_token=token_from_env(settings, "token_env"),
+            signing_secret=(
+                token_from_env(settings, "signing_secret_env") if mode == "http" else None
+            ),
+            app_token=token_from_env(settings, "app_token_env") if mode == "socket" else None,
+            mode=mode,
+            api_url=str(_setting(settings, "api_url", DEFAULT_API_URL)),
+            max_chars=int(_number(settings, "max_chars", SLACK_TEXT_LIMIT, minimum=100)),
+            profile_ttl=_number(settings, "profile_cache_seconds", 3600, minimum=0),
+            send_attempts=int(_number(settings, "send_attempts", 5, minimum=1)),
+        )
+
+    def __repr__(self) -> str:
+        return f"SlackChannel(name={self.name!r}, mode={self.mode!r}, api_url={self.api_url!r})"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """``POST /webhooks/slack/<name>`` in HTTP mode; nothing in Socket Mode."""
+        if self.mode != "http":
+            return []
+        handler = AsyncSlackRequestHandler(self.app)
+
+        async def events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        return [Route(self.path, events, methods=["POST"], name=f"slack:{self.name}")]
+
+    async def start(self) -> None:
+        """Learn who we are (one ``auth.test``), then connect Socket Mode if configured.
+
+        Raises ConfigError when Slack refuses a token, so ``mnemobot run`` stops with one line.
+        """
+        me = await self._identity()
+        logger.info(
+            "slack channel %s: bot user %s (%s) in team %s, %s mode",
+            self.name,
+            me.bot_user_id,
+            me.bot_id,
+            me.team_id,
+            self.mode,
+        )
+        if self.mode == "socket":
+            await self._connect_socket()
+
+    async def stop(self) -> None:
+        """Close the Socket Mode connection (HTTP intake stops with the server)."""
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.close_async()  # type: ignore[no-untyped-call]
+
+    async def _connect_socket(self) -> None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        web = AsyncWebClient(base_url=self.api_url)
+        try:  # fail fast on a bad app token: the SDK's connect() would retry forever
+            opened = await web.apps_connections_open(app_token=self._secrets.app_token or "")
+        except SlackApiError as exc:
+            raise ConfigError(
+                f"channel {self.name!r}: Slack refused the app token for Socket Mode "
+                f"({exc.response.get('error')}); check app_token_env and connections:write"
+            ) from exc
+        handler = AsyncSocketModeHandler(self.app, self._secrets.app_token, web_client=web)
+        handler.client.wss_uri = opened["url"]
+        self._socket = handler
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+
+    async def _identity(self) -> AuthorizeResult:
+        """The bot's own ids, from one ``auth.test``; later calls reuse it."""
+        if self._me is not None:
+            return self._me
+        async with self._me_lock:
+            if self._me is None:
+                try:
+                    auth = await self.client.auth_test()
+                except SlackApiError as exc:
+                    raise ConfigError(
+                        f"channel {self.name!r}: Slack refused the bot token "
+                        f"({exc.response.get('error')}); check token_env"
+                    ) from exc
+                except (SlackClientError, aiohttp.ClientError, OSError) as exc:
+                    raise SlackDeliveryError(
+                        f"channel {self.name!r}: cannot reach Slack at {self.api_url} "
+                        f"({type(exc).__name__})"
+                    ) from exc
+                headers = {str(k).lower(): v for k, v in (auth.headers or {}).items()}
+                scopes = str(headers.get("x-oauth-scopes", ""))
+                self._email_scope = "users:read.email" in scopes.split(",")
+                if not self._email_scope:
+                    logger.info(
+                        "slack channel %s: no users:read.email scope, no e-mails", self.name
+                    )
+                self._me = AuthorizeResult(
+                    enterprise_id=auth.get("enterprise_id"),
+                    team_id=auth.get("team_id"),
+                    bot_user_id=auth.get("user_id"),
+                    bot_id=auth.get("bot_id"),
+                    bot_token=self._secrets.bot_token,
+                    bot_scopes=scopes or None,
+                )
+        return self._me
+
+    def _make_authorize(self) -> Callable[..., Any]:
+        # A plain function: Bolt passes arguments by the names in its signature.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            try:
+                return await self._identity()
+            except ConfigError as exc:  # must not be a SlackApiError: Bolt would answer 200
+                raise SlackDeliveryError(str(exc)) from exc
+
+        return authorize
+
+    # -- intake ---------------------------------------------------------------------------
+
+    async def _on_event(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        """Store, then ack; a failure to store raises, so Bolt answers 500 and Slack retries."""
+        msg = self.inbound(body)
+        if msg is None:
+            await ack()
+            return
+        stored = await self.delivery.accept(msg)
+        await ack()
+        if stored:
+            self.delivery.process_later(msg)
+        else:
+            logger.info("slack event %s on %s was handled before", msg.event_id, self.name)
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """Bolt answers 500 (Slack delivers again); say why in one line, a trace for bugs."""
+        event_id = body.get("event_id") or body.get("trigger_id")
+        if isinstance(error, StorageError):
+            logger.error(
+                "slack %s: event %s not stored (%s); answered 500 so Slack delivers it again",
+                self.name,
+                event_id,
+                error,
+            )
+        else:
+            logger.error(
+                "slack %s: event %s failed; answered 500", self.name, event_id, exc_info=error
+            )
+
+    async def _ack_only(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        """``/link``, ``/end``, ``/forget`` registered as Slack slash commands.
+
+        Slack's client does not send a message starting with ``/`` as text, so an app that
+        registers these commands gets them here; the answer is posted where they were typed.
+        """
+        user, channel = body.get("user_id"), body.get("channel_id")
+        trigger = body.get("trigger_id")
+        if not (user and channel and trigger):
+            await ack()
+            return
+        team = body.get("team_id") or (self._me.team_id if self._me else "")
+        msg = InboundMessage(
+            channel=self.name,
+            channel_kind=self.kind,
+            external_user_id=f"{team}:{user}",
+            chat_id=str(channel),
+            text=f"{body.get('command', '')} {body.get('text') or ''}".strip(),
+            event_id=f"command:{trigger}",
+            payload={"command": body.get("command"), "team_id": team, "channel_id": channel},
+        )
+        stored = await self.delivery.accept(msg)
+        await ack()
+        if stored:
+            self.delivery.process_later(msg)
+
+    def inbound(self, body: dict[str, Any]) -> InboundMessage | None:
+        """The neutral message for an ``event_callback`` body, or None when it is ignored."""
+        event: dict[str, Any] = body.get("event") or {}
+        for rule in IGNORE_RULES:
+            reason = rule(event, self._me)
+            if reason is not None:
+                logger.debug("slack %s: ignored %s (%s)", self.name, body.get("event_id"), reason)
+                return None
+        me = self._me.bot_user_id if self._me else None
+        text = _plain_text(str(event.get("text") or ""), me)
+        if not text:
+            logger.debug("slack %s: ignored %s (no text)", self.name, body.get("event_id"))
+            return None
+        team = event.get("user_team") or event.get("team") or body.get("team_id") or ""
+        event_id = body.get("event_id") or f"{event['channel']}:{event.get('ts')}"
+        return InboundMessage(
+            channel=self.name,
+            channel_kind=self.kind,
+            external_user_id=f"{team}:{event['user']}",
+            chat_id=chat_id_of(event),
+            text=text,
+            event_id=str(event_id),
+            # The envelope minus its (legacy) verification token.
+            payload={"event_id": event_id, "team_id": body.get("team_id"), "event": event},
+        )
+
+    async def with_profile(self, msg: InboundMessage) -> InboundMessage:
+        """``msg`` with the person's display name, locale and (with the scope) e-mail."""
+        _, _, user = msg.external_user_id.partition(":")
+        profile = self._profiles.get(msg.external_user_id)
+        if profile is None:
+            try:
+                answer = await self.client.users_info(user=user, include_locale=True)
+            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+                logger.warning(
+                    "slack %s: no profile for %s (%s); going on without it", self.name, user, error
+                )
+                return msg
+            data: dict[str, Any] = answer.get("user") or {}
+            details: dict[str, Any] = data.get("profile") or {}
+            profile = _Profile(
+                name=str(
+                    details.get("display_name")
+                    or details.get("real_name")
+                    or data.get("real_name")
+                    or data.get("name")
+                    or ""
+                ),
+                email=details.get("email") or None,
+                locale=data.get("locale") or None,
+            )
+            self._profiles.put(msg.external_user_id, profile)
+        return replace(
+            msg,
+            display_name=msg.display_name or profile.name,
+            email=msg.email or profile.email,
+            language=msg.language or profile.locale,
+        )
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def send(self, reply: OutboundMessage) -> None:
+        """Post ``reply`` in order, in parts of at most ``max_chars``, escaped, in its thread.
+
+        Raises SlackDeliveryError when Slack refuses it or 429s past ``send_attempts``; the
+        reply then stays pending in the outbox (parts already posted are not taken back).
+        """
+        channel, thread_ts = target_of(reply.chat_id)
+        parts = split_text(reply.text, self.max_chars)
+        async with self._order.hold(channel):
+            for part in parts:
+                await self._post(channel, thread_ts, escape_mrkdwn(part))
+
+    async def _post(self, channel: str, thread_ts: str | None, text: str) -> None:
+        for attempt in range(1, self.send_attempts + 1):
+            try:
+                await self.client.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts)
+                return
+            except SlackApiError as exc:
+                status, error = exc.response.status_code, exc.response.get("error")
+                if status != 429 or attempt == self.send_attempts:
+                    raise SlackDeliveryError(
+                        f"slack {self.name}: chat.postMessage to {channel} failed "
+                        f"(HTTP {status}, {error})"
+                    ) from exc
+                delay = _retry_after(exc)
+                logger.warning(
+                    "slack %s: rate limited in %s, retrying in %.0fs (attempt %d of %d)",
+                    self.name,
+                    channel,
+                    delay,
+                    attempt,
+                    self.send_attempts,
+                )
+                await asyncio.sleep(delay)  # holds this Slack channel only
+            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise SlackDeliveryError(
+                    f"slack {self.name}: cannot reach Slack to post in {channel} "
+                    f"({type(exc).__name__})"
+                ) from exc
