@@ -41,8 +41,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +58,8 @@ from starlette.routing import BaseRoute, Route
 from adapters.base import Delivery
 from adapters.run import token_from_env
 from adapters.text import split_text
-from runtime.errors import ConfigError, MnemobotError, StorageError
+from runtime.errors import ChannelError, ConfigError, StorageError
+from runtime.locks import LocalLocks
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
 from runtime.settings import ChannelSettings
@@ -87,7 +87,7 @@ _PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")  # a person wrote thi
 _LINK = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
 
 
-class SlackDeliveryError(MnemobotError):
+class SlackDeliveryError(ChannelError):
     """Slack refused a reply or could not be reached; the reply stays pending in the outbox."""
 
 
@@ -206,28 +206,6 @@ class _ProfileCache:
         self._entries[key] = (time.monotonic() + self.ttl, profile)
 
 
-class _PerChannelOrder:
-    """One sender at a time per Slack channel: parts of a reply stay together, and a
-    ``Retry-After`` pause holds back that channel only. Entries vanish when unused."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, channel: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(channel, (asyncio.Lock(), 0))
-        self._locks[channel] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[channel]
-            if users <= 1:
-                del self._locks[channel]
-            else:
-                self._locks[channel] = (lock, users - 1)
-
-
 def _retry_after(exc: SlackApiError) -> float:
     headers = {str(k).lower(): v for k, v in (exc.response.headers or {}).items()}
     raw = headers.get("retry-after")
@@ -343,8 +321,9 @@ class SlackChannel:
         self._me: AuthorizeResult | None = None
         self._me_lock = asyncio.Lock()
         self._profiles = _ProfileCache(profile_ttl)
-        self._order = _PerChannelOrder()
-        self._email_scope: bool | None = None
+        # One sender per Slack channel: a reply's parts stay together and a Retry-After
+        # pause holds back that channel only.
+        self._order = LocalLocks()
         self._socket: AsyncSocketModeHandler | None = None
 
     @classmethod
@@ -450,8 +429,7 @@ class SlackChannel:
                     ) from exc
                 headers = {str(k).lower(): v for k, v in (auth.headers or {}).items()}
                 scopes = str(headers.get("x-oauth-scopes", ""))
-                self._email_scope = "users:read.email" in scopes.split(",")
-                if not self._email_scope:
+                if "users:read.email" not in scopes.split(","):
                     logger.info(
                         "slack channel %s: no users:read.email scope, no e-mails", self.name
                     )

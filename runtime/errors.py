@@ -14,7 +14,9 @@ The hierarchy, so callers can catch as wide or as narrow as they need::
     ├── LinkError              /link CODE was wrong, expired, used, or tried too often
     ├── UnknownUser            no user with that id, identity or display name
     ├── BotError               a bot's own code failed during a turn (wraps the cause)
-    └── LLMError               the model could not answer (not configured, timed out, refused)
+    ├── LLMError               the model could not answer (not configured, timed out, refused)
+    └── ChannelError           a platform refused or could not be reached; replies stay pending
+        └── RateLimited        the platform asked us to wait (``retry_after`` seconds)
 
 SDK and driver exceptions are translated at the boundary with ``raise ... from exc`` so a
 caller never has to import sqlalchemy or litellm to handle a failure.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "BotError",
+    "ChannelError",
     "ConfigError",
     "InvalidKey",
     "InvalidValue",
@@ -33,6 +36,7 @@ __all__ = [
     "MemoryError_",
     "MemoryFull",
     "MnemobotError",
+    "RateLimited",
     "StorageError",
     "UnknownBot",
     "UnknownUser",
@@ -99,3 +103,15 @@ class BotError(MnemobotError):
 
 class LLMError(MnemobotError):
     """The language model could not produce an answer."""
+
+
+class ChannelError(MnemobotError):
+    """A platform refused a send or could not be reached; the reply stays in the outbox."""
+
+
+class RateLimited(ChannelError):
+    """The platform asked us to wait before sending again (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,92 @@
+"""Building Slack channels from ``[[channels]]`` entries, as ``mnemobot run`` does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.run import build_channels
+from adapters.slack import SlackChannel
+from runtime.errors import ConfigError
+from runtime.pipeline import Runtime
+from tests.fakes.slack_api import FakeSlackAPI
+
+from .conftest import SECRET, TOKEN
+
+
+def slack_entry(**extra: Any) -> dict[str, Any]:
+    entry = {
+        "name": "support-slack",
+        "kind": "slack",
+        "bot": "support-bot",
+        "token_env": "SLACK_BOT_TOKEN",
+        "signing_secret_env": "SLACK_SIGNING_SECRET",
+    }
+    entry.update(extra)
+    return entry
+
+
+@pytest.fixture
+def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+
+
+@pytest.mark.usefixtures("secrets_in_env")
+async def test_an_http_channel_from_config_serves_its_webhook_path(
+    make_runtime: Callable[..., Runtime], slack: FakeSlackAPI
+) -> None:
+    api_url = slack.base_url.rstrip("/")  # the slash slack_sdk needs is put back
+    runtime = make_runtime(channels=[slack_entry(api_url=api_url)])
+
+    (channel,) = build_channels(runtime)
+    await channel.start()
+
+    assert isinstance(channel, SlackChannel)
+    assert (channel.kind, channel.mode, channel.api_url) == ("slack", "http", slack.base_url)
+    assert [route.path for route in channel.routes()] == ["/webhooks/slack/support-slack"]  # type: ignore[attr-defined]
+    assert runtime.channel_bot("support-slack") == "support-bot"
+    assert len(slack.calls("auth.test")) == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "complaint"),
+    [
+        (slack_entry(signing_secret_env="SLACK_MISSING_SECRET"), "SLACK_MISSING_SECRET is not set"),
+        (slack_entry(signing_secret_env=None), "signing_secret_env"),
+        (slack_entry(mode="socket"), "app_token_env"),
+        (slack_entry(mode="webhook"), "mode must be 'http' or 'socket'"),
+        (slack_entry(max_chars="lots"), "max_chars must be a number"),
+    ],
+)
+@pytest.mark.usefixtures("secrets_in_env")
+def test_config_mistakes_are_one_clear_line(
+    make_runtime: Callable[..., Runtime], entry: dict[str, Any], complaint: str
+) -> None:
+    runtime = make_runtime(channels=[entry])
+
+    with pytest.raises(ConfigError, match=complaint) as caught:
+        build_channels(runtime)
+
+    assert TOKEN not in str(caught.value) and SECRET not in str(caught.value)
+
+
+async def test_a_token_slack_refuses_stops_start_with_a_clear_error(
+    make_runtime: Callable[..., Runtime], slack: FakeSlackAPI, bots_dir: Path
+) -> None:
+    runtime = make_runtime(bots_dir=bots_dir)
+    channel = SlackChannel(
+        runtime,
+        name="support-slack",
+        bot_token="xoxb-revoked",
+        signing_secret=SECRET,
+        api_url=slack.base_url,
+    )
+
+    with pytest.raises(ConfigError, match="refused the bot token \\(invalid_auth\\)") as caught:
+        await channel.start()
+
+    assert "xoxb-revoked" not in str(caught.value)
