@@ -62,16 +62,34 @@ class Delivery:
         self.runtime = runtime
         self.channel = channel
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[str, asyncio.Task[None]] = {}  # per conversation: its newest turn
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store ``msg``; False for an event already handled. Raises StorageError if not stored."""
         return await self.runtime.accept(msg)
 
     def process_later(self, msg: InboundMessage) -> None:
-        """Handle an accepted message in the background (the platform is acked already)."""
-        task = asyncio.create_task(self.process(msg), name=f"turn:{self.channel.name}")
+        """Handle an accepted message in the background, after its conversation's earlier ones.
+
+        The conversation lock alone does not keep order: on PostgreSQL each turn's first
+        database call runs in a thread, so a second message could reach the lock first.
+        """
+        key = msg.conversation
+        before = self._last.get(key)
+        task = asyncio.create_task(self._after(before, msg), name=f"turn:{self.channel.name}")
+        self._last[key] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._forget_last(key, done))
+
+    def _forget_last(self, key: str, done: asyncio.Task[None]) -> None:
+        if self._last.get(key) is done:
+            del self._last[key]
+
+    async def _after(self, before: asyncio.Task[None] | None, msg: InboundMessage) -> None:
+        if before is not None:
+            await asyncio.wait({before})
+        await self.process(msg)
 
     async def receive(self, msg: InboundMessage) -> bool:
         """Accept, then process in the background; the caller acknowledges after this."""
@@ -93,15 +111,19 @@ class Delivery:
         await self.send_all(result.replies)
 
     async def send_all(self, replies: list[OutboundMessage]) -> None:
-        """Send in order; stop at the first failure so order is kept (the rest stay pending)."""
+        """Send in order per chat; a failure stops that chat only (its rest stay pending)."""
+        failed: set[str] = set()
         for reply in replies:
+            if reply.chat_id in failed:
+                continue
             try:
                 await self.channel.send(reply)
             except Exception:
                 logger.exception(
                     "reply %s on %s not delivered; it stays pending", reply.id, self.channel.name
                 )
-                return
+                failed.add(reply.chat_id)
+                continue
             await self.runtime.db.run(self.runtime.outbox.mark_sent, [reply.id])
 
     async def recover(self) -> None:

@@ -49,18 +49,25 @@ from telegram.request import HTTPXRequest
 from adapters.base import Delivery
 from adapters.run import token_from_env
 from adapters.text import split_text
-from runtime.errors import ConfigError, MnemobotError, StorageError
+from runtime.errors import ChannelError, ConfigError, StorageError
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
 from runtime.settings import ChannelSettings
 
-__all__ = ["MAX_MESSAGE_CHARS", "Pacer", "Pacing", "TelegramChannel", "TelegramSendError"]
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "Pacer",
+    "Pacing",
+    "TelegramChannel",
+    "TelegramSendError",
+    "to_inbound",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4096
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-ALLOWED_UPDATES = ["message"]  # edits, reactions, channel posts: not asked for at all
+ALLOWED_UPDATES = ("message",)  # edits, reactions, channel posts: not asked for at all
 MAX_WEBHOOK_BODY = 1_000_000
 MAX_RETRY_DELAY = 30.0
 _TOKEN_LOGGERS = ("httpx", "telegram.Bot")
@@ -76,7 +83,7 @@ _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _COMMAND = re.compile(r"^(/[A-Za-z0-9_]+)@([A-Za-z0-9_]+)")
 
 
-class TelegramSendError(MnemobotError):
+class TelegramSendError(ChannelError):
     """A reply could not be delivered to Telegram; it stays pending in the outbox.
 
     Belongs under a ``ChannelError`` in ``runtime/errors.py`` once that exists.
