@@ -10,6 +10,8 @@ import asyncio
 import getpass
 import json
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,12 +55,17 @@ def _settings(config: Path | None) -> Settings:
         raise  # unreachable
 
 
-def _started(config: Path | None, *, require_bots: bool = True) -> Any:
+@contextmanager
+def _runtime(config: Path | None, *, require_bots: bool = True) -> Iterator[Any]:
+    """A started runtime for one command, stopped whatever happens."""
     from runtime.build import build_runtime
 
     runtime = build_runtime(_settings(config), require_bots=require_bots)
     runtime.start()
-    return runtime
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
 
 
 def _guard(fn: Any) -> Any:
@@ -88,8 +95,7 @@ def chat(
     """Talk to a bot in the terminal; pipe lines in to script a conversation."""
     from adapters.console import ConsoleChannel
 
-    runtime = _started(config)
-    try:
+    with _runtime(config) as runtime:
         name = bot or runtime.settings.bots.default or runtime.bots.names()[0]
         channel = ConsoleChannel(runtime, bot=name, user=user or getpass.getuser())
         channel.start()
@@ -110,8 +116,6 @@ def chat(
                     await worker
 
         asyncio.run(converse())
-    finally:
-        runtime.stop()
 
 
 @app.command()
@@ -120,8 +124,7 @@ def run(config: ConfigOption = None) -> None:
     """Serve every configured channel, the webhook server and the janitor until SIGINT/SIGTERM."""
     from adapters.run import build_channels, run_deployment
 
-    runtime = _started(config)
-    try:
+    with _runtime(config) as runtime:
         channels = build_channels(runtime)
         settings = runtime.settings
         for channel in channels:
@@ -148,8 +151,6 @@ def run(config: ConfigOption = None) -> None:
             await run_deployment(runtime, channels, stop)
 
         asyncio.run(main_loop())
-    finally:
-        runtime.stop()
     typer.echo("stopped", err=True)
 
 
@@ -212,11 +213,8 @@ def memory_list(
     config: ConfigOption = None,
 ) -> None:
     """Every key with its value, type and expiry."""
-    runtime = _started(config, require_bots=False)
-    try:
+    with _runtime(config, require_bots=False) as runtime:
         rows = asyncio.run(_scope(runtime, user, bot).rows())
-    finally:
-        runtime.stop()
     for row in rows:
         expiry = f"\texpires {row.ttl.isoformat()}" if row.ttl else ""
         kind = f"\t{row.memory_type}" if row.memory_type else ""
@@ -232,12 +230,9 @@ def memory_get(
     config: ConfigOption = None,
 ) -> None:
     """Print one value as JSON (exit status 1 when the key is missing)."""
-    runtime = _started(config, require_bots=False)
-    try:
+    with _runtime(config, require_bots=False) as runtime:
         marker = object()
         value = asyncio.run(_scope(runtime, user, bot).get(key, marker))
-    finally:
-        runtime.stop()
     if value is marker:
         _fail(f"no key {key!r}")
     typer.echo(json.dumps(value, ensure_ascii=False))
@@ -259,15 +254,12 @@ def memory_set(
 ) -> None:
     """Store a value (JSON) under KEY."""
     parsed = _parse_value(value, text)
-    runtime = _started(config, require_bots=False)
-    try:
+    with _runtime(config, require_bots=False) as runtime:
         scope = _scope(runtime, user, bot)
         if scope.name == "user":
             asyncio.run(scope.set(key, parsed, ttl=ttl, memory_type=memory_type))
         else:
             asyncio.run(scope.set(key, parsed))
-    finally:
-        runtime.stop()
     typer.echo(f"set {key}")
 
 
@@ -280,11 +272,8 @@ def memory_delete(
     config: ConfigOption = None,
 ) -> None:
     """Remove KEY."""
-    runtime = _started(config, require_bots=False)
-    try:
+    with _runtime(config, require_bots=False) as runtime:
         asyncio.run(_scope(runtime, user, bot).delete(key))
-    finally:
-        runtime.stop()
     typer.echo(f"deleted {key}")
 
 
@@ -298,14 +287,11 @@ def forget(
     """Remove everything held about a person, in every table."""
     from runtime.privacy import forget_user
 
-    runtime = _started(config, require_bots=False)
-    try:
+    with _runtime(config, require_bots=False) as runtime:
         user_id = runtime.identity.find(user)
         if not yes and not typer.confirm(f"Forget everything about {user} ({user_id})?"):
             raise typer.Exit(1)
         removed = forget_user(runtime.db, user_id)
-    finally:
-        runtime.stop()
     typer.echo(json.dumps({"forgotten": user_id, "removed": removed}, indent=2))
 
 
@@ -319,11 +305,8 @@ def export(
     """Everything held about a person, as one JSON document."""
     from runtime.privacy import export_user
 
-    runtime = _started(config, require_bots=False)
-    try:
+    with _runtime(config, require_bots=False) as runtime:
         document = export_user(runtime.db, runtime.identity.find(user))
-    finally:
-        runtime.stop()
     text = json.dumps(document, ensure_ascii=False, indent=2)
     if output is None:
         typer.echo(text)
@@ -346,8 +329,7 @@ def prompt(
     from runtime.answers import EPISODES_CONSIDERED, assemble_prompt, latest_session
     from runtime.memory.store import MemoryScope
 
-    runtime = _started(config)
-    try:
+    with _runtime(config) as runtime:
         chosen = runtime.bots.get(bot)
         user_id = runtime.identity.find(user)
         runtime.janitor.sweep_all()  # ends sessions idle past the timeout
@@ -374,8 +356,6 @@ def prompt(
                 question=message,
             )
         )
-    finally:
-        runtime.stop()
     counted = "the model's tokenizer" if runtime.llm is not None else "an estimate (no model set)"
     typer.echo(f"prompt of {chosen.name} for {user} ({user_id}); tokens counted with {counted}")
     typer.echo(built.report())
