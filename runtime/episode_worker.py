@@ -52,18 +52,17 @@ from runtime.commands import COMMANDS
 from runtime.errors import LLMError
 from runtime.facts import (
     FactProposal,
-    InvalidAnswer,
     KnownFact,
     Provenance,
     apply_fact_changes,
-    ask_for_json,
     extraction_messages,
     known_facts,
-    redact,
 )
 from runtime.llm import LLM
+from runtime.llm_json import InvalidAnswer, ask_for_json
 from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.sql import KeyValueSQL
+from runtime.secrets_filter import redact
 from runtime.storage.database import Database
 from runtime.storage.tables import EPISODES, JOBS, TURNS, USER_MEMORY, new_id
 

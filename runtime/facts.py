@@ -17,9 +17,8 @@ history row is marked ``superseded_at`` and stays until the person is forgotten.
 Manual mode, where bot code writes facts with ``SET USER FACT``, stays the default; nothing
 here runs unless the bot opts in.
 
-The module also holds what every "ask the model for JSON" caller needs (:func:`ask_for_json`)
-and the secret detectors (:func:`secret_reason`, :func:`redact`), which the episode worker
-uses to keep secrets out of episode summaries as well.
+Asking for valid JSON lives in :mod:`runtime.llm_json`, the secret detectors in
+:mod:`runtime.secrets_filter` (the episode worker uses both too).
 """
 
 from __future__ import annotations
@@ -30,224 +29,38 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert, or_, select, update
 
-from runtime.errors import InvalidKey, InvalidValue, MnemobotError
-from runtime.llm import LLM
+from runtime.errors import InvalidKey, InvalidValue
 from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.sql import KeyValueSQL
 from runtime.memory.values import check_key, check_value
+from runtime.secrets_filter import secret_reason, strings_in
 from runtime.storage.database import Database
 from runtime.storage.tables import FACT_HISTORY, USER_MEMORY, USERS, new_id
 
 __all__ = [
     "FactChanges",
     "FactProposal",
-    "InvalidAnswer",
     "KnownFact",
     "Provenance",
     "apply_fact_changes",
-    "ask_for_json",
     "extraction_messages",
     "fact_history",
     "known_facts",
-    "redact",
-    "secret_reason",
 ]
 
 logger = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
 
 MAX_FACTS_SHOWN = 300
 MAX_VALUE_CHARS = 500
 _NEW_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _h = FACT_HISTORY.c
 _um = USER_MEMORY.c
-
-
-# -- asking for JSON ------------------------------------------------------------------------
-
-
-class InvalidAnswer(MnemobotError):
-    """The model answered, but never with JSON of the asked shape; the message says why."""
-
-
-def _json_object(answer: str) -> Any:
-    """The JSON object in ``answer``, tolerating code fences and a sentence around it."""
-    text = answer.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        text = text.rsplit("```", 1)[0]
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end < start:
-        raise ValueError("the answer holds no JSON object")
-    try:
-        return json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the answer is not valid JSON ({exc.msg} at char {exc.pos})") from None
-
-
-def _problem(exc: ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'the object'}: {err['msg']}"
-            for err in exc.errors()[:5]
-        ]
-        return "; ".join(parts)
-    return str(exc)
-
-
-async def ask_for_json(
-    llm: LLM,
-    messages: list[dict[str, str]],
-    schema: type[M],
-    *,
-    model: str,
-    bot: str,
-    user_id: str | None,
-    purpose: str,
-    tries: int = 3,
-) -> M:
-    """Ask until the answer validates against ``schema``, telling the model what was wrong.
-
-    Raises:
-        InvalidAnswer: ``tries`` answers in a row were not valid (the reason is the last one).
-        LLMError: the model could not be reached; the caller decides when to try again.
-    """
-    conversation = list(messages)
-    problem = "no answer"
-    for attempt in range(1, tries + 1):
-        answer = await llm.complete(
-            conversation, model=model, bot=bot, user_id=user_id, purpose=purpose
-        )
-        try:
-            return schema.model_validate(_json_object(answer))
-        except ValueError as exc:
-            problem = _problem(exc)
-        logger.info("invalid %s answer (try %d of %d): %s", purpose, attempt, tries, problem)
-        conversation = [
-            *messages,
-            {"role": "assistant", "content": answer[:4000]},
-            {
-                "role": "user",
-                "content": f"That answer was not valid: {problem}. "
-                "Reply again with only the JSON object, in the shape asked for, no other text.",
-            },
-        ]
-    raise InvalidAnswer(f"no valid JSON from the model after {tries} tries: {problem}")
-
-
-# -- secrets ----------------------------------------------------------------------------------
-
-_SECRET_KEY = re.compile(
-    r"(^|_)(password|passwd|passphrase|passcode|pwd|secret|secrets|token|tokens|api_?key|"
-    r"access_?key|private_?key|secret_?key|credentials?|ssn|social_security|cvv|cvc|cvv2|pin|"
-    r"pin_?code|card_?number|credit_?card|debit_?card|cc_?number|iban|account_?number|"
-    r"routing_?number|sort_?code|otp|seed_?phrase|mnemonic|security_?code)(_|$)"
-)
-_TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an API key", re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}")),
-    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})")),
-    ("an AWS key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}")),
-    ("a JWT", re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}")),
-    ("a long hex string", re.compile(r"\b[0-9a-fA-F]{32,}\b")),
-    ("an IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?\b")),
-    ("a social security number", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
-    (
-        "a password",
-        re.compile(
-            r"(?i)\b(password|passwd|passcode|passphrase|pwd|pin|cvv|cvc|security code)"
-            r"\s*(is|was|:|=|-)\s*[^\s,;]+"
-        ),
-    ),
-)
-_OPAQUE = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
-_CARD = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        number = int(char)
-        if index % 2:
-            number = number * 2 - 9 if number > 4 else number * 2
-        total += number
-    return total % 10 == 0
-
-
-def _card_numbers(text: str) -> list[re.Match[str]]:
-    return [
-        m
-        for m in _CARD.finditer(text)
-        if 13 <= len(digits := re.sub(r"\D", "", m.group())) <= 19 and _luhn(digits)
-    ]
-
-
-def _opaque(text: str) -> list[re.Match[str]]:
-    """Long runs of letters and digits mixed: keys, tokens, base64 blobs (not long words)."""
-    return [
-        m
-        for m in _OPAQUE.finditer(text)
-        if re.search(r"\d", m.group()) and re.search(r"[A-Za-z]", m.group())
-    ]
-
-
-def _text_secret(text: str) -> str | None:
-    if _card_numbers(text):
-        return "a card number"
-    for name, pattern in _TOKEN_PATTERNS:
-        if pattern.search(text):
-            return name
-    if _opaque(text):
-        return "a long opaque string (a key or token?)"
-    return None
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (str(k), *_strings(v))]
-    return [str(value)] if isinstance(value, int | float) and not isinstance(value, bool) else []
-
-
-def secret_reason(key: str, value: Any) -> str | None:
-    """Why ``key``/``value`` must not be stored (it looks like a secret), or None if it may.
-
-    The reason names the kind of secret, never the value, so it is safe to log.
-    """
-    normal = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", key).lower())
-    if _SECRET_KEY.search(normal):
-        return f"the key {key!r} names a secret or payment detail"
-    for text in _strings(value):
-        found = _text_secret(text)
-        if found:
-            return f"the value looks like {found}"
-    return None
-
-
-def redact(text: str) -> str:
-    """``text`` with card numbers, tokens, keys and stated passwords replaced by [redacted].
-
-    Used on transcripts before they go to the model and on summaries before they are stored.
-    """
-    for match in reversed(_card_numbers(text)):
-        text = text[: match.start()] + "[redacted]" + text[match.end() :]
-    for _name, pattern in _TOKEN_PATTERNS:
-        text = pattern.sub("[redacted]", text)
-    for match in reversed(_opaque(text)):
-        text = text[: match.start()] + "[redacted]" + text[match.end() :]
-    return text
 
 
 # -- the proposal -------------------------------------------------------------------------------
@@ -396,7 +209,7 @@ def _value_problem(key: str, value: Any, policy: UserMemoryPolicy) -> str | None
         return secret
     if value == "" or value == []:
         return "the value is empty"
-    if any(len(s) > MAX_VALUE_CHARS for s in _strings(value)):
+    if any(len(s) > MAX_VALUE_CHARS for s in strings_in(value)):
         return f"the value is longer than {MAX_VALUE_CHARS} characters"
     try:
         check_value(value, policy.max_value_bytes)

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from runtime.clock import ManualClock
-from runtime.facts import fact_history, redact, secret_reason
+from runtime.facts import fact_history
 from runtime.memory.store import MemoryScope
+from runtime.secrets_filter import redact, secret_reason
 from runtime.storage.tables import EPISODES, FACT_HISTORY, JOBS, USER_MEMORY
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat
