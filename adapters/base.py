@@ -5,16 +5,20 @@ platform calls. :class:`Delivery` does the rest the same way for every platform:
 
 1. ``accept``: store the event in the inbox (durable), then the adapter acknowledges the
    platform (webhook 2xx, getUpdates offset, Slack ack);
-2. ``process``: run the turn in a background task, send its committed replies in order,
-   mark them sent;
+2. ``process``: run the turn in a background task, send its committed replies in order
+   while the conversation is still held (so order holds across worker processes), mark
+   them sent; a reply that fails to send gives its claim back and stays pending;
 3. on start, ``recover``: answer events stored but never answered, and send replies
-   committed but never marked sent (the process stopped in between).
+   committed but never marked sent and claimed by no live sender (the process stopped in
+   between). With several workers, :class:`runtime.recovery.Reclaimer` does the same
+   periodically for workers that died.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Protocol
 
 from starlette.routing import BaseRoute
@@ -101,20 +105,20 @@ class Delivery:
     async def process(self, msg: InboundMessage) -> None:
         """Run the turn and send its replies; failures stay recorded for recovery."""
         try:
-            result = await self.runtime.handle(msg)
+            await self.runtime.handle(msg, deliver=self.send_all)
         except StorageError:
             logger.exception("turn not committed (database); event %s stays stored", msg.event_id)
             return
         except Exception:
             logger.exception("turn of event %s on %s failed", msg.event_id, self.channel.name)
-            return
-        await self.send_all(result.replies)
 
     async def send_all(self, replies: list[OutboundMessage]) -> None:
         """Send in order per chat; a failure stops that chat only (its rest stay pending)."""
         failed: set[str] = set()
+        unsent: list[str] = []
         for reply in replies:
             if reply.chat_id in failed:
+                unsent.append(reply.id)
                 continue
             try:
                 await self.channel.send(reply)
@@ -123,15 +127,25 @@ class Delivery:
                     "reply %s on %s not delivered; it stays pending", reply.id, self.channel.name
                 )
                 failed.add(reply.chat_id)
+                unsent.append(reply.id)
                 continue
             await self.runtime.db.run(self.runtime.outbox.mark_sent, [reply.id])
+        if unsent:  # free to be taken again (at the next start or reclaimer pass)
+            await self.runtime.db.run(self.runtime.outbox.release, unsent)
 
     async def recover(self) -> None:
         """Finish what a previous run left: unanswered events, then unsent replies."""
         for msg in await self.runtime.db.run(self.runtime.inbox.unfinished, self.channel.name):
             logger.info("answering event %s stored before a restart", msg.event_id)
             await self.process(msg)
-        pending = await self.runtime.db.run(self.runtime.outbox.pending, self.channel.name)
+        runtime = self.runtime
+        # Another worker may be sending some right now: only what no live sender claims.
+        lease = 0.0 if runtime.db.is_sqlite else runtime.settings.workers.send_lease
+        pending = await runtime.db.run(
+            runtime.outbox.claim_unsent,
+            self.channel.name,
+            claimed_before=runtime.clock.now() - timedelta(seconds=lease),
+        )
         if pending:
             logger.info("sending %d replies committed before a restart", len(pending))
             await self.send_all(pending)

@@ -4,6 +4,9 @@ Everything is checked before anything starts (one clear line per problem: a miss
 variable, an unknown bot, a duplicate channel name, a port in use). Shutdown on SIGINT or
 SIGTERM stops intake first, lets turns in flight finish, and leaves anything stored but not
 answered to be answered at the next start.
+
+Several ``mnemobot run`` workers may share one PostgreSQL: each runs a reclaimer that
+finishes what a dead worker left (see :mod:`runtime.recovery`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from adapters.base import Channel
 from adapters.server import build_app, check_port_free, serve
 from runtime.errors import ConfigError
 from runtime.pipeline import Runtime
+from runtime.recovery import Reclaimer
 from runtime.settings import ChannelSettings
 
 __all__ = ["build_channels", "run_deployment", "token_from_env"]
@@ -71,13 +75,28 @@ async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asynci
     routes = [route for channel in channels for route in channel.routes()]
     host, port = settings.server.host, settings.server.port
     check_port_free(host, port)
-    for channel in channels:
-        await channel.delivery.recover()
-        await channel.start()
-        logger.info(
-            "%s (%s) -> bot %s", channel.name, channel.kind, runtime.channel_bot(channel.name)
-        )
+    started: list[Channel] = []
+    try:
+        for channel in channels:
+            await channel.delivery.recover()
+            await channel.start()
+            started.append(channel)
+            logger.info(
+                "%s (%s) -> bot %s", channel.name, channel.kind, runtime.channel_bot(channel.name)
+            )
+    except BaseException:
+        for channel in started:  # e.g. a second poller for one token: stop cleanly, then say so
+            await channel.stop()
+        raise
+    workers = settings.workers
+    reclaimer = Reclaimer(
+        runtime,
+        {channel.name: channel.delivery for channel in channels},
+        reclaim_after=workers.reclaim_after,
+        send_lease=workers.send_lease,
+    )
     tasks = [
+        asyncio.create_task(reclaimer.run(workers.reclaim_interval, stop), name="reclaimer"),
         asyncio.create_task(runtime.janitor.run(settings.janitor.interval, stop), name="janitor"),
         asyncio.create_task(
             runtime.episode_worker.run(settings.janitor.interval, stop), name="episode-worker"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -50,6 +51,7 @@ from adapters.base import Delivery
 from adapters.run import token_from_env
 from adapters.text import split_text
 from runtime.errors import ChannelError, ConfigError, StorageError
+from runtime.locks import DeploymentLock
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
 from runtime.settings import ChannelSettings
@@ -393,6 +395,8 @@ class TelegramChannel:
         self._stop = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._long_poll: asyncio.Task[tuple[Update, ...]] | None = None
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        self._polling_role = DeploymentLock(runtime.db, f"telegram-polling:{token_hash}")
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings, runtime: Runtime) -> TelegramChannel:
@@ -470,7 +474,40 @@ class TelegramChannel:
         """Polling: drop any webhook (it makes getUpdates fail with 409), then poll in a task.
 
         Webhook: register ``webhook_url`` with the secret, when configured.
+
+        Raises ConfigError when another process already polls this token: ``getUpdates``
+        has one consumer, and two would take each other's updates (and 409 each other).
         """
+        if self.mode == "polling" and await self._take_polling_role() is False:
+            raise ConfigError(self._polled_elsewhere())
+        try:
+            await self._start()
+        except BaseException:
+            await self._polling_role.release()
+            raise
+
+    def _polled_elsewhere(self) -> str:
+        return (
+            f"channel {self.name!r}: another mnemobot process is already polling this "
+            "Telegram bot token; a token has one poller. Run this channel in one process "
+            'only, or use mode = "webhook" to spread it over several workers'
+        )
+
+    async def _take_polling_role(self) -> bool | None:
+        """True: this process polls; False: another does; None: unknown (database down).
+
+        With the database down nothing can be stored either, so polling goes on (the offset
+        stays) and the role is taken before the first update is stored.
+        """
+        if self._polling_role.held:
+            return True
+        try:
+            return await self._polling_role.acquire()
+        except StorageError as exc:
+            logger.warning("%s: cannot check for another poller yet (%s)", self.name, exc)
+            return None
+
+    async def _start(self) -> None:
         me = await self._ready()
         self._stop.clear()
         if self.mode == "webhook":
@@ -493,6 +530,7 @@ class TelegramChannel:
             await self._poller
             self._poller = None
         await self.delivery.drain()
+        await self._polling_role.release()
         bot, self._bot, self._me = self._bot, None, None
         if bot is not None:
             await bot.shutdown()
@@ -518,6 +556,9 @@ class TelegramChannel:
         confirmed: int | None = None
         delay = self._retry_delay
         while not self._stop.is_set():
+            if await self._take_polling_role() is False:
+                logger.error("%s; this process stops polling", self._polled_elsewhere())
+                break
             self._long_poll = asyncio.create_task(
                 self.bot.get_updates(
                     offset=offset,
@@ -546,6 +587,10 @@ class TelegramChannel:
             finally:
                 self._long_poll = None
             confirmed = offset
+            if updates and not self._polling_role.held:  # the database is still down
+                await self._pause(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+                continue
             for update in updates:
                 if self._stop.is_set():
                     break

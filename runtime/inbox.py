@@ -4,14 +4,20 @@ The unique ``(channel, event_id)`` row is the dedupe point: a redelivered event 
 row and stops, whether the first delivery finished or not. An event whose row is still
 ``received`` (the process died mid-turn) is handled again by whoever holds the
 conversation next, and its turn commits the row as ``done`` with its replies.
+
+Each row carries its conversation and ``seq``, the order rows were stored in across every
+worker (a PostgreSQL sequence; the rowid order on SQLite, whose writers queue): the turn
+holding a conversation answers that conversation's earlier unanswered events first, so
+messages spread over several workers are still answered in the order they arrived.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.clock import Clock
@@ -19,7 +25,7 @@ from runtime.messages import InboundMessage
 from runtime.storage.database import Database
 from runtime.storage.tables import INBOX, new_id
 
-__all__ = ["InboxEntry", "InboxStore"]
+__all__ = ["Backlog", "InboxEntry", "InboxStore"]
 
 _t = INBOX
 
@@ -29,6 +35,20 @@ class InboxEntry:
     id: str
     status: str
     is_new: bool
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a turn finds once it holds its conversation (see :meth:`InboxStore.backlog`).
+
+    ``earlier``: events of the conversation stored before this one and still unanswered,
+    oldest first; ``own_status``: this event's status now (another worker may have answered
+    it meanwhile).
+    """
+
+    own_status: str
+    earlier: list[tuple[InboxEntry, InboundMessage]]
 
 
 class InboxStore:
@@ -37,7 +57,14 @@ class InboxStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        insert_fn = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        postgres = db.dialect == "postgresql"
+        insert_fn = postgresql.insert if postgres else sqlite.insert
+        # SQLite: max(rowid) is a lookup, and writers queue (BEGIN IMMEDIATE), so it is exact.
+        next_seq = (
+            func.nextval("inbox_seq")
+            if postgres
+            else literal_column("(SELECT coalesce(max(rowid), 0) + 1 FROM inbox)")
+        )
         self._insert = (
             insert_fn(_t)
             .values(
@@ -47,11 +74,13 @@ class InboxStore:
                 payload=bindparam("payload", type_=_t.c.payload.type),
                 status="received",
                 received_at=bindparam("now", type_=_t.c.received_at.type),
+                conversation=bindparam("conversation"),
+                seq=next_seq,
             )
             .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-            .returning(_t.c.id)
+            .returning(_t.c.id, _t.c.seq)
         )
-        self._find = select(_t.c.id, _t.c.status).where(
+        self._find = select(_t.c.id, _t.c.status, _t.c.seq).where(
             _t.c.channel == bindparam("channel"), _t.c.event_id == bindparam("event_id")
         )
 
@@ -68,12 +97,48 @@ class InboxStore:
                     "id": inbox_id,
                     "payload": dataclasses.asdict(msg),
                     "now": self.clock.now(),
+                    "conversation": msg.conversation,
                 },
             ).first()
             if inserted is not None:
-                return InboxEntry(inbox_id, "received", is_new=True)
+                return InboxEntry(inbox_id, "received", is_new=True, seq=inserted.seq)
             row = conn.execute(self._find, params).one()
-            return InboxEntry(row.id, row.status, is_new=False)
+            return InboxEntry(row.id, row.status, is_new=False, seq=row.seq)
+
+    def backlog(self, conversation: str, entry: InboxEntry) -> Backlog:
+        """This event's status, and the conversation's unanswered events stored before it.
+
+        Called with the conversation held, so no other turn of it runs: an earlier event
+        still ``received`` waits for the lock in another worker (which will find it done)
+        or was left by a worker that died. One query either way.
+        """
+        query = select(_t.c.id, _t.c.status, _t.c.seq, _t.c.payload).where(_t.c.id == entry.id)
+        if entry.seq is not None:
+            query = select(_t.c.id, _t.c.status, _t.c.seq, _t.c.payload).where(
+                or_(
+                    _t.c.id == entry.id,
+                    (_t.c.conversation == conversation)
+                    & (_t.c.status == "received")
+                    & (_t.c.seq < entry.seq),
+                )
+            )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        own = "received"
+        earlier: list[tuple[int, InboxEntry, InboundMessage]] = []
+        for row in rows:
+            if row.id == entry.id:
+                own = row.status
+            else:
+                earlier.append(
+                    (
+                        row.seq,
+                        InboxEntry(row.id, row.status, is_new=False, seq=row.seq),
+                        InboundMessage(**row.payload),
+                    )
+                )
+        earlier.sort(key=lambda item: item[0])
+        return Backlog(own, [(found, msg) for _, found, msg in earlier])
 
     def status(self, inbox_id: str) -> str:
         with self.db.read() as conn:
@@ -102,3 +167,35 @@ class InboxStore:
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(_t.c.received_at).limit(limit)).scalars().all()
         return [InboundMessage(**payload) for payload in rows]
+
+    def claim_stale(
+        self, channel: str, *, older_than: datetime, limit: int = 100
+    ) -> list[InboundMessage]:
+        """Take over events still unanswered since before ``older_than`` (their worker died).
+
+        Each is claimed (``claimed_at``) so that other workers' reclaimers skip it until
+        ``older_than`` passes the claim too; on PostgreSQL rows another reclaimer is
+        claiming right now are skipped (``FOR UPDATE SKIP LOCKED``). Oldest first.
+        """
+        now = self.clock.now()
+        stale = (
+            select(_t.c.id)
+            .where(
+                _t.c.status == "received",
+                _t.c.channel == channel,
+                _t.c.received_at <= older_than,
+                or_(_t.c.claimed_at.is_(None), _t.c.claimed_at <= older_than),
+            )
+            .order_by(_t.c.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.write() as conn:
+            rows = conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(stale.scalar_subquery()), _t.c.status == "received")
+                .values(claimed_at=now)
+                .returning(_t.c.seq, _t.c.received_at, _t.c.payload)
+            ).all()
+        ordered = sorted(rows, key=lambda row: (row.received_at, row.seq or 0))
+        return [InboundMessage(**row.payload) for row in ordered]

@@ -4,6 +4,10 @@ Expired user memory already reads as missing; the janitor deletes the rows. It a
 sessions idle past the timeout (so their episodes get written even if the person never
 returns), drops spent link codes and old link attempts, and enforces
 ``episodic-memory-retention-days`` per bot.
+
+With several workers on PostgreSQL every worker runs a janitor, and one pass at a time
+sweeps: it holds a transaction-level advisory lock for the pass and the others skip theirs.
+Each step is idempotent anyway (a session already ended is not ended twice).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select
 
 from runtime.clock import Clock
+from runtime.locks import try_xact_lock
 from runtime.sessions import SessionStore
 from runtime.storage.database import Database
 from runtime.storage.tables import EPISODES, LINK_ATTEMPTS, LINK_CODES, USER_MEMORY
@@ -94,7 +99,19 @@ class Janitor:
         return done
 
     def sweep_all(self, max_passes: int = 100) -> dict[str, int]:
-        """Sweep until nothing is left (bounded, so a flood cannot loop forever)."""
+        """Sweep until nothing is left (bounded, so a flood cannot loop forever).
+
+        On PostgreSQL, nothing when another worker's janitor is sweeping right now.
+        """
+        if self.db.is_sqlite:  # one process; and a second write transaction would wait on it
+            return self._sweep_all(max_passes)
+        with self.db.write() as conn:
+            if not try_xact_lock(conn, "janitor"):
+                logger.debug("janitor pass skipped: another worker is sweeping")
+                return {}
+            return self._sweep_all(max_passes)
+
+    def _sweep_all(self, max_passes: int) -> dict[str, int]:
         total: dict[str, int] = {}
         for _ in range(max_passes):
             counts = self.sweep()

@@ -1,8 +1,19 @@
-"""Replies committed with their turn, then sent and marked, so none is lost or sent twice."""
+"""Replies committed with their turn, then sent and marked, so none is lost or sent twice.
+
+A reply is claimed while someone sends it (``claimed_at``, the idempotency record several
+workers share): the worker that committed the turn claims its replies in that same commit
+and sends them at once; it gives the claim back when a send fails, so the reply can be
+taken again. A reply still unsent when its claim is older than the lease (its worker died
+between commit and send) is claimed by a reclaimer and sent; ``sent`` ends it for good.
+The one gap no platform closes: a worker killed after the platform took a reply and before
+it was marked sent, whose reply is sent again after the lease.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, or_, select, update
 
 from runtime.clock import Clock
 from runtime.messages import OutboundMessage
@@ -46,6 +57,7 @@ class OutboxStore:
                     "text": r.text,
                     "status": "pending",
                     "created_at": now,
+                    "claimed_at": now,
                 }
                 for r in replies
             ],
@@ -61,6 +73,55 @@ class OutboxStore:
                 .where(_t.c.id.in_(reply_ids))
                 .values(status="sent", sent_at=self.clock.now())
             )
+
+    def release(self, reply_ids: list[str]) -> None:
+        """Give back the claim on replies not delivered, so a later pass may send them."""
+        if not reply_ids:
+            return
+        with self.db.write() as conn:
+            conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(reply_ids), _t.c.status == "pending")
+                .values(claimed_at=None)
+            )
+
+    def claim_unsent(
+        self, channel: str, *, claimed_before: datetime, limit: int = 500
+    ) -> list[OutboundMessage]:
+        """Claim unsent replies nobody is sending (never claimed, given back, or claimed
+        before ``claimed_before``), in the order they were committed.
+
+        On PostgreSQL rows another worker is claiming right now are skipped.
+        """
+        now = self.clock.now()
+        free = (
+            select(_t.c.id)
+            .where(
+                _t.c.channel == channel,
+                _t.c.status == "pending",
+                or_(_t.c.claimed_at.is_(None), _t.c.claimed_at <= claimed_before),
+            )
+            .order_by(_t.c.created_at, _t.c.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.write() as conn:
+            rows = conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(free.scalar_subquery()), _t.c.status == "pending")
+                .values(claimed_at=now)
+                .returning(
+                    _t.c.id,
+                    _t.c.channel,
+                    _t.c.chat_id,
+                    _t.c.bot,
+                    _t.c.text,
+                    _t.c.seq,
+                    _t.c.created_at,
+                )
+            ).all()
+        ordered = sorted(rows, key=lambda r: (r.created_at, r.seq))
+        return [OutboundMessage(r.id, r.channel, r.chat_id, r.bot, r.text, r.seq) for r in ordered]
 
     def pending(self, channel: str) -> list[OutboundMessage]:
         """Committed replies not yet sent on ``channel``, in order."""

@@ -10,7 +10,7 @@ reply leaves. A bot that fails has its writes dropped; the person gets a short a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,7 +29,7 @@ from runtime.inbox import InboxEntry, InboxStore
 from runtime.janitor import Janitor
 from runtime.linking import LinkService
 from runtime.llm import LLM, NO_MODEL_HELP, Usage
-from runtime.locks import ConversationLocks, LocalLocks
+from runtime.locks import ConversationLocks, LocalLocks, PgAdvisoryLocks, locks_for
 from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
 from runtime.messages import InboundMessage, OutboundMessage, TurnResult
@@ -60,6 +60,7 @@ LLM_DOWN_APOLOGY = (
 MAX_TRANSFERS_PER_TURN = 5
 
 DialogRunner = Callable[[BotContext, Bot, str | None, Clock], Awaitable[None]]
+Deliver = Callable[[list[OutboundMessage]], Awaitable[None]]
 
 
 @dataclass
@@ -73,6 +74,7 @@ class _Turn:
     result: TurnResult | None = None
     addressed_bot: str = ""
     logged_text: str | None = None  # what the turn log keeps, when not the whole text
+    deliver: Deliver | None = None  # sends committed replies while the conversation is held
 
 
 Step = Callable[[_Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
@@ -98,7 +100,9 @@ class Runtime:
         db: the database (started and migrated by :meth:`start`).
         llm: the model client; None means no model is configured.
         clock: the time source (tests pass a ManualClock).
-        locks: how turns of one conversation are serialised.
+        locks: how turns of one conversation are serialised; by default chosen at
+            :meth:`start` for the database: advisory locks on PostgreSQL (several worker
+            processes), in-process locks on SQLite (one process).
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class Runtime:
         self.llm = llm
         self.clock: Clock = clock or SystemClock()
         self.locks: ConversationLocks = locks or LocalLocks()
+        self._locks_given = locks is not None
         self._channels: dict[str, str] = {}
         self._steps: list[Step] = [
             self._dedupe,
@@ -126,6 +131,11 @@ class Runtime:
             self._refuse_oversized,
             self._commands,
             self._run_bot,
+        ]
+        # An earlier event caught up with while its conversation is held: no dedupe, no lock.
+        self._held_steps: list[Step] = [
+            self._identify,
+            *self._steps[self._steps.index(self._serialise) + 1 :],
         ]
         self.dialog_runner: DialogRunner | None = None
         self.memory: MemoryStore
@@ -147,6 +157,8 @@ class Runtime:
 
         self.db.start()
         ensure_schema(self.db)
+        if not self._locks_given:
+            self.locks = locks_for(self.db, max_held=self.settings.workers.max_turns)
         clock = self.clock
         self.memory = MemoryStore(
             self.db, clock, max_value_bytes=self.settings.memory.max_value_bytes
@@ -180,6 +192,8 @@ class Runtime:
             self.dialog_runner = run_bot_dialog
 
     def stop(self) -> None:
+        if isinstance(self.locks, PgAdvisoryLocks):
+            self.locks.close()
         self.db.stop()
 
     def bind_channel(self, name: str, *, bot: str) -> None:
@@ -203,15 +217,26 @@ class Runtime:
 
     # -- the path of one message ----------------------------------------------------------
 
-    async def handle(self, msg: InboundMessage) -> TurnResult:
+    async def handle(self, msg: InboundMessage, deliver: Deliver | None = None) -> TurnResult:
         """Handle one inbound message; returns the committed replies to send.
+
+        Holding the conversation, the turn first answers the conversation's earlier events
+        still unanswered (stored in another worker, whose turn has not reached the lock yet,
+        or left by a worker that died), so answers keep the order messages arrived in.
+
+        Args:
+            msg: the message (already stored by :meth:`accept`, or stored here).
+            deliver: sends committed replies; called for each turn while the conversation
+                is still held, so replies of one conversation leave in order even when its
+                turns run in different workers. Without it, the replies of caught-up turns
+                come first in the result, and the caller sends them all.
 
         Raises StorageError when the database cannot be reached: nothing was committed and
         the adapter must not acknowledge the event, so the platform delivers it again.
         """
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
-        turn = _Turn(msg)
+        turn = _Turn(msg, deliver=deliver)
         await self._run_steps(turn, 0)
         assert turn.result is not None
         return turn.result
@@ -228,9 +253,12 @@ class Runtime:
         entry = await self.db.run(self.inbox.receive, msg)
         return entry.is_new or entry.status == "received"
 
-    async def _run_steps(self, turn: _Turn, index: int) -> None:
-        if index < len(self._steps):
-            await self._steps[index](turn, lambda: self._run_steps(turn, index + 1))
+    async def _run_steps(
+        self, turn: _Turn, index: int, steps: Sequence[Step] | None = None
+    ) -> None:
+        chain = self._steps if steps is None else steps
+        if index < len(chain):
+            await chain[index](turn, lambda: self._run_steps(turn, index + 1, chain))
 
     async def _dedupe(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         turn.inbox = await self.db.run(self.inbox.receive, turn.msg)
@@ -255,12 +283,49 @@ class Runtime:
     async def _serialise(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         async with self.locks.hold(turn.msg.conversation):
             assert turn.inbox is not None
-            if not turn.inbox.is_new:  # a redelivery: the first attempt may have finished meanwhile
-                status = await self.db.run(self.inbox.status, turn.inbox.id)
-                if status != "received":
-                    turn.result = TurnResult([], duplicate=True)
-                    return
+            backlog = await self.db.run(self.inbox.backlog, turn.msg.conversation, turn.inbox)
+            if backlog.own_status != "received":  # answered meanwhile (a redelivery, or
+                turn.result = TurnResult([], duplicate=True)  # a turn in another worker)
+                return
+            earlier: list[OutboundMessage] = []
+            for entry, msg in backlog.earlier:
+                earlier += await self._catch_up(entry, msg, turn.deliver)
             await proceed()
+            assert turn.result is not None
+            if turn.deliver is not None:
+                if turn.result.replies:
+                    await turn.deliver(turn.result.replies)
+            elif earlier:
+                turn.result = replace(turn.result, replies=earlier + turn.result.replies)
+
+    async def _catch_up(
+        self, entry: InboxEntry, msg: InboundMessage, deliver: Deliver | None
+    ) -> list[OutboundMessage]:
+        """Run an earlier unanswered event of the held conversation; its replies if unsent.
+
+        One that fails here for a reason other than the database is marked failed, so it
+        cannot hold up every later message of its conversation.
+        """
+        logger.info("answering earlier event %s of %s first", msg.event_id, msg.channel)
+        turn = _Turn(msg, inbox=entry, deliver=deliver)
+        try:
+            await self._run_steps(turn, 0, self._held_steps)
+        except StorageError:
+            raise
+        except Exception as exc:
+            logger.exception("earlier event %s on %s failed", msg.event_id, msg.channel)
+            await self.db.run(self._give_up, entry.id, f"{type(exc).__name__}: {exc}")
+            return []
+        assert turn.result is not None
+        if deliver is None:
+            return turn.result.replies
+        if turn.result.replies:
+            await deliver(turn.result.replies)
+        return []
+
+    def _give_up(self, inbox_id: str, error: str) -> None:
+        with self.db.write() as conn:
+            self.inbox.finish_in(conn, inbox_id, user_id=None, error=error)
 
     async def _open_session(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         assert turn.user is not None

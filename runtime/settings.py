@@ -125,6 +125,16 @@ class JanitorSettings(BaseModel):
     batch: int = Field(default=500, gt=0)
 
 
+class WorkersSettings(BaseModel):
+    """Several worker processes on one PostgreSQL: what a dead worker leaves is taken over."""
+
+    model_config = ConfigDict(extra="forbid")
+    reclaim_interval: float = Field(default=10.0, gt=0)  # seconds between reclaimer passes
+    reclaim_after: float = Field(default=60.0, ge=0)  # an event unanswered this long is retried
+    send_lease: float = Field(default=60.0, ge=0)  # a claimed unsent reply is retried after this
+    max_turns: int = Field(default=16, gt=0)  # turns holding a conversation lock, per process
+
+
 class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
@@ -157,6 +167,7 @@ class Settings(BaseSettings):
     messages: MessageSettings = Field(default_factory=MessageSettings)
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    workers: WorkersSettings = Field(default_factory=WorkersSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
     source: Path | None = Field(default=None, exclude=True)
 

@@ -18,7 +18,7 @@ from runtime.storage.database import Database
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0002"
+HEAD = "0004"
 
 
 def _config() -> Any:

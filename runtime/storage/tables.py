@@ -12,11 +12,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AUDIT_LOG",
     "BOT_MEMORY",
     "EPISODES",
     "FACT_HISTORY",
@@ -34,6 +35,7 @@ __all__ = [
     "TURNS",
     "USERS",
     "USER_MEMORY",
+    "AuditEntry",
     "BotMemory",
     "Episode",
     "FactHistory",
@@ -246,7 +248,11 @@ class InboxEvent(SQLModel, table=True):
     """A platform event, stored before it is handled; the dedupe point."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("channel", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id"),
+        Index("ix_inbox_conversation", "conversation", "status", "seq"),
+        Index("ix_inbox_unfinished", "status", "received_at"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     channel: str = Field(max_length=128)
     event_id: str = Field(max_length=255)
@@ -256,6 +262,11 @@ class InboxEvent(SQLModel, table=True):
     error: str | None = None
     received_at: datetime
     handled_at: datetime | None = None
+    # The order events were stored in, across worker processes (a sequence on PostgreSQL):
+    # the turn holding a conversation answers its earlier unanswered events first.
+    conversation: str | None = Field(default=None, max_length=1024)
+    seq: int | None = Field(default=None, sa_type=BigInteger)
+    claimed_at: datetime | None = None  # a reclaimer took this event over at this time
 
 
 class Outbox(SQLModel, table=True):
@@ -274,6 +285,7 @@ class Outbox(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16)  # pending, sent
     created_at: datetime
     sent_at: datetime | None = None
+    claimed_at: datetime | None = None  # a worker is sending it since; None: free to take
 
 
 class LinkCode(SQLModel, table=True):
@@ -306,6 +318,27 @@ class Merge(SQLModel, table=True):
     into_user_id: str = Field(max_length=36, index=True)
     details: Any = _json_column()
     merged_at: datetime
+
+
+class AuditEntry(SQLModel, table=True):
+    """One write made through the admin API: who, when, what (never a value or a token).
+
+    Not a personal table: forgetting a person keeps these rows, so the record that they were
+    forgotten, and by whom, survives. A row names the person by id only
+    (``subject_user_id``, like ``merges``) and holds no memory value, no message text.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)  # increasing: the order of writes
+    at: datetime
+    actor: str = Field(max_length=128)  # the name given with the admin token, or "admin"
+    action: str = Field(max_length=64)  # e.g. memory.set, fact.delete, user.forget
+    route: str = Field(max_length=255)  # method and path template of the request
+    subject_user_id: str | None = Field(default=None, max_length=36, index=True)
+    bot: str | None = Field(default=None, max_length=128)
+    target: str | None = Field(default=None, max_length=255)  # a key, an episode or identity id
+    details: Any = _json_column()  # counts only (e.g. forget's rows removed per table)
 
 
 # Tables whose rows belong to one person, with the column naming them. Forget deletes from
@@ -349,3 +382,4 @@ LINK_ATTEMPTS = _table("link_attempts")
 MERGES = _table("merges")
 FACT_HISTORY = _table("fact_history")
 LLM_USAGE = _table("llm_usage")
+AUDIT_LOG = _table("audit_log")
