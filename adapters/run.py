@@ -48,7 +48,11 @@ def _factory(kind: str) -> Callable[[ChannelSettings, Runtime], Channel]:
         from adapters.slack import SlackChannel
 
         return SlackChannel.from_settings
-    raise ConfigError(f"unknown channel kind {kind!r} (known: telegram, slack)")
+    if kind == "web":
+        from adapters.web import WebChannel
+
+        return WebChannel.from_settings
+    raise ConfigError(f"unknown channel kind {kind!r} (known: telegram, slack, web)")
 
 
 def build_channels(runtime: Runtime) -> list[Channel]:
@@ -71,8 +75,14 @@ def build_channels(runtime: Runtime) -> list[Channel]:
 
 async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asyncio.Event) -> None:
     """Run until ``stop`` is set."""
+    from adapters.admin_api import admin_routes, metrics_routes
+    from adapters.web import inspector_routes
+
     settings = runtime.settings
     routes = [route for channel in channels for route in channel.routes()]
+    admin = admin_routes(runtime)  # a weak token stops start-up here, before anything runs
+    routes += [*admin, *inspector_routes()] if admin else []
+    routes += metrics_routes(runtime.metrics)
     host, port = settings.server.host, settings.server.port
     check_port_free(host, port)
     started: list[Channel] = []
@@ -91,7 +101,12 @@ async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asynci
     workers = settings.workers
     reclaimer = Reclaimer(
         runtime,
-        {channel.name: channel.delivery for channel in channels},
+        {
+            # a web channel answers as one instance per bot (web:<bot>); others as themselves
+            instance: channel.delivery
+            for channel in channels
+            for instance in (getattr(channel, "instances", {}).values() or [channel.name])
+        },
         reclaim_after=workers.reclaim_after,
         send_lease=workers.send_lease,
     )

@@ -122,11 +122,15 @@ def chat(
 @_guard
 def run(config: ConfigOption = None) -> None:
     """Serve every configured channel, the webhook server and the janitor until SIGINT/SIGTERM."""
+    from adapters.admin_api import admin_status_line
     from adapters.run import build_channels, run_deployment
+    from runtime.logs import configure_logging
 
+    configure_logging()
     with _runtime(config) as runtime:
         channels = build_channels(runtime)
         settings = runtime.settings
+        typer.echo(admin_status_line(), err=True)
         for channel in channels:
             typer.echo(
                 f"{channel.name}: {channel.kind} -> {runtime.channel_bot(channel.name)}", err=True

@@ -62,6 +62,7 @@ from runtime.llm import LLM
 from runtime.llm_json import InvalidAnswer, ask_for_json
 from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.sql import KeyValueSQL
+from runtime.metrics import Metrics
 from runtime.secrets_filter import redact
 from runtime.storage.database import Database
 from runtime.storage.tables import EPISODES, JOBS, TURNS, USER_MEMORY, new_id
@@ -213,6 +214,7 @@ class EpisodeWorker:
         self.llm = llm
         self.max_attempts = max_attempts
         self.batch = batch
+        self.metrics: Metrics | None = None  # set by the runtime
         self.answer_tries = answer_tries
         self.retry_base = retry_base
         self.retry_cap = retry_cap
@@ -230,6 +232,8 @@ class EpisodeWorker:
             full = False
             try:
                 counts = await self.run_once()
+                if self.metrics is not None:
+                    self.metrics.episode_jobs_ran(counts)
                 full = counts["claimed"] >= self.batch
                 if counts["claimed"]:
                     logger.info("episode worker: %s", counts)

@@ -22,6 +22,7 @@ from sqlalchemy import delete, or_, select
 
 from runtime.clock import Clock
 from runtime.locks import try_xact_lock
+from runtime.metrics import Metrics
 from runtime.sessions import SessionStore
 from runtime.storage.database import Database
 from runtime.storage.tables import EPISODES, LINK_ATTEMPTS, LINK_CODES, USER_MEMORY
@@ -52,6 +53,7 @@ class Janitor:
         self.default_retention_days = default_retention_days
         self.link_window = link_window
         self.batch = batch
+        self.metrics: Metrics | None = None  # set by the runtime
 
     def sweep(self) -> dict[str, int]:
         """One pass; returns how many rows of each kind went."""
@@ -128,7 +130,11 @@ class Janitor:
                 counts = await self.db.run(self.sweep_all)
                 if any(counts.values()):
                     logger.info("janitor swept: %s", counts)
-            except Exception:
+                if self.metrics is not None:
+                    self.metrics.janitor_swept(counts)
+            except Exception as exc:
                 logger.exception("janitor sweep failed; will retry")
+                if self.metrics is not None:
+                    self.metrics.janitor_failed(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -10,6 +10,8 @@ reply leaves. A bot that fails has its writes dropped; the person gets a short a
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,9 +32,11 @@ from runtime.janitor import Janitor
 from runtime.linking import LinkService
 from runtime.llm import LLM, NO_MODEL_HELP, Usage
 from runtime.locks import ConversationLocks, LocalLocks, PgAdvisoryLocks, locks_for
+from runtime.logs import log_turn
 from runtime.memory.policy import UserMemoryPolicy
 from runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
 from runtime.messages import InboundMessage, OutboundMessage, TurnResult
+from runtime.metrics import Metrics
 from runtime.outbox import OutboxStore
 from runtime.privacy import forget_user
 from runtime.sessions import SessionInfo, SessionStore
@@ -44,6 +48,7 @@ from runtime.usage import UsageStore
 __all__ = ["APOLOGY", "Runtime"]
 
 logger = logging.getLogger(__name__)
+_TURN_LOG = logging.getLogger("mnemobot.turns")
 
 APOLOGY = (
     "Sorry, something went wrong on my side and nothing from that message was saved. "
@@ -114,8 +119,10 @@ class Runtime:
         llm: LLM | None = None,
         clock: Clock | None = None,
         locks: ConversationLocks | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.bots = bots
         self.db = db
         self.llm = llm
@@ -186,6 +193,7 @@ class Runtime:
             link_window=self.settings.link.code_ttl,
             batch=self.settings.janitor.batch,
         )
+        self.janitor.metrics = self.episode_worker.metrics = self.metrics
         if any(bot.dialog is not None for bot in self.bots):
             from runtime.dialog_host import run_bot_dialog
 
@@ -236,10 +244,47 @@ class Runtime:
         """
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
+        started = time.perf_counter()
         turn = _Turn(msg, deliver=deliver)
-        await self._run_steps(turn, 0)
+        try:
+            await self._run_steps(turn, 0)
+        except Exception as exc:  # StorageError and the like: the adapter must not ack
+            self._account(turn, time.perf_counter() - started, outcome="error", error=exc)
+            raise
         assert turn.result is not None
-        return turn.result
+        result = turn.result
+        outcome = "duplicate" if result.duplicate else ("failed" if result.failed else "ok")
+        self._account(turn, time.perf_counter() - started, outcome=outcome)
+        return result
+
+    def _account(
+        self, turn: _Turn, seconds: float, *, outcome: str, error: BaseException | None = None
+    ) -> None:
+        """Metrics and the one log line of a turn (never its text unless debugging)."""
+        msg, result = turn.msg, turn.result
+        bot = (
+            (result.bot if result else None) or turn.state.active_bot or self._channels[msg.channel]
+        )
+        if error is not None:
+            self.metrics.error(error, where="turn")
+        elif outcome == "duplicate":
+            self.metrics.dedupe_hit(msg.channel)
+        elif result is not None:
+            self.metrics.message_received(msg.channel, turn.addressed_bot or bot)
+            self.metrics.replies_committed(msg.channel, Counter(r.bot for r in result.replies))
+        self.metrics.turn_finished(bot, seconds, outcome=outcome)
+        user_id = result.user_id if result else (turn.user.user_id if turn.user else None)
+        log_turn(
+            bot=bot,
+            channel=msg.channel,
+            user_id=user_id,
+            outcome=outcome,
+            seconds=seconds,
+            replies=len(result.replies) if result else 0,
+            text=msg.text,
+            debug=_TURN_LOG.isEnabledFor(logging.DEBUG),
+            logger=_TURN_LOG,
+        )
 
     async def accept(self, msg: InboundMessage) -> bool:
         """Store ``msg`` durably, before the platform is acknowledged.
@@ -251,7 +296,10 @@ class Runtime:
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
         entry = await self.db.run(self.inbox.receive, msg)
-        return entry.is_new or entry.status == "received"
+        fresh = entry.is_new or entry.status == "received"
+        if not fresh:
+            self.metrics.dedupe_hit(msg.channel)
+        return fresh
 
     async def _run_steps(
         self, turn: _Turn, index: int, steps: Sequence[Step] | None = None
@@ -281,7 +329,9 @@ class Runtime:
         await proceed()
 
     async def _serialise(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+        waiting = time.perf_counter()
         async with self.locks.hold(turn.msg.conversation):
+            self.metrics.lock_waited(time.perf_counter() - waiting)
             assert turn.inbox is not None
             backlog = await self.db.run(self.inbox.backlog, turn.msg.conversation, turn.inbox)
             if backlog.own_status != "received":  # answered meanwhile (a redelivery, or
@@ -410,6 +460,7 @@ class Runtime:
             raise
         except Exception as exc:
             failure: BaseException = exc
+            self.metrics.error(failure, where="bot")
             bot_name = turn.state.active_bot or bot_name
         logger.error(
             "bot turn failed: bot=%s channel=%s cause=%s: %s",
@@ -534,6 +585,7 @@ class Runtime:
 
     async def record_usage(self, usage: Usage) -> None:
         """Store one model call's tokens and cost (LiteLLM's ``on_usage``)."""
+        self.metrics.llm_call(usage)
         if usage.user_id is not None and not await self.db.run(self.identity.exists, usage.user_id):
             usage = replace(usage, user_id=None)  # forgotten meanwhile: keep only the totals
         await self.db.run(self.usage.record, usage)
