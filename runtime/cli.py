@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import secrets
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,11 +91,17 @@ def chat(
     user: Annotated[
         str | None, typer.Option("--user", "-u", help="Who you are (default: your login name).")
     ] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Chat in the browser instead of the terminal.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Talk to a bot in the terminal; pipe lines in to script a conversation."""
     from adapters.console import ConsoleChannel
 
+    if web:
+        _chat_in_browser(bot, config)
+        return
     with _runtime(config) as runtime:
         name = bot or runtime.settings.bots.default or runtime.bots.names()[0]
         channel = ConsoleChannel(runtime, bot=name, user=user or getpass.getuser())
@@ -116,6 +123,50 @@ def chat(
                     await worker
 
         asyncio.run(converse())
+
+
+def _local_secret(path: Path) -> bytes:
+    """A cookie secret kept beside the database, so a browser is known across restarts."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def _chat_in_browser(bot: str | None, config: Path | None) -> None:
+    """Serve the web chat (and nothing else) and open it in the default browser."""
+    import os
+    import webbrowser
+
+    from adapters.run import run_deployment
+    from adapters.web import WebChannel
+
+    with _runtime(config) as runtime:
+        first = bot or runtime.settings.bots.default or runtime.bots.names()[0]
+        runtime.bots.get(first)
+        env_secret = os.environ.get("MNEMOBOT_WEB_COOKIE_SECRET", "")
+        secret = env_secret.encode() if env_secret else _local_secret(Path("data/web-secret"))
+        channel = WebChannel(
+            runtime,
+            name="web",
+            bots=[first, *(b for b in runtime.bots.names() if b != first)],
+            cookie_secret=secret,
+        )
+        runtime.bind_channel(channel.name, bot=first)
+        server = runtime.settings.server
+        url = f"http://{server.host}:{server.port}/chat/?bot={first}"
+        typer.echo(f"web chat at {url} (Ctrl-C stops)", err=True)
+
+        async def serve_chat() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            loop.call_later(0.5, webbrowser.open, url)
+            await run_deployment(runtime, [channel], stop)
+
+        asyncio.run(serve_chat())
 
 
 @app.command()

@@ -98,7 +98,12 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for chatty in _CHATTY:  # libraries that narrate their set-up at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
+
+
+_CHATTY = ("alembic.runtime.plugins", "httpx", "httpcore", "LiteLLM", "telegram.ext")
 
 
 def turn_fields(
