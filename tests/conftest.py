@@ -1,6 +1,6 @@
 """Shared fixtures: a database per test on SQLite and on PostgreSQL, a runtime, a chat.
 
-PostgreSQL is never skipped: if the server is not reachable the PostgreSQL half of the
+PostgreSQL tests always run: if the server is not reachable the PostgreSQL half of the
 suite fails with a message saying how to start it. Each test run creates its own database
 (``mnemobot_test_<random>``), migrates it once, empties it before every test that uses it,
 and drops it at the end.
