@@ -133,9 +133,6 @@ class LiteLLM:
             )
         return ModelRoute(alias, str(entry), s.api_base, s.api_key_env, s.timeout)
 
-    def configured(self, alias: str = "default") -> bool:
-        return self.resolve(alias) is not None
-
     def _module(self) -> Any:
         if self._litellm is None:
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

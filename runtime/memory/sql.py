@@ -102,7 +102,6 @@ class KeyValueSQL:
         self._list = self._list.order_by(c.key)
         self._count = select(func.count()).select_from(table).where(owner_live)
         self._delete = delete(table).where(where)
-        self._delete_owner = delete(table).where(owner_match)
         self._upsert = Prepared(self._build_upsert())
         self._increment = Prepared(self._build_atomic("increment"))
         self._append = Prepared(self._build_atomic("append"))
@@ -237,9 +236,6 @@ class KeyValueSQL:
 
     def delete(self, conn: Connection, owner: dict[str, Any], key: str) -> bool:
         return bool(conn.execute(self._delete, {**owner, "key": key}).rowcount)
-
-    def delete_owner(self, conn: Connection, owner: dict[str, Any]) -> int:
-        return int(conn.execute(self._delete_owner, owner).rowcount)
 
     def increment(
         self,
