@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from runtime.bots import Bot
 from runtime.llm import LLM, estimate_tokens
@@ -16,6 +16,7 @@ from runtime.memory.store import MemoryScope
 from runtime.prompt import BuiltPrompt, PromptAssembler, RememberedFact
 from runtime.settings import LLMSettings
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import SESSIONS, TURNS
 
 __all__ = ["assemble_prompt", "latest_session", "recent_turns"]
@@ -25,16 +26,18 @@ EPISODES_CONSIDERED = 20
 FACTS_READ = 200  # the most recently written keys the prompt ranks; older ones rank by key match
 
 
+_RECENT_TURNS = Prepared(
+    select(TURNS.c.role, TURNS.c.text, TURNS.c.bot)
+    .where(TURNS.c.session_id == bindparam("session_id"))
+    .order_by(TURNS.c.created_at.desc(), TURNS.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def recent_turns(db: Database, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
     """This session's last ``limit`` turns, oldest first."""
-    with db.read() as conn:
-        rows = conn.execute(
-            select(TURNS.c.role, TURNS.c.text, TURNS.c.bot)
-            .where(TURNS.c.session_id == session_id)
-            .order_by(TURNS.c.created_at.desc(), TURNS.c.seq.desc())
-            .limit(limit)
-        ).all()
-    return [{"role": r.role, "text": r.text, "bot": r.bot} for r in reversed(rows)]
+    rows = db.read_all(_RECENT_TURNS, {"session_id": session_id, "limit": limit})
+    return [{"role": role, "text": text, "bot": bot} for role, text, bot in reversed(rows)]
 
 
 def latest_session(db: Database, user_id: str, bot: str) -> str | None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import EPISODES
 
 __all__ = ["EpisodeReader"]
@@ -21,24 +22,31 @@ _e = EPISODES.c
 class EpisodeReader:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._recent = Prepared(
+            select(
+                _e.conversation_id,
+                _e.summary,
+                _e.topics,
+                _e.sentiment,
+                _e.resolution,
+                _e.created_at,
+            )
+            .where(_e.user_id == bindparam("user_id"))
+            .order_by(_e.created_at.desc())
+            .limit(bindparam("limit"))
+        )
 
     def recent(self, user_id: str, limit: int = 2) -> list[dict[str, Any]]:
         """The newest ``limit`` episodes of ``user_id``, newest first, as the seed shows them."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                select(
-                    _e.conversation_id,
-                    _e.summary,
-                    _e.topics,
-                    _e.sentiment,
-                    _e.resolution,
-                    _e.created_at,
-                )
-                .where(_e.user_id == user_id)
-                .order_by(_e.created_at.desc())
-                .limit(limit)
-            ).mappings()
-            return [
-                {**row, "created_at": row["created_at"].isoformat(), "topics": row["topics"] or []}
-                for row in rows
-            ]
+        rows = self.db.read_all(self._recent, {"user_id": user_id, "limit": limit})
+        return [
+            {
+                "conversation_id": conversation_id,
+                "summary": summary,
+                "topics": topics or [],
+                "sentiment": sentiment,
+                "resolution": resolution,
+                "created_at": created_at.isoformat(),
+            }
+            for conversation_id, summary, topics, sentiment, resolution, created_at in rows
+        ]

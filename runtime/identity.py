@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from runtime.clock import Clock
 from runtime.errors import UnknownUser
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import IDENTITIES, USERS, new_id
 
 __all__ = ["IdentityStore", "ResolvedUser"]
@@ -38,6 +39,7 @@ class IdentityStore:
             _identities.channel_kind == bindparam("kind"),
             _identities.external_id == bindparam("ext"),
         )
+        self._find_one = Prepared(self._find)
         self._insert_identity = (
             insert_fn(IDENTITIES)
             .values(
@@ -69,12 +71,11 @@ class IdentityStore:
         ``link_by_email`` an account carrying the e-mail of an existing user joins that user.
         """
         params = {"kind": kind, "ext": external_id}
-        with self.db.read() as conn:
-            row = conn.execute(self._find, params).first()
-        unchanged = row is not None and (not display_name or row.display_name == display_name)
+        row = self.db.read_one(self._find_one, params)
+        unchanged = row is not None and (not display_name or row[1] == display_name)
         if unchanged and not email:
             assert row is not None
-            return ResolvedUser(row.user_id, row.display_name, created=False)
+            return ResolvedUser(row[0], row[1], created=False)
         with self.db.write() as conn:
             resolved = self._resolve_in(conn, kind, external_id, display_name, language, email)
             if email and link_by_email:

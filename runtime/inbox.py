@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from runtime.clock import Clock
 from runtime.messages import InboundMessage
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import INBOX, new_id
 
 __all__ = ["Backlog", "InboxEntry", "InboxStore"]
@@ -65,7 +66,7 @@ class InboxStore:
             if postgres
             else literal_column("(SELECT coalesce(max(rowid), 0) + 1 FROM inbox)")
         )
-        self._insert = (
+        insert = (
             insert_fn(_t)
             .values(
                 id=bindparam("id"),
@@ -80,8 +81,33 @@ class InboxStore:
             .on_conflict_do_nothing(index_elements=["channel", "event_id"])
             .returning(_t.c.id, _t.c.seq)
         )
-        self._find = select(_t.c.id, _t.c.status, _t.c.seq).where(
-            _t.c.channel == bindparam("channel"), _t.c.event_id == bindparam("event_id")
+        self._insert = Prepared(insert)
+        self._find = Prepared(
+            select(_t.c.id, _t.c.status, _t.c.seq).where(
+                _t.c.channel == bindparam("channel"), _t.c.event_id == bindparam("event_id")
+            )
+        )
+        backlog_columns = (_t.c.id, _t.c.status, _t.c.seq, _t.c.payload)
+        self._own = Prepared(select(*backlog_columns).where(_t.c.id == bindparam("id")))
+        self._backlog = Prepared(
+            select(*backlog_columns).where(
+                or_(
+                    _t.c.id == bindparam("id"),
+                    (_t.c.conversation == bindparam("conversation"))
+                    & (_t.c.status == "received")
+                    & (_t.c.seq < bindparam("seq")),
+                )
+            )
+        )
+        self._finish = Prepared(
+            update(_t)
+            .where(_t.c.id == bindparam("inbox_id"))
+            .values(
+                status=bindparam("status"),
+                error=bindparam("error"),
+                user_id=bindparam("user_id"),
+                handled_at=bindparam("now", type_=_t.c.handled_at.type),
+            )
         )
 
     def receive(self, msg: InboundMessage) -> InboxEntry:
@@ -90,8 +116,8 @@ class InboxStore:
         params = {"channel": msg.channel, "event_id": msg.event_id}
         with self.db.write() as conn:
             # RETURNING, not rowcount: psycopg reports 1 for a DO NOTHING that did nothing.
-            inserted = conn.execute(
-                self._insert,
+            inserted = self._insert.first(
+                conn,
                 {
                     **params,
                     "id": inbox_id,
@@ -99,11 +125,12 @@ class InboxStore:
                     "now": self.clock.now(),
                     "conversation": msg.conversation,
                 },
-            ).first()
+            )
             if inserted is not None:
-                return InboxEntry(inbox_id, "received", is_new=True, seq=inserted.seq)
-            row = conn.execute(self._find, params).one()
-            return InboxEntry(row.id, row.status, is_new=False, seq=row.seq)
+                return InboxEntry(inbox_id, "received", is_new=True, seq=inserted[1])
+            row = self._find.first(conn, params)
+            assert row is not None  # the conflict that stopped the insert is this row
+            return InboxEntry(row[0], row[1], is_new=False, seq=row[2])
 
     def backlog(self, conversation: str, entry: InboxEntry) -> Backlog:
         """This event's status, and the conversation's unanswered events stored before it.
@@ -112,29 +139,22 @@ class InboxStore:
         still ``received`` waits for the lock in another worker (which will find it done)
         or was left by a worker that died. One query either way.
         """
-        query = select(_t.c.id, _t.c.status, _t.c.seq, _t.c.payload).where(_t.c.id == entry.id)
-        if entry.seq is not None:
-            query = select(_t.c.id, _t.c.status, _t.c.seq, _t.c.payload).where(
-                or_(
-                    _t.c.id == entry.id,
-                    (_t.c.conversation == conversation)
-                    & (_t.c.status == "received")
-                    & (_t.c.seq < entry.seq),
-                )
-            )
-        with self.db.read() as conn:
-            rows = conn.execute(query).all()
+        if entry.seq is None:
+            rows = self.db.read_all(self._own, {"id": entry.id})
+        else:
+            params = {"id": entry.id, "conversation": conversation, "seq": entry.seq}
+            rows = self.db.read_all(self._backlog, params)
         own = "received"
         earlier: list[tuple[int, InboxEntry, InboundMessage]] = []
-        for row in rows:
-            if row.id == entry.id:
-                own = row.status
+        for row_id, status, seq, payload in rows:
+            if row_id == entry.id:
+                own = status
             else:
                 earlier.append(
                     (
-                        row.seq,
-                        InboxEntry(row.id, row.status, is_new=False, seq=row.seq),
-                        InboundMessage(**row.payload),
+                        seq,
+                        InboxEntry(row_id, status, is_new=False, seq=seq),
+                        InboundMessage(**payload),
                     )
                 )
         earlier.sort(key=lambda item: item[0])
@@ -148,15 +168,15 @@ class InboxStore:
         self, conn: Connection, inbox_id: str, *, user_id: str | None, error: str | None = None
     ) -> None:
         """Mark the event handled, inside the turn's transaction."""
-        conn.execute(
-            update(_t)
-            .where(_t.c.id == inbox_id)
-            .values(
-                status="failed" if error else "done",
-                error=error,
-                user_id=user_id,
-                handled_at=self.clock.now(),
-            )
+        self._finish.execute(
+            conn,
+            {
+                "inbox_id": inbox_id,
+                "status": "failed" if error else "done",
+                "error": error,
+                "user_id": user_id,
+                "now": self.clock.now(),
+            },
         )
 
     def unfinished(self, channel: str | None = None, limit: int = 100) -> list[InboundMessage]:

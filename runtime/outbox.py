@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from runtime.clock import Clock
 from runtime.messages import OutboundMessage
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import OUTBOX
 
 __all__ = ["OutboxStore"]
@@ -31,6 +32,27 @@ class OutboxStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        stamp = _t.c.created_at.type
+        self._add = Prepared(
+            insert(_t).values(
+                id=bindparam("id"),
+                inbox_id=bindparam("inbox_id"),
+                channel=bindparam("channel"),
+                chat_id=bindparam("chat_id"),
+                user_id=bindparam("user_id"),
+                bot=bindparam("bot"),
+                seq=bindparam("seq"),
+                text=bindparam("text"),
+                status="pending",
+                created_at=bindparam("now", type_=stamp),
+                claimed_at=bindparam("now", type_=stamp),
+            )
+        )
+        self._sent = Prepared(
+            update(_t)
+            .where(_t.c.id == bindparam("reply_id"))
+            .values(status="sent", sent_at=bindparam("now", type_=stamp))
+        )
 
     def add_in(
         self,
@@ -43,8 +65,8 @@ class OutboxStore:
         if not replies:
             return
         now = self.clock.now()
-        conn.execute(
-            insert(_t),
+        self._add.execute_many(
+            conn,
             [
                 {
                     "id": r.id,
@@ -55,9 +77,7 @@ class OutboxStore:
                     "bot": r.bot,
                     "seq": r.seq,
                     "text": r.text,
-                    "status": "pending",
-                    "created_at": now,
-                    "claimed_at": now,
+                    "now": now,
                 }
                 for r in replies
             ],
@@ -67,12 +87,9 @@ class OutboxStore:
         """Record that these replies reached the platform."""
         if not reply_ids:
             return
+        now = self.clock.now()
         with self.db.write() as conn:
-            conn.execute(
-                update(_t)
-                .where(_t.c.id.in_(reply_ids))
-                .values(status="sent", sent_at=self.clock.now())
-            )
+            self._sent.execute_many(conn, [{"reply_id": id_, "now": now} for id_ in reply_ids])
 
     def release(self, reply_ids: list[str]) -> None:
         """Give back the claim on replies not delivered, so a later pass may send them."""

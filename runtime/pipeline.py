@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 
 from runtime.answers import EPISODES_CONSIDERED, assemble_prompt
 from runtime.bots import Bot, BotRegistry
@@ -42,6 +42,7 @@ from runtime.privacy import forget_user
 from runtime.sessions import SessionInfo, SessionStore
 from runtime.settings import Settings
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import TURNS, new_id
 from runtime.usage import UsageStore
 
@@ -63,6 +64,10 @@ LLM_DOWN_APOLOGY = (
     "Please try again."
 )
 MAX_TRANSFERS_PER_TURN = 5
+
+_INSERT_TURN = Prepared(
+    insert(TURNS).values({c.name: bindparam(c.name, type_=c.type) for c in TURNS.c})
+)
 
 DialogRunner = Callable[[BotContext, Bot, str | None, Clock], Awaitable[None]]
 Deliver = Callable[[list[OutboundMessage]], Awaitable[None]]
@@ -648,7 +653,7 @@ class Runtime:
         with self.db.write() as conn:
             if error is None:
                 self.memory.apply(conn, turn.writes, now)
-            conn.execute(insert(TURNS), rows)
+            _INSERT_TURN.execute_many(conn, rows)
             self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=user_id)
             self.sessions.touch(
                 conn,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from runtime.clock import Clock
 from runtime.storage.database import Database
+from runtime.storage.prepared import Prepared
 from runtime.storage.tables import (
     JOBS,
     SESSION_MEMORY,
@@ -51,23 +52,49 @@ class SessionStore:
         self.db = db
         self.clock = clock
         self.timeout = timeout
-        self._open = select(SESSIONS).where(
-            _s.conversation == bindparam("conversation"), _s.ended_at.is_(None)
+        self._open = Prepared(
+            select(
+                _s.id,
+                _s.user_id,
+                _s.active_bot,
+                _s.dialog_state,
+                _s.user_messages,
+                _s.started_at,
+                _s.last_activity_at,
+            ).where(_s.conversation == bindparam("conversation"), _s.ended_at.is_(None))
+        )
+        self._touch = Prepared(
+            update(SESSIONS)
+            .where(_s.id == bindparam("session_id"))
+            .values(
+                active_bot=bindparam("active_bot"),
+                dialog_state=bindparam("dialog_state", type_=_s.dialog_state.type),
+                user_messages=bindparam("user_messages"),
+                last_activity_at=bindparam("now", type_=_s.last_activity_at.type),
+            )
         )
 
     def begin(
         self, *, conversation: str, channel: str, chat_id: str, user_id: str, entry_bot: str
     ) -> SessionInfo:
-        """The conversation's open session, ending an idle one and opening a new one if needed."""
+        """The conversation's open session, ending an idle one and opening a new one if needed.
+
+        Called with the conversation held, so a session that is open, fresh and its person's
+        is returned from one read, without a write transaction.
+        """
         now = self.clock.now()
+        params = {"conversation": conversation}
+        row = self.db.read_one(self._open, params)
+        if row is not None and self._current(row, user_id, now):
+            return _info(row, conversation, opened_now=False)
         with self.db.write() as conn:
-            row = conn.execute(self._open, {"conversation": conversation}).first()
-            if row is not None and row.last_activity_at + timedelta(seconds=self.timeout) > now:
-                if row.user_id != user_id:  # the account was linked into another user
-                    conn.execute(update(SESSIONS).where(_s.id == row.id).values(user_id=user_id))
-                return _info(row, user_id=user_id, opened_now=False)
+            row = self._open.first(conn, params)
+            if row is not None and self._fresh(row, now):
+                if row[1] != user_id:  # the account was linked into another user
+                    conn.execute(update(SESSIONS).where(_s.id == row[0]).values(user_id=user_id))
+                return _info(row, conversation, user_id=user_id, opened_now=False)
             if row is not None:
-                self.end_in(conn, row.id, "timeout", now)
+                self.end_in(conn, row[0], "timeout", now)
             session_id = new_id()
             conn.execute(
                 insert(SESSIONS).values(
@@ -87,6 +114,13 @@ class SessionStore:
                 session_id, conversation, user_id, entry_bot, None, 0, now, now, opened_now=True
             )
 
+    def _fresh(self, row: tuple[Any, ...], now: datetime) -> bool:
+        last_activity: datetime = row[6]
+        return last_activity + timedelta(seconds=self.timeout) > now
+
+    def _current(self, row: tuple[Any, ...], user_id: str, now: datetime) -> bool:
+        return row[1] == user_id and self._fresh(row, now)
+
     def touch(
         self,
         conn: Connection,
@@ -97,15 +131,15 @@ class SessionStore:
         user_messages: int,
     ) -> None:
         """Record a finished turn (inside the turn's transaction)."""
-        conn.execute(
-            update(SESSIONS)
-            .where(_s.id == session_id)
-            .values(
-                active_bot=active_bot,
-                dialog_state=dialog_state,
-                user_messages=user_messages,
-                last_activity_at=self.clock.now(),
-            )
+        self._touch.execute(
+            conn,
+            {
+                "session_id": session_id,
+                "active_bot": active_bot,
+                "dialog_state": dialog_state,
+                "user_messages": user_messages,
+                "now": self.clock.now(),
+            },
         )
 
     def end_in(self, conn: Connection, session_id: str, reason: str, now: datetime) -> bool:
@@ -165,15 +199,19 @@ class SessionStore:
             return sum(self.end_in(conn, session_id, "timeout", now) for session_id in ids)
 
 
-def _info(row: Any, *, user_id: str, opened_now: bool) -> SessionInfo:
+def _info(
+    row: tuple[Any, ...], conversation: str, *, user_id: str | None = None, opened_now: bool
+) -> SessionInfo:
+    """A SessionInfo from a row of ``SessionStore._open``."""
+    session_id, owner, active_bot, dialog_state, user_messages, started_at, last_activity = row
     return SessionInfo(
-        id=row.id,
-        conversation=row.conversation,
-        user_id=user_id,
-        active_bot=row.active_bot,
-        dialog_state=row.dialog_state,
-        user_messages=row.user_messages,
-        started_at=row.started_at,
-        last_activity_at=row.last_activity_at,
+        id=session_id,
+        conversation=conversation,
+        user_id=user_id or owner,
+        active_bot=active_bot,
+        dialog_state=dialog_state,
+        user_messages=user_messages,
+        started_at=started_at,
+        last_activity_at=last_activity,
         opened_now=opened_now,
     )

@@ -90,7 +90,7 @@ class KeyValueSQL:
 
         self._get = Prepared(select(c.value).where(live_where))
         absent = null().label  # same column order for every table, so rows unpack by position
-        self._list = select(
+        listing = select(
             c.key,
             c.value,
             c.memory_type if self.has_type else absent("memory_type"),
@@ -98,8 +98,8 @@ class KeyValueSQL:
             c.created_at if self.has_created else absent("created_at"),
             c.updated_at,
         ).where(owner_live)
-        self._newest = self._list.order_by(c.updated_at.desc()).limit(bindparam("limit"))
-        self._list = self._list.order_by(c.key)
+        self._newest = Prepared(listing.order_by(c.updated_at.desc()).limit(bindparam("limit")))
+        self._list = Prepared(listing.order_by(c.key))
         self._count = select(func.count()).select_from(table).where(owner_live)
         self._delete = delete(table).where(where)
         self._upsert = Prepared(self._build_upsert())
@@ -203,11 +203,22 @@ class KeyValueSQL:
         self, conn: Connection, owner: dict[str, Any], now: datetime, newest: int | None = None
     ) -> list[StoredValue]:
         """Live rows by key, or only the ``newest`` most recently written ones."""
+        statement, params = self._rows_query(owner, now, newest)
+        return [StoredValue(*row) for row in statement.all(conn, params)]
+
+    def read_rows(
+        self, db: Database, owner: dict[str, Any], now: datetime, newest: int | None = None
+    ) -> list[StoredValue]:
+        """Like :meth:`rows`, as a read of its own (see Database.read_all)."""
+        statement, params = self._rows_query(owner, now, newest)
+        return [StoredValue(*row) for row in db.read_all(statement, params)]
+
+    def _rows_query(
+        self, owner: dict[str, Any], now: datetime, newest: int | None
+    ) -> tuple[Prepared, dict[str, Any]]:
         if newest is None:
-            result = conn.execute(self._list, {**owner, "now": now})
-        else:
-            result = conn.execute(self._newest, {**owner, "now": now, "limit": newest})
-        return [StoredValue(*row) for row in result]
+            return self._list, {**owner, "now": now}
+        return self._newest, {**owner, "now": now, "limit": newest}
 
     def count(self, conn: Connection, owner: dict[str, Any], now: datetime) -> int:
         return int(conn.execute(self._count, {**owner, "now": now}).scalar_one())

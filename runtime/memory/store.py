@@ -153,8 +153,7 @@ class MemoryStore:
         return ref.kv.read(self.db, dict(ref.owner), key, self.clock.now())
 
     def read_rows(self, ref: ScopeRef, newest: int | None = None) -> list[StoredValue]:
-        with self.db.read() as conn:
-            return ref.kv.rows(conn, dict(ref.owner), self.clock.now(), newest)
+        return ref.kv.read_rows(self.db, dict(ref.owner), self.clock.now(), newest)
 
     def read_count(self, ref: ScopeRef) -> int:
         with self.db.read() as conn:

@@ -149,17 +149,34 @@ class Database:
     def read_one(self, statement: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of one read statement that needs no other in its snapshot.
 
-        On SQLite it runs with no BEGIN/ROLLBACK around it: a lone SELECT is its own snapshot,
-        and the two extra statements would cost as much as the read itself. On PostgreSQL,
-        and when this thread's SQLite connection is busy, it runs in a read() transaction.
+        A lone SELECT is its own snapshot, so it runs with no BEGIN/ROLLBACK around it: on
+        SQLite those would cost as much as the read, on PostgreSQL two more round trips. When
+        this thread's SQLite connection is busy, it runs in a read() transaction instead.
         """
+        return self._lone_read(statement.first, params)
+
+    def read_all(self, statement: Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of one read statement that needs no other in its snapshot (see read_one)."""
+        return self._lone_read(statement.all, params)
+
+    def _lone_read(self, fetch: Callable[..., T], params: Mapping[str, Any]) -> T:
         try:
             conn, pooled = self._checkout()
             try:
-                if pooled:
-                    with conn.begin():
-                        return statement.first(conn, params)
-                return statement.first(conn, params, autobegin=False)
+                if not pooled:
+                    return fetch(conn, params, autobegin=False)
+                if self._dialect == "postgresql":
+                    # Autocommit for this one statement (as SQLAlchemy's own pre-ping does):
+                    # one round trip instead of BEGIN, SELECT, COMMIT.
+                    driver = conn.connection.driver_connection
+                    driver.autocommit = True  # type: ignore[union-attr]
+                    try:
+                        return fetch(conn, params, autobegin=False)
+                    finally:
+                        if not driver.closed:  # type: ignore[union-attr]
+                            driver.autocommit = False  # type: ignore[union-attr]
+                with conn.begin():
+                    return fetch(conn, params)
             finally:
                 if pooled:
                     conn.close()
