@@ -17,6 +17,7 @@ platform calls. :class:`Delivery` does the rest the same way for every platform:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Protocol
@@ -133,6 +134,37 @@ class Delivery:
         if unsent:  # free to be taken again (at the next start or reclaimer pass)
             await self.runtime.db.run(self.runtime.outbox.release, unsent)
 
+    async def send_claimed(self, replies: list[OutboundMessage]) -> None:
+        """Send replies claimed from the outbox (left unsent by a crash or a failed send).
+
+        A claim expires after ``send_lease`` whether or not its sender is alive, and a live
+        one may just be slow (rate limits, a backlog behind the chat's pacing). Senders hold
+        the reply's conversation while they send, so these are sent holding it too, and only
+        those still unsent once it is held: a reply is never sent twice by two live workers.
+        """
+        if not replies:
+            return
+        runtime = self.runtime
+        conversations = await runtime.db.run(
+            runtime.outbox.pending_conversations, [r.id for r in replies]
+        )
+        groups: dict[str | None, list[OutboundMessage]] = {}
+        for reply in replies:
+            if reply.id in conversations:
+                groups.setdefault(conversations[reply.id], []).append(reply)
+        await asyncio.gather(
+            *(self._send_held(conversation, group) for conversation, group in groups.items())
+        )
+
+    async def _send_held(self, conversation: str | None, replies: list[OutboundMessage]) -> None:
+        runtime = self.runtime
+        held = runtime.locks.hold(conversation) if conversation else contextlib.nullcontext()
+        async with held:
+            unsent = await runtime.db.run(
+                runtime.outbox.pending_conversations, [r.id for r in replies]
+            )
+            await self.send_all([r for r in replies if r.id in unsent])
+
     async def recover(self) -> None:
         """Finish what a previous run left: unanswered events, then unsent replies."""
         for msg in await self.runtime.db.run(self.runtime.inbox.unfinished, self.channel.name):
@@ -148,7 +180,7 @@ class Delivery:
         )
         if pending:
             logger.info("sending %d replies committed before a restart", len(pending))
-            await self.send_all(pending)
+            await self.send_claimed(pending)
 
     async def drain(self, grace: float = 30.0) -> None:
         """Wait for turns in flight (at shutdown); what is left is recovered next start."""

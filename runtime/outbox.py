@@ -19,7 +19,7 @@ from runtime.clock import Clock
 from runtime.messages import OutboundMessage
 from runtime.storage.database import Database
 from runtime.storage.prepared import Prepared
-from runtime.storage.tables import OUTBOX
+from runtime.storage.tables import INBOX, OUTBOX
 
 __all__ = ["OutboxStore"]
 
@@ -139,6 +139,19 @@ class OutboxStore:
             ).all()
         ordered = sorted(rows, key=lambda r: (r.created_at, r.seq))
         return [OutboundMessage(r.id, r.channel, r.chat_id, r.bot, r.text, r.seq) for r in ordered]
+
+    def pending_conversations(self, reply_ids: list[str]) -> dict[str, str | None]:
+        """Of these replies, those still unsent, each with the conversation it answers
+        (None for a reply that answers no stored event)."""
+        if not reply_ids:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(_t.c.id, INBOX.c.conversation)
+                .select_from(_t.outerjoin(INBOX, INBOX.c.id == _t.c.inbox_id))
+                .where(_t.c.id.in_(reply_ids), _t.c.status == "pending")
+            ).all()
+        return {row.id: row.conversation for row in rows}
 
     def pending(self, channel: str) -> list[OutboundMessage]:
         """Committed replies not yet sent on ``channel``, in order."""

@@ -6,9 +6,9 @@ between commit and send leaves replies unsent under an old claim. Every worker r
 reclaimer; each pass claims, per channel, events unanswered for longer than
 ``reclaim_after`` and replies whose send claim is older than ``send_lease``, and hands
 them to that channel's delivery. Claims use ``FOR UPDATE SKIP LOCKED`` and a claim time, so
-two reclaimers do not take the same rows; and taking over an event whose first worker is in
-fact still busy with it is harmless: the turn waits for the conversation lock and then finds
-the event answered.
+two reclaimers do not take the same rows; and taking over an event or a reply whose first
+worker is in fact still busy with it is harmless: the turn, or the send, waits for the
+conversation lock and then finds the event answered, or the reply sent.
 
 Events are taken oldest first and a turn answers its conversation's earlier events first,
 so a conversation's order holds through a crash as well.
@@ -38,8 +38,8 @@ class Recoverable(Protocol):
         """Run the turn of a stored event and send its replies."""
         ...
 
-    async def send_all(self, replies: list[OutboundMessage]) -> None:
-        """Send claimed replies in order and mark them sent."""
+    async def send_claimed(self, replies: list[OutboundMessage]) -> None:
+        """Send claimed replies in order, each once, and mark them sent."""
         ...
 
 
@@ -100,7 +100,7 @@ class Reclaimer:
             if replies:
                 logger.warning("sending %d unsent reply(ies) on %s", len(replies), name)
                 counts["replies"] += len(replies)
-                await delivery.send_all(replies)
+                await delivery.send_claimed(replies)
         return counts
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:

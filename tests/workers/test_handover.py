@@ -12,8 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from adapters.base import Delivery
 from runtime.clock import ManualClock
 from runtime.locks import LocalLocks, PgAdvisoryLocks, try_xact_lock
 from runtime.messages import InboundMessage, OutboundMessage
@@ -42,19 +44,40 @@ def message(text: str, event_id: str, user: str = "ana") -> InboundMessage:
     )
 
 
-class Sink:
-    """A delivery that records what it was asked to run and send."""
+class RecordingChannel:
+    """The far side of a channel: what the person would see, in order."""
 
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
+    name = CHANNEL
+    kind = "console"
+    delivery: Delivery
+
+    def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def process(self, msg: InboundMessage) -> None:
-        await self.runtime.handle(msg, deliver=self.send_all)
+    def routes(self) -> list[Any]:
+        return []
 
-    async def send_all(self, replies: list[OutboundMessage]) -> None:
-        self.sent += [r.text for r in replies]
-        await self.runtime.db.run(self.runtime.outbox.mark_sent, [r.id for r in replies])
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, reply: OutboundMessage) -> None:
+        self.sent.append(reply.text)
+
+
+class Sink(Delivery):
+    """The real delivery of one worker, over a :class:`RecordingChannel`."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.recorder = RecordingChannel()
+        super().__init__(runtime, self.recorder)
+        self.recorder.delivery = self
+
+    @property
+    def sent(self) -> list[str]:
+        return self.recorder.sent
 
 
 def two_workers(make_runtime: Any, tmp_path: Path) -> tuple[Any, Any]:
@@ -132,6 +155,33 @@ async def test_replies_committed_but_never_sent_are_sent_once_after_the_lease(
     await asyncio.gather(*(r.run_once() for r in reclaimers))
 
     assert sinks[0].sent + sinks[1].sent == ["0: hi"]
+    with first.db.read() as conn:
+        assert conn.execute(select(OUTBOX.c.status)).scalars().all() == ["sent"]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_reclaimer_waits_for_a_live_sender_past_its_lease_and_sends_nothing(
+    make_runtime: Any, tmp_path: Path, clock: ManualClock
+) -> None:
+    """A claim lapses while its worker is still sending (a long rate-limit wait): the
+    reclaimer of another worker claims the reply but must not send it a second time."""
+    first, second = two_workers(make_runtime, tmp_path)
+    msg = message("hi", "e1")
+    result = await first.handle(msg)
+    sinks = [Sink(first), Sink(second)]
+    reclaimer = Reclaimer(second, {CHANNEL: sinks[1]}, reclaim_after=60, send_lease=30)
+
+    async with first.locks.hold(msg.conversation):  # the first worker, still sending
+        clock.advance(31)
+        reclaiming = asyncio.create_task(reclaimer.run_once())
+        await asyncio.sleep(0.5)
+        assert not reclaiming.done(), "the reclaimer waits for the conversation"
+        await sinks[0].send_all(result.replies)
+    counts = await reclaiming
+
+    assert counts["replies"] == 1  # it did claim the reply...
+    assert sinks[0].sent == ["0: hi"]
+    assert sinks[1].sent == []  # ...and found it sent once it held the conversation
     with first.db.read() as conn:
         assert conn.execute(select(OUTBOX.c.status)).scalars().all() == ["sent"]
 
