@@ -143,6 +143,16 @@ class LiteLLM:
             self._litellm = litellm
         return self._litellm
 
+    def warm_up(self) -> None:
+        """Import litellm and count tokens once, before a server takes requests.
+
+        The import costs seconds of CPU; done lazily by the first turn, it would stall the
+        event loop, and every webhook waiting on it, for that long (Slack wants its ack
+        within 3 s). ``mnemobot run`` calls this before it listens; other commands stay fast.
+        """
+        self._module()
+        self.count_tokens("warm up")
+
     # -- tokens --------------------------------------------------------------------------
 
     def count_tokens(self, text: str, *, model: str = "default") -> int:

@@ -187,3 +187,14 @@ def test_aliases_resolve_to_models_and_servers():
     assert llm.resolve("cheap").api_base == "http://127.0.0.1:9/v1"
     assert llm.resolve("anthropic/claude-3-haiku").model == "anthropic/claude-3-haiku"
     assert LiteLLM(LLMSettings()).resolve("default") is None
+
+
+def test_warming_up_imports_litellm_and_counts_offline_before_any_turn():
+    """`mnemobot run` warms up before it listens, so no webhook waits on the import."""
+    llm = LiteLLM(LLMSettings(default="openai/gpt-4o-mini", api_base="http://127.0.0.1:9/v1"))
+    assert llm._litellm is None  # nothing imported by constructing it (fast CLI start)
+    llm.warm_up()  # the suite refuses any socket off loopback: counting stays local
+    assert llm._litellm is not None
+    assert llm.count_tokens("hello there") == llm._litellm.token_counter(
+        model="openai/gpt-4o-mini", text="hello there"
+    )
