@@ -25,6 +25,7 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from runtime.errors import StorageError
+from runtime.inbox import InboxEntry
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
 
@@ -69,11 +70,14 @@ class Delivery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: dict[str, asyncio.Task[None]] = {}  # per conversation: its newest turn
 
-    async def accept(self, msg: InboundMessage) -> bool:
-        """Store ``msg``; False for an event already handled. Raises StorageError if not stored."""
+    async def accept(self, msg: InboundMessage) -> InboxEntry | None:
+        """Store ``msg``; None for an event already handled. Raises StorageError if not stored.
+
+        Pass what it returns to :meth:`process_later`, so the turn does not store it again.
+        """
         return await self.runtime.accept(msg)
 
-    def process_later(self, msg: InboundMessage) -> None:
+    def process_later(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
         """Handle an accepted message in the background, after its conversation's earlier ones.
 
         The conversation lock alone does not keep order: on PostgreSQL each turn's first
@@ -81,7 +85,9 @@ class Delivery:
         """
         key = msg.conversation
         before = self._last.get(key)
-        task = asyncio.create_task(self._after(before, msg), name=f"turn:{self.channel.name}")
+        task = asyncio.create_task(
+            self._after(before, msg, stored), name=f"turn:{self.channel.name}"
+        )
         self._last[key] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -91,22 +97,26 @@ class Delivery:
         if self._last.get(key) is done:
             del self._last[key]
 
-    async def _after(self, before: asyncio.Task[None] | None, msg: InboundMessage) -> None:
+    async def _after(
+        self, before: asyncio.Task[None] | None, msg: InboundMessage, stored: InboxEntry | None
+    ) -> None:
         if before is not None:
             await asyncio.wait({before})
-        await self.process(msg)
+        await self.process(msg, stored)
 
     async def receive(self, msg: InboundMessage) -> bool:
-        """Accept, then process in the background; the caller acknowledges after this."""
-        stored = await self.accept(msg)
-        if stored:
-            self.process_later(msg)
-        return stored
+        """Accept, then process in the background; the caller acknowledges after this.
 
-    async def process(self, msg: InboundMessage) -> None:
+        False for an event already handled."""
+        stored = await self.accept(msg)
+        if stored is not None:
+            self.process_later(msg, stored)
+        return stored is not None
+
+    async def process(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
         """Run the turn and send its replies; failures stay recorded for recovery."""
         try:
-            await self.runtime.handle(msg, deliver=self.send_all)
+            await self.runtime.handle(msg, deliver=self.send_all, stored=stored)
         except StorageError:
             logger.exception("turn not committed (database); event %s stays stored", msg.event_id)
             return

@@ -59,6 +59,7 @@ from adapters.base import Delivery
 from adapters.run import token_from_env
 from adapters.text import split_text
 from runtime.errors import ChannelError, ConfigError, StorageError
+from runtime.inbox import InboxEntry
 from runtime.locks import LocalLocks
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
@@ -242,8 +243,8 @@ class _SlackDelivery(Delivery):
         super().__init__(runtime, channel)
         self._slack = channel
 
-    async def process(self, msg: InboundMessage) -> None:
-        await super().process(await self._slack.with_profile(msg))
+    async def process(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
+        await super().process(await self._slack.with_profile(msg), stored)
 
 
 # -- the channel ------------------------------------------------------------------------------
@@ -463,8 +464,8 @@ class SlackChannel:
             return
         stored = await self.delivery.accept(msg)
         await ack()
-        if stored:
-            self.delivery.process_later(msg)
+        if stored is not None:
+            self.delivery.process_later(msg, stored)
         else:
             logger.info("slack event %s on %s was handled before", msg.event_id, self.name)
 
@@ -509,8 +510,8 @@ class SlackChannel:
         )
         stored = await self.delivery.accept(msg)
         await ack()
-        if stored:
-            self.delivery.process_later(msg)
+        if stored is not None:
+            self.delivery.process_later(msg, stored)
 
     def inbound(self, body: dict[str, Any]) -> InboundMessage | None:
         """The neutral message for an ``event_callback`` body, or None when it is ignored."""

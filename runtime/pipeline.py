@@ -230,7 +230,13 @@ class Runtime:
 
     # -- the path of one message ----------------------------------------------------------
 
-    async def handle(self, msg: InboundMessage, deliver: Deliver | None = None) -> TurnResult:
+    async def handle(
+        self,
+        msg: InboundMessage,
+        deliver: Deliver | None = None,
+        *,
+        stored: InboxEntry | None = None,
+    ) -> TurnResult:
         """Handle one inbound message; returns the committed replies to send.
 
         Holding the conversation, the turn first answers the conversation's earlier events
@@ -243,6 +249,7 @@ class Runtime:
                 is still held, so replies of one conversation leave in order even when its
                 turns run in different workers. Without it, the replies of caught-up turns
                 come first in the result, and the caller sends them all.
+            stored: what :meth:`accept` returned for ``msg``, so it is not stored twice.
 
         Raises StorageError when the database cannot be reached: nothing was committed and
         the adapter must not acknowledge the event, so the platform delivers it again.
@@ -250,7 +257,7 @@ class Runtime:
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
         started = time.perf_counter()
-        turn = _Turn(msg, deliver=deliver)
+        turn = _Turn(msg, inbox=stored, deliver=deliver)
         try:
             await self._run_steps(turn, 0)
         except Exception as exc:  # StorageError and the like: the adapter must not ack
@@ -291,20 +298,21 @@ class Runtime:
             logger=_TURN_LOG,
         )
 
-    async def accept(self, msg: InboundMessage) -> bool:
+    async def accept(self, msg: InboundMessage) -> InboxEntry | None:
         """Store ``msg`` durably, before the platform is acknowledged.
 
-        Returns False when this event was already handled (a redelivery): acknowledge it and
-        do nothing. True means it is stored and waits for :meth:`handle`, which may run
-        after the acknowledgement, in another task, or after a restart.
+        Returns None when this event was already handled (a redelivery): acknowledge it and
+        do nothing. Otherwise it is stored and waits for :meth:`handle` (pass it the entry
+        returned here), which may run after the acknowledgement, in another task, or after
+        a restart.
         """
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
         entry = await self.db.run(self.inbox.receive, msg)
-        fresh = entry.is_new or entry.status == "received"
-        if not fresh:
-            self.metrics.dedupe_hit(msg.channel)
-        return fresh
+        if entry.is_new or entry.status == "received":
+            return entry
+        self.metrics.dedupe_hit(msg.channel)
+        return None
 
     async def _run_steps(
         self, turn: _Turn, index: int, steps: Sequence[Step] | None = None
@@ -314,7 +322,8 @@ class Runtime:
             await chain[index](turn, lambda: self._run_steps(turn, index + 1, chain))
 
     async def _dedupe(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
-        turn.inbox = await self.db.run(self.inbox.receive, turn.msg)
+        if turn.inbox is None:  # not stored by accept() first: store it now
+            turn.inbox = await self.db.run(self.inbox.receive, turn.msg)
         if not turn.inbox.is_new and turn.inbox.status != "received":
             turn.result = TurnResult([], duplicate=True)
             return
