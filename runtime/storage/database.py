@@ -22,13 +22,14 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from runtime.errors import StorageError
 from runtime.storage.prepared import Prepared
@@ -41,6 +42,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is pinged
+_IDLE_SINCE = "mnemobot_idle_since"  # connection record info key
 _SQLITE_BEGIN = "mnemobot_sqlite_begin"  # connection info key: the mode of the next BEGIN
 
 
@@ -73,6 +76,32 @@ def _prepare_sqlite(engine: Engine) -> None:
             conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """``pool_pre_ping``, for connections that sat idle in the pool a while only.
+
+    A server restart, or a proxy closing idle connections, leaves dead ones in the pool; a
+    ping on checkout finds them before a turn does. But a turn checks out a dozen times, and
+    pinging each checkout was a fifth of a busy worker's time (bench/_scaling.py). A
+    connection checked in moments ago is alive; one that dies in use is invalidated with
+    the rest of the pool (SQLAlchemy's disconnect handling, and ``Prepared``'s).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool replaces it and tries again
+            raise DisconnectionError(f"pooled connection found dead: {exc}") from exc
 
 
 class Database:
@@ -123,9 +152,8 @@ class Database:
             engine = create_engine(url, echo=self._echo, connect_args={"check_same_thread": False})
             _prepare_sqlite(engine)
         else:
-            engine = create_engine(
-                url, echo=self._echo, pool_pre_ping=True, pool_size=10, max_overflow=20
-            )
+            engine = create_engine(url, echo=self._echo, pool_size=10, max_overflow=20)
+            _ping_idle_connections(engine)
         self._engine = engine
 
     def stop(self) -> None:

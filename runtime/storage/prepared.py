@@ -141,7 +141,7 @@ class Prepared:
             cursor.execute(compiled.sql, args)
             return int(cursor.rowcount)
         except compiled.dbapi_error as exc:
-            raise _wrapped(exc, compiled, args) from exc
+            raise _wrapped(exc, compiled, args, conn, cursor) from exc
         finally:
             cursor.close()
 
@@ -158,7 +158,7 @@ class Prepared:
             _announce(conn, cursor, compiled.sql, args, many=True)
             cursor.executemany(compiled.sql, args)
         except compiled.dbapi_error as exc:
-            raise _wrapped(exc, compiled, args) from exc
+            raise _wrapped(exc, compiled, args, conn, cursor) from exc
         finally:
             cursor.close()
 
@@ -182,7 +182,7 @@ class Prepared:
             else:
                 raw = cursor.fetchall()
         except compiled.dbapi_error as exc:
-            raise _wrapped(exc, compiled, args) from exc
+            raise _wrapped(exc, compiled, args, conn, cursor) from exc
         finally:
             cursor.close()
         return compiled.rows(raw)
@@ -194,10 +194,27 @@ def _processed(bind: Any, dialect: Dialect) -> Any:
     return value if process is None else process(value)
 
 
-def _wrapped(exc: Exception, compiled: _Compiled, args: Any) -> StatementError:
-    """The driver's error as SQLAlchemy would raise it from ``execute``."""
+def _wrapped(
+    exc: Exception, compiled: _Compiled, args: Any, conn: Connection, cursor: Any
+) -> StatementError:
+    """The driver's error as SQLAlchemy would raise it from ``execute``.
+
+    A lost connection is handled as ``execute`` would too: this one is invalidated, and so
+    are the others pooled with it (a restarted server lost them all), so the next checkout
+    connects afresh instead of failing once per stale connection.
+    """
+    dialect = compiled.dialect
+    gone = dialect.is_disconnect(exc, conn.connection.driver_connection, cursor)  # type: ignore[arg-type]
+    if gone and not conn.invalidated:  # what Connection._handle_dbapi_exception does
+        conn.engine.pool._invalidate(conn.connection, exc)
+        conn.invalidate(exc)
     return DBAPIError.instance(
-        compiled.sql, args, exc, compiled.dbapi_error, dialect=compiled.dialect
+        compiled.sql,
+        args,
+        exc,
+        compiled.dbapi_error,
+        dialect=dialect,
+        connection_invalidated=gone,
     )
 
 
