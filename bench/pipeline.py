@@ -22,6 +22,11 @@ starts fast. Each claim is measured here, in one run, on one machine, side by si
    mnemobot on SQLite, for a session of 500 turns; per-turn cost at a few session lengths.
    Target: at least 10x faster per turn, and flat.
 4. **Start-up.** ``mnemobot --help`` against ``python -c pass``, as subprocesses, median.
+5. **Slack ack latency** while every model call takes 30 s: a real ``mnemobot run`` worker,
+   signed Events API requests at a steady rate (``bench/_slack_ack.py``). Target: p99 under
+   100 ms.
+6. **2 workers vs 1** on PostgreSQL with 500 conversations: real worker processes, the
+   turns/s of each round (``bench/_scaling.py``). Target: at least 1.6x.
 
 Conventions as in ``bench/memory_ops.py``: both sides in the same process and run, rounds
 alternating which side goes first, the best round of each side is the figure, correctness is
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import dataclasses
 import hashlib
@@ -69,7 +75,10 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _agno_baseline
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules beside this one
+
+from _scaling import Scaling, measure_scaling, report_scaling
+from _slack_ack import measure_slack_ack, report_slack_ack
 
 from runtime.bots import load_bots
 from runtime.llm import estimate_tokens
@@ -949,6 +958,11 @@ def main(argv: list[str] | None = None) -> int:
         return pairs, lite, growth
 
     pairs, lite, growth = asyncio.run(run_all())
+    ack = measure_slack_ack(args.quick) if sqlite_on else None
+    scaling: Scaling | None = None
+    if postgres_on:
+        with contextlib.suppress(psycopg.OperationalError):  # said below, for section 1
+            scaling = measure_scaling(PG_ADMIN_URL, args.quick)
     runs = STARTUP_RUNS[size]
     boot = startup(runs, with_litellm=not args.quick)
     print()
@@ -958,10 +972,13 @@ def main(argv: list[str] | None = None) -> int:
         report_litellm(lite)
     report_agno(growth, size)
     report_startup(boot, runs)
+    if ack is not None:
+        report_slack_ack(ack, number="5")
+    if scaling is not None:
+        report_scaling(scaling, number=6)
     print("Ratios are printed for reading, never asserted.")
     if args.quick:
         print("--quick: a smoke run; these figures are noise, run without it to read them.")
-    print("TODO (issue 6, see bench/README.md): 2 workers vs 1 on PostgreSQL; Slack ack latency.")
     for line in unreachable:
         print(line)
     print(f"(whole run: {time.perf_counter() - started:.1f} s)")
