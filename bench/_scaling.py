@@ -88,8 +88,10 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from runtime.llm import estimate_tokens
+from _common import REPLY, FakeLLM
+
 from runtime.messages import InboundMessage, OutboundMessage
 
 __all__ = ["RoundFigures", "Scaling", "measure_scaling", "report_scaling"]
@@ -99,7 +101,6 @@ TARGET = 1.6  # issue 6: 2 workers at least 1.6x the turns per second of 1
 CHANNEL = "bench"
 BOT = "plain"
 PERSONA = "You are a concise helper."
-REPLY = "Noted, thank you."
 MAX_TURNS = 16  # [workers] max_turns, the runtime's default
 SAMPLE_EVERY = 0.1  # seconds between pg_stat_activity samples
 START_TIMEOUT = 60.0
@@ -124,24 +125,6 @@ SIZES = {
 
 
 # -- what runs in a worker process ------------------------------------------------------------
-
-
-class FakeLLM:
-    """The ``runtime.llm.LLM`` protocol in-process: a fixed answer, the estimate for tokens."""
-
-    async def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str = "default",
-        bot: str = "",
-        user_id: str | None = None,
-        purpose: str = "answer",
-    ) -> str:
-        return REPLY
-
-    def count_tokens(self, text: str, *, model: str = "default") -> int:
-        return estimate_tokens(text)
 
 
 def question(person: str, k: int) -> str:

@@ -61,12 +61,14 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import _loopback_only
 
 from tests.fakes import RecordedRequest, Reply
 from tests.fakes.openai_api import FakeOpenAI
@@ -104,18 +106,7 @@ class Load:
 LOADS = {"full": Load(600, 40.0, 0.33), "quick": Load(60, 30.0, 0.33)}
 
 
-# -- no traffic past loopback ---------------------------------------------------------------
-
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self: socket.socket, address: Any) -> Any:
-    """Refuse any connection that is not to this machine (telemetry, cost maps, providers)."""
-    host = address[0] if isinstance(address, tuple) else address
-    inet = self.family in (socket.AF_INET, socket.AF_INET6)
-    if inet and isinstance(host, str) and not host.startswith(("127.", "::1", "localhost")):
-        raise ConnectionRefusedError(f"bench: refusing to reach {host!r} (loopback only)")
-    return _real_connect(self, address)
+# -- no traffic past loopback (the worker too) ----------------------------------------------
 
 
 def _worker_guard() -> str:

@@ -77,11 +77,11 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules beside this one
 
+from _common import REPLY, FakeLLM, _loopback_only
 from _scaling import Scaling, measure_scaling, report_scaling
 from _slack_ack import measure_slack_ack, report_slack_ack
 
 from runtime.bots import load_bots
-from runtime.llm import estimate_tokens
 from runtime.locks import LocalLocks
 from runtime.memory.store import MemoryScope
 from runtime.messages import InboundMessage, TurnResult
@@ -96,7 +96,6 @@ PG_ADMIN_URL = os.environ.get("MNEMOBOT_BENCH_POSTGRES", "postgresql://127.0.0.1
 CHANNEL = "bench"
 BOT = "plain"
 PERSONA = "You are a concise helper."
-REPLY = "Noted, thank you."
 MEMORIES = 20
 HISTORY_WARMUP = 20  # turns before timing, so every turn reads a full window of 20 turns
 FLOOR_TARGET = 5.0  # issue 6: the turn within 5x of the raw driver
@@ -114,47 +113,7 @@ AGNO_POINTS = {"full": (1, 10, 100, 250, 500), "quick": (1, 10, 30, 60)}
 STARTUP_RUNS = {"full": 7, "quick": 3}
 
 
-# -- no traffic past loopback ---------------------------------------------------------------
-
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self: socket.socket, address: Any) -> Any:
-    """Refuse any connection that is not to this machine (telemetry, cost maps, providers)."""
-    host = address[0] if isinstance(address, tuple) else address
-    inet = self.family in (socket.AF_INET, socket.AF_INET6)
-    if inet and isinstance(host, str) and not host.startswith(("127.", "::1", "localhost")):
-        raise ConnectionRefusedError(f"bench: refusing to reach {host!r} (loopback only)")
-    return _real_connect(self, address)
-
-
 # -- the models -------------------------------------------------------------------------------
-
-
-class FakeLLM:
-    """The ``runtime.llm.LLM`` protocol in-process: a fixed answer, the estimate for tokens.
-
-    It keeps the last messages so the bench can check the prompt really held the memories.
-    """
-
-    def __init__(self, reply: str = REPLY) -> None:
-        self.reply = reply
-        self.last_messages: list[dict[str, str]] = []
-
-    async def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str = "default",
-        bot: str = "",
-        user_id: str | None = None,
-        purpose: str = "answer",
-    ) -> str:
-        self.last_messages = messages
-        return self.reply
-
-    def count_tokens(self, text: str, *, model: str = "default") -> int:
-        return estimate_tokens(text)
 
 
 class MockLiteLLM(FakeLLM):

@@ -120,63 +120,45 @@ class Prepared:
         does); ``autobegin=False`` runs it outside any, as the driver does (SQLite: a
         statement of its own; see Database.read_one).
         """
-        rows = self._run(conn, params, autobegin=autobegin, fetch=1)
+        rows: list[tuple[Any, ...]] = self._call(conn, params, autobegin=autobegin, fetch="one")
         return rows[0] if rows else None
 
     def all(
         self, conn: Connection, params: Mapping[str, Any], *, autobegin: bool = True
     ) -> list[tuple[Any, ...]]:
         """Every row, processed as ``conn.execute(statement, params).all()`` would."""
-        return self._run(conn, params, autobegin=autobegin, fetch=None)
+        rows: list[tuple[Any, ...]] = self._call(conn, params, autobegin=autobegin, fetch="all")
+        return rows
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows, in ``conn``'s transaction; its rowcount."""
-        compiled = self._for(conn)
-        if not conn.in_transaction():
-            conn.begin()
-        args = compiled.args(params)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            _announce(conn, cursor, compiled.sql, args, many=False)
-            cursor.execute(compiled.sql, args)
-            return int(cursor.rowcount)
-        except compiled.dbapi_error as exc:
-            raise _wrapped(exc, compiled, args, conn, cursor) from exc
-        finally:
-            cursor.close()
+        return int(self._call(conn, params, autobegin=True, fetch="rowcount"))
 
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run a statement that returns no rows once per parameter set (``executemany``)."""
-        if not rows:
-            return
-        compiled = self._for(conn)
-        if not conn.in_transaction():
-            conn.begin()
-        args = [compiled.args(params) for params in rows]
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            _announce(conn, cursor, compiled.sql, args, many=True)
-            cursor.executemany(compiled.sql, args)
-        except compiled.dbapi_error as exc:
-            raise _wrapped(exc, compiled, args, conn, cursor) from exc
-        finally:
-            cursor.close()
+        if rows:
+            self._call(conn, rows, autobegin=True, fetch="many")
 
-    def _run(
-        self, conn: Connection, params: Mapping[str, Any], *, autobegin: bool, fetch: int | None
-    ) -> list[tuple[Any, ...]]:
-        """Execute once and fetch ``fetch`` rows (1: the first; None: all)."""
+    def _call(self, conn: Connection, params: Any, *, autobegin: bool, fetch: str) -> Any:
+        """Execute on a cursor of ``conn``'s driver connection; what ``fetch`` asks for:
+        ``one``/``all`` rows, the ``rowcount``, or nothing for ``many`` (executemany)."""
         compiled = self._for(conn)
         if autobegin and not conn.in_transaction():
             conn.begin()
-        args = compiled.args(params)
+        many = fetch == "many"
+        args = [compiled.args(row) for row in params] if many else compiled.args(params)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            _announce(conn, cursor, compiled.sql, args, many=False)
+            _announce(conn, cursor, compiled.sql, args, many=many)
+            if many:
+                cursor.executemany(compiled.sql, args)
+                return None
             cursor.execute(compiled.sql, args)
+            if fetch == "rowcount":
+                return cursor.rowcount
             if not cursor.description:
                 raw: Sequence[Any] = []
-            elif fetch == 1:
+            elif fetch == "one":
                 one = cursor.fetchone()
                 raw = [] if one is None else [one]
             else:
