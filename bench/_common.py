@@ -1,4 +1,5 @@
-"""What the benches share: no traffic past loopback, and the in-process fake model.
+"""What the benches share: no traffic past loopback, the in-process fake model, and scratch
+PostgreSQL databases.
 
 Why a module: ``pipeline.py``, ``_scaling.py`` and ``_slack_ack.py`` each guard sockets and
 (two of them) answer turns with the same fake model, and one definition keeps the figures
@@ -7,18 +8,25 @@ comparable across sections.
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runtime.llm import estimate_tokens
 
-__all__ = ["REPLY", "FakeLLM", "_loopback_only"]
+__all__ = ["PG_ADMIN_URL", "REPLY", "FakeLLM", "_loopback_only", "scratch_postgres"]
 
 REPLY = "Noted, thank you."
+PG_ADMIN_URL = os.environ.get("MNEMOBOT_BENCH_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 
 _real_connect = socket.socket.connect
 
@@ -56,3 +64,16 @@ class FakeLLM:
 
     def count_tokens(self, text: str, *, model: str = "default") -> int:
         return estimate_tokens(text)
+
+
+@contextmanager
+def scratch_postgres(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """A database created for this run (``mnemobot_bench_<hex>``), dropped at the end."""
+    name = f"mnemobot_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -68,7 +68,6 @@ import logging
 import multiprocessing
 import os
 import resource
-import secrets
 import statistics
 import sys
 import tempfile
@@ -77,8 +76,8 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
@@ -90,13 +89,12 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPLY, FakeLLM
+from _common import PG_ADMIN_URL, REPLY, FakeLLM, scratch_postgres
 
 from runtime.messages import InboundMessage, OutboundMessage
 
 __all__ = ["RoundFigures", "Scaling", "measure_scaling", "report_scaling"]
 
-PG_ADMIN_URL = os.environ.get("MNEMOBOT_BENCH_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 TARGET = 1.6  # issue 6: 2 workers at least 1.6x the turns per second of 1
 CHANNEL = "bench"
 BOT = "plain"
@@ -461,19 +459,6 @@ class Scaling:
 
 
 # -- the parent -----------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    """A database created for this run (``mnemobot_bench_<hex>``), dropped at the end."""
-    name = f"mnemobot_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def write_deployment(root: Path, url: str, max_turns: int) -> Path:

@@ -68,7 +68,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import _loopback_only
+from _common import PG_ADMIN_URL, _loopback_only, scratch_postgres
 
 from tests.fakes import RecordedRequest, Reply
 from tests.fakes.openai_api import FakeOpenAI
@@ -77,7 +77,6 @@ from tests.fakes.slack_api import FakeSlackAPI, message_event, signed_event_requ
 __all__ = ["SlackAck", "SlowOpenAI", "measure_slack_ack", "report_slack_ack", "slack_ack"]
 
 REPO = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("MNEMOBOT_BENCH_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 
 CHANNEL = "slack-bench"
 BOT = "plain"
@@ -311,16 +310,8 @@ def _database(backend: str, root: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{root / 'mnemobot.db'}"
         return
-    name = f"mnemobot_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}".replace(
-            "postgresql://", "postgresql+psycopg://", 1
-        )
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres() as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def _inbox_counts(db_url: str) -> tuple[int, int]:

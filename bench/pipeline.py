@@ -51,7 +51,6 @@ import json
 import os
 import pstats
 import re
-import secrets
 import socket
 import sqlite3
 import statistics
@@ -77,7 +76,7 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules beside this one
 
-from _common import REPLY, FakeLLM, _loopback_only
+from _common import PG_ADMIN_URL, REPLY, FakeLLM, _loopback_only, scratch_postgres
 from _scaling import Scaling, measure_scaling, report_scaling
 from _slack_ack import measure_slack_ack, report_slack_ack
 
@@ -91,7 +90,6 @@ from runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from runtime.storage.tables import INBOX
 
 REPO = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("MNEMOBOT_BENCH_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 
 CHANNEL = "bench"
 BOT = "plain"
@@ -604,19 +602,6 @@ async def bench_sqlite(root: Path, size: str) -> Pair:
     side = OurSide(url, write_bot(root))  # creates and migrates the file for the raw side too
     side.stop()
     return await turn_vs_floor("sqlite", url, RawSQLite(path), root, size)
-
-
-@contextmanager
-def scratch_postgres() -> Iterator[str]:
-    """A database created for this run (``mnemobot_bench_<hex>``), dropped at the end."""
-    name = f"mnemobot_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def bench_postgresql(root: Path, size: str) -> Pair:
