@@ -27,6 +27,47 @@ LANGUAGES = {
     "de": "de",
 }
 SUPPORT_WORDS = ("support", "help", "problem", "broken", "error", "suporte", "ajuda", "ayuda")
+# What people put before their name when asked for it, longest first.
+NAME_LEAD_INS = (
+    "my name is",
+    "meu nome é",
+    "meu nome e",
+    "je m'appelle",
+    "ich heiße",
+    "ich heisse",
+    "me llamo",
+    "me chamo",
+    "call me",
+    "this is",
+    "i'm",
+    "i am",
+    "it's",
+    "ich bin",
+    "soy",
+    "sou",
+)
+
+
+def name_from(text):
+    """The name in an answer to "What's your name?": "Ana", "my name is Ana", "I'm Ana."."""
+    words = text.strip()
+    for lead_in in NAME_LEAD_INS:
+        if words.lower().startswith(lead_in + " "):
+            words = words[len(lead_in) :]
+            break
+    first = words.split()[0] if words.split() else ""
+    return first.strip(".,!?;:").capitalize()
+
+
+def language_from(text):
+    """The language in "Português", "I prefer English", "en"; else the answer as given."""
+    lowered = text.lower().strip(" .!")
+    if lowered in LANGUAGES:
+        return LANGUAGES[lowered]
+    for word in lowered.replace(",", " ").split():
+        if word.strip(".!") in LANGUAGES:
+            return LANGUAGES[word.strip(".!")]
+    return text
 
 
 async def on_message(ctx):
@@ -36,12 +77,12 @@ async def on_message(ctx):
     text = ctx.text.strip()
 
     if waiting_for == "name" and not name:
-        name = text.split()[0].strip(".,!").capitalize() if text else ""
+        name = name_from(text)
         await ctx.user.memory.set("name", name)
         await ctx.user.facts.set("fact_name", name)
         waiting_for = None
     elif waiting_for == "language" and not language:
-        language = LANGUAGES.get(text.lower(), text)
+        language = language_from(text)
         await ctx.user.memory.set("language", language)
         waiting_for = None
 

@@ -26,6 +26,16 @@ async def test_support_bot_greets_by_the_name_and_language_sales_bot_learned(mak
     assert memory["language"] == "pt-BR"
 
 
+async def test_sales_bot_understands_a_name_and_a_language_said_in_a_sentence(make_runtime):
+    sales = Chat(make_runtime(), bot="sales-bot", user="dora")
+    await sales.say("hello")
+
+    assert (await sales.say("my name is Dora"))[0].startswith("sales-bot: Nice to meet you, Dora!")
+    assert (await sales.say("I prefer French, please"))[0].startswith(
+        "sales-bot: Got it, Dora (fr)."
+    )
+
+
 async def test_still_greeted_after_the_process_restarts(make_runtime):
     first = make_runtime()
     sales = Chat(first, bot="sales-bot", user="bruno")
