@@ -308,7 +308,7 @@ class Runtime:
         """
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
-        entry = await self.db.run(self.inbox.receive, msg)
+        entry = await self.db.run_intake(self.inbox.receive, msg)
         if entry.is_new or entry.status == "received":
             return entry
         self.metrics.dedupe_hit(msg.channel)

@@ -232,3 +232,31 @@ async def test_an_oversized_message_gets_a_clear_answer_and_the_bot_does_not_run
     assert logged == "x" * 100 + " [... 50 more characters]"
     assert status == "failed"
     assert await chat.say("x" * 100) == ["counter: message 1"]
+
+
+async def test_an_event_is_stored_while_every_shared_thread_is_busy(make_runtime, tmp_path: Path):
+    """The platform's acknowledgement must not queue behind turns in flight (Slack: 3 s)."""
+    import asyncio
+    import threading
+
+    from runtime.storage.tables import INBOX
+
+    write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
+    runtime = make_runtime(bots_dir=tmp_path)
+    runtime.bind_channel("console:counter", bot="counter")
+    gate = threading.Event()
+    # More blocked calls than the executor Database.run uses (on PostgreSQL) has threads,
+    # so its queue is not empty either. (On SQLite a store runs inline: nothing to wait on.)
+    busy = [asyncio.ensure_future(asyncio.to_thread(gate.wait)) for _ in range(40)]
+    try:
+        await asyncio.sleep(0)
+        entry = await asyncio.wait_for(runtime.accept(message("hi", "evt-busy")), timeout=20)
+        assert not any(task.done() for task in busy)  # stored while the shared threads waited
+    finally:
+        gate.set()
+        await asyncio.gather(*busy)
+
+    assert entry is not None and entry.is_new
+    with runtime.db.read() as conn:
+        status = conn.execute(select(INBOX.c.status).where(INBOX.c.event_id == "evt-busy"))
+        assert status.scalar_one() == "received"

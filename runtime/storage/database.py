@@ -19,12 +19,15 @@ read without BEGIN/ROLLBACK (a single SELECT is its own snapshot).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -42,6 +45,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+INTAKE_THREADS = 4  # PostgreSQL: threads that only store arriving events (see run_intake)
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is pinged
 _IDLE_SINCE = "mnemobot_idle_since"  # connection record info key
 _SQLITE_BEGIN = "mnemobot_sqlite_begin"  # connection info key: the mode of the next BEGIN
@@ -120,6 +124,7 @@ class Database:
         self._local = threading.local()  # SQLite: .conn, this thread's held connection
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
+        self._intake: ThreadPoolExecutor | None = None
 
     @property
     def dialect(self) -> str:
@@ -157,6 +162,9 @@ class Database:
         self._engine = engine
 
     def stop(self) -> None:
+        if self._intake is not None:
+            self._intake.shutdown(wait=True)
+            self._intake = None
         with self._held_lock:
             held, self._held = self._held, []
         for conn in held:
@@ -251,6 +259,20 @@ class Database:
         if self.is_sqlite:
             return fn(*args, **kwargs)
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def run_intake(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Like :meth:`run`, on threads that only store arriving events.
+
+        The platform waits for its acknowledgement until the event is stored (Slack retries
+        after 3 s). Turns in flight keep :meth:`run`'s shared executor busy with a queue of
+        their statements; an event stored through that queue would wait behind all of them.
+        """
+        if self.is_sqlite:
+            return fn(*args, **kwargs)
+        if self._intake is None:
+            self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="intake")
+        call = partial(contextvars.copy_context().run, fn, *args, **kwargs)  # as to_thread does
+        return await asyncio.get_running_loop().run_in_executor(self._intake, call)
 
 
 class _Transaction:
