@@ -8,6 +8,7 @@ comparable across sections.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -46,8 +47,9 @@ class FakeLLM:
     It keeps the last messages so a bench can check the prompt really held the memories.
     """
 
-    def __init__(self, reply: str = REPLY) -> None:
+    def __init__(self, reply: str = REPLY, *, delay: float = 0.0) -> None:
         self.reply = reply
+        self.delay = delay  # seconds each answer takes, waited without using the CPU
         self.last_messages: list[dict[str, str]] = []
 
     async def complete(
@@ -60,6 +62,8 @@ class FakeLLM:
         purpose: str = "answer",
     ) -> str:
         self.last_messages = messages
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return self.reply
 
     def count_tokens(self, text: str, *, model: str = "default") -> int:

@@ -39,11 +39,17 @@ How:
   PostgreSQL server (``/proc``: every postgres process but live backends of other
   databases, exited backends through the postmaster's child times) and of the machine
   (``/proc/stat``), the rest being other processes; context switches, and how often the
-  workers were preempted; statements, transactions, pool checkouts (each pings first:
-  ``pool_pre_ping``) and new connections per turn (SQLAlchemy events in the workers); time
+  workers were preempted; statements, transactions, pool checkouts and new connections per
+  turn (SQLAlchemy events in the workers); time
   to get the conversation lock (the runtime's metrics); the scratch database's backends by
   state (``pg_stat_activity`` every 100 ms); the server's durability settings and one
   commit's cost alone. Nothing on the server is changed.
+
+**The model's latency** (``model_seconds``): at 0 the model answers at once, and a worker
+is bound by its CPU. A real model takes seconds, and a turn holds one of the worker's
+``max_turns`` slots (and its conversation lock) through the model call, so a worker is then
+bound by ``max_turns / latency`` and more workers add turns in flight; with
+``model_seconds`` > 0 the report prints that bound instead of the CPU ceiling.
 
 Reading it: a worker runs Python under one GIL, so one worker alone uses at most about one
 core, and PostgreSQL works beside it. If the 1-worker round already keeps ``u`` cores busy
@@ -96,6 +102,7 @@ from runtime.messages import InboundMessage, OutboundMessage
 __all__ = ["RoundFigures", "Scaling", "measure_scaling", "report_scaling"]
 
 TARGET = 1.6  # issue 6: 2 workers at least 1.6x the turns per second of 1
+MODEL_BOUND_SECONDS = 0.2  # the second measurement: every model answer takes this long
 CHANNEL = "bench"
 BOT = "plain"
 PERSONA = "You are a concise helper."
@@ -245,8 +252,10 @@ def _metric_sum(runtime: Any, family: str) -> float:
     )
 
 
-def worker_main(index: int, config: str, log_path: str, pipe: Pipe) -> None:
+def worker_main(index: int, config: str, log_path: str, pipe: Pipe, model_seconds: float) -> None:
     """A worker process: build the runtime as ``mnemobot run`` does, then run what it is sent.
+
+    Its model answers after ``model_seconds`` (0: at once).
 
     On ``pipe`` it sends ``("ready", None)`` once started; then for each :class:`Job`, it
     sends ``("ready", None)``, waits for ``"go"``, runs the job and sends ``("done",
@@ -261,7 +270,7 @@ def worker_main(index: int, config: str, log_path: str, pipe: Pipe) -> None:
 
         log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - the process's lifetime
         configure_logging(log, json_lines=True)
-        runtime = build_runtime(load_settings(Path(config)), llm=FakeLLM())
+        runtime = build_runtime(load_settings(Path(config)), llm=FakeLLM(delay=model_seconds))
         runtime.start()
         runtime.bind_channel(CHANNEL, bot=BOT)
         channel = _NullChannel(runtime)
@@ -429,6 +438,7 @@ class Scaling:
     people: int
     messages: int
     max_turns: int
+    model_seconds: float
     rounds: list[RoundFigures]
     server: dict[str, str]
     commit_ms: float
@@ -508,9 +518,10 @@ class _Worker:
 class _Deployment:
     """Worker processes on the scratch database, and the parent's connection to watch it."""
 
-    def __init__(self, root: Path, url: str, max_turns: int) -> None:
+    def __init__(self, root: Path, url: str, max_turns: int, model_seconds: float) -> None:
         self.root = root
         self.config = write_deployment(root, url, max_turns)
+        self.model_seconds = model_seconds
         self.workers: list[_Worker] = []
         self.monitor = psycopg.connect(url, autocommit=True)
 
@@ -521,7 +532,7 @@ class _Deployment:
             log = self.root / f"worker-{index}.log"
             process = context.Process(
                 target=worker_main,
-                args=(index, str(self.config), str(log), theirs),
+                args=(index, str(self.config), str(log), theirs, self.model_seconds),
                 name=f"mnemobot-bench-worker-{index}",
                 daemon=True,
             )
@@ -658,6 +669,7 @@ def measure_scaling(
     *,
     messages: int | None = None,
     rounds: int | None = None,
+    model_seconds: float = 0.0,
 ) -> Scaling:
     """Rounds of 1 and 2 worker processes on a scratch database; see the module docstring.
 
@@ -666,6 +678,9 @@ def measure_scaling(
         quick: a smoke run (60 people, 2 messages, 1 round of each); figures are noise.
         messages: messages per person instead of the size's (more: steadier, slower).
         rounds: rounds of each worker count instead of the size's.
+        model_seconds: how long each model answer takes. At 0 a worker is bound by its CPU
+            (one core at most, under the GIL); at a model's latency, by ``max_turns``, the
+            turns it keeps in flight.
 
     Raises ``psycopg.OperationalError`` when PostgreSQL is unreachable, RuntimeError when a
     worker fails or a round's replies are not all there once each and in order.
@@ -685,7 +700,7 @@ def measure_scaling(
         db.start()
         ensure_schema(db)  # once, before the workers start
         db.stop()
-        deployment = _Deployment(Path(tmp), url, MAX_TURNS)
+        deployment = _Deployment(Path(tmp), url, MAX_TURNS, model_seconds)
         try:
             server = _server_settings(deployment.monitor)
             commit_ms = _commit_ms(deployment.monitor)
@@ -696,7 +711,8 @@ def measure_scaling(
                     tag = f"r{r}w{workers}"
                     figures.append(deployment.run_round(tag, workers, size.people, size.messages))
                     print(
-                        f"  scaling    round {r + 1}/{size.rounds}, {workers} worker(s):"
+                        f"  scaling    model {model_seconds:g} s, round {r + 1}/{size.rounds},"
+                        f" {workers} worker(s):"
                         f" {figures[-1].turns_per_second:.0f} turns/s",
                         file=sys.stderr,
                     )
@@ -706,6 +722,7 @@ def measure_scaling(
         people=size.people,
         messages=size.messages,
         max_turns=MAX_TURNS,
+        model_seconds=model_seconds,
         rounds=figures,
         server=server,
         commit_ms=commit_ms,
@@ -720,10 +737,17 @@ def verdict(ratio: float, target: float) -> str:
     return "met" if ratio >= target else "MISSED"
 
 
-def report_scaling(s: Scaling, number: int = 5) -> None:
+def report_scaling(s: Scaling, number: int | str = 5) -> None:
     """The report section: 1 and 2 workers' throughput, the ratio, and where the CPU went."""
     one, two = s.one, s.two
-    print(f"{number}. Worker processes on one PostgreSQL, 2 against 1 (turns per second)")
+    print(f"{number}. Worker processes on one PostgreSQL, 2 against 1 (turns per second),")
+    if s.model_seconds:
+        print(
+            f"   every model answer taking {s.model_seconds:g} s: a worker is bound by the turns"
+            " it keeps in flight"
+        )
+    else:
+        print("   the model answering at once: a worker is bound by its CPU")
     print(
         f"   {s.people} people x {s.messages} messages in order, {s.max_turns} turns in flight"
         " per worker; a turn: accept, handle, send, mark sent"
@@ -773,12 +797,21 @@ def report_scaling(s: Scaling, number: int = 5) -> None:
     for state in sorted(set(one.backends) | set(two.backends)):
         row(f"  {state}", backends(state))
     used = (one.worker_cpu + one.postgres_cpu) / one.seconds
-    print(
-        f"   ceiling: the 1-worker round used {used:.2f} of {one.cores:.0f} cores (worker"
-        f" {one.worker_cpu / one.seconds:.2f}, PostgreSQL {one.postgres_cpu / one.seconds:.2f}),"
-        f" so 2 workers can reach at most {s.ceiling:.2f}x on this machine; {TARGET:g}x needs"
-        f" the 1-worker round to use at most {one.cores / TARGET:.2f} cores"
-    )
+    if s.model_seconds:
+        bound = s.max_turns / s.model_seconds
+        print(
+            f"   bound: {s.max_turns} turns in flight / {s.model_seconds:g} s a model answer ="
+            f" at most {bound:.0f} turns/s a worker; the 1-worker round used {used:.2f} of"
+            f" {one.cores:.0f} cores, so the CPU is not what limits it"
+        )
+    else:
+        print(
+            f"   ceiling: the 1-worker round used {used:.2f} of {one.cores:.0f} cores (worker"
+            f" {one.worker_cpu / one.seconds:.2f}, PostgreSQL"
+            f" {one.postgres_cpu / one.seconds:.2f}), so 2 workers can reach at most"
+            f" {s.ceiling:.2f}x on this machine; {TARGET:g}x needs the 1-worker round to use at"
+            f" most {one.cores / TARGET:.2f} cores"
+        )
 
     def change(cpu: Callable[[RoundFigures], float]) -> str:
         return f"{(cpu(two) / two.turns) / (cpu(one) / one.turns) - 1:+.0%}"
@@ -805,10 +838,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small rounds: proves it runs")
     parser.add_argument("--messages", type=int, help="messages per person (full: 3)")
     parser.add_argument("--rounds", type=int, help="rounds of each worker count (full: 2)")
+    parser.add_argument(
+        "--model-seconds", type=float, default=0.0, help="each model answer's wait (default 0)"
+    )
     args = parser.parse_args(argv)
     try:
         scaling = measure_scaling(
-            PG_ADMIN_URL, args.quick, messages=args.messages, rounds=args.rounds
+            PG_ADMIN_URL,
+            args.quick,
+            messages=args.messages,
+            rounds=args.rounds,
+            model_seconds=args.model_seconds,
         )
     except psycopg.OperationalError as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
