@@ -376,7 +376,16 @@ class SlackChannel:
 
         Raises ConfigError when Slack refuses a token, so ``mnemobot run`` stops with one line.
         """
-        me = await self._identity()
+        if self.client.session is None or self.client.session.closed:
+            # One connection pool for the channel's life: without it, slack_sdk opens (and
+            # closes) an aiohttp session, and a new connection, for every Web API call.
+            timeout = aiohttp.ClientTimeout(total=self.client.timeout)
+            self.client.session = aiohttp.ClientSession(timeout=timeout)
+        try:
+            me = await self._identity()
+        except BaseException:
+            await self._close_session()
+            raise
         logger.info(
             "slack channel %s: bot user %s (%s) in team %s, %s mode",
             self.name,
@@ -389,10 +398,18 @@ class SlackChannel:
             await self._connect_socket()
 
     async def stop(self) -> None:
-        """Close the Socket Mode connection (HTTP intake stops with the server)."""
+        """Close the Socket Mode connection (HTTP intake stops with the server), then the
+        Web API connections; a reply sent after this opens its own (slack_sdk does that for a
+        closed session)."""
         socket, self._socket = self._socket, None
         if socket is not None:
             await socket.close_async()  # type: ignore[no-untyped-call]
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        session = self.client.session
+        if session is not None and not session.closed:
+            await session.close()
 
     async def _connect_socket(self) -> None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

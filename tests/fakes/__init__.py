@@ -34,6 +34,7 @@ class RecordedRequest:
     headers: dict[str, str]  # keys lower-cased: HTTP header names are case-insensitive
     body: bytes
     time: float  # time.time() on arrival
+    client_port: int = 0  # the caller's side of the connection: one port, one connection
 
 
 @dataclass
@@ -72,7 +73,8 @@ class FakeHTTPServer:
     socket closes so long-running handlers (Telegram's long poll) can return promptly.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
+        self.keep_alive = keep_alive  # HTTP/1.1: a client may send many requests on one connection
         self._lock = threading.RLock()
         # One condition for all state changes: long polls wait on it, pushes notify it.
         self._changed = threading.Condition(self._lock)
@@ -177,6 +179,7 @@ class FakeHTTPServer:
             headers=headers,
             body=body,
             time=time.time(),
+            client_port=int(handler.client_address[1]),
         )
         with self._lock:
             self._requests.append(request)
@@ -200,8 +203,9 @@ class FakeHTTPServer:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            # HTTP/1.0: one request per connection, so no idle keep-alive thread outlives stop().
-            protocol_version = "HTTP/1.0"
+            # HTTP/1.0 unless asked: one request per connection, so no idle keep-alive thread
+            # outlives stop(). With keep_alive, the client must close its connections first.
+            protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
 
             def do_GET(self) -> None:
                 fake._dispatch(self)

@@ -77,8 +77,14 @@ def _as_bool(value: Any) -> bool | None:
 class FakeSlackAPI(FakeHTTPServer):
     """The Slack Web API for one or more bot tokens, served at ``{url}/api/<method>``."""
 
-    def __init__(self, team_id: str = DEFAULT_TEAM, team_name: str = "Fake Workspace") -> None:
-        super().__init__()
+    def __init__(
+        self,
+        team_id: str = DEFAULT_TEAM,
+        team_name: str = "Fake Workspace",
+        *,
+        keep_alive: bool = False,
+    ) -> None:
+        super().__init__(keep_alive=keep_alive)
         self.team_id = team_id
         self.team_name = team_name
         self._bots: dict[str, dict[str, Any]] = {}

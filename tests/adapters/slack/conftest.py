@@ -133,23 +133,29 @@ class SlackHarness:
 async def make_harness(
     make_runtime: Callable[..., Runtime], slack: FakeSlackAPI, bots_dir: Path
 ) -> AsyncIterator[Callable[..., Any]]:
-    """``await make_harness(bot="support-bot", **channel_kwargs)``: started and bound."""
+    """``await make_harness(bot="support-bot", **channel_kwargs)``: started and bound.
+
+    ``api=`` points it at another fake Slack than the ``slack`` fixture.
+    """
     made: list[SlackHarness] = []
 
-    async def factory(bot: str = "support-bot", **kwargs: Any) -> SlackHarness:
+    async def factory(
+        bot: str = "support-bot", api: FakeSlackAPI | None = None, **kwargs: Any
+    ) -> SlackHarness:
+        api = api or slack
         runtime = make_runtime(bots_dir=bots_dir)
         options: dict[str, Any] = {
             "name": CHANNEL_NAME,
             "bot_token": TOKEN,
             "signing_secret": SECRET,
-            "api_url": slack.base_url,
+            "api_url": api.base_url,
         }
         options.update(kwargs)
         channel = SlackChannel(runtime, **options)
         runtime.bind_channel(channel.name, bot=bot)
         await channel.delivery.recover()
         await channel.start()
-        harness = SlackHarness(runtime, channel, slack)
+        harness = SlackHarness(runtime, channel, api)
         made.append(harness)
         return harness
 

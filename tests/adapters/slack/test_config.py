@@ -44,6 +44,7 @@ async def test_an_http_channel_from_config_serves_its_webhook_path(
 
     (channel,) = build_channels(runtime)
     await channel.start()
+    await channel.stop()
 
     assert isinstance(channel, SlackChannel)
     assert (channel.kind, channel.mode, channel.api_url) == ("slack", "http", slack.base_url)

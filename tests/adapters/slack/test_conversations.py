@@ -12,7 +12,7 @@ from sqlalchemy import select
 from runtime.storage.tables import IDENTITIES, USERS
 from tests.fakes.slack_api import FakeSlackAPI, app_mention_event, message_event
 
-from .conftest import BOT_USER, TEAM
+from .conftest import BOT_USER, TEAM, TOKEN
 
 ASKS_NAME = (
     "Hello! I'm the support bot. I don't know you yet: what's your name? "
@@ -50,6 +50,26 @@ async def test_a_dm_conversation_with_the_support_bot(make_harness: Any) -> None
     )
     assert len(h.slack.calls("users.info")) == 1
     assert len(h.slack.calls("auth.test")) == 1  # in start(), never per event
+
+
+async def test_every_call_to_slack_goes_over_one_kept_alive_connection(make_harness: Any) -> None:
+    with FakeSlackAPI(team_id=TEAM, keep_alive=True) as slack:
+        slack.add_bot(TOKEN, name="support", user_id=BOT_USER, bot_id="B0SUPPORT")
+        slack.add_user("U1ANN", "Ann Example", email="ann@example.com")
+        h = await make_harness(bot="echo-bot", api=slack)
+        for n, text in enumerate(("one", "two", "three"), start=1):
+            assert (await h.post(dm(text))).status_code == 200
+            await h.posted(n)
+        await h.channel.stop()  # closes the connection, so the fake's server can stop
+
+    assert [m.text for m in slack.posted_messages()] == [
+        "you said: one",
+        "you said: two",
+        "you said: three",
+    ]
+    calls = [r for r in slack.requests() if r.token == TOKEN]
+    assert {r.api_method for r in calls} == {"auth.test", "users.info", "chat.postMessage"}
+    assert len({r.client_port for r in calls}) == 1
 
 
 async def test_without_the_email_scope_no_email_is_kept(
