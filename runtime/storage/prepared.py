@@ -25,6 +25,8 @@ from sqlalchemy.sql.expression import Executable
 
 __all__ = ["Prepared"]
 
+FEW_ROWS = 2  # execute_many runs one execute per row up to this many (see Prepared._call)
+
 _Processor = Callable[[Any], Any] | None
 
 
@@ -151,7 +153,11 @@ class Prepared:
         try:
             _announce(conn, cursor, compiled.sql, args, many=many)
             if many:
-                cursor.executemany(compiled.sql, args)
+                if len(args) > FEW_ROWS:
+                    cursor.executemany(compiled.sql, args)
+                else:  # psycopg's executemany sets up a pipeline: dearer for a row or two
+                    for row in args:
+                        cursor.execute(compiled.sql, row)
                 return None
             cursor.execute(compiled.sql, args)
             if fetch == "rowcount":
