@@ -14,6 +14,9 @@ What is Telegram-specific and easy to get wrong lives here:
 * **Sending.** Plain text (no ``parse_mode``), so a person's ``*_[`` can never break a
   message; split at 4096 characters; paced under Telegram's flood limits; a 429 waits for
   that chat only; transient network errors are retried, then the reply stays pending.
+
+The pacing lives in :mod:`adapters.telegram_pacing` and the Update → InboundMessage
+conversion in :mod:`adapters.telegram_updates`; this module holds the channel itself.
 """
 
 from __future__ import annotations
@@ -25,18 +28,14 @@ import hmac
 import json
 import logging
 import re
-import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from telegram import Bot, Message, MessageEntity, Update, User
-from telegram.constants import ChatType
+from telegram import Bot, Update, User
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -49,6 +48,8 @@ from telegram.request import HTTPXRequest
 
 from adapters.base import Delivery
 from adapters.run import token_from_env
+from adapters.telegram_pacing import Pacer, Pacing
+from adapters.telegram_updates import to_inbound
 from adapters.text import split_text
 from runtime.errors import ChannelError, ConfigError, StorageError
 from runtime.locks import DeploymentLock
@@ -58,11 +59,8 @@ from runtime.settings import ChannelSettings
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
-    "Pacer",
-    "Pacing",
     "TelegramChannel",
     "TelegramSendError",
-    "to_inbound",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,7 +80,6 @@ _EXTRA_FIELDS = {
     "pacing",
 }
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_COMMAND = re.compile(r"^(/[A-Za-z0-9_]+)@([A-Za-z0-9_]+)")
 
 
 class TelegramSendError(ChannelError):
@@ -90,209 +87,6 @@ class TelegramSendError(ChannelError):
 
     Belongs under a ``ChannelError`` in ``runtime/errors.py`` once that exists.
     """
-
-
-# -- pacing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Pacing:
-    """Telegram's flood limits as token buckets: a sustained rate and a short burst.
-
-    The Bot API FAQ: about one message per second in a chat, 20 per minute in a group,
-    30 per second overall. Bursts keep a 3-part long reply from taking three seconds.
-    """
-
-    chat_rate: float = 1.0
-    chat_burst: int = 3
-    group_rate: float = 20 / 60
-    group_burst: int = 3
-    overall_rate: float = 30.0
-    overall_burst: int = 30
-
-    def __post_init__(self) -> None:
-        if min(self.chat_rate, self.group_rate, self.overall_rate) <= 0:
-            raise ValueError("pacing rates are messages per second and must be positive")
-        if min(self.chat_burst, self.group_burst, self.overall_burst) < 1:
-            raise ValueError("pacing bursts must be at least 1")
-
-
-class _Bucket:
-    """A token bucket that hands out reservations: the caller sleeps the returned delay."""
-
-    __slots__ = ("capacity", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, capacity: int, now: float) -> None:
-        self.rate, self.capacity = rate, float(capacity)
-        self.tokens, self.stamp = float(capacity), now
-
-    def reserve(self, now: float) -> float:
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        self.tokens -= 1
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
-
-    def idle(self, now: float) -> bool:
-        return self.tokens + (now - self.stamp) * self.rate >= self.capacity
-
-
-@dataclass(slots=True)
-class _ChatGate:
-    lock: asyncio.Lock
-    bucket: _Bucket
-    users: int = 0
-
-
-class Pacer:
-    """Per-chat order and pacing for one bot account; one instance per channel, no globals.
-
-    ``async with pacer.chat(id):`` serialises sends to that chat (parts stay in order, and a
-    429 pause holds that chat only); ``await pacer.wait(id)`` before each request keeps the
-    chat, group and overall rates.
-    """
-
-    def __init__(
-        self,
-        pacing: Pacing | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.pacing = pacing or Pacing()
-        self._clock = clock
-        self._sleep = sleep
-        self._overall = _Bucket(self.pacing.overall_rate, self.pacing.overall_burst, clock())
-        self._chats: dict[str, _ChatGate] = {}
-
-    def _gate(self, chat_id: str) -> _ChatGate:
-        gate = self._chats.get(chat_id)
-        if gate is None:
-            p, now = self.pacing, self._clock()
-            bucket = (
-                _Bucket(p.group_rate, p.group_burst, now)
-                if chat_id.startswith("-")  # Telegram group and channel ids are negative
-                else _Bucket(p.chat_rate, p.chat_burst, now)
-            )
-            gate = self._chats[chat_id] = _ChatGate(asyncio.Lock(), bucket)
-            if len(self._chats) > 1024:
-                self._prune(now)
-        return gate
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, g in self._chats.items() if g.users == 0 and g.bucket.idle(now)]:
-            del self._chats[key]
-
-    @contextlib.asynccontextmanager
-    async def chat(self, chat_id: str) -> AsyncIterator[None]:
-        gate = self._gate(chat_id)
-        gate.users += 1
-        try:
-            async with gate.lock:
-                yield
-        finally:
-            gate.users -= 1
-
-    async def wait(self, chat_id: str) -> None:
-        delay = self._gate(chat_id).bucket.reserve(self._clock())
-        if delay > 0:
-            await self._sleep(delay)
-        delay = self._overall.reserve(self._clock())
-        if delay > 0:
-            await self._sleep(delay)
-
-
-# -- conversion ---------------------------------------------------------------------------
-
-
-def _utf16_index(text: str, offset: int) -> int:
-    """The str index of a UTF-16 offset (Telegram measures entities in UTF-16 code units)."""
-    units = 0
-    for index, char in enumerate(text):
-        if units >= offset:
-            return index
-        units += 2 if ord(char) > 0xFFFF else 1
-    return len(text)
-
-
-def _without(text: str, spans: list[MessageEntity]) -> str:
-    """``text`` with the given entities (mentions of the bot) cut out, with one adjacent space."""
-    for entity in sorted(spans, key=lambda e: e.offset, reverse=True):
-        start = _utf16_index(text, entity.offset)
-        end = _utf16_index(text, entity.offset + entity.length)
-        if text[end : end + 1] == " ":
-            end += 1
-        elif text[start - 1 : start] == " ":
-            start -= 1
-        text = text[:start] + text[end:]
-    return text.strip()
-
-
-def _addressed(message: Message, me: User) -> tuple[bool, list[MessageEntity]]:
-    """Whether a group message is meant for this bot, and the entities that name it."""
-    username = (me.username or "").lower()
-    entities = message.parse_entities()
-    naming = [
-        e
-        for e, said in entities.items()
-        if (e.type == MessageEntity.MENTION and said.lower() == f"@{username}")
-        or (e.type == MessageEntity.TEXT_MENTION and e.user is not None and e.user.id == me.id)
-    ]
-    command = next(
-        (
-            said
-            for e, said in entities.items()
-            if e.type == MessageEntity.BOT_COMMAND and not e.offset
-        ),
-        None,
-    )
-    if command is not None and "@" in command:
-        return command.split("@", 1)[1].lower() == username, naming
-    replied = message.reply_to_message
-    to_me = replied is not None and replied.from_user is not None and replied.from_user.id == me.id
-    return bool(naming) or to_me or command is not None, naming
-
-
-def to_inbound(
-    update: Update, *, channel: str, me: User, payload: dict[str, Any] | None = None
-) -> InboundMessage | None:
-    """The neutral message for ``update``, or None when the bot should not answer it.
-
-    Ignored: anything but a new text message (edits, photos, stickers, service messages),
-    messages of bots (this one included, so two bots never loop), channels, and group
-    messages not addressed to this bot. Mentions of the bot are cut from the text and
-    ``/command@thisbot`` becomes ``/command``, so the runtime's commands work in groups.
-    """
-    message = update.message
-    if message is None or not message.text:
-        return None
-    sender = message.from_user
-    if sender is None or sender.is_bot or message.sender_chat is not None:
-        return None
-    if message.chat.type == ChatType.PRIVATE:
-        _, naming = _addressed(message, me)
-    elif message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-        addressed, naming = _addressed(message, me)
-        if not addressed:
-            return None
-    else:
-        return None
-    text = _without(message.text, naming)
-    match = _COMMAND.match(text)
-    if match and match[2].lower() == (me.username or "").lower():
-        text = match[1] + text[match.end() :]
-    if not text:
-        return None
-    return InboundMessage(
-        channel=channel,
-        channel_kind="telegram",
-        external_user_id=str(sender.id),
-        chat_id=str(message.chat.id),
-        text=text,
-        event_id=str(update.update_id),
-        display_name=sender.full_name,
-        language=sender.language_code,
-        payload=payload if payload is not None else update.to_dict(),
-    )
 
 
 def _retry_seconds(exc: RetryAfter) -> float:

@@ -6,7 +6,7 @@ from typing import Any
 
 from telegram import Update, User
 
-from adapters.telegram import to_inbound
+from adapters.telegram_updates import to_inbound
 
 from .conftest import ECHO_CHANNEL, SALES_CHANNEL
 from .support import ECHO, Person, inbox_rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from adapters.telegram import Pacer, Pacing
+from adapters.telegram_pacing import Pacer, Pacing
 from adapters.text import split_text
 from runtime.messages import OutboundMessage
 
