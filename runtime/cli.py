@@ -174,7 +174,7 @@ def _chat_in_browser(bot: str | None, config: Path | None) -> None:
 @_guard
 def run(config: ConfigOption = None) -> None:
     """Serve every configured channel, the webhook server and the janitor until SIGINT/SIGTERM."""
-    from adapters.admin_api import admin_status_line
+    from adapters.admin_auth import admin_status_line
     from adapters.run import build_channels, run_deployment
     from runtime.llm import LiteLLM
     from runtime.logs import configure_logging

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from adapters.admin_api import ADMIN_TOKEN_ENV, admin_routes
+from adapters.admin_api import admin_routes
+from adapters.admin_auth import ADMIN_TOKEN_ENV
 from adapters.server import build_app
 from runtime.clock import ManualClock
 from runtime.pipeline import Runtime

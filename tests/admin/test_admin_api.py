@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
-from adapters.admin_api import ADMIN_TOKEN_ENV, admin_routes, admin_status_line, admin_tokens
+from adapters.admin_api import admin_routes
+from adapters.admin_auth import ADMIN_TOKEN_ENV, admin_status_line, admin_tokens
 from runtime.errors import ConfigError
 from runtime.privacy import export_user
 from runtime.storage.tables import AUDIT_LOG, EPISODES, IDENTITIES, new_id
