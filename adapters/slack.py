@@ -17,7 +17,8 @@ Why it is built the way it is:
 * **No auth.test per event.** ``authorize=`` hands Bolt an ``AuthorizeResult`` built from one
   ``auth.test`` in :meth:`SlackChannel.start`; Bolt's self-event filter uses it too.
 * **No reply loops.** Our own messages, other bots' messages, edits, deletions and other
-  subtypes are acked and dropped (:data:`IGNORE_RULES`, one small rule each).
+  subtypes are acked and dropped (:data:`~adapters.slack_events.IGNORE_RULES`, one small
+  rule each).
 * **A conversation is channel + thread (or DM) + person.** ``chat_id`` is the channel for a
   top-level DM and ``"<channel>:<thread_ts>"`` in a thread. A top-level ``app_mention`` is
   answered in a thread rooted at the mention (its ``ts``), so the exchange does not flood the
@@ -33,6 +34,9 @@ Why it is built the way it is:
 Socket Mode (``mode = "socket"``) reuses all of the above through slack-bolt's aiohttp
 ``AsyncSocketModeHandler``: only the transport differs (no signature; the ack is the
 envelope reply, which Bolt sends only for a 200).
+
+The pure parts of the conversion (``chat_id``, what was typed, escaping) and the ignore rules
+live in :mod:`adapters.slack_events`, the profile cache in :mod:`adapters.slack_profiles`.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -57,6 +60,8 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.base import Delivery
 from adapters.run import token_from_env
+from adapters.slack_events import IGNORE_RULES, chat_id_of, escape_mrkdwn, plain_text, target_of
+from adapters.slack_profiles import Profile, ProfileCache
 from adapters.text import split_text
 from runtime.errors import ChannelError, ConfigError, StorageError
 from runtime.inbox import InboxEntry
@@ -70,13 +75,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_API_URL",
-    "IGNORE_RULES",
     "SLACK_TEXT_LIMIT",
     "SlackChannel",
     "SlackDeliveryError",
-    "chat_id_of",
-    "escape_mrkdwn",
-    "target_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,127 +85,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://slack.com/api/"
 SLACK_TEXT_LIMIT = 4000  # Slack truncates longer messages in the client
 RUNTIME_COMMANDS = ("/link", "/end", "/forget")  # answered as if typed in the conversation
-_PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")  # a person wrote this
-_LINK = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
 
 
 class SlackDeliveryError(ChannelError):
     """Slack refused a reply or could not be reached; the reply stays pending in the outbox."""
 
 
-# -- conversion at the edge -------------------------------------------------------------------
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Escape Slack's three control characters so text cannot form ``<@U..>``, ``<!here>``
-    or ``<url|label>``; Slack shows the entities as the plain characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _plain_text(text: str, bot_user_id: str | None) -> str:
-    """What the person typed: our own mention dropped, links to their text, entities undone."""
-    if bot_user_id:
-        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
-    text = _LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), text)
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
-
-
-def chat_id_of(event: dict[str, Any]) -> str:
-    """``channel`` for a top-level DM, ``channel:thread_ts`` for anything in a thread.
-
-    A top-level ``app_mention`` opens a thread rooted at the mention itself, so its
-    ``chat_id`` already names that thread and a later mention in it finds the same session.
-    """
-    channel = str(event.get("channel") or "")
-    thread = event.get("thread_ts")
-    if not thread and event.get("type") == "app_mention":
-        thread = event.get("ts")
-    return f"{channel}:{thread}" if thread else channel
-
-
-def target_of(chat_id: str) -> tuple[str, str | None]:
-    """The Slack channel and thread to post a reply for ``chat_id`` (see :func:`chat_id_of`)."""
-    channel, _, thread = chat_id.partition(":")
-    return channel, thread or None
-
-
-IgnoreRule = Callable[[dict[str, Any], AuthorizeResult | None], str | None]
-
-
-def _not_a_message(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
-    return None if event.get("type") in ("message", "app_mention") else "not a message"
-
-
-def _from_myself(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
-    mine = me is not None and (
-        (me.bot_user_id and event.get("user") == me.bot_user_id)
-        or (me.bot_id and event.get("bot_id") == me.bot_id)
-    )
-    return "our own message" if mine else None
-
-
-def _from_a_bot(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
-    botty = event.get("bot_id") or event.get("bot_profile") or event.get("subtype") == "bot_message"
-    return "another bot's message" if botty else None
-
-
-def _not_written_by_a_person(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
-    subtype = event.get("subtype")
-    return None if subtype in _PLAIN_SUBTYPES else f"subtype {subtype}"
-
-
-def _channel_message(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
-    # In channels we answer app_mention only; the same text may also come as a message event.
-    if event.get("type") == "message" and event.get("channel_type") != "im":
-        return "a channel message without a mention"
-    return None
-
-
-def _no_author(event: dict[str, Any], me: AuthorizeResult | None) -> str | None:
-    return None if event.get("user") and event.get("channel") else "no user or channel"
-
-
-IGNORE_RULES: tuple[IgnoreRule, ...] = (
-    _not_a_message,
-    _from_myself,
-    _from_a_bot,
-    _not_written_by_a_person,
-    _channel_message,
-    _no_author,
-)
-"""Each rule names why an event is acked without a turn, or returns None to let it pass."""
-
-
 # -- small parts ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Profile:
-    name: str
-    email: str | None
-    locale: str | None
-
-
-class _ProfileCache:
-    """``users.info`` answers, kept ``ttl`` seconds per user; bounded, oldest dropped first."""
-
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, _Profile]] = {}
-
-    def get(self, key: str) -> _Profile | None:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: str, profile: _Profile) -> None:
-        self._entries.pop(key, None)
-        while len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (time.monotonic() + self.ttl, profile)
 
 
 def _retry_after(exc: SlackApiError) -> float:
@@ -321,7 +208,7 @@ class SlackChannel:
         self.delivery: Delivery = _SlackDelivery(runtime, self)
         self._me: AuthorizeResult | None = None
         self._me_lock = asyncio.Lock()
-        self._profiles = _ProfileCache(profile_ttl)
+        self._profiles = ProfileCache(profile_ttl)
         # One sender per Slack channel: a reply's parts stay together and a Retry-After
         # pause holds back that channel only.
         self._order = LocalLocks()
@@ -539,7 +426,7 @@ class SlackChannel:
                 logger.debug("slack %s: ignored %s (%s)", self.name, body.get("event_id"), reason)
                 return None
         me = self._me.bot_user_id if self._me else None
-        text = _plain_text(str(event.get("text") or ""), me)
+        text = plain_text(str(event.get("text") or ""), me)
         if not text:
             logger.debug("slack %s: ignored %s (no text)", self.name, body.get("event_id"))
             return None
@@ -571,7 +458,7 @@ class SlackChannel:
                 return msg
             data: dict[str, Any] = answer.get("user") or {}
             details: dict[str, Any] = data.get("profile") or {}
-            profile = _Profile(
+            profile = Profile(
                 name=str(
                     details.get("display_name")
                     or details.get("real_name")
