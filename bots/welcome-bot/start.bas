@@ -6,7 +6,22 @@ language = GET USER MEMORY("language")
 
 IF name = "" THEN
     TALK "Welcome! What's your name?"
-    HEAR name
+    HEAR answer
+    ' "Ana", "my name is Ana", "I'm ana.": keep what follows the usual lead-ins
+    name = TRIM(answer)
+    FOR EACH lead IN ["my name is ", "my name's ", "i'm ", "i am ", "call me ", "it's ", "this is ", "me llamo ", "soy ", "meu nome é ", "me chamo ", "sou "]
+        IF LEFT(LOWER(name), LEN(lead)) = lead THEN
+            name = TRIM(MID(name, LEN(lead) + 1))
+            EXIT FOR
+        END IF
+    NEXT lead
+    words = SPLIT(REPLACE(REPLACE(REPLACE(name, ".", ""), "!", ""), ",", ""), " ")
+    name = ""
+    FOR EACH word IN words
+        IF word <> "" THEN
+            name = TRIM(name + " " + UPPER(LEFT(word, 1)) + MID(word, 2))
+        END IF
+    NEXT word
     SET USER MEMORY "name", name
     SET USER FACT "fact_name", name
 END IF
@@ -15,9 +30,10 @@ IF language = "" THEN
     TALK "Nice to meet you, " + name + "! Which language do you prefer? (English, Português, Español)"
     HEAR answer
     answer = LOWER(TRIM(answer))
-    IF answer = "português" OR answer = "portugues" OR answer = "portuguese" OR answer = "pt" THEN
+    ' "Português", "portuguese", "I prefer Spanish", "es"
+    IF INSTR(answer, "portugu") > 0 OR answer = "pt" THEN
         language = "pt-BR"
-    ELSEIF answer = "español" OR answer = "espanol" OR answer = "spanish" OR answer = "es" THEN
+    ELSEIF INSTR(answer, "espa") > 0 OR INSTR(answer, "spanish") > 0 OR answer = "es" THEN
         language = "es"
     ELSE
         language = "en"

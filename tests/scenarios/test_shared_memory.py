@@ -36,6 +36,26 @@ async def test_sales_bot_understands_a_name_and_a_language_said_in_a_sentence(ma
     )
 
 
+async def test_welcome_bot_understands_a_name_and_a_language_said_in_a_sentence(make_runtime):
+    runtime = make_runtime()
+    welcome = Chat(runtime, bot="welcome-bot", user="eva")
+    await welcome.say("hi")
+
+    assert await welcome.say("my name is eva maria.") == [
+        "welcome-bot: Nice to meet you, Eva Maria! Which language do you prefer?"
+        " (English, Português, Español)"
+    ]
+    assert await welcome.say("I prefer Portuguese") == [
+        "welcome-bot: Olá, Eva Maria! Esta é a sua visita número 1."
+    ]
+    memory = await _user_memory(runtime, await welcome.user_id())
+    assert (memory["name"], memory["fact_name"], memory["language"]) == (
+        "Eva Maria",
+        "Eva Maria",
+        "pt-BR",
+    )
+
+
 async def test_still_greeted_after_the_process_restarts(make_runtime):
     first = make_runtime()
     sales = Chat(first, bot="sales-bot", user="bruno")
