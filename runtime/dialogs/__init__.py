@@ -23,13 +23,8 @@ The dialect in brief (``grammar.lark`` is the reference; ``values.py`` has the o
 from runtime.dialogs.errors import DialogRuntimeError, DialogStateError, DialogSyntaxError
 from runtime.dialogs.host import DialogHost
 from runtime.dialogs.http_fetch import fetch_json_or_text
-from runtime.dialogs.interpreter import (
-    DEFAULT_LIMITS,
-    DialogLimits,
-    DialogOutcome,
-    DialogStatus,
-    run_dialog,
-)
+from runtime.dialogs.interpreter import DialogOutcome, DialogStatus, run_dialog
+from runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
 from runtime.dialogs.parser import Dialog, load_dialog, parse_dialog
 
 __all__ = [

@@ -2,12 +2,15 @@
 
 The run is a loop over an explicit frame stack (``state.Frame``), never Python recursion over
 statements, so at ``HEAR`` everything there is to know is in ``frames`` and ``variables`` and
-goes back to the caller as JSON. Expressions are evaluated recursively, which is safe because
-the parser bounds their nesting.
+goes back to the caller as JSON.
 
 Safety: a step budget per run (statements and loop iterations) ends runaway loops; text,
 lists, maps and every value crossing to the host or into the saved state are size-capped.
 Every error names the file, line and column.
+
+Expressions, variables and the size checks on values live in :mod:`runtime.dialogs.evaluator`
+(the base of a run), the limits themselves in :mod:`runtime.dialogs.limits`, and the JSON
+form of a waiting run in :mod:`runtime.dialogs.state`.
 """
 
 from __future__ import annotations
@@ -20,47 +23,30 @@ from typing import Any, Literal
 
 from runtime.clock import Clock
 from runtime.dialogs import nodes as n
-from runtime.dialogs.builtins import FUNCTIONS, CallContext
 from runtime.dialogs.errors import DialogRuntimeError, DialogStateError
+from runtime.dialogs.evaluator import Evaluator
 from runtime.dialogs.host import DialogHost
+from runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
 from runtime.dialogs.parser import Dialog
 from runtime.dialogs.state import Frame, child_block, dump_state, load_state
 from runtime.dialogs.values import (
     Value,
     ValueTypeError,
     arith,
-    compare_order,
     describe,
-    equals,
     format_value,
     is_missing,
     is_number,
     measure,
-    to_value,
     truthy,
 )
 from runtime.errors import MnemobotError
 
-__all__ = ["DEFAULT_LIMITS", "DialogLimits", "DialogOutcome", "DialogStatus", "run_dialog"]
+__all__ = ["DialogOutcome", "DialogStatus", "run_dialog"]
 
 logger = logging.getLogger(__name__)
 
 DialogStatus = Literal["finished", "waiting", "transferred"]
-
-
-@dataclass(frozen=True, slots=True)
-class DialogLimits:
-    """Bounds on one run, so a faulty or hostile program costs little and fails clearly."""
-
-    max_steps: int = 10_000  # statements plus loop iterations per run
-    max_text: int = 1_000_000  # characters in one text value
-    max_items: int = 100_000  # elements in one list or map
-    max_value_bytes: int = 1_000_000  # one value sent to or received from the host
-    max_value_depth: int = 64  # nesting of lists and maps in such a value
-    max_state_bytes: int = 4_000_000  # everything saved at HEAR
-
-
-DEFAULT_LIMITS = DialogLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +84,12 @@ class _Transfer:
 _Signal = _Suspend | _Transfer | None
 
 
-class _Run:
-    """One run of one dialog; discarded when the run returns."""
+class _Run(Evaluator):
+    """One run of one dialog; discarded when the run returns.
+
+    The statements and the frame stack are here; expressions, variables and the value checks
+    come from :class:`Evaluator`.
+    """
 
     def __init__(
         self,
@@ -110,22 +100,11 @@ class _Run:
         frames: list[Frame],
         variables: dict[str, Value],
     ) -> None:
-        self.dialog = dialog
-        self.host = host
-        self.limits = limits
+        super().__init__(dialog, host, limits, now, variables)
         self.frames = frames
-        self.variables = variables
         self.steps = 0
-        self.calls = CallContext(now=now, max_text=limits.max_text)
-        self.where = n.Pos(1, 1)
 
-    # ---- errors and limits ----
-
-    def error(self, cause: str, pos: n.Pos | None = None) -> DialogRuntimeError:
-        at = pos or self.where
-        return DialogRuntimeError(
-            cause, filename=self.dialog.filename, line=at.line, column=at.column
-        )
+    # ---- the step budget ----
 
     def tick(self, pos: n.Pos) -> None:
         self.where = pos
@@ -135,170 +114,6 @@ class _Run:
                 f"step budget of {self.limits.max_steps} used up in one turn (an endless loop?)",
                 pos,
             )
-
-    def check(self, value: Value, pos: n.Pos) -> Value:
-        """Cheap size check on every value an operation builds."""
-        if isinstance(value, str) and len(value) > self.limits.max_text:
-            raise self.error(f"text longer than {self.limits.max_text} characters", pos)
-        if isinstance(value, list | dict) and len(value) > self.limits.max_items:
-            raise self.error(f"{describe(value)}: more than {self.limits.max_items} items", pos)
-        return value
-
-    def check_boundary(self, value: Value, pos: n.Pos) -> Value:
-        """Full size and depth check on a value crossing to or from the host."""
-        try:
-            measure(
-                value,
-                max_bytes=self.limits.max_value_bytes,
-                max_depth=self.limits.max_value_depth,
-            )
-        except ValueTypeError as exc:
-            raise self.error(str(exc), pos) from None
-        return value
-
-    def from_host(self, obj: object, pos: n.Pos) -> Value:
-        """A host's answer as a BASIC value: JSON only, missing as ``""``, size-checked."""
-        try:
-            value = to_value(obj)
-        except ValueTypeError as exc:
-            raise self.error(f"the runtime returned {exc}", pos) from None
-        if value is None:
-            return ""
-        return self.check_boundary(self.check(value, pos), pos)
-
-    # ---- variables ----
-
-    def assign(self, target: n.Target, value: Value, pos: n.Pos) -> None:
-        """Set a variable or a member path (``profile.name = x``) without mutating shared
-        maps: each map on the path is copied, so another variable holding it is unaffected."""
-        name, members = target[0], target[1:]
-        if not members:
-            self.variables[name] = value
-            return
-        containers: list[dict[str, Value]] = []
-        keys: list[str] = []
-        current: Value = self.variables.get(name, "")
-        for member in members:
-            if is_missing(current):
-                current = {}
-            if not isinstance(current, dict):
-                raise self.error(f"cannot set .{member} on {describe(current)}", pos)
-            key = _find_key(current, member) or member
-            containers.append(current)
-            keys.append(key)
-            current = current.get(key, "")
-        result = value
-        for container, key in zip(reversed(containers), reversed(keys), strict=True):
-            result = {**container, key: result}
-        self.variables[name] = self.check(result, pos)
-
-    # ---- expressions ----
-
-    async def eval(self, expr: n.Expr) -> Value:
-        if isinstance(expr, n.Lit):
-            return expr.value
-        if isinstance(expr, n.Var):
-            value = self.variables.get(expr.name, "")
-            return "" if value is None else value
-        if isinstance(expr, n.Member):
-            obj = await self.eval(expr.obj)
-            if isinstance(obj, dict):
-                key = _find_key(obj, expr.name)
-                found = obj.get(key) if key is not None else ""
-                return "" if found is None else found
-            return ""
-        if isinstance(expr, n.Index):
-            return _index(await self.eval(expr.obj), await self.eval(expr.index))
-        if isinstance(expr, n.Call):
-            return await self.call(expr)
-        if isinstance(expr, n.ArrayLit):
-            return self.check([await self.eval(item) for item in expr.items], expr.pos)
-        if isinstance(expr, n.MapLit):
-            return self.check({key: await self.eval(item) for key, item in expr.pairs}, expr.pos)
-        if isinstance(expr, n.Negate):
-            operand = await self.eval(expr.operand)
-            if is_missing(operand):
-                return 0
-            if not is_number(operand):
-                raise self.error(f"cannot negate {describe(operand)}", expr.pos)
-            assert isinstance(operand, int | float)
-            return -operand
-        if isinstance(expr, n.Not):
-            return not truthy(await self.eval(expr.operand))
-        if isinstance(expr, n.Arith):
-            result = await self.eval(expr.first)
-            for op, pos, term in expr.rest:
-                right = await self.eval(term)
-                try:
-                    result = arith(op, result, right)
-                except ValueTypeError as exc:
-                    raise self.error(str(exc), pos) from None
-                self.check(result, pos)
-            return result
-        if isinstance(expr, n.Compare):
-            left, right = await self.eval(expr.left), await self.eval(expr.right)
-            if expr.op == "=":
-                return equals(left, right)
-            if expr.op == "<>":
-                return not equals(left, right)
-            try:
-                return compare_order(left, right, expr.op)
-            except ValueTypeError as exc:
-                raise self.error(str(exc), expr.pos) from None
-        if isinstance(expr, n.Logic):
-            decisive = expr.op == "or"  # OR stops at the first true, AND at the first false
-            for part in expr.operands:
-                if truthy(await self.eval(part)) == decisive:
-                    return decisive
-            return not decisive
-        if isinstance(expr, n.GetUserMemory):
-            key = self.key(await self.eval(expr.key), expr.pos)
-            return self.from_host(await self.host.user_memory_get(key), expr.pos)
-        if isinstance(expr, n.GetBotMemory):
-            key = self.key(await self.eval(expr.key), expr.pos)
-            return self.from_host(await self.host.bot_memory_get(key), expr.pos)
-        if isinstance(expr, n.GetSession):
-            key_value = await self.eval(expr.key)
-            if isinstance(key_value, str) and _is_url(key_value):
-                return self.from_host(await self.host.http_get(key_value.strip()), expr.pos)
-            key = self.key(key_value, expr.pos)
-            return self.from_host(await self.host.session_get(key), expr.pos)
-        if isinstance(expr, n.UserFacts):
-            facts = self.from_host(await self.host.user_facts(), expr.pos)
-            return facts if facts != "" else {}
-        raise self.error(f"cannot evaluate {type(expr).__name__}", expr.pos)  # pragma: no cover
-
-    async def call(self, expr: n.Call) -> Value:
-        builtin = FUNCTIONS.get(expr.name)
-        if builtin is None:
-            raise self.error(f"unknown function {expr.name.upper()}()", expr.pos)
-        count = len(expr.args)
-        if count < builtin.min_args or (builtin.max_args is not None and count > builtin.max_args):
-            if builtin.max_args is None:
-                wanted = f"at least {builtin.min_args}"
-            elif builtin.min_args == builtin.max_args:
-                wanted = str(builtin.min_args)
-            else:
-                wanted = f"{builtin.min_args} to {builtin.max_args}"
-            raise self.error(
-                f"{expr.name.upper()}() takes {wanted} argument(s), got {count}", expr.pos
-            )
-        args = [await self.eval(arg) for arg in expr.args]
-        try:
-            result = builtin.fn(args, self.calls)
-        except ValueTypeError as exc:
-            raise self.error(f"{expr.name.upper()}(): {exc}", expr.pos) from None
-        return self.check(result, expr.pos)
-
-    def key(self, value: Value, pos: n.Pos) -> str:
-        """A memory key: non-empty text (a number is accepted and used as its text)."""
-        if is_number(value):
-            value = format_value(value)
-        if not isinstance(value, str):
-            raise self.error(f"a memory key must be text, not {describe(value)}", pos)
-        if not value:
-            raise self.error("a memory key must not be empty", pos)
-        return value
 
     # ---- statements ----
 
@@ -485,34 +300,6 @@ class _Run:
             raise self.error(f"dialog state too large to save at HEAR: {exc}") from None
         logger.debug("%s: waiting at line %d", self.dialog.filename, self.where.line)
         return DialogOutcome("waiting", self.steps, state=state)
-
-
-def _find_key(mapping: dict[str, Value], name: str) -> str | None:
-    """The key ``name`` names: exact spelling first, else ignoring case (BASIC habits)."""
-    if name in mapping:
-        return name
-    lowered = name.lower()
-    return next((key for key in mapping if key.lower() == lowered), None)
-
-
-def _index(obj: Value, index: Value) -> Value:
-    """``a[i]``: list and text positions from 0, map keys; anything absent is ``""``."""
-    if isinstance(obj, dict):
-        key = _find_key(obj, format_value(index))
-        found = obj.get(key) if key is not None else ""
-        return "" if found is None else found
-    if isinstance(obj, list | str) and is_number(index):
-        assert isinstance(index, int | float)
-        position = int(index)
-        if position == index and 0 <= position < len(obj):
-            item = obj[position]
-            return "" if item is None else item
-    return ""
-
-
-def _is_url(text: str) -> bool:
-    lowered = text.strip().lower()
-    return lowered.startswith(("http://", "https://"))
 
 
 async def run_dialog(
