@@ -35,8 +35,10 @@ Socket Mode (``mode = "socket"``) reuses all of the above through slack-bolt's a
 ``AsyncSocketModeHandler``: only the transport differs (no signature; the ack is the
 envelope reply, which Bolt sends only for a 200).
 
-The pure parts of the conversion (``chat_id``, what was typed, escaping) and the ignore rules
-live in :mod:`adapters.slack_events`, the profile cache in :mod:`adapters.slack_profiles`.
+The conversion of events and slash commands (``chat_id``, what was typed, escaping) and the
+ignore rules live in :mod:`adapters.slack_events`, the ``users.info`` lookup and its cache in
+:mod:`adapters.slack_profiles`, and posting replies in :mod:`adapters.slack_sending`; this
+module holds the channel itself: its lifecycle, its identity and Bolt's listeners.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -60,12 +62,11 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.base import Delivery
 from adapters.run import token_from_env
-from adapters.slack_events import IGNORE_RULES, chat_id_of, escape_mrkdwn, plain_text, target_of
-from adapters.slack_profiles import Profile, ProfileCache
-from adapters.text import split_text
-from runtime.errors import ChannelError, ConfigError, StorageError
+from adapters.slack_events import command_to_inbound, to_inbound
+from adapters.slack_profiles import SlackProfiles
+from adapters.slack_sending import SlackDeliveryError, SlackSender
+from runtime.errors import ConfigError, StorageError
 from runtime.inbox import InboxEntry
-from runtime.locks import LocalLocks
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
 from runtime.settings import ChannelSettings
@@ -73,12 +74,7 @@ from runtime.settings import ChannelSettings
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-__all__ = [
-    "DEFAULT_API_URL",
-    "SLACK_TEXT_LIMIT",
-    "SlackChannel",
-    "SlackDeliveryError",
-]
+__all__ = ["DEFAULT_API_URL", "SLACK_TEXT_LIMIT", "SlackChannel"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,22 +83,7 @@ SLACK_TEXT_LIMIT = 4000  # Slack truncates longer messages in the client
 RUNTIME_COMMANDS = ("/link", "/end", "/forget")  # answered as if typed in the conversation
 
 
-class SlackDeliveryError(ChannelError):
-    """Slack refused a reply or could not be reached; the reply stays pending in the outbox."""
-
-
 # -- small parts ------------------------------------------------------------------------------
-
-
-def _retry_after(exc: SlackApiError) -> float:
-    headers = {str(k).lower(): v for k, v in (exc.response.headers or {}).items()}
-    raw = headers.get("retry-after")
-    if isinstance(raw, list):
-        raw = raw[0] if raw else None
-    try:
-        return max(0.0, float(raw)) if raw is not None else 1.0
-    except ValueError:
-        return 1.0
 
 
 def _setting(settings: ChannelSettings, key: str, default: Any) -> Any:
@@ -126,12 +107,12 @@ class _SlackDelivery(Delivery):
     The lookup runs after the ack (never delaying it) and for events recovered at start.
     """
 
-    def __init__(self, runtime: Runtime, channel: SlackChannel) -> None:
+    def __init__(self, runtime: Runtime, channel: SlackChannel, profiles: SlackProfiles) -> None:
         super().__init__(runtime, channel)
-        self._slack = channel
+        self._profiles = profiles
 
     async def process(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
-        await super().process(await self._slack.with_profile(msg), stored)
+        await super().process(await self._profiles.with_profile(msg), stored)
 
 
 # -- the channel ------------------------------------------------------------------------------
@@ -187,8 +168,6 @@ class SlackChannel:
         self.mode = mode
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.path = f"/webhooks/slack/{name}"
-        self.max_chars = max_chars
-        self.send_attempts = max(1, send_attempts)
         self._secrets = _Secrets(bot_token, signing_secret, app_token)
         self.client = AsyncWebClient(token=bot_token, base_url=self.api_url)
         self.app = AsyncApp(
@@ -205,13 +184,13 @@ class SlackChannel:
         self.app.event(re.compile(".*"))(self._ack_only)  # any other subscribed event: no 404
         self.app.command(re.compile("^(" + "|".join(RUNTIME_COMMANDS) + ")$"))(self._on_command)
         self.app.error(self._on_error)
-        self.delivery: Delivery = _SlackDelivery(runtime, self)
+        self.profiles = SlackProfiles(self.client, name=name, ttl=profile_ttl)
+        self.delivery: Delivery = _SlackDelivery(runtime, self, self.profiles)
         self._me: AuthorizeResult | None = None
         self._me_lock = asyncio.Lock()
-        self._profiles = ProfileCache(profile_ttl)
-        # One sender per Slack channel: a reply's parts stay together and a Retry-After
-        # pause holds back that channel only.
-        self._order = LocalLocks()
+        self.sender = SlackSender(
+            self.client, name=name, max_chars=max_chars, attempts=send_attempts
+        )
         self._socket: AsyncSocketModeHandler | None = None
 
     @classmethod
@@ -397,21 +376,10 @@ class SlackChannel:
         Slack's client does not send a message starting with ``/`` as text, so an app that
         registers these commands gets them here; the answer is posted where they were typed.
         """
-        user, channel = body.get("user_id"), body.get("channel_id")
-        trigger = body.get("trigger_id")
-        if not (user and channel and trigger):
+        msg = command_to_inbound(body, channel=self.name, me=self._me)
+        if msg is None:
             await ack()
             return
-        team = body.get("team_id") or (self._me.team_id if self._me else "")
-        msg = InboundMessage(
-            channel=self.name,
-            channel_kind=self.kind,
-            external_user_id=f"{team}:{user}",
-            chat_id=str(channel),
-            text=f"{body.get('command', '')} {body.get('text') or ''}".strip(),
-            event_id=f"command:{trigger}",
-            payload={"command": body.get("command"), "team_id": team, "channel_id": channel},
-        )
         stored = await self.delivery.accept(msg)
         await ack()
         if stored is not None:
@@ -419,102 +387,14 @@ class SlackChannel:
 
     def inbound(self, body: dict[str, Any]) -> InboundMessage | None:
         """The neutral message for an ``event_callback`` body, or None when it is ignored."""
-        event: dict[str, Any] = body.get("event") or {}
-        for rule in IGNORE_RULES:
-            reason = rule(event, self._me)
-            if reason is not None:
-                logger.debug("slack %s: ignored %s (%s)", self.name, body.get("event_id"), reason)
-                return None
-        me = self._me.bot_user_id if self._me else None
-        text = plain_text(str(event.get("text") or ""), me)
-        if not text:
-            logger.debug("slack %s: ignored %s (no text)", self.name, body.get("event_id"))
+        msg = to_inbound(body, channel=self.name, me=self._me)
+        if isinstance(msg, str):
+            logger.debug("slack %s: ignored %s (%s)", self.name, body.get("event_id"), msg)
             return None
-        team = event.get("user_team") or event.get("team") or body.get("team_id") or ""
-        event_id = body.get("event_id") or f"{event['channel']}:{event.get('ts')}"
-        return InboundMessage(
-            channel=self.name,
-            channel_kind=self.kind,
-            external_user_id=f"{team}:{event['user']}",
-            chat_id=chat_id_of(event),
-            text=text,
-            event_id=str(event_id),
-            # The envelope minus its (legacy) verification token.
-            payload={"event_id": event_id, "team_id": body.get("team_id"), "event": event},
-        )
-
-    async def with_profile(self, msg: InboundMessage) -> InboundMessage:
-        """``msg`` with the person's display name, locale and (with the scope) e-mail."""
-        _, _, user = msg.external_user_id.partition(":")
-        profile = self._profiles.get(msg.external_user_id)
-        if profile is None:
-            try:
-                answer = await self.client.users_info(user=user, include_locale=True)
-            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
-                logger.warning(
-                    "slack %s: no profile for %s (%s); going on without it", self.name, user, error
-                )
-                return msg
-            data: dict[str, Any] = answer.get("user") or {}
-            details: dict[str, Any] = data.get("profile") or {}
-            profile = Profile(
-                name=str(
-                    details.get("display_name")
-                    or details.get("real_name")
-                    or data.get("real_name")
-                    or data.get("name")
-                    or ""
-                ),
-                email=details.get("email") or None,
-                locale=data.get("locale") or None,
-            )
-            self._profiles.put(msg.external_user_id, profile)
-        return replace(
-            msg,
-            display_name=msg.display_name or profile.name,
-            email=msg.email or profile.email,
-            language=msg.language or profile.locale,
-        )
+        return msg
 
     # -- sending --------------------------------------------------------------------------
 
     async def send(self, reply: OutboundMessage) -> None:
-        """Post ``reply`` in order, in parts of at most ``max_chars``, escaped, in its thread.
-
-        Raises SlackDeliveryError when Slack refuses it or 429s past ``send_attempts``; the
-        reply then stays pending in the outbox (parts already posted are not taken back).
-        """
-        channel, thread_ts = target_of(reply.chat_id)
-        parts = split_text(reply.text, self.max_chars)
-        async with self._order.hold(channel):
-            for part in parts:
-                await self._post(channel, thread_ts, escape_mrkdwn(part))
-
-    async def _post(self, channel: str, thread_ts: str | None, text: str) -> None:
-        for attempt in range(1, self.send_attempts + 1):
-            try:
-                await self.client.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts)
-                return
-            except SlackApiError as exc:
-                status, error = exc.response.status_code, exc.response.get("error")
-                if status != 429 or attempt == self.send_attempts:
-                    raise SlackDeliveryError(
-                        f"slack {self.name}: chat.postMessage to {channel} failed "
-                        f"(HTTP {status}, {error})"
-                    ) from exc
-                delay = _retry_after(exc)
-                logger.warning(
-                    "slack %s: rate limited in %s, retrying in %.0fs (attempt %d of %d)",
-                    self.name,
-                    channel,
-                    delay,
-                    attempt,
-                    self.send_attempts,
-                )
-                await asyncio.sleep(delay)  # holds this Slack channel only
-            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise SlackDeliveryError(
-                    f"slack {self.name}: cannot reach Slack to post in {channel} "
-                    f"({type(exc).__name__})"
-                ) from exc
+        """Post ``reply`` (see :meth:`SlackSender.send`); SlackDeliveryError leaves it pending."""
+        await self.sender.send(reply)

@@ -1,9 +1,10 @@
-"""Slack event → the runtime's terms, and which events a bot must leave alone.
+"""Slack event or slash command → the runtime's InboundMessage, and which events to leave alone.
 
 Kept apart from the channel because these are pure functions of an event (and of the bot's
-own ids): no network, no state. How a thread becomes a ``chat_id``, what a person actually
-typed once mentions and links are undone, and which events would start a reply loop are the
-Slack rules easiest to get wrong, and the easiest to test alone.
+own ids): no network, no state, no logging (the channel logs what was ignored and why). How a
+thread becomes a ``chat_id``, what a person actually typed once mentions and links are
+undone, and which events would start a reply loop are the Slack rules easiest to get wrong,
+and the easiest to test alone.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from typing import Any
 
 from slack_bolt.authorization import AuthorizeResult
 
+from runtime.messages import InboundMessage
+
 __all__ = [
     "IGNORE_RULES",
     "IgnoreRule",
     "chat_id_of",
+    "command_to_inbound",
     "escape_mrkdwn",
     "plain_text",
     "target_of",
+    "to_inbound",
 ]
 
 _PLAIN_SUBTYPES = (None, "file_share", "thread_broadcast")  # a person wrote this
@@ -106,3 +111,52 @@ IGNORE_RULES: tuple[IgnoreRule, ...] = (
     _no_author,
 )
 """Each rule names why an event is acked without a turn, or returns None to let it pass."""
+
+
+def to_inbound(
+    body: dict[str, Any], *, channel: str, me: AuthorizeResult | None
+) -> InboundMessage | str:
+    """The neutral message for an ``event_callback`` body, or why it is ignored (a str)."""
+    event: dict[str, Any] = body.get("event") or {}
+    for rule in IGNORE_RULES:
+        reason = rule(event, me)
+        if reason is not None:
+            return reason
+    text = plain_text(str(event.get("text") or ""), me.bot_user_id if me else None)
+    if not text:
+        return "no text"
+    team = event.get("user_team") or event.get("team") or body.get("team_id") or ""
+    event_id = body.get("event_id") or f"{event['channel']}:{event.get('ts')}"
+    return InboundMessage(
+        channel=channel,
+        channel_kind="slack",
+        external_user_id=f"{team}:{event['user']}",
+        chat_id=chat_id_of(event),
+        text=text,
+        event_id=str(event_id),
+        # The envelope minus its (legacy) verification token.
+        payload={"event_id": event_id, "team_id": body.get("team_id"), "event": event},
+    )
+
+
+def command_to_inbound(
+    body: dict[str, Any], *, channel: str, me: AuthorizeResult | None
+) -> InboundMessage | None:
+    """A slash command (``/end``) as if typed where it was typed; None when a field is missing.
+
+    Its ``trigger_id`` is the inbox key (``command:<trigger_id>``).
+    """
+    user, where = body.get("user_id"), body.get("channel_id")
+    trigger = body.get("trigger_id")
+    if not (user and where and trigger):
+        return None
+    team = body.get("team_id") or (me.team_id if me else "")
+    return InboundMessage(
+        channel=channel,
+        channel_kind="slack",
+        external_user_id=f"{team}:{user}",
+        chat_id=str(where),
+        text=f"{body.get('command', '')} {body.get('text') or ''}".strip(),
+        event_id=f"command:{trigger}",
+        payload={"command": body.get("command"), "team_id": team, "channel_id": where},
+    )

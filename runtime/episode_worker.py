@@ -27,7 +27,8 @@ extraction can run even for a bot that keeps no episodes.
 
 Claiming under a lease, finishing once and retrying with backoff live in
 :mod:`runtime.episode_jobs`; what the model is asked, and the shape of its answer, in
-:mod:`runtime.episode_prompts`.
+:mod:`runtime.episode_prompts`; the roll-up of the oldest episodes in
+:mod:`runtime.episode_rollup`.
 """
 
 from __future__ import annotations
@@ -38,19 +39,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import insert, select
 
 from runtime.bots import Bot, BotRegistry
 from runtime.clock import Clock
 from runtime.episode_jobs import FACTS_JOB, EpisodeJobs, Job, LostLease
-from runtime.episode_prompts import (
-    ROLLUP_RULES,
-    SUMMARY_RULES,
-    EpisodeSummary,
-    is_command,
-    quoted,
-    transcript,
-)
+from runtime.episode_prompts import SUMMARY_RULES, EpisodeSummary, is_command, quoted, transcript
+from runtime.episode_rollup import EpisodeRollup
 from runtime.errors import LLMError
 from runtime.facts import (
     FactProposal,
@@ -72,7 +67,6 @@ __all__ = ["EpisodeWorker"]
 
 logger = logging.getLogger(__name__)
 
-_e = EPISODES.c
 _t = TURNS.c
 
 
@@ -135,6 +129,7 @@ class EpisodeWorker:
         self.metrics: Metrics | None = None  # set by the runtime
         self.answer_tries = answer_tries
         self.no_model_delay = no_model_delay
+        self.rollup = EpisodeRollup(db, self._ask)
         self.policy_for = policy_for or _default_policy
         self._warned_no_model = False
         self._user_sql: KeyValueSQL | None = None
@@ -281,12 +276,13 @@ class EpisodeWorker:
             self._store_episode, job, bot, summary.redacted(), user_messages, follow_up
         )
         if job.user_id is not None:
-            await self.enforce_max_episodes(job.user_id, bot)
+            await self.rollup.enforce_max_episodes(job.user_id, bot)
         return "done"
 
     async def _ask(
         self, bot: Bot, user_id: str | None, messages: list[dict[str, str]]
     ) -> EpisodeSummary:
+        """A summary from the bot's episodic-memory model; also the roll-up's ``ask``."""
         assert self.llm is not None
         return await ask_for_json(
             self.llm,
@@ -335,100 +331,6 @@ class EpisodeWorker:
                 )
             )
             self.jobs.finish_in(conn, job, "done", None, extract_facts=follow_up)
-
-    # -- the maximum: roll up, never drop --------------------------------------------------
-
-    async def enforce_max_episodes(self, user_id: str, bot: Bot) -> int:
-        """Roll the oldest episodes of ``user_id`` with ``bot`` into one when over the maximum.
-
-        Returns how many episodes were rolled up (0 when under the limit or when the model
-        failed: then they are kept, and the next call tries again).
-        """
-        limit = max(1, bot.options.episodic_memory_max_episodes)
-        oldest = await self.db.run(self._over_limit, user_id, bot.name, limit)
-        if len(oldest) < 2 or self.llm is None:
-            return 0
-        shown = [
-            {
-                "when": e["created_at"].isoformat(),
-                "summary": e["summary"],
-                "topics": e["topics"] or [],
-                "sentiment": e["sentiment"],
-                "resolution": e["resolution"],
-                "decisions": (e["details"] or {}).get("decisions", []),
-                "action_items": (e["details"] or {}).get("action_items", []),
-            }
-            for e in oldest
-        ]
-        messages = [
-            {"role": "system", "content": ROLLUP_RULES.replace("{bot}", bot.name)},
-            {"role": "user", "content": quoted("episodes", shown)},
-        ]
-        try:
-            summary = await self._ask(bot, user_id, messages)
-        except (LLMError, InvalidAnswer) as exc:
-            logger.warning(
-                "could not roll up %d episodes of user %s with %s (kept; retried after the "
-                "next episode): %s",
-                len(oldest),
-                user_id,
-                bot.name,
-                exc,
-            )
-            return 0
-        rolled = await self.db.run(self._store_rollup, user_id, bot, oldest, summary.redacted())
-        return len(oldest) if rolled else 0
-
-    def _over_limit(self, user_id: str, bot: str, limit: int) -> list[dict[str, Any]]:
-        """The oldest episodes to merge so that, with the roll-up, ``limit`` remain."""
-        mine = and_(_e.user_id == user_id, _e.bot == bot)
-        with self.db.read() as conn:
-            count = conn.execute(select(func.count()).select_from(EPISODES).where(mine)).scalar()
-            excess = int(count or 0) - limit
-            if excess <= 0:
-                return []
-            rows = conn.execute(
-                select(EPISODES).where(mine).order_by(_e.created_at, _e.id).limit(excess + 1)
-            ).mappings()
-            return [dict(row) for row in rows]
-
-    def _store_rollup(
-        self, user_id: str, bot: Bot, oldest: list[dict[str, Any]], summary: EpisodeSummary
-    ) -> bool:
-        ids = [e["id"] for e in oldest]
-        details = {
-            "rolled_up": sum(int((e["details"] or {}).get("rolled_up", 1)) for e in oldest),
-            "episode_ids": ids,
-            "conversation_ids": [e["conversation_id"] for e in oldest],
-            "from": oldest[0]["created_at"].isoformat(),
-            "to": oldest[-1]["created_at"].isoformat(),
-            "decisions": summary.decisions,
-            "action_items": summary.action_items,
-            "model": bot.options.episodic_memory_model,
-        }
-        try:
-            with self.db.write() as conn:
-                gone = conn.execute(delete(EPISODES).where(_e.id.in_(ids))).rowcount
-                if gone != len(ids):
-                    raise LostLease("episodes changed while rolling them up")
-                conn.execute(
-                    insert(EPISODES).values(
-                        id=new_id(),
-                        user_id=user_id,
-                        conversation_id=new_id(),
-                        bot=bot.name,
-                        summary=summary.summary,
-                        topics=summary.topics,
-                        sentiment=summary.sentiment,
-                        resolution=summary.resolution,
-                        details=details,
-                        created_at=oldest[-1]["created_at"],  # keeps its place in time
-                    )
-                )
-        except LostLease:
-            logger.info("episodes of user %s changed during a roll-up; left as they are", user_id)
-            return False
-        return True
 
     # -- fact extraction -------------------------------------------------------------------
 
