@@ -76,7 +76,7 @@ def build_channels(runtime: Runtime) -> list[Channel]:
 async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asyncio.Event) -> None:
     """Run until ``stop`` is set."""
     from adapters.admin_api import admin_routes, metrics_routes
-    from adapters.web import inspector_routes
+    from adapters.web_pages import inspector_routes
 
     settings = runtime.settings
     routes = [route for channel in channels for route in channel.routes()]

@@ -25,126 +25,43 @@ Why it is built the way it is:
   ``poll`` seconds, so a reply committed by another worker process (whose ``send`` found
   no page there) still arrives. A reply may so reach a page twice (pushed and fetched in
   one instant); every event carries the reply id and the page drops ids it has shown.
+
+The visitor cookie lives in :mod:`adapters.web_cookies`, the checks on a posted message in
+:mod:`adapters.web_requests`, the SSE framing and a page's queue in :mod:`adapters.web_sse`,
+and the static folder and the inspector's page in :mod:`adapters.web_pages`; this module
+holds the channel itself: its routes, the open pages, and sending.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import logging
 import os
-import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import (
-    FileResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from adapters.base import Delivery
+from adapters.web_cookies import COOKIE_MAX_AGE, COOKIE_NAME, VisitorCookies
+from adapters.web_pages import STATIC_DIR, redirect_to
+from adapters.web_requests import error, language, read_message
+from adapters.web_sse import Stream, reply_event, sse
 from runtime.errors import ChannelError, ConfigError
 from runtime.messages import InboundMessage, OutboundMessage
 from runtime.pipeline import Runtime
 from runtime.settings import ChannelSettings
 
-__all__ = [
-    "COOKIE_NAME",
-    "STATIC_DIR",
-    "VisitorCookies",
-    "WebChannel",
-    "WebDeliveryError",
-    "inspector_routes",
-]
+__all__ = ["WebChannel", "WebDeliveryError"]
 
 logger = logging.getLogger(__name__)
-
-STATIC_DIR = Path(__file__).resolve().parent / "web_static"
-COOKIE_NAME = "mnemobot_visitor"
-COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetimes at 400 days
-_VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class WebDeliveryError(ChannelError):
     """No page of this visitor took the reply in time; it stays pending in the outbox."""
-
-
-# -- the visitor cookie ---------------------------------------------------------------------
-
-
-class VisitorCookies:
-    """Signs and checks ``<visitor id>.<hex HMAC-SHA256>`` cookie values.
-
-    Args:
-        secret: the server secret (bytes); whoever holds it can impersonate any visitor.
-    """
-
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < 16:
-            raise ConfigError("the web chat cookie secret must be at least 16 bytes long")
-        self._secret = secret
-
-    def __repr__(self) -> str:
-        return "VisitorCookies(secret=<hidden>)"
-
-    def _mac(self, visitor: str) -> str:
-        return hmac.new(self._secret, visitor.encode("ascii"), hashlib.sha256).hexdigest()
-
-    def sign(self, visitor: str) -> str:
-        return f"{visitor}.{self._mac(visitor)}"
-
-    def verify(self, value: str | None) -> str | None:
-        """The visitor id in a cookie value, or None when it is missing, unsigned or tampered."""
-        if not value:
-            return None
-        visitor, _, mac = value.rpartition(".")
-        if not _VISITOR.match(visitor):
-            return None
-        return visitor if hmac.compare_digest(mac, self._mac(visitor)) else None
-
-    @staticmethod
-    def new_visitor() -> str:
-        return secrets.token_urlsafe(18)
-
-
-# -- open streams -----------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Stream:
-    """One open page (an SSE connection) of one visitor for one bot."""
-
-    queue: asyncio.Queue[tuple[OutboundMessage, asyncio.Future[None]] | None] = field(
-        default_factory=asyncio.Queue
-    )
-    shown: dict[str, None] = field(default_factory=dict)  # reply ids written, oldest first
-
-    def remember(self, reply_id: str, keep: int = 500) -> None:
-        """Note a written reply, so one both pushed and found pending is written once."""
-        self.shown[reply_id] = None
-        while len(self.shown) > keep:
-            del self.shown[next(iter(self.shown))]
-
-
-def _sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def _reply_event(reply: OutboundMessage) -> str:
-    return _sse("reply", {"id": reply.id, "bot": reply.bot, "text": reply.text}, reply.id)
 
 
 class _WebDelivery(Delivery):
@@ -221,7 +138,7 @@ class WebChannel:
         self.poll = poll
         self.max_chars = max_chars or runtime.settings.messages.max_chars
         self.delivery: Delivery = _WebDelivery(runtime, self)
-        self._streams: dict[tuple[str, str], set[_Stream]] = {}
+        self._streams: dict[tuple[str, str], set[Stream]] = {}
         self._closing = asyncio.Event()
 
     @classmethod
@@ -287,7 +204,7 @@ class WebChannel:
     def routes(self) -> list[BaseRoute]:
         """The page, its static files, and the API (see the module docstring)."""
         return [
-            Route("/chat", _redirect_to("/chat/"), methods=["GET"]),
+            Route("/chat", redirect_to("/chat/"), methods=["GET"]),
             Route("/chat/", self._page, methods=["GET"], name=f"web:{self.name}"),
             Mount("/chat/static", app=StaticFiles(directory=STATIC_DIR), name="chat-static"),
             Route("/chat/api/me", self._me, methods=["GET"]),
@@ -345,27 +262,12 @@ class WebChannel:
         """Store one message and answer 202; the replies come on the event stream."""
         instance = self._instance(request)
         if instance is None:
-            return _error(404, f"no bot {request.path_params['bot']!r} in this web chat")
+            return error(404, f"no bot {request.path_params['bot']!r} in this web chat")
         visitor, new = self._visitor(request)
-        body = await _read_limited(request, self.max_chars * 4 + 1024)
-        if body is None:
-            return _too_long(None, self.max_chars)
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, 'send JSON: {"id": "<message id>", "text": "<your message>"}')
-        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-            return _error(400, 'send JSON: {"id": "<message id>", "text": "<your message>"}')
-        text = data["text"].strip()
-        if not text:
-            return _error(400, "the message is empty")
-        if len(text) > self.max_chars:
-            return _too_long(len(text), self.max_chars)
-        client_id = data.get("id")
-        if client_id is None:
-            client_id = secrets.token_urlsafe(12)
-        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-            return _error(400, "id must be 8-64 letters, digits, '-' or '_'")
+        message = await read_message(request, self.max_chars)
+        if isinstance(message, JSONResponse):
+            return message
+        text, client_id = message
         msg = InboundMessage(
             channel=instance,
             channel_kind=self.kind,
@@ -374,7 +276,7 @@ class WebChannel:
             text=text,
             # Prefixed with the visitor, so no one can claim another visitor's message ids.
             event_id=f"{visitor}:{client_id}",
-            language=_language(request),
+            language=language(request),
             payload={"bot": str(request.path_params["bot"])},
         )
         stored = await self.delivery.receive(msg)
@@ -388,9 +290,9 @@ class WebChannel:
         """The visitor's reply stream for one bot: pending replies first, then live ones."""
         instance = self._instance(request)
         if instance is None:
-            return _error(404, f"no bot {request.path_params['bot']!r} in this web chat")
+            return error(404, f"no bot {request.path_params['bot']!r} in this web chat")
         visitor, new = self._visitor(request)
-        stream = _Stream()
+        stream = Stream()
         key = (instance, visitor)
         self._streams.setdefault(key, set()).add(stream)  # before reading pending: none missed
         response = StreamingResponse(
@@ -402,13 +304,13 @@ class WebChannel:
         return response
 
     async def _stream_body(
-        self, key: tuple[str, str], stream: _Stream, visitor: str
+        self, key: tuple[str, str], stream: Stream, visitor: str
     ) -> AsyncIterator[str]:
         instance, _ = key
         loop = asyncio.get_running_loop()
         try:
             yield "retry: 1000\n\n"
-            yield _sse("ready", {"visitor": visitor, "bot": self.runtime.channel_bot(instance)})
+            yield sse("ready", {"visitor": visitor, "bot": self.runtime.channel_bot(instance)})
             async for event in self._pending_events(key, stream):
                 yield event
             quiet_since = loop.time()
@@ -427,7 +329,7 @@ class WebChannel:
                     return
                 reply, written = item
                 if reply.id not in stream.shown:
-                    yield _reply_event(reply)
+                    yield reply_event(reply)
                     stream.remember(reply.id)
                 quiet_since = loop.time()
                 if not written.done():
@@ -435,7 +337,7 @@ class WebChannel:
         finally:
             self._close(key, stream)
 
-    async def _pending_events(self, key: tuple[str, str], stream: _Stream) -> AsyncIterator[str]:
+    async def _pending_events(self, key: tuple[str, str], stream: Stream) -> AsyncIterator[str]:
         """Replies committed for this chat and not sent yet, marked sent once written.
 
         Read when a page opens and after every ``poll`` quiet seconds: this catches replies
@@ -447,12 +349,12 @@ class WebChannel:
         mine = [reply for reply in pending if reply.chat_id == chat_id]
         for reply in mine:
             if reply.id not in stream.shown:
-                yield _reply_event(reply)
+                yield reply_event(reply)
                 stream.remember(reply.id)
         if mine:
             await self.runtime.db.run(self.runtime.outbox.mark_sent, [r.id for r in mine])
 
-    def _close(self, key: tuple[str, str], stream: _Stream) -> None:
+    def _close(self, key: tuple[str, str], stream: Stream) -> None:
         streams = self._streams.get(key)
         if streams is not None:
             streams.discard(stream)
@@ -499,65 +401,3 @@ class WebChannel:
             else:
                 future.cancel()
         raise WebDeliveryError(f"web {reply.channel}: no open page took the reply")
-
-
-# -- small parts ------------------------------------------------------------------------------
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def _too_long(size: int | None, limit: int) -> JSONResponse:
-    said = f"{size} characters" if size is not None else "too many bytes"
-    return _error(
-        413,
-        f"message too long ({said}; the limit is {limit} characters): "
-        "please send it in shorter parts",
-    )
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it grows past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _language(request: Request) -> str | None:
-    """The browser's first preferred language (``Accept-Language``), as a hint only."""
-    header = request.headers.get("accept-language", "")
-    first = header.split(",", 1)[0].split(";", 1)[0].strip()
-    return first if first and first != "*" and len(first) <= 35 else None
-
-
-def _redirect_to(path: str) -> Any:
-    async def redirect(_request: Request) -> Response:
-        return RedirectResponse(path, status_code=307)
-
-    return redirect
-
-
-def inspector_routes() -> list[BaseRoute]:
-    """The memory inspector's static page at ``/admin/``; it calls the admin API.
-
-    The page carries no data and needs no auth: it asks for the admin token and sends it
-    as a bearer token to ``/admin/api/...``, which checks it.
-    """
-
-    async def page(_request: Request) -> Response:
-        return FileResponse(STATIC_DIR / "inspector.html", headers={"Cache-Control": "no-store"})
-
-    return [
-        Route("/admin", _redirect_to("/admin/"), methods=["GET"]),
-        Route("/admin/", page, methods=["GET"], name="inspector"),
-        Mount("/admin/static", app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
-    ]

@@ -24,7 +24,8 @@ import uvicorn
 
 from adapters.admin_api import admin_routes
 from adapters.server import build_app
-from adapters.web import WebChannel, inspector_routes
+from adapters.web import WebChannel
+from adapters.web_pages import inspector_routes
 from runtime.pipeline import Runtime
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console import ConsoleChannel
-from adapters.web import COOKIE_NAME, VisitorCookies, WebChannel
+from adapters.web import WebChannel
+from adapters.web_cookies import COOKIE_NAME, VisitorCookies
 from runtime.errors import ConfigError
 from runtime.settings import ChannelSettings
 from runtime.storage.tables import INBOX, OUTBOX
