@@ -34,7 +34,11 @@ def build_runtime(
         bots = BotRegistry({})
     if llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm)
-    db = Database(settings.database.url, echo=settings.database.echo)
+    db = Database(
+        settings.database.url,
+        echo=settings.database.echo,
+        held_connections=settings.workers.max_turns,  # each turn in flight holds its lock's
+    )
     runtime = Runtime(settings=settings, bots=bots, db=db, llm=llm, clock=clock)
     if isinstance(llm, LiteLLM) and llm.on_usage is None:
         llm.on_usage = runtime.record_usage

@@ -245,9 +245,10 @@ async def test_an_event_is_stored_while_every_shared_thread_is_busy(make_runtime
     runtime = make_runtime(bots_dir=tmp_path)
     runtime.bind_channel("console:counter", bot="counter")
     gate = threading.Event()
-    # More blocked calls than the executor Database.run uses (on PostgreSQL) has threads,
-    # so its queue is not empty either. (On SQLite a store runs inline: nothing to wait on.)
-    busy = [asyncio.ensure_future(asyncio.to_thread(gate.wait)) for _ in range(40)]
+    # More blocked calls than Database.run has threads, so its queue is not empty either.
+    # (On SQLite run() and the store are inline: block other threads, as there are none.)
+    block = runtime.db.run if runtime.db.dialect == "postgresql" else asyncio.to_thread
+    busy = [asyncio.ensure_future(block(gate.wait)) for _ in range(40)]
     try:
         await asyncio.sleep(0)
         entry = await asyncio.wait_for(runtime.accept(message("hi", "evt-busy")), timeout=20)
@@ -260,3 +261,57 @@ async def test_an_event_is_stored_while_every_shared_thread_is_busy(make_runtime
     with runtime.db.read() as conn:
         status = conn.execute(select(INBOX.c.status).where(INBOX.c.event_id == "evt-busy"))
         assert status.scalar_one() == "received"
+
+
+WAITING_BOT = """
+import asyncio
+
+async def on_message(ctx):
+    await asyncio.sleep(1)  # every turn in flight holds its conversation meanwhile
+    n = await ctx.user.memory.increment("visits")
+    await ctx.say(f"visit {n}")
+"""
+
+
+async def test_max_turns_in_flight_at_once_all_get_their_connections(db_url: str, tmp_path: Path):
+    """On PostgreSQL each turn in flight holds a connection for its conversation lock, and
+    its own statements need more: the pool is sized from ``[workers] max_turns``."""
+    import asyncio
+
+    from runtime.build import build_runtime
+    from runtime.settings import load_settings
+    from runtime.storage.tables import INBOX
+
+    write_bot(tmp_path, "waiter", bot_py=WAITING_BOT)
+    turns = 40
+    settings = load_settings(
+        None,
+        database={"url": db_url},
+        bots={"dir": str(tmp_path)},
+        workers={"max_turns": turns},
+    )
+    runtime = build_runtime(settings)
+    runtime.start()
+    try:
+        runtime.bind_channel("console:waiter", bot="waiter")
+        people = [
+            InboundMessage(
+                channel="console:waiter",
+                channel_kind="console",
+                external_user_id=f"person-{i}",
+                chat_id=f"person-{i}",
+                text="hi",
+                event_id=f"evt-{i}",
+            )
+            for i in range(turns)
+        ]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(runtime.handle(msg) for msg in people)), timeout=60
+        )
+
+        assert [[r.text for r in result.replies] for result in results] == [["visit 1"]] * turns
+        with runtime.db.read() as conn:
+            statuses = conn.execute(select(INBOX.c.status)).scalars().all()
+        assert statuses == ["done"] * turns
+    finally:
+        runtime.stop()

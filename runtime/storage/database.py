@@ -7,8 +7,15 @@ busy timeout instead of failing on a lock upgrade. PostgreSQL is used through ps
 The storage layer below is synchronous SQLAlchemy Core (the cheapest path per statement; see
 ``bench/memory_ops.py``). :meth:`Database.run` is the async door the runtime uses: on SQLite
 the work runs inline (a local file, microseconds per statement, and one writer at a time
-anyway); on PostgreSQL it runs in a worker thread so network round trips never stall the
-event loop.
+anyway); on PostgreSQL it runs on threads of the database's own, so network round trips never
+stall the event loop.
+
+On PostgreSQL a thread is a connection in use, so threads and pool are sized together:
+:data:`STATEMENT_THREADS` for :meth:`Database.run`, :data:`INTAKE_THREADS` for storing
+arriving events (:meth:`Database.run_intake`), and room for the connections callers hold
+outside both (``held_connections``: the conversation locks, one per turn in flight). asyncio's
+default executor would size the threads by CPU count (6 on 2 cores), and 16 turns in flight
+then queue for threads, not for the database (``bench/_scaling.py``, section 6b).
 
 On SQLite a short transaction costs little more than its statements, so the per-call layers
 around it show: each thread keeps one connection checked out (no pool checkout, reset and
@@ -45,7 +52,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+STATEMENT_THREADS = 10  # PostgreSQL: threads (so connections) running Database.run
 INTAKE_THREADS = 4  # PostgreSQL: threads that only store arriving events (see run_intake)
+SPARE_CONNECTIONS = 3  # PostgreSQL: a deployment role lock, start-up checks, a CLI's calls
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is pinged
 _IDLE_SINCE = "mnemobot_idle_since"  # connection record info key
 _SQLITE_BEGIN = "mnemobot_sqlite_begin"  # connection info key: the mode of the next BEGIN
@@ -114,16 +123,21 @@ class Database:
     Args:
         url: a SQLAlchemy URL; ``sqlite:///path`` creates the file's folder if needed.
         echo: log every statement (debugging only).
+        held_connections: PostgreSQL connections callers may hold at once outside
+            :meth:`run`, for longer than a statement: the conversation locks, one per turn in
+            flight (``[workers] max_turns``). The pool makes room for them.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, held_connections: int = 16) -> None:
         self.url = normalise_url(url)
         self._dialect = make_url(self.url).get_backend_name()  # parsed once: asked every call
         self._echo = echo
+        self._held_connections = held_connections
         self._engine: Engine | None = None
         self._local = threading.local()  # SQLite: .conn, this thread's held connection
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
+        self._statements: ThreadPoolExecutor | None = None
         self._intake: ThreadPoolExecutor | None = None
 
     @property
@@ -157,14 +171,22 @@ class Database:
             engine = create_engine(url, echo=self._echo, connect_args={"check_same_thread": False})
             _prepare_sqlite(engine)
         else:
-            engine = create_engine(url, echo=self._echo, pool_size=10, max_overflow=20)
+            engine = create_engine(
+                url,
+                echo=self._echo,
+                pool_size=STATEMENT_THREADS + INTAKE_THREADS,  # kept open: in use every turn
+                max_overflow=self._held_connections + SPARE_CONNECTIONS,
+            )
             _ping_idle_connections(engine)
+            self._statements = ThreadPoolExecutor(STATEMENT_THREADS, thread_name_prefix="db")
+            self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="intake")
         self._engine = engine
 
     def stop(self) -> None:
-        if self._intake is not None:
-            self._intake.shutdown(wait=True)
-            self._intake = None
+        for threads in (self._statements, self._intake):
+            if threads is not None:
+                threads.shutdown(wait=True)
+        self._statements = self._intake = None
         with self._held_lock:
             held, self._held = self._held, []
         for conn in held:
@@ -258,21 +280,28 @@ class Database:
         """Run a blocking storage function without stalling the event loop on a network DB."""
         if self.is_sqlite:
             return fn(*args, **kwargs)
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await _on(self._statements, fn, *args, **kwargs)
 
     async def run_intake(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Like :meth:`run`, on threads that only store arriving events.
 
         The platform waits for its acknowledgement until the event is stored (Slack retries
-        after 3 s). Turns in flight keep :meth:`run`'s shared executor busy with a queue of
-        their statements; an event stored through that queue would wait behind all of them.
+        after 3 s). Turns in flight keep :meth:`run`'s threads busy with a queue of their
+        statements; an event stored through that queue would wait behind all of them.
         """
         if self.is_sqlite:
             return fn(*args, **kwargs)
-        if self._intake is None:
-            self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="intake")
-        call = partial(contextvars.copy_context().run, fn, *args, **kwargs)  # as to_thread does
-        return await asyncio.get_running_loop().run_in_executor(self._intake, call)
+        return await _on(self._intake, fn, *args, **kwargs)
+
+
+async def _on(
+    threads: ThreadPoolExecutor | None, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``fn`` on one of ``threads``, with the caller's context variables, as ``to_thread``."""
+    if threads is None:
+        raise StorageError("database not started: call Database.start() first")
+    call = partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(threads, call)
 
 
 class _Transaction:
