@@ -5,6 +5,11 @@ lock, session, commands, bot), in the manner of slack-bolt's middleware: a step 
 and stop, or call ``proceed()``. The last step runs the active bot and commits its memory
 writes, the turn log, the replies to send and the inbox row in one transaction, before any
 reply leaves. A bot that fails has its writes dropped; the person gets a short apology.
+
+What a turn carries through the steps is :class:`runtime.turn.Turn`; running the active
+bot (its context, dialog, handler or model, and transfers) lives in
+:mod:`runtime.active_bot`, and writing the turn in one transaction in
+:mod:`runtime.turn_commit`.
 """
 
 from __future__ import annotations
@@ -13,19 +18,16 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
-from sqlalchemy import bindparam, insert
-
-from runtime.answers import EPISODES_CONSIDERED, assemble_prompt
+from runtime.active_bot import DialogRunner, run_active_bot
 from runtime.bots import Bot, BotRegistry
 from runtime.clock import Clock, SystemClock
 from runtime.commands import run_command
-from runtime.context import BotContext, BotView, FactsView, SessionView, TurnState, UserView
+from runtime.context import TurnState
 from runtime.episode_worker import EpisodeWorker
 from runtime.episodes import EpisodeReader
-from runtime.errors import LLMError, MemoryFull, MnemobotError, StorageError, UnknownBot
+from runtime.errors import LLMError, MemoryFull, StorageError, UnknownBot
 from runtime.identity import IdentityStore, ResolvedUser
 from runtime.inbox import InboxEntry, InboxStore
 from runtime.janitor import Janitor
@@ -34,16 +36,15 @@ from runtime.llm import LLM, NO_MODEL_HELP, Usage
 from runtime.locks import ConversationLocks, LocalLocks, PgAdvisoryLocks, locks_for
 from runtime.logs import log_turn
 from runtime.memory.policy import UserMemoryPolicy
-from runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
+from runtime.memory.store import MemoryScope, MemoryStore
 from runtime.messages import InboundMessage, OutboundMessage, TurnResult
 from runtime.metrics import Metrics
 from runtime.outbox import OutboxStore
-from runtime.privacy import forget_user
-from runtime.sessions import SessionInfo, SessionStore
+from runtime.sessions import SessionStore
 from runtime.settings import Settings
 from runtime.storage.database import Database
-from runtime.storage.prepared import Prepared
-from runtime.storage.tables import TURNS, new_id
+from runtime.turn import Deliver, Turn
+from runtime.turn_commit import TurnCommitter
 from runtime.usage import UsageStore
 
 __all__ = ["APOLOGY", "Runtime"]
@@ -63,31 +64,8 @@ LLM_DOWN_APOLOGY = (
     "Sorry, my language model didn't answer just now, so nothing from that message was saved. "
     "Please try again."
 )
-MAX_TRANSFERS_PER_TURN = 5
 
-_INSERT_TURN = Prepared(
-    insert(TURNS).values({c.name: bindparam(c.name, type_=c.type) for c in TURNS.c})
-)
-
-DialogRunner = Callable[[BotContext, Bot, str | None, Clock], Awaitable[None]]
-Deliver = Callable[[list[OutboundMessage]], Awaitable[None]]
-
-
-@dataclass
-class _Turn:
-    msg: InboundMessage
-    inbox: InboxEntry | None = None
-    user: ResolvedUser | None = None
-    session: SessionInfo | None = None
-    writes: PendingWrites = field(default_factory=PendingWrites)
-    state: TurnState = field(default_factory=TurnState)
-    result: TurnResult | None = None
-    addressed_bot: str = ""
-    logged_text: str | None = None  # what the turn log keeps, when not the whole text
-    deliver: Deliver | None = None  # sends committed replies while the conversation is held
-
-
-Step = Callable[[_Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
+Step = Callable[[Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
 
 
 def _apology_for(failure: BaseException, *, no_model: bool) -> str:
@@ -160,6 +138,7 @@ class Runtime:
         self.janitor: Janitor
         self.episode_worker: EpisodeWorker
         self.usage: UsageStore
+        self._committer: TurnCommitter
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -187,6 +166,14 @@ class Runtime:
         )
         self.episodes = EpisodeReader(self.db)
         self.usage = UsageStore(self.db, clock)
+        self._committer = TurnCommitter(
+            self.db,
+            clock,
+            memory=self.memory,
+            sessions=self.sessions,
+            inbox=self.inbox,
+            outbox=self.outbox,
+        )
         self.episode_worker = EpisodeWorker(
             self.db, clock, self.bots, self.llm, policy_for=self.user_policy
         )
@@ -257,7 +244,7 @@ class Runtime:
         if msg.channel not in self._channels:
             raise UnknownBot(f"channel {msg.channel!r} is not bound to a bot")
         started = time.perf_counter()
-        turn = _Turn(msg, inbox=stored, deliver=deliver)
+        turn = Turn(msg, inbox=stored, deliver=deliver)
         try:
             await self._run_steps(turn, 0)
         except Exception as exc:  # StorageError and the like: the adapter must not ack
@@ -270,7 +257,7 @@ class Runtime:
         return result
 
     def _account(
-        self, turn: _Turn, seconds: float, *, outcome: str, error: BaseException | None = None
+        self, turn: Turn, seconds: float, *, outcome: str, error: BaseException | None = None
     ) -> None:
         """Metrics and the one log line of a turn (never its text unless debugging)."""
         msg, result = turn.msg, turn.result
@@ -314,14 +301,12 @@ class Runtime:
         self.metrics.dedupe_hit(msg.channel)
         return None
 
-    async def _run_steps(
-        self, turn: _Turn, index: int, steps: Sequence[Step] | None = None
-    ) -> None:
+    async def _run_steps(self, turn: Turn, index: int, steps: Sequence[Step] | None = None) -> None:
         chain = self._steps if steps is None else steps
         if index < len(chain):
             await chain[index](turn, lambda: self._run_steps(turn, index + 1, chain))
 
-    async def _dedupe(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _dedupe(self, turn: Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         if turn.inbox is None:  # not stored by accept() first: store it now
             turn.inbox = await self.db.run(self.inbox.receive, turn.msg)
         if not turn.inbox.is_new and turn.inbox.status != "received":
@@ -329,7 +314,7 @@ class Runtime:
             return
         await proceed()
 
-    async def _identify(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _identify(self, turn: Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         msg = turn.msg
         turn.user = await self.db.run(
             self.identity.resolve,
@@ -342,7 +327,7 @@ class Runtime:
         )
         await proceed()
 
-    async def _serialise(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _serialise(self, turn: Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         waiting = time.perf_counter()
         async with self.locks.hold(turn.msg.conversation):
             self.metrics.lock_waited(time.perf_counter() - waiting)
@@ -371,14 +356,14 @@ class Runtime:
         cannot hold up every later message of its conversation.
         """
         logger.info("answering earlier event %s of %s first", msg.event_id, msg.channel)
-        turn = _Turn(msg, inbox=entry, deliver=deliver)
+        turn = Turn(msg, inbox=entry, deliver=deliver)
         try:
             await self._run_steps(turn, 0, self._held_steps)
         except StorageError:
             raise
         except Exception as exc:
             logger.exception("earlier event %s on %s failed", msg.event_id, msg.channel)
-            await self.db.run(self._give_up, entry.id, f"{type(exc).__name__}: {exc}")
+            await self.db.run(self._committer.give_up, entry.id, f"{type(exc).__name__}: {exc}")
             return []
         assert turn.result is not None
         if deliver is None:
@@ -387,11 +372,7 @@ class Runtime:
             await deliver(turn.result.replies)
         return []
 
-    def _give_up(self, inbox_id: str, error: str) -> None:
-        with self.db.write() as conn:
-            self.inbox.finish_in(conn, inbox_id, user_id=None, error=error)
-
-    async def _open_session(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _open_session(self, turn: Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         assert turn.user is not None
         msg = turn.msg
         entry_bot = self._channels[msg.channel]
@@ -411,7 +392,7 @@ class Runtime:
         turn.state.dialog_state = session.dialog_state
         await proceed()
 
-    async def _refuse_oversized(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _refuse_oversized(self, turn: Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         limit = self.settings.messages.max_chars
         size = len(turn.msg.text)
         if size <= limit:
@@ -425,9 +406,11 @@ class Runtime:
                 f"{limit}). Please send it in shorter parts.",
             )
         )
-        await self._commit(turn, error=f"message too long: {size} characters (limit {limit})")
+        await self._committer.commit(
+            turn, error=f"message too long: {size} characters (limit {limit})"
+        )
 
-    async def _commands(self, turn: _Turn, proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _commands(self, turn: Turn, proceed: Callable[[], Awaitable[None]]) -> None:
         assert turn.user is not None and turn.session is not None
         user_id = turn.user.user_id
         runtime_memory = MemoryScope(
@@ -449,26 +432,16 @@ class Runtime:
         if outcome.merged_into is not None:
             turn.user = ResolvedUser(outcome.merged_into, turn.user.display_name, False)
         if outcome.forget:
-            await self.db.run(self._forget_sync, turn)
+            await self.db.run(self._committer.forget_sync, turn)
             return
         turn.state.end_session = outcome.end_session
-        await self._commit(turn, error=None)
+        await self._committer.commit(turn, error=None)
 
-    def _forget_sync(self, turn: _Turn) -> None:
-        """Delete the person, then commit only what is not theirs: the reply and the inbox row."""
-        assert turn.user is not None and turn.inbox is not None
-        forget_user(self.db, turn.user.user_id)
-        replies = self._outbound(turn)
-        with self.db.write() as conn:
-            self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=None)
-            self.inbox.finish_in(conn, turn.inbox.id, user_id=None)
-        turn.result = TurnResult(replies, user_id=None, bot=turn.state.active_bot)
-
-    async def _run_bot(self, turn: _Turn, _proceed: Callable[[], Awaitable[None]]) -> None:
+    async def _run_bot(self, turn: Turn, _proceed: Callable[[], Awaitable[None]]) -> None:
         bot_name = turn.state.active_bot
         try:
-            await self._run_active(turn)
-            await self._commit(turn, error=None)
+            await run_active_bot(self, turn)
+            await self._committer.commit(turn, error=None)
             return
         except StorageError:
             raise
@@ -490,112 +463,13 @@ class Runtime:
         turn.state = TurnState(active_bot=session.active_bot, dialog_state=session.dialog_state)
         apology = _apology_for(failure, no_model=self.llm is None)
         turn.state.replies.append((bot_name, apology))
-        await self._commit(turn, error=f"{type(failure).__name__}: {failure}")
+        await self._committer.commit(turn, error=f"{type(failure).__name__}: {failure}")
         assert turn.result is not None
         turn.result = TurnResult(
             turn.result.replies, failed=True, user_id=turn.result.user_id, bot=bot_name
         )
 
-    # -- running bots -------------------------------------------------------------------
-
-    def context(self, turn: _Turn, bot: Bot) -> BotContext:
-        assert turn.user is not None and turn.session is not None
-        user_id = turn.user.user_id
-        user_memory = MemoryScope(
-            self.memory, self.memory.user_ref(user_id, self.user_policy(bot)), turn.writes
-        )
-        session = turn.session
-        return BotContext(
-            message=turn.msg,
-            user=UserView(
-                id=user_id,
-                display_name=turn.user.display_name,
-                memory=user_memory,
-                facts=FactsView(user_memory),
-                episodes=self._episodes_of(user_id, bot.options.episodic_memory_history),
-            ),
-            bot=BotView(
-                bot.name,
-                bot.options,
-                MemoryScope(self.memory, self.memory.bot_ref(bot.name), turn.writes),
-            ),
-            session=SessionView(
-                session.id,
-                session.opened_now,
-                MemoryScope(self.memory, self.memory.session_ref(session.id, user_id), turn.writes),
-                MemoryScope(
-                    self.memory,
-                    self.memory.session_ref(session.id, user_id, "context"),
-                    turn.writes,
-                ),
-            ),
-            turn=turn.state,
-            llm=self._ask_llm,
-        )
-
-    def _episodes_of(
-        self, user_id: str, default_limit: int
-    ) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
-        async def recent(limit: int = default_limit) -> list[dict[str, Any]]:
-            return await self.db.run(self.episodes.recent, user_id, limit)
-
-        return recent
-
-    async def _run_active(self, turn: _Turn) -> None:
-        assert turn.session is not None
-        bot = self.bots.get(turn.state.active_bot)
-        ctx = self.context(turn, bot)
-        dialog_turn = bot.dialog is not None and (
-            turn.session.opened_now or turn.state.dialog_state is not None
-        )
-        if dialog_turn:
-            await self._dialog(ctx, bot, None if turn.session.opened_now else turn.msg.text)
-        elif bot.on_message is not None:
-            await bot.on_message(ctx)
-        else:
-            await self._llm_answer(ctx)
-        hops = 0
-        while turn.state.transfer_to is not None:
-            hops += 1
-            if hops > MAX_TRANSFERS_PER_TURN:
-                raise MnemobotError(f"more than {MAX_TRANSFERS_PER_TURN} transfers in one turn")
-            target = self.bots.get(turn.state.transfer_to)
-            turn.state.transfer_to = None
-            turn.state.active_bot = target.name
-            turn.state.dialog_state = None
-            ctx = self.context(turn, target)
-            if target.dialog is not None:
-                await self._dialog(ctx, target, None)
-            elif target.on_transfer is not None:
-                await target.on_transfer(ctx)
-            elif target.on_message is not None:
-                await target.on_message(ctx)
-            else:
-                await self._llm_answer(ctx)
-
-    async def _dialog(self, ctx: BotContext, bot: Bot, message: str | None) -> None:
-        if self.dialog_runner is None:
-            raise MnemobotError(f"bot {bot.name!r} has a dialog but no dialog runner is set")
-        await self.dialog_runner(ctx, bot, message, self.clock)
-
-    async def _ask_llm(self, ctx: BotContext, question: str) -> str:
-        if self.llm is None:
-            raise LLMError(NO_MODEL_HELP)
-        bot = self.bots.get(ctx.bot.name)
-        built = await assemble_prompt(
-            db=self.db,
-            llm=self.llm,
-            llm_settings=self.settings.llm,
-            bot=bot,
-            user_memory=ctx.user.memory,
-            context=ctx.session.context,
-            session_id=ctx.session.id,
-            episodes=await self.db.run(self.episodes.recent, ctx.user.id, EPISODES_CONSIDERED),
-            question=question,
-        )
-        return await self.llm.complete(
-            built.messages, model=bot.options.model, bot=bot.name, user_id=ctx.user.id
-        )
+    # -- after the turn -------------------------------------------------------------------
 
     async def record_usage(self, usage: Usage) -> None:
         """Store one model call's tokens and cost (LiteLLM's ``on_usage``)."""
@@ -603,77 +477,6 @@ class Runtime:
         if usage.user_id is not None and not await self.db.run(self.identity.exists, usage.user_id):
             usage = replace(usage, user_id=None)  # forgotten meanwhile: keep only the totals
         await self.db.run(self.usage.record, usage)
-
-    async def _llm_answer(self, ctx: BotContext) -> None:
-        try:
-            answer = await ctx.llm(ctx.text)
-        except LLMError as exc:
-            if self.llm is not None:
-                raise
-            answer = str(exc)
-        await ctx.say(answer)
-
-    # -- commit ------------------------------------------------------------------------
-
-    def _outbound(self, turn: _Turn) -> list[OutboundMessage]:
-        return [
-            OutboundMessage(new_id(), turn.msg.channel, turn.msg.chat_id, bot, text, seq)
-            for seq, (bot, text) in enumerate(turn.state.replies)
-        ]
-
-    async def _commit(self, turn: _Turn, *, error: str | None) -> None:
-        replies = self._outbound(turn)
-        await self.db.run(self._commit_sync, turn, replies, error)
-        assert turn.user is not None
-        turn.result = TurnResult(replies, user_id=turn.user.user_id, bot=turn.state.active_bot)
-
-    def _commit_sync(self, turn: _Turn, replies: list[OutboundMessage], error: str | None) -> None:
-        assert turn.user is not None and turn.session is not None and turn.inbox is not None
-        now = self.clock.now()
-        user_id = turn.user.user_id
-        session = turn.session
-        rows: list[dict[str, Any]] = [
-            {
-                "id": new_id(),
-                "session_id": session.id,
-                "user_id": user_id,
-                "bot": turn.addressed_bot,
-                "role": "user",
-                "seq": 0,
-                "text": turn.msg.text if turn.logged_text is None else turn.logged_text,
-                "event_id": turn.msg.event_id,
-                "created_at": now,
-            }
-        ]
-        rows += [
-            {
-                "id": new_id(),
-                "session_id": session.id,
-                "user_id": user_id,
-                "bot": r.bot,
-                "role": "bot",
-                "seq": r.seq + 1,
-                "text": r.text,
-                "event_id": None,
-                "created_at": now,
-            }
-            for r in replies
-        ]
-        with self.db.write() as conn:
-            if error is None:
-                self.memory.apply(conn, turn.writes, now)
-            _INSERT_TURN.execute_many(conn, rows)
-            self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=user_id)
-            self.sessions.touch(
-                conn,
-                session.id,
-                active_bot=turn.state.active_bot,
-                dialog_state=turn.state.dialog_state,
-                user_messages=session.user_messages + 1,
-            )
-            if turn.state.end_session:
-                self.sessions.end_in(conn, session.id, "explicit", now)
-            self.inbox.finish_in(conn, turn.inbox.id, user_id=user_id, error=error)
 
     async def mark_sent(self, result: TurnResult) -> None:
         """Record that the adapter delivered ``result``'s replies."""
