@@ -2,6 +2,10 @@
 
 Start-up stays cheap: nothing here imports litellm or a platform SDK at module level, so
 ``mnemobot --help`` and ``mnemobot chat`` start in well under a second.
+
+The ``mnemobot memory`` sub-commands live in :mod:`runtime.cli_memory`; the ``--config``
+option, building a runtime for one command and turning errors into one line, which both
+use, in :mod:`runtime.cli_base`.
 """
 
 from __future__ import annotations
@@ -12,15 +16,13 @@ import getpass
 import json
 import secrets
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from runtime.errors import MnemobotError
-from runtime.settings import Settings, load_settings
+from runtime.cli_base import ConfigOption, guard, runtime_for, settings_for
+from runtime.cli_memory import memory_app
 
 __all__ = ["app", "main"]
 
@@ -30,63 +32,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-memory_app = typer.Typer(help="Read and change what the bots remember.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
 app.add_typer(db_app, name="db")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", help="mnemobot.toml to use (default: config/mnemobot.toml)."),
-]
-UserOption = Annotated[
-    str, typer.Option("--user", "-u", help="User id, console name, or kind:external_id.")
-]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except MnemobotError as exc:
-        _fail(str(exc))
-        raise  # unreachable
-
-
-@contextmanager
-def _runtime(config: Path | None, *, require_bots: bool = True) -> Iterator[Any]:
-    """A started runtime for one command, stopped whatever happens."""
-    from runtime.build import build_runtime
-
-    runtime = build_runtime(_settings(config), require_bots=require_bots)
-    runtime.start()
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-
-
-def _guard(fn: Any) -> Any:
-    """Turn mnemobot's own errors into one clear line and exit status 1."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MnemobotError as exc:
-            _fail(str(exc))
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-    return wrapper
-
 
 @app.command()
-@_guard
+@guard
 def chat(
     bot: Annotated[str | None, typer.Option("--bot", "-b", help="Bot to talk to.")] = None,
     user: Annotated[
@@ -103,7 +55,7 @@ def chat(
     if web:
         _chat_in_browser(bot, config)
         return
-    with _runtime(config) as runtime:
+    with runtime_for(config) as runtime:
         name = bot or runtime.settings.bots.default or runtime.bots.names()[0]
         channel = ConsoleChannel(runtime, bot=name, user=user or getpass.getuser())
         channel.start()
@@ -143,7 +95,7 @@ def _chat_in_browser(bot: str | None, config: Path | None) -> None:
     from adapters.run import run_deployment
     from adapters.web import WebChannel
 
-    with _runtime(config) as runtime:
+    with runtime_for(config) as runtime:
         first = bot or runtime.settings.bots.default or runtime.bots.names()[0]
         runtime.bots.get(first)
         env_secret = os.environ.get("MNEMOBOT_WEB_COOKIE_SECRET", "")
@@ -171,7 +123,7 @@ def _chat_in_browser(bot: str | None, config: Path | None) -> None:
 
 
 @app.command()
-@_guard
+@guard
 def run(config: ConfigOption = None) -> None:
     """Serve every configured channel, the webhook server and the janitor until SIGINT/SIGTERM."""
     from adapters.admin_auth import admin_status_line
@@ -180,7 +132,7 @@ def run(config: ConfigOption = None) -> None:
     from runtime.logs import configure_logging
 
     configure_logging()
-    with _runtime(config) as runtime:
+    with runtime_for(config) as runtime:
         channels = build_channels(runtime)
         settings = runtime.settings
         typer.echo(admin_status_line(), err=True)
@@ -227,130 +179,20 @@ def _settle_heap() -> None:
 
 
 @app.command("bots")
-@_guard
+@guard
 def list_bots(config: ConfigOption = None) -> None:
     """List the bots and what they are for."""
     from runtime.bots import load_bots
 
-    for bot in load_bots(_settings(config).bots.dir):
+    for bot in load_bots(settings_for(config).bots.dir):
         kind = (
             "dialog" if bot.dialog else ("python" if bot.on_message or bot.on_transfer else "llm")
         )
         typer.echo(f"{bot.name}\t{kind}\t{bot.options.description}")
 
 
-def _parse_value(raw: str, as_text: bool) -> Any:
-    if as_text:
-        return raw
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        _fail(
-            f"value is not JSON: {raw!r}. Quote text as JSON ('\"{raw}\"') or pass --text "
-            "to store it as a string"
-        )
-
-
-def _scope(runtime: Any, user: str | None, bot: str | None) -> Any:
-    from runtime.memory.policy import UserMemoryPolicy
-    from runtime.memory.store import MemoryScope
-
-    if bot is not None and user is None:
-        runtime.bots.get(bot)
-        return MemoryScope(runtime.memory, runtime.memory.bot_ref(bot))
-    if user is None:
-        _fail("say whose memory: --user NAME (or --bot NAME for a bot's own memory)")
-    user_id = runtime.identity.find(user)
-    policy = (
-        runtime.user_policy(runtime.bots.get(bot))
-        if bot
-        else UserMemoryPolicy(
-            max_value_bytes=runtime.settings.memory.max_value_bytes,
-            retention=runtime.settings.memory.retention,
-        )
-    )
-    return MemoryScope(runtime.memory, runtime.memory.user_ref(user_id, policy))
-
-
-BotScopeOption = Annotated[
-    str | None, typer.Option("--bot", "-b", help="Bot memory of this bot (without --user).")
-]
-
-
-@memory_app.command("list")
-@_guard
-def memory_list(
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
-    bot: BotScopeOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Every key with its value, type and expiry."""
-    with _runtime(config, require_bots=False) as runtime:
-        rows = asyncio.run(_scope(runtime, user, bot).rows())
-    for row in rows:
-        expiry = f"\texpires {row.ttl.isoformat()}" if row.ttl else ""
-        kind = f"\t{row.memory_type}" if row.memory_type else ""
-        typer.echo(f"{row.key}\t{json.dumps(row.value, ensure_ascii=False)}{kind}{expiry}")
-
-
-@memory_app.command("get")
-@_guard
-def memory_get(
-    key: str,
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
-    bot: BotScopeOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Print one value as JSON (exit status 1 when the key is missing)."""
-    with _runtime(config, require_bots=False) as runtime:
-        marker = object()
-        value = asyncio.run(_scope(runtime, user, bot).get(key, marker))
-    if value is marker:
-        _fail(f"no key {key!r}")
-    typer.echo(json.dumps(value, ensure_ascii=False))
-
-
-@memory_app.command("set")
-@_guard
-def memory_set(
-    key: str,
-    value: Annotated[str, typer.Argument(help="A JSON value: '\"pt-BR\"', 42, '{\"a\": 1}'.")],
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
-    bot: BotScopeOption = None,
-    text: Annotated[bool, typer.Option("--text", help="Store VALUE as a plain string.")] = False,
-    ttl: Annotated[float | None, typer.Option("--ttl", help="Seconds until it expires.")] = None,
-    memory_type: Annotated[
-        str | None, typer.Option("--type", help="preference, fact or context.")
-    ] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Store a value (JSON) under KEY."""
-    parsed = _parse_value(value, text)
-    with _runtime(config, require_bots=False) as runtime:
-        scope = _scope(runtime, user, bot)
-        if scope.name == "user":
-            asyncio.run(scope.set(key, parsed, ttl=ttl, memory_type=memory_type))
-        else:
-            asyncio.run(scope.set(key, parsed))
-    typer.echo(f"set {key}")
-
-
-@memory_app.command("delete")
-@_guard
-def memory_delete(
-    key: str,
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
-    bot: BotScopeOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Remove KEY."""
-    with _runtime(config, require_bots=False) as runtime:
-        asyncio.run(_scope(runtime, user, bot).delete(key))
-    typer.echo(f"deleted {key}")
-
-
 @app.command()
-@_guard
+@guard
 def forget(
     user: Annotated[str, typer.Argument(help="User id, console name, or kind:external_id.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -359,7 +201,7 @@ def forget(
     """Remove everything held about a person, in every table."""
     from runtime.privacy import forget_user
 
-    with _runtime(config, require_bots=False) as runtime:
+    with runtime_for(config, require_bots=False) as runtime:
         user_id = runtime.identity.find(user)
         if not yes and not typer.confirm(f"Forget everything about {user} ({user_id})?"):
             raise typer.Exit(1)
@@ -368,7 +210,7 @@ def forget(
 
 
 @app.command()
-@_guard
+@guard
 def export(
     user: Annotated[str, typer.Argument(help="User id, console name, or kind:external_id.")],
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
@@ -377,7 +219,7 @@ def export(
     """Everything held about a person, as one JSON document."""
     from runtime.privacy import export_user
 
-    with _runtime(config, require_bots=False) as runtime:
+    with runtime_for(config, require_bots=False) as runtime:
         document = export_user(runtime.db, runtime.identity.find(user))
     text = json.dumps(document, ensure_ascii=False, indent=2)
     if output is None:
@@ -388,7 +230,7 @@ def export(
 
 
 @app.command()
-@_guard
+@guard
 def prompt(
     user: Annotated[str, typer.Option("--user", "-u", help="Whose memory.")],
     bot: Annotated[str, typer.Option("--bot", "-b", help="Which bot would ask its model.")],
@@ -401,7 +243,7 @@ def prompt(
     from runtime.answers import EPISODES_CONSIDERED, assemble_prompt, latest_session
     from runtime.memory.store import MemoryScope
 
-    with _runtime(config) as runtime:
+    with runtime_for(config) as runtime:
         chosen = runtime.bots.get(bot)
         user_id = runtime.identity.find(user)
         runtime.janitor.sweep_all()  # ends sessions idle past the timeout
@@ -434,13 +276,13 @@ def prompt(
 
 
 @db_app.command("upgrade")
-@_guard
+@guard
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply every pending schema migration."""
     from runtime.storage.database import Database
     from runtime.storage.migrate import upgrade
 
-    settings = _settings(config)
+    settings = settings_for(config)
     db = Database(settings.database.url)
     db.start()
     try:

@@ -3,7 +3,7 @@
 Kept apart from :mod:`runtime.episode_worker` so the wording, the answer's schema and the way
 a transcript is shown to the model (redacted, quoted as data, the middle cut when too long)
 can be read and changed without the job machinery around them. Fact extraction shows the
-model the same transcript (see :mod:`runtime.facts` for its own prompt).
+model the same transcript (see :mod:`runtime.fact_prompts` for its own prompt).
 """
 
 from __future__ import annotations

@@ -47,14 +47,8 @@ from runtime.episode_jobs import FACTS_JOB, EpisodeJobs, Job, LostLease
 from runtime.episode_prompts import SUMMARY_RULES, EpisodeSummary, is_command, quoted, transcript
 from runtime.episode_rollup import EpisodeRollup
 from runtime.errors import LLMError
-from runtime.facts import (
-    FactProposal,
-    KnownFact,
-    Provenance,
-    apply_fact_changes,
-    extraction_messages,
-    known_facts,
-)
+from runtime.fact_prompts import FactProposal, KnownFact, extraction_messages
+from runtime.facts import Provenance, apply_fact_changes, known_facts
 from runtime.llm import LLM
 from runtime.llm_json import InvalidAnswer, ask_for_json
 from runtime.memory.policy import UserMemoryPolicy
