@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runtime.admin_base import AdminPart
 from runtime.admin_bots import Bots
 from runtime.admin_edits import PersonEdits
 from runtime.admin_people import People
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Admin"]
 
 
-class Admin:
+class Admin(AdminPart):
     """Inspection and correction of people's and bots' memory, on a started runtime.
 
     Callers reach the work through its parts (``admin.people.search(...)``,
@@ -49,10 +50,7 @@ class Admin:
     """
 
     def __init__(self, runtime: Runtime, audit: AuditLog) -> None:
-        self.runtime = runtime
-        self.db = runtime.db
-        self.clock = runtime.clock
-        self.audit = audit
+        super().__init__(runtime, audit)
         self.people = People(runtime, audit)
         self.edits = PersonEdits(runtime, audit)
         self.bots = Bots(runtime, audit)

@@ -41,7 +41,7 @@ def iso(value: Any) -> Any:
 
 
 class AdminPart:
-    """One part of :class:`runtime.admin.Admin`, on a started runtime.
+    """What :class:`runtime.admin.Admin` and each of its parts hold, on a started runtime.
 
     Args:
         runtime: the started runtime (its stores, bots, settings and clock are used).
