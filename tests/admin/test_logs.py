@@ -18,11 +18,21 @@ class Terminal(io.StringIO):
 
 @pytest.fixture
 def restore_logging():
+    """configure_logging changes process-wide state: the root's handlers and level, and the
+    levels of chatty libraries' loggers (httpx...). Later tests must not inherit them."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    levels = {name: logger.level for name, logger in _loggers()}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, logger in _loggers():
+        logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+def _loggers() -> list[tuple[str, logging.Logger]]:
+    known = list(logging.root.manager.loggerDict.items())
+    return [(name, logger) for name, logger in known if isinstance(logger, logging.Logger)]
 
 
 def test_a_pipe_gets_one_json_object_per_turn_without_the_text(restore_logging):
