@@ -26,6 +26,19 @@ LANGUAGES = {
     "german": "de",
     "de": "de",
 }
+# A known person opening a new session is welcomed back in their language.
+WELCOME_BACK = {
+    "pt-BR": "Olá de novo, {name}! Vendemos os planos Basic, Pro e Team. "
+    "Pergunte o que quiser, ou diga 'suporte' se algo não funcionar.",
+    "es": "¡Hola de nuevo, {name}! Vendemos los planes Basic, Pro y Team. "
+    "Pregúntame lo que quieras, o di 'ayuda' si algo no funciona.",
+    "fr": "Re-bonjour, {name} ! Nous vendons les offres Basic, Pro et Team. "
+    "Demandez-moi ce que vous voulez, ou dites 'support' en cas de problème.",
+    "de": "Willkommen zurück, {name}! Wir verkaufen die Tarife Basic, Pro und Team. "
+    "Fragen Sie mich alles, oder sagen Sie 'support' bei einem Problem.",
+    "en": "Welcome back, {name}! We sell Basic, Pro and Team plans. "
+    "Ask me anything, or say 'support' for help with a problem.",
+}
 SUPPORT_WORDS = ("support", "help", "problem", "broken", "error", "suporte", "ajuda", "ayuda")
 # What people put before their name when asked for it, longest first.
 NAME_LEAD_INS = (
@@ -75,6 +88,7 @@ async def on_message(ctx):
     language = await ctx.user.memory.get("language")
     waiting_for = await ctx.session.get("waiting_for")
     text = ctx.text.strip()
+    just_learned = waiting_for is not None
 
     if waiting_for == "name" and not name:
         name = name_from(text)
@@ -115,10 +129,13 @@ async def on_message(ctx):
 
     if waiting_for is None and (await ctx.session.get("greeted")) is None:
         await ctx.session.set("greeted", True)
-        await ctx.say(
-            f"Got it, {name} ({language}). We sell Basic, Pro and Team plans. "
-            "Ask me anything, or say 'support' for help with a problem."
-        )
+        if just_learned:
+            await ctx.say(
+                f"Got it, {name} ({language}). We sell Basic, Pro and Team plans. "
+                "Ask me anything, or say 'support' for help with a problem."
+            )
+        else:
+            await ctx.say(WELCOME_BACK.get(language, WELCOME_BACK["en"]).format(name=name))
         return
     await ctx.user.memory.set("ctx_last_topic", text, memory_type="context")
     try:

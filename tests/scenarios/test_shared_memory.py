@@ -56,6 +56,19 @@ async def test_welcome_bot_understands_a_name_and_a_language_said_in_a_sentence(
     )
 
 
+async def test_sales_bot_welcomes_a_known_person_back_in_their_language(make_runtime):
+    runtime = make_runtime()
+    welcome = Chat(runtime, bot="welcome-bot", user="ines")
+    for line in ("hi", "Inês", "Español"):
+        await welcome.say(line)
+
+    sales = Chat(runtime, bot="sales-bot", user="ines")
+    assert await sales.say("hola") == [
+        "sales-bot: ¡Hola de nuevo, Inês! Vendemos los planes Basic, Pro y Team. "
+        "Pregúntame lo que quieras, o di 'ayuda' si algo no funciona."
+    ]
+
+
 async def test_still_greeted_after_the_process_restarts(make_runtime):
     first = make_runtime()
     sales = Chat(first, bot="sales-bot", user="bruno")
