@@ -101,6 +101,7 @@ async def test_link_command_reaches_the_runtime_with_the_bot_suffix_removed(depl
 
 async def test_the_token_never_reaches_a_log_line(deploy, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # `mnemobot run` quietens it process-wide
     deployment = await deploy(SALES_CHANNEL)
     sales = deployment.line("sales-telegram")
     deployment.tg.fail_next(SALES, "sendMessage", status=502)
