@@ -50,7 +50,9 @@ SECRET = "worker-test-secret"
 SLACK_SIGNING_SECRET = "worker-test-slack-signing-secret"
 START_TIMEOUT = 30.0
 
-LEDGER_BOT = """
+# What every test bot of a worker process starts with: ``record`` appends one event of the
+# turn to events.jsonl in the test's folder, so the test reads what each process did.
+RECORDING_BOT = """
     import asyncio
     import json
     import os
@@ -65,6 +67,11 @@ LEDGER_BOT = """
         with open(LOG / "events.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\\n")
 
+"""
+
+LEDGER_BOT = (
+    RECORDING_BOT
+    + """
 
     async def on_message(ctx):
         text = ctx.text
@@ -81,6 +88,7 @@ LEDGER_BOT = """
         record("end", text)
         await ctx.say(f"{len(seen) - 1}: {text}")
 """
+)
 
 
 def free_port() -> int:

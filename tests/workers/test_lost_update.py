@@ -28,7 +28,7 @@ import httpx
 
 from tests.fakes.telegram_api import FakeTelegramAPI
 
-from .harness import Deployment
+from .harness import RECORDING_BOT, Deployment
 
 GROUPS = 8
 MESSAGES_PER_GROUP = 15  # after the first, held one
@@ -44,21 +44,9 @@ NO_PACING = {
     "overall_rate": 10000.0,
 }
 
-TALLY_BOT = """
-    import asyncio
-    import json
-    import os
-    import time
-    from pathlib import Path
-
-    LOG = Path(os.environ["WORKER_TEST_DIR"])
-
-
-    def record(kind, text):
-        line = {"pid": os.getpid(), "kind": kind, "text": text, "t": time.time()}
-        with open(LOG / "events.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\\n")
-
+TALLY_BOT = (
+    RECORDING_BOT
+    + """
 
     async def on_message(ctx):
         text = ctx.text
@@ -77,6 +65,7 @@ TALLY_BOT = """
         record("end", text)
         await ctx.say(f"ok {text}")
 """
+)
 
 
 def overlapping_pairs(events: list[dict[str, Any]], texts: set[str]) -> int:
