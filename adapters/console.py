@@ -13,8 +13,7 @@ import sys
 import uuid
 from typing import TextIO
 
-from runtime.messages import InboundMessage
-from runtime.pipeline import Runtime
+from mnemobot.runtime import InboundMessage, Runtime
 
 __all__ = ["ConsoleChannel"]
 

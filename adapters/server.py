@@ -12,12 +12,11 @@ import socket
 from collections.abc import Iterator, Sequence
 
 import uvicorn
+from mnemobot.runtime.errors import ConfigError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
-
-from runtime.errors import ConfigError
 
 __all__ = ["build_app", "check_port_free", "serve"]
 

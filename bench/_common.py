@@ -22,7 +22,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.llm import estimate_tokens
+from mnemobot.runtime.llm.client import estimate_tokens
 
 __all__ = ["PG_ADMIN_URL", "REPLY", "FakeLLM", "_loopback_only", "scratch_postgres"]
 

@@ -96,8 +96,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PG_ADMIN_URL, REPLY, FakeLLM, scratch_postgres
-
-from runtime.messages import InboundMessage, OutboundMessage
+from mnemobot.runtime.messages import InboundMessage, OutboundMessage
 
 __all__ = ["RoundFigures", "Scaling", "measure_scaling", "report_scaling"]
 
@@ -143,7 +142,7 @@ class _NullChannel:
     kind = "bench"
 
     def __init__(self, runtime: Any) -> None:
-        from adapters.base import Delivery
+        from mnemobot.runtime.pipeline.delivery import Delivery
 
         self.delivery = Delivery(runtime, self)
         self.sent = 0
@@ -264,9 +263,9 @@ def worker_main(index: int, config: str, log_path: str, pipe: Pipe, model_second
     runtime = None
     loop = asyncio.new_event_loop()
     try:
-        from runtime.build import build_runtime
-        from runtime.logs import configure_logging
-        from runtime.settings import load_settings
+        from mnemobot.runtime.app.build import build_runtime
+        from mnemobot.runtime.ops.logs import configure_logging
+        from mnemobot.runtime.settings import load_settings
 
         log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - the process's lifetime
         configure_logging(log, json_lines=True)
@@ -685,8 +684,8 @@ def measure_scaling(
     Raises ``psycopg.OperationalError`` when PostgreSQL is unreachable, RuntimeError when a
     worker fails or a round's replies are not all there once each and in order.
     """
-    from runtime.storage.database import Database
-    from runtime.storage.migrate import ensure_schema
+    from mnemobot.runtime.storage.database import Database
+    from mnemobot.runtime.storage.migrate import ensure_schema
 
     size = SIZES["quick" if quick else "full"]
     size = replace(size, messages=messages or size.messages, rounds=rounds or size.rounds)

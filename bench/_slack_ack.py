@@ -280,7 +280,7 @@ def _launch(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen[by
     """``mnemobot run --config <config>`` as an operator starts it, output to ``log``."""
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "mnemobot.runtime.cli", "run", "--config", str(config)],
             cwd=config.parent,
             env=env,
             stdout=out,

@@ -41,12 +41,12 @@ from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.clock import SystemClock
-from runtime.memory.policy import UserMemoryPolicy
-from runtime.memory.store import MemoryScope, MemoryStore
-from runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
-from runtime.storage.migrate import upgrade
-from runtime.storage.tables import USERS
+from mnemobot.runtime.clock import SystemClock
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
+from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from mnemobot.runtime.storage.migrate import upgrade
+from mnemobot.runtime.storage.tables import USERS
 
 OPS = ("set", "get", "increment")
 KEYS = 100  # keys cycled over, so upserts hit existing rows like a long-lived user's memory

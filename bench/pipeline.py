@@ -81,15 +81,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules bes
 from _common import PG_ADMIN_URL, REPLY, FakeLLM, _loopback_only, scratch_postgres
 from _scaling import MODEL_BOUND_SECONDS, Scaling, measure_scaling, report_scaling
 from _slack_ack import measure_slack_ack, report_slack_ack
-
-from runtime.bots import load_bots
-from runtime.locks import LocalLocks
-from runtime.memory.store import MemoryScope
-from runtime.messages import InboundMessage, TurnResult
-from runtime.pipeline import Runtime
-from runtime.settings import load_settings
-from runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
-from runtime.storage.tables import INBOX
+from mnemobot.runtime.bots.registry import load_bots
+from mnemobot.runtime.conversations.locks import LocalLocks
+from mnemobot.runtime.memory.store import MemoryScope
+from mnemobot.runtime.messages import InboundMessage, TurnResult
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.settings import load_settings
+from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from mnemobot.runtime.storage.tables import INBOX
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -724,7 +723,7 @@ def startup(runs: int, *, with_litellm: bool) -> dict[str, float]:
         "python -c pass": [python, "-c", "pass"],
         "mnemobot --help": [str(mnemobot), "--help"]
         if mnemobot.exists()
-        else [python, "-m", "runtime.cli", "--help"],
+        else [python, "-m", "mnemobot.runtime.cli", "--help"],
     }
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     times: dict[str, list[float]] = {name: [] for name in commands}

@@ -23,20 +23,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from mnemobot.runtime.bots.options import BotOptions
+from mnemobot.runtime.bots.registry import Bot
+from mnemobot.runtime.clock import SystemClock
+from mnemobot.runtime.episodes.reader import EpisodeReader
+from mnemobot.runtime.llm.answers import EPISODES_CONSIDERED, assemble_prompt
+from mnemobot.runtime.llm.client import LiteLLM
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
+from mnemobot.runtime.settings import LLMSettings
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.migrate import upgrade
+from mnemobot.runtime.storage.tables import EPISODES, USERS, new_id
 from sqlalchemy import insert
-
-from runtime.answers import EPISODES_CONSIDERED, assemble_prompt
-from runtime.botconfig import BotOptions
-from runtime.bots import Bot
-from runtime.clock import SystemClock
-from runtime.episodes import EpisodeReader
-from runtime.llm import LiteLLM
-from runtime.memory.policy import UserMemoryPolicy
-from runtime.memory.store import MemoryScope, MemoryStore
-from runtime.settings import LLMSettings
-from runtime.storage.database import Database
-from runtime.storage.migrate import upgrade
-from runtime.storage.tables import EPISODES, USERS, new_id
 
 
 async def populate(

@@ -16,10 +16,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from mnemobot.runtime.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from runtime.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

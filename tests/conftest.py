@@ -18,15 +18,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from mnemobot.runtime.bots.registry import load_bots
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.settings import load_settings
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.migrate import upgrade
 from sqlalchemy import text
 from sqlmodel import SQLModel
-
-from runtime.bots import load_bots
-from runtime.clock import ManualClock
-from runtime.pipeline import Runtime
-from runtime.settings import load_settings
-from runtime.storage.database import Database
-from runtime.storage.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("MNEMOBOT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent

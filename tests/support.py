@@ -6,8 +6,8 @@ import io
 import textwrap
 from pathlib import Path
 
-from adapters.console import ConsoleChannel
-from runtime.pipeline import Runtime
+from mnemobot.adapters.console import ConsoleChannel
+from mnemobot.runtime.pipeline.runtime import Runtime
 
 
 class Chat:

@@ -20,12 +20,12 @@ The dialect in brief (``grammar.lark`` is the reference; ``values.py`` has the o
 - Lists index from 0 (``l[0]``); ``NOW()`` is whole seconds since the epoch.
 """
 
-from runtime.dialogs.errors import DialogRuntimeError, DialogStateError, DialogSyntaxError
-from runtime.dialogs.host import DialogHost
-from runtime.dialogs.http_fetch import fetch_json_or_text
-from runtime.dialogs.interpreter import DialogOutcome, DialogStatus, run_dialog
-from runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
-from runtime.dialogs.parser import Dialog, load_dialog, parse_dialog
+from mnemobot.runtime.dialogs.errors import DialogRuntimeError, DialogStateError, DialogSyntaxError
+from mnemobot.runtime.dialogs.host import DialogHost
+from mnemobot.runtime.dialogs.http_fetch import fetch_json_or_text
+from mnemobot.runtime.dialogs.interpreter import DialogOutcome, DialogStatus, run_dialog
+from mnemobot.runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
+from mnemobot.runtime.dialogs.parser import Dialog, load_dialog, parse_dialog
 
 __all__ = [
     "DEFAULT_LIMITS",

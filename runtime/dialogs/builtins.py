@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from runtime.dialogs.values import (
+from mnemobot.runtime.dialogs.values import (
     FORMAT_MAX_DEPTH,
     Value,
     ValueTypeError,

@@ -7,7 +7,7 @@ logs and answers with an apology.
 
 from __future__ import annotations
 
-from runtime.errors import ConfigError, MnemobotError
+from mnemobot.runtime.errors import ConfigError, MnemobotError
 
 __all__ = ["DialogRuntimeError", "DialogStateError", "DialogSyntaxError"]
 

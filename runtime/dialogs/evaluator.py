@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.dialogs import nodes as n
-from runtime.dialogs.builtins import FUNCTIONS, CallContext
-from runtime.dialogs.errors import DialogRuntimeError
-from runtime.dialogs.host import DialogHost
-from runtime.dialogs.limits import DialogLimits
-from runtime.dialogs.parser import Dialog
-from runtime.dialogs.values import (
+from mnemobot.runtime.dialogs import nodes as n
+from mnemobot.runtime.dialogs.builtins import FUNCTIONS, CallContext
+from mnemobot.runtime.dialogs.errors import DialogRuntimeError
+from mnemobot.runtime.dialogs.host import DialogHost
+from mnemobot.runtime.dialogs.limits import DialogLimits
+from mnemobot.runtime.dialogs.parser import Dialog
+from mnemobot.runtime.dialogs.values import (
     Value,
     ValueTypeError,
     arith,

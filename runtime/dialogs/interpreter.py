@@ -21,15 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runtime.clock import Clock
-from runtime.dialogs import nodes as n
-from runtime.dialogs.errors import DialogRuntimeError, DialogStateError
-from runtime.dialogs.evaluator import Evaluator
-from runtime.dialogs.host import DialogHost
-from runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
-from runtime.dialogs.parser import Dialog
-from runtime.dialogs.state import Frame, child_block, dump_state, load_state
-from runtime.dialogs.values import (
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.dialogs import nodes as n
+from mnemobot.runtime.dialogs.errors import DialogRuntimeError, DialogStateError
+from mnemobot.runtime.dialogs.evaluator import Evaluator
+from mnemobot.runtime.dialogs.host import DialogHost
+from mnemobot.runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
+from mnemobot.runtime.dialogs.parser import Dialog
+from mnemobot.runtime.dialogs.state import Frame, child_block, dump_state, load_state
+from mnemobot.runtime.dialogs.values import (
     Value,
     ValueTypeError,
     arith,
@@ -40,7 +40,7 @@ from runtime.dialogs.values import (
     measure,
     truthy,
 )
-from runtime.errors import MnemobotError
+from mnemobot.runtime.errors import MnemobotError
 
 __all__ = ["DialogOutcome", "DialogStatus", "run_dialog"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from runtime.dialogs.values import Value
+from mnemobot.runtime.dialogs.values import Value
 
 __all__ = [
     "Arith",

@@ -22,12 +22,11 @@ from typing import cast
 
 from lark import Lark
 from lark.exceptions import UnexpectedInput, VisitError
-
-from runtime.dialogs import nodes as n
-from runtime.dialogs.errors import DialogSyntaxError
-from runtime.dialogs.syntax_errors import excerpt, from_lark, terminal_names
-from runtime.dialogs.tree_builder import Builder, Located
-from runtime.errors import ConfigError
+from mnemobot.runtime.dialogs import nodes as n
+from mnemobot.runtime.dialogs.errors import DialogSyntaxError
+from mnemobot.runtime.dialogs.syntax_errors import excerpt, from_lark, terminal_names
+from mnemobot.runtime.dialogs.tree_builder import Builder, Located
+from mnemobot.runtime.errors import ConfigError
 
 __all__ = ["MAX_NESTING", "MAX_SOURCE_BYTES", "Dialog", "load_dialog", "parse_dialog"]
 
@@ -48,7 +47,9 @@ class Dialog:
 
 @functools.cache
 def _lark() -> Lark:
-    grammar = resources.files("runtime.dialogs").joinpath("grammar.lark").read_text("utf-8")
+    grammar = (
+        resources.files("mnemobot.runtime.dialogs").joinpath("grammar.lark").read_text("utf-8")
+    )
     return Lark(
         grammar,
         parser="lalr",

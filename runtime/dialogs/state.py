@@ -15,9 +15,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runtime.dialogs import nodes as n
-from runtime.dialogs.errors import DialogStateError
-from runtime.dialogs.values import Value, ValueTypeError, is_number, to_value
+from mnemobot.runtime.dialogs import nodes as n
+from mnemobot.runtime.dialogs.errors import DialogStateError
+from mnemobot.runtime.dialogs.values import Value, ValueTypeError, is_number, to_value
 
 __all__ = [
     "STATE_VERSION",

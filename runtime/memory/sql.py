@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mnemobot.runtime.errors import InvalidValue
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.prepared import Prepared
+from mnemobot.runtime.storage.tables import new_id
 from sqlalchemy import (
     JSON,
     Connection,
@@ -31,11 +35,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-
-from runtime.errors import InvalidValue
-from runtime.storage.database import Database
-from runtime.storage.prepared import Prepared
-from runtime.storage.tables import new_id
 
 __all__ = ["MISSING", "KeyValueSQL", "StoredValue"]
 

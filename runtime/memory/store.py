@@ -20,20 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, select
-
-from runtime.clock import Clock
-from runtime.errors import InvalidValue, MemoryDisabled, MemoryFull
-from runtime.memory.policy import UserMemoryPolicy
-from runtime.memory.sql import MISSING, KeyValueSQL, StoredValue
-from runtime.memory.values import check_key, check_value, memory_type_for
-from runtime.storage.database import Database
-from runtime.storage.tables import (
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.errors import InvalidValue, MemoryDisabled, MemoryFull
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.sql import MISSING, KeyValueSQL, StoredValue
+from mnemobot.runtime.memory.values import check_key, check_value, memory_type_for
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import (
     BOT_MEMORY,
     SESSION_MEMORY,
     USER_MEMORY,
     USERS,
 )
+from sqlalchemy import Connection, bindparam, select
 
 __all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeRef"]
 

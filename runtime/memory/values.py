@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from runtime.errors import InvalidKey, InvalidValue
+from mnemobot.runtime.errors import InvalidKey, InvalidValue
 
 __all__ = ["MAX_KEY_LENGTH", "MEMORY_TYPES", "check_key", "check_value", "memory_type_for"]
 

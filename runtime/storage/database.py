@@ -38,11 +38,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from mnemobot.runtime.errors import StorageError
+from mnemobot.runtime.storage.prepared import Prepared
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-
-from runtime.errors import StorageError
-from runtime.storage.prepared import Prepared
 
 __all__ = ["Database", "normalise_url"]
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mnemobot.runtime.storage.database import Database
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-
-from runtime.storage.database import Database
 
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 

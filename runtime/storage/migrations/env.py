@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import mnemobot.runtime.storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
 from sqlmodel import SQLModel
-
-import runtime.storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 connection = context.config.attributes["connection"]
 context.configure(

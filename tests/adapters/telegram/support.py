@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from mnemobot.adapters.telegram.channel import TelegramChannel
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.storage.tables import INBOX, OUTBOX
 from sqlalchemy import func, make_url, select
 
-from adapters.telegram import TelegramChannel
-from runtime.pipeline import Runtime
-from runtime.storage.tables import INBOX, OUTBOX
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.telegram_api import FakeTelegramAPI
 

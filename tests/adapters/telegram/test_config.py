@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from adapters.run import build_channels, run_deployment
-from runtime.errors import ConfigError
+from mnemobot.runtime.app.deployment import build_channels, run_deployment
+from mnemobot.runtime.errors import ConfigError
 
 from .conftest import SALES_CHANNEL
 from .support import SALES, Person

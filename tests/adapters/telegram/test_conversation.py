@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from mnemobot.runtime.storage.tables import IDENTITIES, USER_MEMORY
 from sqlalchemy import select
-
-from runtime.storage.tables import IDENTITIES, USER_MEMORY
 
 from .conftest import SALES_CHANNEL, SUPPORT_CHANNEL
 from .support import SALES, SUPPORT, Person

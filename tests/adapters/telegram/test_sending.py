@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from adapters.telegram_pacing import Pacer, Pacing
-from adapters.text import split_text
-from runtime.messages import OutboundMessage
+from mnemobot.adapters.telegram.pacing import Pacer, Pacing
+from mnemobot.adapters.text import split_text
+from mnemobot.runtime.messages import OutboundMessage
 
 from .conftest import ECHO_CHANNEL, LONG_REPLY
 from .support import ECHO, Person, eventually, pending_replies

@@ -10,8 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-
-from adapters.server import build_app, serve
+from mnemobot.adapters.server import build_app, serve
 
 from .conftest import ECHO_CHANNEL
 from .support import ECHO, SECRET, Person, eventually, inbox_rows, pending_replies, turn_finished

@@ -1,0 +1,169 @@
+"""The admin HTTP API under ``/admin/api/`` and the ``/metrics`` scrape endpoint.
+
+Only HTTP lives here: parse and check the request (pydantic models in
+:mod:`adapters.admin_schema`), run the operation from the table in
+:mod:`adapters.admin_operations`, turn errors into answers, and mount it all behind the
+bearer token of :mod:`adapters.admin_auth` (the OpenAPI document, from
+:mod:`adapters.admin_openapi`, included).
+
+``/metrics`` is open by default, as Prometheus scrapers expect: it shows counts and
+latencies labelled by channel, bot and model, never a user id or text. Serve it on a
+private address, or set ``MNEMOBOT_METRICS_TOKEN`` to require ``Bearer`` that token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from mnemobot.adapters.admin import schema as s
+from mnemobot.adapters.admin.auth import (
+    ACTOR_KEY,
+    ADMIN_PREFIX,
+    RequireToken,
+    admin_tokens,
+    bearer,
+    match,
+)
+from mnemobot.adapters.admin.openapi import openapi_document
+from mnemobot.adapters.admin.operations import OPS, Call, HTTPError, Op
+from mnemobot.runtime import Runtime
+from mnemobot.runtime.errors import (
+    InvalidKey,
+    InvalidValue,
+    LLMError,
+    MemoryError_,
+    MnemobotError,
+    StorageError,
+    UnknownBot,
+    UnknownUser,
+)
+from mnemobot.runtime.ops import CONTENT_TYPE, AuditLog, Metrics
+from mnemobot.runtime.ops.admin import Actor, Admin, AdminConflict, AdminNotFound
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+__all__ = ["METRICS_TOKEN_ENV", "admin_routes", "metrics_routes"]
+
+METRICS_TOKEN_ENV = "MNEMOBOT_METRICS_TOKEN"
+_MAX_BODY = 1_048_576
+
+
+# -- calls and errors -------------------------------------------------------------------------
+
+
+def _status_of(exc: MnemobotError) -> int:
+    if isinstance(exc, UnknownUser | UnknownBot | AdminNotFound):
+        return 404
+    if isinstance(exc, InvalidKey | InvalidValue):
+        return 422
+    if isinstance(exc, AdminConflict | MemoryError_):  # MemoryFull, MemoryDisabled
+        return 409
+    if isinstance(exc, StorageError):
+        return 503
+    if isinstance(exc, LLMError):
+        return 502
+    return 400
+
+
+def _error(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> JSONResponse:
+    body = s.ErrorAnswer(error=message, detail=detail).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.body()
+    if len(raw) > _MAX_BODY:
+        raise HTTPError(413, f"body larger than {_MAX_BODY} bytes")
+    if not raw.strip():
+        raise HTTPError(400, "a JSON body is required")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, f"body is not JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        detail = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        first = detail[0]
+        raise HTTPError(
+            422, f"invalid body: {first['field']}: {first['problem']}", detail
+        ) from None
+
+
+def _endpoint(op: Op, admin: Admin) -> Callable[[Request], Awaitable[Response]]:
+    route = f"{op.method} {op.template}"
+
+    async def endpoint(request: Request) -> Response:
+        call = Call(request, admin, Actor(request.scope.get(ACTOR_KEY, "admin"), route))
+        try:
+            if op.body is not None:
+                call.body = await _parse_body(request, op.body)
+            answer = await op.handler(call)
+            shaped = op.answer.model_validate(answer).model_dump(mode="json")
+        except HTTPError as exc:
+            return _error(exc.status, str(exc), exc.detail)
+        except MnemobotError as exc:
+            return _error(_status_of(exc), str(exc))
+        return JSONResponse(shaped)
+
+    return endpoint
+
+
+# -- the app pieces ---------------------------------------------------------------------------
+
+
+async def _not_found(_request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = {404: "no such admin route", 405: "method not allowed on this route"}
+    return _error(status, message.get(status, "request refused"))
+
+
+def admin_routes(
+    runtime: Runtime,
+    *,
+    environ: Mapping[str, str] | None = None,
+    audit: AuditLog | None = None,
+) -> list[BaseRoute]:
+    """The admin API as one Mount for ``build_app``; ``[]`` when no token is configured.
+
+    ``runtime`` must be started (its stores exist). Raises ConfigError for a weak token.
+    """
+    tokens = admin_tokens(environ)
+    if not tokens:
+        return []
+    admin = Admin(runtime, audit or AuditLog(runtime.db, runtime.clock))
+    document = openapi_document()
+
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
+    routes += [Route(op.path, _endpoint(op, admin), methods=[op.method]) for op in OPS]
+    inner = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
+    return [Mount(ADMIN_PREFIX, app=RequireToken(inner, tokens, "mnemobot admin"))]
+
+
+def metrics_routes(metrics: Metrics, *, environ: Mapping[str, str] | None = None) -> list[Route]:
+    """``GET /metrics`` in the Prometheus text format (bearer-protected if a token is set)."""
+    token = (os.environ if environ is None else environ).get(METRICS_TOKEN_ENV, "").strip()
+
+    async def scrape(request: Request) -> Response:
+        if token and match(bearer(request.scope), {token: "metrics"}) is None:
+            return _error(401, f"missing or wrong bearer token ({METRICS_TOKEN_ENV} is set)")
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return [Route("/metrics", scrape, methods=["GET"])]

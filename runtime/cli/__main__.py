@@ -1,0 +1,5 @@
+"""``python -m mnemobot.runtime.cli``: the same as the ``mnemobot`` command."""
+
+from mnemobot.runtime.cli.commands import main
+
+main()

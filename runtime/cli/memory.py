@@ -1,0 +1,131 @@
+"""``mnemobot memory list|get|set|delete``: read and change one scope's memory by hand.
+
+Kept apart from :mod:`runtime.cli` because these four commands share things no other command
+needs: choosing the scope (a person's memory under a bot's policy, or a bot's own memory)
+and reading a value from the command line as JSON. :mod:`runtime.cli` mounts
+:data:`memory_app` as ``mnemobot memory``. The memory modules are imported inside
+:func:`_scope`, when a command runs, so ``mnemobot --help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from mnemobot.runtime.cli.common import ConfigOption, fail, guard, runtime_for
+
+__all__ = ["memory_app"]
+
+memory_app = typer.Typer(help="Read and change what the bots remember.", no_args_is_help=True)
+
+
+def _parse_value(raw: str, as_text: bool) -> Any:
+    if as_text:
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        fail(
+            f"value is not JSON: {raw!r}. Quote text as JSON ('\"{raw}\"') or pass --text "
+            "to store it as a string"
+        )
+
+
+def _scope(runtime: Any, user: str | None, bot: str | None) -> Any:
+    from mnemobot.runtime.memory.policy import UserMemoryPolicy
+    from mnemobot.runtime.memory.store import MemoryScope
+
+    if bot is not None and user is None:
+        runtime.bots.get(bot)
+        return MemoryScope(runtime.memory, runtime.memory.bot_ref(bot))
+    if user is None:
+        fail("say whose memory: --user NAME (or --bot NAME for a bot's own memory)")
+    user_id = runtime.identity.find(user)
+    policy = (
+        runtime.user_policy(runtime.bots.get(bot))
+        if bot
+        else UserMemoryPolicy(
+            max_value_bytes=runtime.settings.memory.max_value_bytes,
+            retention=runtime.settings.memory.retention,
+        )
+    )
+    return MemoryScope(runtime.memory, runtime.memory.user_ref(user_id, policy))
+
+
+BotScopeOption = Annotated[
+    str | None, typer.Option("--bot", "-b", help="Bot memory of this bot (without --user).")
+]
+
+
+@memory_app.command("list")
+@guard
+def memory_list(
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Every key with its value, type and expiry."""
+    with runtime_for(config, require_bots=False) as runtime:
+        rows = asyncio.run(_scope(runtime, user, bot).rows())
+    for row in rows:
+        expiry = f"\texpires {row.ttl.isoformat()}" if row.ttl else ""
+        kind = f"\t{row.memory_type}" if row.memory_type else ""
+        typer.echo(f"{row.key}\t{json.dumps(row.value, ensure_ascii=False)}{kind}{expiry}")
+
+
+@memory_app.command("get")
+@guard
+def memory_get(
+    key: str,
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print one value as JSON (exit status 1 when the key is missing)."""
+    with runtime_for(config, require_bots=False) as runtime:
+        marker = object()
+        value = asyncio.run(_scope(runtime, user, bot).get(key, marker))
+    if value is marker:
+        fail(f"no key {key!r}")
+    typer.echo(json.dumps(value, ensure_ascii=False))
+
+
+@memory_app.command("set")
+@guard
+def memory_set(
+    key: str,
+    value: Annotated[str, typer.Argument(help="A JSON value: '\"pt-BR\"', 42, '{\"a\": 1}'.")],
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    text: Annotated[bool, typer.Option("--text", help="Store VALUE as a plain string.")] = False,
+    ttl: Annotated[float | None, typer.Option("--ttl", help="Seconds until it expires.")] = None,
+    memory_type: Annotated[
+        str | None, typer.Option("--type", help="preference, fact or context.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store a value (JSON) under KEY."""
+    parsed = _parse_value(value, text)
+    with runtime_for(config, require_bots=False) as runtime:
+        scope = _scope(runtime, user, bot)
+        if scope.name == "user":
+            asyncio.run(scope.set(key, parsed, ttl=ttl, memory_type=memory_type))
+        else:
+            asyncio.run(scope.set(key, parsed))
+    typer.echo(f"set {key}")
+
+
+@memory_app.command("delete")
+@guard
+def memory_delete(
+    key: str,
+    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    bot: BotScopeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Remove KEY."""
+    with runtime_for(config, require_bots=False) as runtime:
+        asyncio.run(_scope(runtime, user, bot).delete(key))
+    typer.echo(f"deleted {key}")

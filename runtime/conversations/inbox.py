@@ -1,0 +1,220 @@
+"""The inbox: every platform event stored durably before it is handled, once.
+
+The unique ``(channel, event_id)`` row is the dedupe point: a redelivered event finds its
+row and stops, whether the first delivery finished or not. An event whose row is still
+``received`` (the process died mid-turn) is handled again by whoever holds the
+conversation next, and its turn commits the row as ``done`` with its replies.
+
+Each row carries its conversation and ``seq``, the order rows were stored in across every
+worker (a PostgreSQL sequence; the rowid order on SQLite, whose writers queue): the turn
+holding a conversation answers that conversation's earlier unanswered events first, so
+messages spread over several workers are still answered in the order they arrived.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.messages import InboundMessage
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.prepared import Prepared
+from mnemobot.runtime.storage.tables import INBOX, new_id
+from sqlalchemy import Connection, bindparam, func, literal_column, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["Backlog", "InboxEntry", "InboxStore"]
+
+_t = INBOX
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    id: str
+    status: str
+    is_new: bool
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a turn finds once it holds its conversation (see :meth:`InboxStore.backlog`).
+
+    ``earlier``: events of the conversation stored before this one and still unanswered,
+    oldest first; ``own_status``: this event's status now (another worker may have answered
+    it meanwhile).
+    """
+
+    own_status: str
+    earlier: list[tuple[InboxEntry, InboundMessage]]
+
+
+class InboxStore:
+    """Stores inbound events and records how their turn ended."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        postgres = db.dialect == "postgresql"
+        insert_fn = postgresql.insert if postgres else sqlite.insert
+        # SQLite: max(rowid) is a lookup, and writers queue (BEGIN IMMEDIATE), so it is exact.
+        next_seq = (
+            func.nextval("inbox_seq")
+            if postgres
+            else literal_column("(SELECT coalesce(max(rowid), 0) + 1 FROM inbox)")
+        )
+        insert = (
+            insert_fn(_t)
+            .values(
+                id=bindparam("id"),
+                channel=bindparam("channel"),
+                event_id=bindparam("event_id"),
+                payload=bindparam("payload", type_=_t.c.payload.type),
+                status="received",
+                received_at=bindparam("now", type_=_t.c.received_at.type),
+                conversation=bindparam("conversation"),
+                seq=next_seq,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(_t.c.id, _t.c.seq)
+        )
+        self._insert = Prepared(insert)
+        self._find = Prepared(
+            select(_t.c.id, _t.c.status, _t.c.seq).where(
+                _t.c.channel == bindparam("channel"), _t.c.event_id == bindparam("event_id")
+            )
+        )
+        backlog_columns = (_t.c.id, _t.c.status, _t.c.seq, _t.c.payload)
+        self._own = Prepared(select(*backlog_columns).where(_t.c.id == bindparam("id")))
+        self._backlog = Prepared(
+            select(*backlog_columns).where(
+                or_(
+                    _t.c.id == bindparam("id"),
+                    (_t.c.conversation == bindparam("conversation"))
+                    & (_t.c.status == "received")
+                    & (_t.c.seq < bindparam("seq")),
+                )
+            )
+        )
+        self._finish = Prepared(
+            update(_t)
+            .where(_t.c.id == bindparam("inbox_id"))
+            .values(
+                status=bindparam("status"),
+                error=bindparam("error"),
+                user_id=bindparam("user_id"),
+                handled_at=bindparam("now", type_=_t.c.handled_at.type),
+            )
+        )
+
+    def receive(self, msg: InboundMessage) -> InboxEntry:
+        """Store ``msg`` unless its event id was seen on this channel before."""
+        inbox_id = new_id()
+        params = {"channel": msg.channel, "event_id": msg.event_id}
+        with self.db.write() as conn:
+            # RETURNING, not rowcount: psycopg reports 1 for a DO NOTHING that did nothing.
+            inserted = self._insert.first(
+                conn,
+                {
+                    **params,
+                    "id": inbox_id,
+                    "payload": dataclasses.asdict(msg),
+                    "now": self.clock.now(),
+                    "conversation": msg.conversation,
+                },
+            )
+            if inserted is not None:
+                return InboxEntry(inbox_id, "received", is_new=True, seq=inserted[1])
+            row = self._find.first(conn, params)
+            assert row is not None  # the conflict that stopped the insert is this row
+            return InboxEntry(row[0], row[1], is_new=False, seq=row[2])
+
+    def backlog(self, conversation: str, entry: InboxEntry) -> Backlog:
+        """This event's status, and the conversation's unanswered events stored before it.
+
+        Called with the conversation held, so no other turn of it runs: an earlier event
+        still ``received`` waits for the lock in another worker (which will find it done)
+        or was left by a worker that died. One query either way.
+        """
+        if entry.seq is None:
+            rows = self.db.read_all(self._own, {"id": entry.id})
+        else:
+            params = {"id": entry.id, "conversation": conversation, "seq": entry.seq}
+            rows = self.db.read_all(self._backlog, params)
+        own = "received"
+        earlier: list[tuple[int, InboxEntry, InboundMessage]] = []
+        for row_id, status, seq, payload in rows:
+            if row_id == entry.id:
+                own = status
+            else:
+                earlier.append(
+                    (
+                        seq,
+                        InboxEntry(row_id, status, is_new=False, seq=seq),
+                        InboundMessage(**payload),
+                    )
+                )
+        earlier.sort(key=lambda item: item[0])
+        return Backlog(own, [(found, msg) for _, found, msg in earlier])
+
+    def status(self, inbox_id: str) -> str:
+        with self.db.read() as conn:
+            return str(conn.execute(select(_t.c.status).where(_t.c.id == inbox_id)).scalar_one())
+
+    def finish_in(
+        self, conn: Connection, inbox_id: str, *, user_id: str | None, error: str | None = None
+    ) -> None:
+        """Mark the event handled, inside the turn's transaction."""
+        self._finish.execute(
+            conn,
+            {
+                "inbox_id": inbox_id,
+                "status": "failed" if error else "done",
+                "error": error,
+                "user_id": user_id,
+                "now": self.clock.now(),
+            },
+        )
+
+    def unfinished(self, channel: str | None = None, limit: int = 100) -> list[InboundMessage]:
+        """Events stored but never answered (e.g. the process stopped mid-turn), oldest first."""
+        query = select(_t.c.payload).where(_t.c.status == "received")
+        if channel is not None:
+            query = query.where(_t.c.channel == channel)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(_t.c.received_at).limit(limit)).scalars().all()
+        return [InboundMessage(**payload) for payload in rows]
+
+    def claim_stale(
+        self, channel: str, *, older_than: datetime, limit: int = 100
+    ) -> list[InboundMessage]:
+        """Take over events still unanswered since before ``older_than`` (their worker died).
+
+        Each is claimed (``claimed_at``) so that other workers' reclaimers skip it until
+        ``older_than`` passes the claim too; on PostgreSQL rows another reclaimer is
+        claiming right now are skipped (``FOR UPDATE SKIP LOCKED``). Oldest first.
+        """
+        now = self.clock.now()
+        stale = (
+            select(_t.c.id)
+            .where(
+                _t.c.status == "received",
+                _t.c.channel == channel,
+                _t.c.received_at <= older_than,
+                or_(_t.c.claimed_at.is_(None), _t.c.claimed_at <= older_than),
+            )
+            .order_by(_t.c.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.write() as conn:
+            rows = conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(stale.scalar_subquery()), _t.c.status == "received")
+                .values(claimed_at=now)
+                .returning(_t.c.seq, _t.c.received_at, _t.c.payload)
+            ).all()
+        ordered = sorted(rows, key=lambda row: (row.received_at, row.seq or 0))
+        return [InboundMessage(**row.payload) for row in ordered]

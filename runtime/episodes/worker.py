@@ -1,0 +1,403 @@
+"""The episode worker: turns finished sessions into episodes, and (opt-in) into facts.
+
+Ending a session records a durable ``session_ended`` job in the same transaction
+(:mod:`runtime.sessions`). The worker claims due jobs, and for each:
+
+* skips it, with the reason in ``last_error``, when the bot is unknown, has
+  ``episodic-memory-enabled`` or ``episodic-memory-auto-summarize`` false, or the session had
+  fewer than ``episodic-memory-threshold`` user messages (commands such as ``/end`` do not
+  count);
+* otherwise asks the bot's ``episodic-memory-model`` for a JSON summary of the transcript
+  (quoted as data), validates it, retries an invalid answer telling the model what was wrong,
+  and stores the episode and marks the job done in one transaction. Answers that stay
+  invalid mark the job ``failed`` with the reason: never silently dropped;
+* when the model is down (LLMError) puts the job back with an exponential backoff: the
+  episode is delayed, not lost; after ``max_attempts`` it is ``failed`` with the reason;
+* with no model configured at all leaves the job pending, to be summarised once one is.
+
+After an episode is stored, ``episodic-memory-max-episodes`` is enforced for that person and
+bot by rolling the oldest episodes up into one summary episode (``details.rolled_up`` counts
+the conversations inside), never by dropping them; if the model fails the episodes stay and
+the roll-up is tried again after the next episode.
+
+When the bot has ``user-memory-agentic,true``, finishing a ``session_ended`` job also queues
+an ``extract_facts`` job for the same session (see :mod:`runtime.facts`). It is a job of its
+own so that its retries, failures and backoff never hold up or repeat the episode, and so an
+extraction can run even for a bot that keeps no episodes.
+
+Claiming under a lease, finishing once and retrying with backoff live in
+:mod:`runtime.episode_jobs`; what the model is asked, and the shape of its answer, in
+:mod:`runtime.episode_prompts`; the roll-up of the oldest episodes in
+:mod:`runtime.episode_rollup`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mnemobot.runtime.bots.registry import Bot, BotRegistry
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.episodes.facts.extraction import Provenance, apply_fact_changes, known_facts
+from mnemobot.runtime.episodes.facts.prompts import FactProposal, KnownFact, extraction_messages
+from mnemobot.runtime.episodes.jobs import FACTS_JOB, EpisodeJobs, Job, LostLease
+from mnemobot.runtime.episodes.prompts import (
+    SUMMARY_RULES,
+    EpisodeSummary,
+    is_command,
+    quoted,
+    transcript,
+)
+from mnemobot.runtime.episodes.rollup import EpisodeRollup
+from mnemobot.runtime.errors import LLMError
+from mnemobot.runtime.llm.client import LLM
+from mnemobot.runtime.llm.structured import InvalidAnswer, ask_for_json
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.sql import KeyValueSQL
+from mnemobot.runtime.ops.metrics import Metrics
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import EPISODES, TURNS, USER_MEMORY, new_id
+from sqlalchemy import insert, select
+
+__all__ = ["EpisodeWorker"]
+
+logger = logging.getLogger(__name__)
+
+_t = TURNS.c
+
+
+def _default_policy(bot: Bot) -> UserMemoryPolicy:
+    opts = bot.options
+    return UserMemoryPolicy(
+        enabled=opts.user_memory_enabled,
+        max_keys=opts.user_memory_max_keys,
+        default_ttl=opts.user_memory_default_ttl,
+    )
+
+
+class EpisodeWorker:
+    """Summarises finished sessions into episodes and runs opt-in fact extraction.
+
+    Args:
+        db: the database.
+        clock: the time source (tests move a ManualClock past ``run_after``).
+        bots: the loaded bots; a job names its bot.
+        llm: the model client, or None when no model is configured (jobs then wait).
+        max_attempts: tries of a job while the model is down before it is marked failed.
+        batch: jobs claimed per :meth:`run_once`.
+        answer_tries: answers asked for per job when they are not valid JSON.
+        retry_base: seconds before the first retry when the model is down; doubles each time.
+        retry_cap: the longest wait between retries, in seconds.
+        lease: seconds a claimed job is this worker's before another may take it over.
+        no_model_delay: seconds a job waits before being looked at again with no model.
+        policy_for: the user-memory rules of a bot (``Runtime.user_policy``), for facts.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        bots: BotRegistry,
+        llm: LLM | None,
+        *,
+        max_attempts: int = 5,
+        batch: int = 20,
+        answer_tries: int = 3,
+        retry_base: float = 60.0,
+        retry_cap: float = 3600.0,
+        lease: float = 900.0,
+        no_model_delay: float = 300.0,
+        policy_for: Callable[[Bot], UserMemoryPolicy] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.bots = bots
+        self.llm = llm
+        self.jobs = EpisodeJobs(
+            db,
+            clock,
+            max_attempts=max_attempts,
+            retry_base=retry_base,
+            retry_cap=retry_cap,
+            lease=lease,
+        )
+        self.batch = batch
+        self.metrics: Metrics | None = None  # set by the runtime
+        self.answer_tries = answer_tries
+        self.no_model_delay = no_model_delay
+        self.rollup = EpisodeRollup(db, self._ask)
+        self.policy_for = policy_for or _default_policy
+        self._warned_no_model = False
+        self._user_sql: KeyValueSQL | None = None
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        """Handle due jobs every ``interval`` seconds (at once while a batch comes back full)."""
+        while not stop.is_set():
+            full = False
+            try:
+                counts = await self.run_once()
+                if self.metrics is not None:
+                    self.metrics.episode_jobs_ran(counts)
+                full = counts["claimed"] >= self.batch
+                if counts["claimed"]:
+                    logger.info("episode worker: %s", counts)
+            except Exception:
+                logger.exception("episode worker pass failed; will retry")
+            if full:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def run_once(self) -> dict[str, int]:
+        """Claim one batch of due jobs and handle each; returns how many ended how."""
+        jobs = await self.db.run(self.jobs.claim, self.batch)
+        counts = dict.fromkeys(("claimed", "done", "skipped", "failed", "delayed", "lost"), 0)
+        counts["claimed"] = len(jobs)
+        for job in jobs:
+            outcome = await self._handle_safely(job)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+    async def _handle_safely(self, job: Job) -> str:
+        """Handle one job; a storage error or a bug delays it (then fails it), never loses it."""
+        try:
+            try:
+                return await self._handle(job)
+            except LostLease:
+                raise
+            except Exception as exc:
+                logger.exception("job %s (%s) failed unexpectedly", job.id, job.kind)
+                return await self.jobs.retry_later(job, f"{type(exc).__name__}: {exc}")
+        except LostLease:
+            logger.warning("job %s was taken over or removed meanwhile; left as it is", job.id)
+            return "lost"
+        except Exception:  # even releasing failed (database down): the lease will lapse
+            logger.exception("could not release job %s; it is retried when its lease ends", job.id)
+            return "lost"
+
+    async def run_until_idle(self, max_passes: int = 100) -> dict[str, int]:
+        """Run passes until nothing is due (for the CLI and tests); bounded."""
+        total: dict[str, int] = {}
+        for _ in range(max_passes):
+            counts = await self.run_once()
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+            if not counts["claimed"]:
+                break
+        return total
+
+    # -- no model configured --------------------------------------------------------------
+
+    async def _wait_for_model(self, job: Job) -> str:
+        if not self._warned_no_model:
+            logger.warning(
+                "no language model is configured: episodes and fact extraction wait until one "
+                "is ([llm] default/fast in config/mnemobot.toml)"
+            )
+            self._warned_no_model = True
+        await self.db.run(
+            lambda: self.jobs.release(
+                job, delay=self.no_model_delay, attempts=job.attempts, reason="no model configured"
+            )
+        )
+        return "delayed"
+
+    # -- handling ---------------------------------------------------------------------------
+
+    async def _handle(self, job: Job) -> str:
+        if job.attempts >= self.jobs.max_attempts:
+            await self.db.run(
+                self.jobs.finish, job, "failed", f"gave up after {job.attempts} attempts"
+            )
+            return "failed"
+        if job.kind == FACTS_JOB:
+            return await self._extract_facts(job)
+        return await self._summarise(job)
+
+    def _bot(self, name: str) -> Bot | None:
+        return self.bots.get(name) if name in self.bots else None
+
+    @staticmethod
+    def _wants_facts(bot: Bot | None, user_messages: int) -> bool:
+        return (
+            bot is not None
+            and bot.options.user_memory_agentic
+            and bot.options.user_memory_enabled
+            and user_messages > 0
+        )
+
+    def _skip_reason(self, job: Job, bot: Bot | None, user_messages: int) -> str | None:
+        if bot is None:
+            return f"unknown bot {job.bot!r}"
+        opts = bot.options
+        if not opts.episodic_memory_enabled:
+            return "episodic-memory-enabled is false"
+        if not opts.episodic_memory_auto_summarize:
+            return "episodic-memory-auto-summarize is false"
+        if user_messages < opts.episodic_memory_threshold:
+            return (
+                f"below threshold: {user_messages} user messages, "
+                f"episodic-memory-threshold is {opts.episodic_memory_threshold}"
+            )
+        return None
+
+    async def _summarise(self, job: Job) -> str:
+        bot = self._bot(job.bot)
+        turns = await self.db.run(self._turns, job.session_id)
+        user_messages = sum(1 for t in turns if t["role"] == "user" and not is_command(t["text"]))
+        follow_up = self._wants_facts(bot, user_messages)
+        reason = self._skip_reason(job, bot, user_messages)
+        if reason is not None:
+            await self.db.run(self.jobs.finish, job, "skipped", reason, follow_up)
+            return "skipped"
+        assert bot is not None
+        if self.llm is None:
+            return await self._wait_for_model(job)
+        messages = [
+            {"role": "system", "content": SUMMARY_RULES.replace("{bot}", bot.name)},
+            {"role": "user", "content": quoted("transcript", transcript(turns))},
+        ]
+        try:
+            summary = await self._ask(bot, job.user_id, messages)
+        except LLMError as exc:
+            return await self.jobs.retry_later(job, f"model unavailable: {exc}")
+        except InvalidAnswer as exc:
+            await self.db.run(self.jobs.finish, job, "failed", str(exc), follow_up)
+            logger.error("episode for session %s failed: %s", job.session_id, exc)
+            return "failed"
+        await self.db.run(
+            self._store_episode, job, bot, summary.redacted(), user_messages, follow_up
+        )
+        if job.user_id is not None:
+            await self.rollup.enforce_max_episodes(job.user_id, bot)
+        return "done"
+
+    async def _ask(
+        self, bot: Bot, user_id: str | None, messages: list[dict[str, str]]
+    ) -> EpisodeSummary:
+        """A summary from the bot's episodic-memory model; also the roll-up's ``ask``."""
+        assert self.llm is not None
+        return await ask_for_json(
+            self.llm,
+            messages,
+            EpisodeSummary,
+            model=bot.options.episodic_memory_model,
+            bot=bot.name,
+            user_id=user_id,
+            purpose="episode",
+            tries=self.answer_tries,
+        )
+
+    def _turns(self, session_id: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(_t.role, _t.bot, _t.text, _t.created_at)
+                .where(_t.session_id == session_id)
+                .order_by(_t.created_at)
+            ).all()
+        # A turn's own message and its replies share a timestamp: the message comes first.
+        ordered = sorted(rows, key=lambda r: (r.created_at, r.role != "user"))
+        return [{"role": r.role, "bot": r.bot, "text": r.text} for r in ordered]
+
+    def _store_episode(
+        self, job: Job, bot: Bot, summary: EpisodeSummary, user_messages: int, follow_up: bool
+    ) -> None:
+        details = {
+            "decisions": summary.decisions,
+            "action_items": summary.action_items,
+            "user_messages": user_messages,
+            "model": bot.options.episodic_memory_model,
+        }
+        with self.db.write() as conn:
+            conn.execute(
+                insert(EPISODES).values(
+                    id=new_id(),
+                    user_id=job.user_id,
+                    conversation_id=job.session_id,
+                    bot=bot.name,
+                    summary=summary.summary,
+                    topics=summary.topics,
+                    sentiment=summary.sentiment,
+                    resolution=summary.resolution,
+                    details=details,
+                    created_at=self.clock.now(),
+                )
+            )
+            self.jobs.finish_in(conn, job, "done", None, extract_facts=follow_up)
+
+    # -- fact extraction -------------------------------------------------------------------
+
+    async def _extract_facts(self, job: Job) -> str:
+        bot = self._bot(job.bot)
+        turns = await self.db.run(self._turns, job.session_id)
+        user_messages = sum(1 for t in turns if t["role"] == "user" and not is_command(t["text"]))
+        if not self._wants_facts(bot, user_messages) or job.user_id is None:
+            reason = "user-memory-agentic is off, or nothing the user said to read"
+            await self.db.run(self.jobs.finish, job, "skipped", reason)
+            return "skipped"
+        assert bot is not None
+        if self.llm is None:
+            return await self._wait_for_model(job)
+        user_id = job.user_id
+        shown = await self.db.run(self._known_facts, user_id)
+        try:
+            proposal = await ask_for_json(
+                self.llm,
+                extraction_messages(shown, transcript(turns)),
+                FactProposal,
+                model=bot.options.episodic_memory_model,
+                bot=bot.name,
+                user_id=user_id,
+                purpose="facts",
+                tries=self.answer_tries,
+            )
+        except LLMError as exc:
+            return await self.jobs.retry_later(job, f"model unavailable: {exc}")
+        except InvalidAnswer as exc:
+            await self.db.run(self.jobs.finish, job, "failed", str(exc))
+            return "failed"
+        await self.db.run(self._apply_facts, job, bot, shown, proposal)
+        return "done"
+
+    def _known_facts(self, user_id: str) -> list[KnownFact]:
+        with self.db.read() as conn:
+            return known_facts(conn, user_id, self.clock.now())
+
+    def _apply_facts(
+        self, job: Job, bot: Bot, shown: list[KnownFact], proposal: FactProposal
+    ) -> None:
+        assert job.user_id is not None
+        if self._user_sql is None:
+            self._user_sql = KeyValueSQL(USER_MEMORY, ("user_id",), self.db.dialect)
+        provenance = Provenance(job.session_id, bot.name, self._model_name(bot))
+        with self.db.write() as conn:
+            changes = apply_fact_changes(
+                conn,
+                self._user_sql,
+                self.policy_for(bot),
+                user_id=job.user_id,
+                shown=shown,
+                proposal=proposal,
+                provenance=provenance,
+                now=self.clock.now(),
+            )
+            note = "; ".join(changes.rejected)[:2000] or None
+            self.jobs.finish_in(conn, job, "done", note)
+        logger.info(
+            "facts from session %s (bot %s): %s", job.session_id, bot.name, changes.counts()
+        )
+        for refusal in changes.rejected:
+            logger.info("fact refused for user %s: %s", job.user_id, refusal)
+
+    def _model_name(self, bot: Bot) -> str:
+        """The model string behind the bot's alias, for provenance (the alias if unknown)."""
+        alias = bot.options.episodic_memory_model
+        resolve = getattr(self.llm, "resolve", None)
+        route = resolve(alias) if callable(resolve) else None
+        return str(getattr(route, "model", alias))

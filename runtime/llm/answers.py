@@ -1,0 +1,93 @@
+"""Asking a bot's model: gather what is remembered, assemble the prompt, record the call.
+
+The same assembly serves a live turn (``ctx.llm``, BASIC ``LLM``) and ``mnemobot prompt``,
+so what the command shows is what the model would be sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnemobot.runtime.bots.registry import Bot
+from mnemobot.runtime.llm.client import LLM, estimate_tokens
+from mnemobot.runtime.llm.prompt import BuiltPrompt, PromptAssembler, RememberedFact
+from mnemobot.runtime.memory.store import MemoryScope
+from mnemobot.runtime.settings import LLMSettings
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.prepared import Prepared
+from mnemobot.runtime.storage.tables import SESSIONS, TURNS
+from sqlalchemy import bindparam, select
+
+__all__ = ["assemble_prompt", "latest_session", "recent_turns"]
+
+ABOUT_THE_USER = ("fact", "preference")
+EPISODES_CONSIDERED = 20
+FACTS_READ = 200  # the most recently written keys the prompt ranks; older ones rank by key match
+
+
+_RECENT_TURNS = Prepared(
+    select(TURNS.c.role, TURNS.c.text, TURNS.c.bot)
+    .where(TURNS.c.session_id == bindparam("session_id"))
+    .order_by(TURNS.c.created_at.desc(), TURNS.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def recent_turns(db: Database, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """This session's last ``limit`` turns, oldest first."""
+    rows = db.read_all(_RECENT_TURNS, {"session_id": session_id, "limit": limit})
+    return [{"role": role, "text": text, "bot": bot} for role, text, bot in reversed(rows)]
+
+
+def latest_session(db: Database, user_id: str, bot: str) -> str | None:
+    """The person's open session with ``bot`` active, if any (for ``mnemobot prompt``)."""
+    with db.read() as conn:
+        return conn.execute(
+            select(SESSIONS.c.id)
+            .where(
+                SESSIONS.c.user_id == user_id,
+                SESSIONS.c.active_bot == bot,
+                SESSIONS.c.ended_at.is_(None),
+            )
+            .order_by(SESSIONS.c.last_activity_at.desc())
+            .limit(1)
+        ).scalar()
+
+
+async def assemble_prompt(
+    *,
+    db: Database,
+    llm: LLM | None,
+    llm_settings: LLMSettings,
+    bot: Bot,
+    user_memory: MemoryScope,
+    context: MemoryScope | None,
+    session_id: str | None,
+    episodes: list[dict[str, Any]],
+    question: str,
+) -> BuiltPrompt:
+    """The prompt ``bot`` would send for ``question``, from the person's memory."""
+    model = bot.options.model
+
+    def count(text: str) -> int:
+        return llm.count_tokens(text, model=model) if llm is not None else estimate_tokens(text)
+
+    rows = await user_memory.rows(newest=FACTS_READ)
+    facts = [
+        RememberedFact(r.key, r.value, r.updated_at)
+        for r in rows
+        if (r.memory_type or "preference") in ABOUT_THE_USER
+    ]
+    turns = await db.run(recent_turns, db, session_id, 20) if session_id is not None else []
+    assembler = PromptAssembler(
+        count, budget=llm_settings.prompt_budget, reserve=llm_settings.answer_reserve
+    )
+    return assembler.build(
+        persona=bot.options.prompt,
+        question=question,
+        facts=facts,
+        context=await context.items() if context is not None else {},
+        episodes=episodes[:EPISODES_CONSIDERED],
+        history=bot.options.episodic_memory_history,
+        turns=turns,
+    )

@@ -1,0 +1,58 @@
+"""Model usage records: tokens, cost and latency of every call, per bot and person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.llm.client import Usage
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import LLM_USAGE, new_id
+from sqlalchemy import func, insert, select
+
+__all__ = ["UsageStore"]
+
+
+class UsageStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def record(self, usage: Usage) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                insert(LLM_USAGE).values(
+                    id=new_id(),
+                    user_id=usage.user_id,
+                    bot=usage.bot,
+                    purpose=usage.purpose,
+                    model=usage.model,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    cost=usage.cost,
+                    latency_ms=usage.latency_ms,
+                    ok=usage.ok,
+                    created_at=self.clock.now(),
+                )
+            )
+
+    def totals(self, *, bot: str | None = None, user_id: str | None = None) -> dict[str, Any]:
+        """Calls, tokens and cost so far, optionally for one bot and/or person."""
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(LLM_USAGE.c.prompt_tokens), 0),
+            func.coalesce(func.sum(LLM_USAGE.c.completion_tokens), 0),
+            func.coalesce(func.sum(LLM_USAGE.c.cost), 0.0),
+        )
+        if bot is not None:
+            query = query.where(LLM_USAGE.c.bot == bot)
+        if user_id is not None:
+            query = query.where(LLM_USAGE.c.user_id == user_id)
+        with self.db.read() as conn:
+            calls, prompt, completion, cost = conn.execute(query).one()
+        return {
+            "calls": int(calls),
+            "prompt_tokens": int(prompt),
+            "completion_tokens": int(completion),
+            "cost": float(cost),
+        }

@@ -1,0 +1,250 @@
+"""Finding people and everything held about them: search, detail, export, forget.
+
+The read side of the admin service, plus the two whole-person operations that are the
+CLI's own (:mod:`runtime.privacy`) with an audit record added. Changing one item of what is
+held about a person is :mod:`runtime.admin_edits`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnemobot.runtime.episodes.facts.extraction import fact_history
+from mnemobot.runtime.errors import UnknownUser
+from mnemobot.runtime.ops.admin.base import Actor, AdminPart, iso
+from mnemobot.runtime.ops.audit import AuditRecord
+from mnemobot.runtime.people.privacy import export_user, forget_user
+from mnemobot.runtime.storage.tables import (
+    EPISODES,
+    IDENTITIES,
+    SESSION_MEMORY,
+    SESSIONS,
+    TURNS,
+    USER_MEMORY,
+    USERS,
+)
+from sqlalchemy import Connection, func, or_, select
+
+__all__ = ["People"]
+
+_u = USERS.c
+_i = IDENTITIES.c
+_um = USER_MEMORY.c
+_e = EPISODES.c
+_s = SESSIONS.c
+_sm = SESSION_MEMORY.c
+_t = TURNS.c
+
+SEARCH_LIMIT = 50
+SESSIONS_SHOWN = 10
+EPISODES_SHOWN = 100
+
+
+def _row(mapping: Any, *columns: str) -> dict[str, Any]:
+    return {c: iso(mapping[c]) for c in columns}
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class People(AdminPart):
+    """Find a person, see everything remembered about them, export it or forget them."""
+
+    def resolve_user(self, ref: str) -> str:
+        """A user id from an id or any reference ``mnemobot --user`` accepts; UnknownUser else."""
+        return self.runtime.identity.find(ref)
+
+    def search(self, q: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+        """People whose id, display name, e-mail or channel account matches ``q``.
+
+        ``kind:external_id`` and a bare external id match exactly; names and e-mails match
+        as a case-insensitive substring.
+        """
+        q = q.strip()
+        if not q:
+            return []
+        pattern = _like(q)
+        kind, _, ext = q.partition(":")
+        with self.db.read() as conn:
+            by_identity = select(_i.user_id).where(
+                or_(
+                    _i.external_id == q,
+                    (_i.channel_kind == kind) & (_i.external_id == ext),
+                    func.lower(_i.display_name).like(pattern, escape="\\"),
+                )
+            )
+            users = (
+                conn.execute(
+                    select(USERS)
+                    .where(
+                        or_(
+                            _u.id == q,
+                            func.lower(_u.display_name).like(pattern, escape="\\"),
+                            func.lower(func.coalesce(_u.email, "")).like(pattern, escape="\\"),
+                            _u.id.in_(by_identity),
+                        )
+                    )
+                    .order_by(_u.display_name, _u.id)
+                    .limit(max(1, min(limit, SEARCH_LIMIT)))
+                )
+                .mappings()
+                .all()
+            )
+            ids = [u["id"] for u in users]
+            identities = conn.execute(
+                select(_i.user_id, _i.channel_kind, _i.external_id)
+                .where(_i.user_id.in_(ids))
+                .order_by(_i.created_at)
+            ).all()
+        accounts: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
+        for row in identities:
+            accounts[row.user_id].append({"kind": row.channel_kind, "external_id": row.external_id})
+        return [
+            {
+                **_row(u, "id", "display_name", "email", "language", "created_at"),
+                "identities": accounts[u["id"]],
+            }
+            for u in users
+        ]
+
+    def user_detail(self, user_id: str, turns: int = 20) -> dict[str, Any]:
+        """Everything remembered about a person, by scope, with metadata and provenance."""
+        now = self.clock.now()
+        with self.db.read() as conn:
+            user = conn.execute(select(USERS).where(_u.id == user_id)).mappings().first()
+            if user is None:
+                raise UnknownUser(f"no user {user_id!r}")
+            identities = conn.execute(
+                select(IDENTITIES).where(_i.user_id == user_id).order_by(_i.created_at)
+            ).mappings()
+            identity_rows = [
+                _row(r, "id", "channel_kind", "external_id", "display_name", "created_at")
+                for r in identities
+            ]
+            memory = [
+                _row(r, "key", "value", "memory_type", "ttl", "created_at", "updated_at")
+                for r in conn.execute(
+                    select(USER_MEMORY)
+                    .where(_um.user_id == user_id, or_(_um.ttl.is_(None), _um.ttl > now))
+                    .order_by(_um.key)
+                ).mappings()
+            ]
+            episodes = [
+                _row(
+                    r,
+                    "id",
+                    "bot",
+                    "conversation_id",
+                    "summary",
+                    "topics",
+                    "sentiment",
+                    "resolution",
+                    "created_at",
+                )
+                for r in conn.execute(
+                    select(EPISODES)
+                    .where(_e.user_id == user_id)
+                    .order_by(_e.created_at.desc())
+                    .limit(EPISODES_SHOWN)
+                ).mappings()
+            ]
+            sessions = [
+                self._session(conn, s, turns)
+                for s in conn.execute(
+                    select(SESSIONS)
+                    .where(_s.user_id == user_id)
+                    .order_by(_s.ended_at.is_not(None), _s.last_activity_at.desc())
+                    .limit(SESSIONS_SHOWN)
+                ).mappings()
+            ]
+        history = fact_history(self.db, user_id)
+        return {
+            "user": _row(user, "id", "display_name", "email", "language", "created_at"),
+            "identities": identity_rows,
+            "memory": memory,
+            "facts": self._facts(memory, history),
+            "episodes": episodes,
+            "sessions": sessions,
+        }
+
+    @staticmethod
+    def _facts(memory: list[dict[str, Any]], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Live facts and facts that only history still knows, each with its changes."""
+        changes: dict[str, list[dict[str, Any]]] = {}
+        for change in history:
+            entry = {k: v for k, v in change.items() if k not in ("user_id", "key")}
+            changes.setdefault(change["key"], []).append(entry)
+        live = {m["key"]: m for m in memory if m["memory_type"] == "fact"}
+        facts = []
+        for key in sorted(set(live) | set(changes)):
+            row = live.get(key)
+            facts.append(
+                {
+                    "key": key,
+                    "live": row is not None,
+                    "value": row["value"] if row else None,
+                    "ttl": row["ttl"] if row else None,
+                    "created_at": row["created_at"] if row else None,
+                    "updated_at": row["updated_at"] if row else None,
+                    "history": changes.get(key, []),
+                }
+            )
+        return facts
+
+    @staticmethod
+    def _session(conn: Connection, session: Any, turns: int) -> dict[str, Any]:
+        scoped: dict[str, list[dict[str, Any]]] = {"memory": [], "context": []}
+        for r in conn.execute(
+            select(SESSION_MEMORY).where(_sm.session_id == session["id"]).order_by(_sm.key)
+        ).mappings():
+            scoped.setdefault(r["kind"], []).append(_row(r, "key", "value", "updated_at"))
+        recent = conn.execute(
+            select(_t.role, _t.bot, _t.text, _t.created_at)
+            .where(_t.session_id == session["id"])
+            .order_by(_t.created_at.desc(), _t.seq.desc())
+            .limit(max(0, turns))
+        ).mappings()
+        return {
+            **_row(
+                session,
+                "id",
+                "channel",
+                "chat_id",
+                "active_bot",
+                "user_messages",
+                "started_at",
+                "last_activity_at",
+                "ended_at",
+                "end_reason",
+            ),
+            "memory": scoped["memory"],
+            "context": scoped["context"],
+            "turns": [_row(t, "role", "bot", "text", "created_at") for t in reversed(list(recent))],
+        }
+
+    def forget(self, actor: Actor, user_id: str) -> dict[str, Any]:
+        """The CLI's forget (:func:`forget_user`), then its audit record; returns the receipt.
+
+        The audit record is written after the purge commits: a purge that fails is not
+        recorded as done, and the record (user id and counts only) survives the purge.
+        """
+        removed = forget_user(self.db, user_id)
+        with self.db.write() as conn:
+            self.audit.record_in(
+                conn,
+                AuditRecord(
+                    actor.name, "user.forget", actor.route, user_id=user_id, details=removed
+                ),
+            )
+        return {"forgotten": user_id, "removed": removed}
+
+    def export(self, actor: Actor, user_id: str) -> dict[str, Any]:
+        """The CLI's export document; the export itself is audited (it discloses everything)."""
+        document = export_user(self.db, user_id)
+        with self.db.write() as conn:
+            self.audit.record_in(
+                conn, AuditRecord(actor.name, "user.export", actor.route, user_id=user_id)
+            )
+        return document

@@ -1,0 +1,88 @@
+"""Forget and export: everything held about one person, and nothing of anyone else.
+
+Both walk ``PERSONAL_TABLES`` so a table added to the schema is covered as soon as it is
+listed there (a test fails if a table with a ``user_id`` column is missing from the list).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from mnemobot.runtime.errors import UnknownUser
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import MERGES, PERSONAL_TABLES, USERS, User
+from sqlalchemy import delete, or_, select
+
+__all__ = ["export_user", "forget_user"]
+
+# Children before parents, so foreign keys hold at every step.
+_DELETE_ORDER = [
+    "session_memory",
+    "turns",
+    "jobs",
+    "inbox",
+    "outbox",
+    "link_codes",
+    "link_attempts",
+    "fact_history",
+    "llm_usage",
+    "episodes",
+    "user_memory",
+    "sessions",
+    "identities",
+    "users",
+]
+assert sorted(_DELETE_ORDER) == sorted(PERSONAL_TABLES), "update _DELETE_ORDER with the schema"
+
+_merges = MERGES.c
+
+
+def _exists(conn: Any, user_id: str) -> bool:
+    users = USERS.c
+    return conn.execute(select(users.id).where(users.id == user_id)).first() is not None
+
+
+def forget_user(db: Database, user_id: str) -> dict[str, int]:
+    """Delete every row of ``user_id`` in one transaction; returns rows removed per table."""
+    removed: dict[str, int] = {}
+    meta = User.metadata
+    with db.write() as conn:
+        if not _exists(conn, user_id):
+            raise UnknownUser(f"no user {user_id!r}")
+        for name in _DELETE_ORDER:
+            table = meta.tables[name]
+            column = table.c[PERSONAL_TABLES[name]]
+            removed[name] = conn.execute(delete(table).where(column == user_id)).rowcount
+        removed["merges"] = conn.execute(
+            delete(MERGES).where(
+                or_(_merges.from_user_id == user_id, _merges.into_user_id == user_id)
+            )
+        ).rowcount
+    return removed
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def export_user(db: Database, user_id: str) -> dict[str, Any]:
+    """One JSON-ready document of everything held about ``user_id``."""
+    meta = User.metadata
+    document: dict[str, Any] = {"user_id": user_id}
+    with db.read() as conn:
+        if not _exists(conn, user_id):
+            raise UnknownUser(f"no user {user_id!r}")
+        for name in sorted(PERSONAL_TABLES):
+            table = meta.tables[name]
+            column = table.c[PERSONAL_TABLES[name]]
+            order = [table.c[c] for c in ("created_at", "id") if c in table.c][:1] or [column]
+            rows = conn.execute(select(table).where(column == user_id).order_by(*order)).mappings()
+            document[name] = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+        merges = conn.execute(
+            select(MERGES).where(
+                or_(_merges.from_user_id == user_id, _merges.into_user_id == user_id)
+            )
+        ).mappings()
+        document["merges"] = [{k: _jsonable(v) for k, v in row.items()} for row in merges]
+    return document

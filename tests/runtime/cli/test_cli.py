@@ -1,0 +1,433 @@
+"""The ``mnemobot`` command line, run as a person runs it: the real console script in a
+subprocess, in an empty working directory, on SQLite and on PostgreSQL.
+
+Each launch costs about a second, so one test walks through several commands where a
+person would run them one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import Chat
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE_BOTS = ("sales-bot", "support-bot")
+SCRIPT = Path(sys.executable).with_name("mnemobot")
+
+SALES_HELLO = "sales-bot: Hi! I'm the sales bot. What's your name?"
+SALES_ASKS_LANGUAGE = (
+    "sales-bot: Nice to meet you, Ana! Which language do you prefer? "
+    "(English, Português, Español, Français, Deutsch)"
+)
+SALES_GOT_IT = (
+    "sales-bot: Got it, Ana (pt-BR). We sell Basic, Pro and Team plans. "
+    "Ask me anything, or say 'support' for help with a problem."
+)
+SUPPORT_OLA_ANA = "support-bot: Olá, Ana! Sou o bot de suporte. Como posso ajudar?"
+NO_USER_ANA = (
+    "error: no user 'ana' (give a user id, a console name, or kind:external_id "
+    "such as telegram:123456789)\n"
+)
+
+
+@dataclass
+class Cli:
+    """Runs ``mnemobot ARGS`` in ``cwd`` with ``env``; returns the finished process."""
+
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    backend: str = "sqlite"
+
+    def __call__(
+        self, *args: str, input: str | None = None, python: list[str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        command = [*python, "-m", "mnemobot.runtime.cli"] if python else [str(SCRIPT)]
+        return subprocess.run(
+            [*command, *args],
+            cwd=self.cwd,
+            env=self.env,
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+            check=False,
+        )
+
+
+def _base_env() -> dict[str, str]:
+    # The autouse _offline fixture has already removed MNEMOBOT_* and secrets from os.environ.
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONIOENCODING": "utf-8",
+            "NO_COLOR": "1",
+            "TERM": "dumb",
+            "COLUMNS": "200",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def example_bots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the two example bots, so bots added to bots/ later change nothing here."""
+    root = tmp_path_factory.mktemp("bots")
+    for name in EXAMPLE_BOTS:
+        shutil.copytree(REPO / "bots" / name, root / name)
+    return root
+
+
+@pytest.fixture
+def make_runtime(make_runtime, example_bots: Path):
+    """conftest's runtime factory, on the copied example bots."""
+    return functools.partial(make_runtime, bots_dir=example_bots)
+
+
+def _cli(tmp_path: Path, db_url: str | None, bots: Path, backend: str = "sqlite") -> Cli:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    env = _base_env()
+    if db_url is not None:
+        env["MNEMOBOT_DATABASE_URL"] = db_url
+    env["MNEMOBOT_BOTS_DIR"] = str(bots)
+    return Cli(cwd=cwd, env=env, backend=backend)
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path, example_bots: Path) -> Cli:
+    """mnemobot on this test's database (SQLite, then PostgreSQL) with the example bots."""
+    backend = "postgresql" if db_url.startswith("postgresql") else "sqlite"
+    return _cli(tmp_path, db_url, example_bots, backend)
+
+
+@pytest.fixture
+def sqlite_cli(tmp_path: Path, example_bots: Path) -> Cli:
+    """mnemobot on a fresh SQLite file of its own, for behaviour that is not about storage."""
+    return _cli(tmp_path, f"sqlite:///{tmp_path / 'own.db'}", example_bots)
+
+
+def seed(make_runtime, user: str, lines: list[str], bot: str = "sales-bot") -> None:
+    """Let ``user`` chat in-process (cheaper than a subprocess), then close the database."""
+    runtime = make_runtime()
+
+    async def talk() -> None:
+        chat = Chat(runtime, bot=bot, user=user)
+        for line in lines:
+            await chat.say(line)
+
+    asyncio.run(talk())
+    runtime.stop()
+
+
+def user_memory(make_runtime, user: str) -> dict:
+    """What ``user`` holds now, read in-process (the CLI's own reading is what is tested)."""
+    from mnemobot.runtime.memory.policy import UserMemoryPolicy
+    from mnemobot.runtime.memory.store import MemoryScope
+
+    runtime = make_runtime()
+    scope = MemoryScope(
+        runtime.memory, runtime.memory.user_ref(runtime.identity.find(user), UserMemoryPolicy())
+    )
+    items = asyncio.run(scope.items())
+    runtime.stop()
+    return items
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
+    assert result.stderr == ""
+    return result.stdout
+
+
+def fails(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line on stderr of a command that exited 1 and printed nothing else."""
+    assert result.returncode == 1, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    return result.stderr
+
+
+# --- chat ------------------------------------------------------------------------------------
+
+
+def test_piped_chat_prints_replies_and_a_second_process_remembers(cli):
+    first = cli(
+        "chat",
+        "--bot",
+        "sales-bot",
+        "--user",
+        "ana",
+        input="hi\n\nAna\n   \nPortuguês\n/quit\nthis line is never read\n",
+    )
+
+    assert ok(first).splitlines() == [SALES_HELLO, SALES_ASKS_LANGUAGE, SALES_GOT_IT]
+
+    # A new process, another bot, the same person: the name and language are still known.
+    second = cli("chat", "--bot", "support-bot", "--user", "ana", input="hello\n")
+
+    assert ok(second) == SUPPORT_OLA_ANA + "\n"
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def test_memory_list_get_set_delete(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi", "Ana", "Português"])
+    prefs = '{"tags": ["a", 1, 2.5, true, null], "ü": "ç"}'
+
+    before = datetime.now(UTC)
+    assert ok(
+        cli("memory", "set", "prefs", prefs, "--ttl", "3600", "--type", "fact", "--user", "ana")
+    ) == ("set prefs\n")
+    after = datetime.now(UTC)
+
+    *plain, prefs_line = ok(cli("memory", "list", "--user", "ana")).splitlines()
+
+    assert plain == [
+        'fact_name\t"Ana"\tfact',
+        'language\t"pt-BR"\tpreference',
+        'name\t"Ana"\tpreference',
+    ]
+    key, value, kind, expires = prefs_line.split("\t")
+    assert (key, json.loads(value), kind) == ("prefs", json.loads(prefs), "fact")
+    assert expires.startswith("expires ")
+    expiry = datetime.fromisoformat(expires.removeprefix("expires "))
+    assert before + timedelta(seconds=3599) <= expiry <= after + timedelta(seconds=3601)
+
+    got = ok(cli("memory", "get", "prefs", "--user", "ana"))
+    assert got.endswith("}\n") and got.count("\n") == 1
+    assert json.loads(got) == json.loads(prefs)  # PostgreSQL's JSONB may reorder the keys
+
+    assert ok(cli("memory", "delete", "prefs", "--user", "ana")) == "deleted prefs\n"
+    assert fails(cli("memory", "get", "prefs", "--user", "ana")) == "error: no key 'prefs'\n"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_memory_set_takes_json_or_text_and_bot_memory_is_per_bot(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi"])
+
+    assert fails(cli("memory", "set", "mood", "happy", "--user", "ana")) == (
+        "error: value is not JSON: 'happy'. Quote text as JSON ('\"happy\"') or pass --text "
+        "to store it as a string\n"
+    )
+    assert ok(cli("memory", "set", "note", "hello, world", "--text", "-u", "ana")) == "set note\n"
+    assert fails(cli("memory", "list")) == (
+        "error: say whose memory: --user NAME (or --bot NAME for a bot's own memory)\n"
+    )
+
+    assert ok(cli("memory", "set", "counter", "3", "--bot", "sales-bot")) == "set counter\n"
+    assert ok(cli("memory", "get", "counter", "--bot", "sales-bot")) == "3\n"
+    assert fails(cli("memory", "get", "counter", "--bot", "support-bot")) == (
+        "error: no key 'counter'\n"
+    )
+
+    # No "mood" (refused), no "counter" (sales-bot's own memory, not the person's).
+    assert user_memory(make_runtime, "ana") == {"note": "hello, world"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_negative_ttl_is_refused_and_writes_nothing(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi"])
+
+    error = fails(cli("memory", "set", "mood", '"ok"', "--ttl", "-5", "--user", "ana"))
+
+    assert error.startswith("error: ")
+    assert "ttl" in error.lower()
+    assert user_memory(make_runtime, "ana") == {}
+
+
+# --- export and forget ------------------------------------------------------------------------
+
+
+def test_export_then_forget_one_person_and_nobody_else(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi", "Ana", "Português"])
+    seed(make_runtime, "bruno", ["hi", "Bruno", "Español"])
+
+    exported = ok(cli("export", "ana"))
+
+    document = json.loads(exported)  # one JSON document, nothing around it
+    ana_id = document["user_id"]
+    assert [(i["channel_kind"], i["external_id"]) for i in document["identities"]] == [
+        ("console", "ana")
+    ]
+    assert {m["key"]: m["value"] for m in document["user_memory"]} == {
+        "name": "Ana",
+        "fact_name": "Ana",
+        "language": "pt-BR",
+    }
+    said = [t["text"] for t in document["turns"] if t["role"] == "user"]
+    assert said == ["hi", "Ana", "Português"]
+    assert len(document["turns"]) == 6  # three messages, three answers
+    assert all(t["user_id"] == ana_id for t in document["turns"])
+    assert "Bruno" not in exported
+    assert '"bruno"' not in exported
+
+    report = json.loads(ok(cli("forget", "ana", "--yes")))
+
+    assert report["forgotten"] == ana_id
+    removed = report["removed"]
+    assert removed["users"] == 1
+    assert removed["identities"] == 1
+    assert removed["user_memory"] == 3
+    assert removed["turns"] == 6
+    assert removed["sessions"] == 1
+    assert fails(cli("memory", "list", "--user", "ana")) == NO_USER_ANA
+    assert ok(cli("memory", "list", "--user", "bruno")).splitlines() == [
+        'fact_name\t"Bruno"\tfact',
+        'language\t"es"\tpreference',
+        'name\t"Bruno"\tpreference',
+    ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_without_yes_asks_and_no_keeps_everything(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi", "Ana"])
+
+    declined = cli("forget", "ana", input="n\n")
+
+    assert declined.returncode == 1
+    assert declined.stdout.startswith("Forget everything about ana (")
+    assert declined.stdout.rstrip().endswith("[y/N]:")
+    assert user_memory(make_runtime, "ana") == {"name": "Ana", "fact_name": "Ana"}
+
+
+# --- errors a person makes ---------------------------------------------------------------------
+
+
+def test_an_unknown_bot_is_one_line_and_exit_1(sqlite_cli):
+    result = sqlite_cli("chat", "--bot", "nobody", "--user", "ana", input="hi\n")
+
+    assert fails(result) == "error: unknown bot 'nobody'; bots here: sales-bot, support-bot\n"
+
+
+def test_a_broken_bots_dir_names_the_file_and_row(sqlite_cli, tmp_path, example_bots):
+    bots = tmp_path / "bots"
+    shutil.copytree(example_bots, bots)
+    config = bots / "sales-bot" / "config.csv"
+    rows = config.read_text(encoding="utf-8").splitlines()
+    config.write_text("\n".join([*rows, "user-memory-max-key,5"]) + "\n", encoding="utf-8")
+    sqlite_cli.env["MNEMOBOT_BOTS_DIR"] = str(bots)
+
+    # Even talking to the other, healthy bot: a bots dir loads whole or not at all.
+    error = fails(sqlite_cli("chat", "--bot", "support-bot", "--user", "ana", input="hi\n"))
+
+    assert error.startswith(
+        f"error: {config} row {len(rows) + 1}: unknown option 'user-memory-max-key'"
+    )
+
+    config.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    bot_py = bots / "support-bot" / "bot.py"
+    bot_py.write_text("async def on_message(ctx)\n    pass\n", encoding="utf-8")
+
+    error = fails(sqlite_cli("memory", "list", "--user", "ana"))
+
+    assert error.startswith(f"error: {bot_py} line 1: syntax error")
+
+
+def test_a_database_that_is_down_is_one_clear_line(sqlite_cli):
+    sqlite_cli.env["MNEMOBOT_DATABASE_URL"] = "postgresql+psycopg://127.0.0.1:1/mnemobot"
+
+    error = fails(sqlite_cli("memory", "list", "--user", "ana"))
+
+    assert error.startswith("error: database unavailable: ")
+
+
+# --- db upgrade, configuration ---------------------------------------------------------------
+
+
+def test_db_upgrade_can_run_twice(cli):
+    expected = f"database schema is up to date ({cli.backend})\n"
+
+    assert ok(cli("db", "upgrade")) == expected
+    assert ok(cli("db", "upgrade")) == expected
+
+
+def test_without_configuration_the_database_is_data_mnemobot_db(tmp_path, example_bots):
+    bare = _cli(tmp_path, None, example_bots)
+
+    assert ok(bare("db", "upgrade")) == "database schema is up to date (sqlite)\n"
+    assert (bare.cwd / "data" / "mnemobot.db").is_file()
+
+
+def test_config_option(tmp_path, example_bots):
+    bare = _cli(tmp_path, None, example_bots)
+    del bare.env["MNEMOBOT_BOTS_DIR"]
+    database = tmp_path / "from-config.db"
+    config = tmp_path / "deploy.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [database]
+            url = "sqlite:///{database}"
+            [bots]
+            dir = "{example_bots}"
+            default = "support-bot"
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    # --config PATH: its database, its bots, its default bot (support-bot, not sales-bot).
+    replies = ok(bare("chat", "--config", str(config), "--user", "zoe", input="hello\n"))
+    assert replies == (
+        "support-bot: Hello! I'm the support bot. I don't know you yet: what's your name? "
+        "(Or tell sales-bot, and I'll remember.)\n"
+    )
+    assert database.is_file()
+
+    # A missing file is an error, not a silent fall back to the defaults.
+    assert fails(bare("memory", "list", "--user", "zoe", "--config", "missing.toml")) == (
+        "error: config file not found: missing.toml\n"
+    )
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sessions]\ntimeout = "soon"\n', encoding="utf-8")
+    error = fails(bare("db", "upgrade", "--config", str(bad)))
+    assert error.startswith(f"error: {bad}: sessions.timeout: ")
+
+
+# --- start-up cost -------------------------------------------------------------------------------
+
+
+def test_help_lists_the_commands_without_importing_litellm(sqlite_cli):
+    result = sqlite_cli("--help", python=[sys.executable, "-X", "importtime"])
+
+    assert result.returncode == 0, result.stderr
+    assert "Usage: mnemobot" in result.stdout
+    for command in ("chat", "run", "memory", "forget", "export", "db"):
+        assert f" {command} " in result.stdout, command
+    assert "mnemobot.runtime.settings" in result.stderr  # the import log is there to read
+    assert "litellm" not in result.stderr
+
+
+def test_chat_without_a_model_does_not_import_litellm(sqlite_cli):
+    result = sqlite_cli(
+        "chat",
+        "--bot",
+        "sales-bot",
+        "--user",
+        "zoe",
+        input="hi\n",
+        python=[sys.executable, "-X", "importtime"],
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SALES_HELLO + "\n"
+    assert "mnemobot.adapters.console" in result.stderr
+    assert "litellm" not in result.stderr
