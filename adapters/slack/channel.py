@@ -51,8 +51,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from mnemobot.adapters.bodies import MAX_WEBHOOK_BODY, read_limited
 from mnemobot.adapters.channel import token_from_env
-from mnemobot.adapters.slack.events import command_to_inbound, to_inbound
+from mnemobot.adapters.slack.events import body_problem, command_to_inbound, to_inbound
 from mnemobot.adapters.slack.profiles import SlackProfiles
 from mnemobot.adapters.slack.sending import SlackDeliveryError, SlackSender
 from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
@@ -64,7 +65,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 if TYPE_CHECKING:
@@ -229,6 +230,13 @@ class SlackChannel:
         handler = AsyncSlackRequestHandler(self.app)
 
         async def events(request: Request) -> Response:
+            # Refused before Bolt, which would answer 500 (and Slack retry) for these.
+            body = await read_limited(request, MAX_WEBHOOK_BODY)
+            if body is None:
+                return JSONResponse({"ok": False, "error": "too large"}, status_code=413)
+            problem = body_problem(body, request.headers.get("content-type"))
+            if problem is not None:
+                return JSONResponse({"ok": False, "error": problem}, status_code=400)
             return await handler.handle(request)
 
         return [Route(self.path, events, methods=["POST"], name=f"slack:{self.name}")]

@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
+from mnemobot.adapters.bodies import BadBody, parse_json
 from mnemobot.runtime import InboundMessage
 from slack_bolt.authorization import AuthorizeResult
 
 __all__ = [
     "IGNORE_RULES",
     "IgnoreRule",
+    "body_problem",
     "chat_id_of",
     "command_to_inbound",
     "escape_mrkdwn",
@@ -159,3 +162,28 @@ def command_to_inbound(
         event_id=f"command:{trigger}",
         payload={"command": body.get("command"), "team_id": team, "channel_id": where},
     )
+
+
+def body_problem(raw: bytes, content_type: str | None) -> str | None:
+    """Why Bolt could not read this request body (None when it can), checked before Bolt
+    sees it: a body that is not UTF-8, not JSON, or nested too deep would otherwise end in a
+    500 (``RecursionError``, ``UnicodeDecodeError``), which Slack retries.
+
+    Reads the body as Bolt does: JSON when so declared or when it starts with ``{``, else a
+    form whose ``payload`` field (if any) is JSON.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"body is not UTF-8 (byte {exc.start})"
+    if (content_type or "").split(";")[0].strip() == "application/json" or text.startswith("{"):
+        document: str | None = text
+    else:
+        document = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+    if document is None:
+        return None
+    try:
+        value = parse_json(document)
+    except BadBody as exc:
+        return str(exc)
+    return None if isinstance(value, dict) else "body is not a JSON object"
