@@ -21,17 +21,19 @@ def build_runtime(
     *,
     clock: Clock | None = None,
     llm: LLM | None = None,
+    bots: BotRegistry | None = None,
     require_bots: bool = True,
 ) -> Runtime:
     """A runtime for ``settings``: its bots loaded and checked, its database not yet opened.
 
     ``require_bots=False`` is for tools that only read and change memory (``mnemobot memory``,
     ``forget``, ``export``): they work from any directory, with or without a bots folder.
+    ``bots`` hands in bots loaded already (the CLI loads them leniently where one broken bot
+    must not stop the others).
     """
-    if require_bots or settings.bots.dir.is_dir():
-        bots = load_bots(settings.bots.dir)
-    else:
-        bots = BotRegistry({})
+    if bots is None:
+        load = require_bots or settings.bots.dir.is_dir()
+        bots = load_bots(settings.bots.dir) if load else BotRegistry({})
     if llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm)
     db = Database(
