@@ -6,12 +6,11 @@ so what the command shows is what the model would be sent.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mnemobot.runtime.bots.registry import Bot
 from mnemobot.runtime.llm.client import LLM, estimate_tokens
-from mnemobot.runtime.llm.prompt import BuiltPrompt, PromptAssembler, RememberedFact
+from mnemobot.runtime.llm.prompt import BuiltPrompt, PromptAssembler, RememberedFact, TurnLine
 from mnemobot.runtime.memory.store import MemoryScope
+from mnemobot.runtime.recall.search import WINDOW_HITS, Recall
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
@@ -21,22 +20,21 @@ from sqlalchemy import bindparam, select
 __all__ = ["assemble_prompt", "latest_session", "recent_turns"]
 
 ABOUT_THE_USER = ("fact", "preference")
-EPISODES_CONSIDERED = 20
 FACTS_READ = 200  # the most recently written keys the prompt ranks; older ones rank by key match
 
 
 _RECENT_TURNS = Prepared(
-    select(TURNS.c.role, TURNS.c.text, TURNS.c.bot)
+    select(TURNS.c.role, TURNS.c.text, TURNS.c.bot, TURNS.c.id)
     .where(TURNS.c.session_id == bindparam("session_id"))
     .order_by(TURNS.c.created_at.desc(), TURNS.c.seq.desc())
     .limit(bindparam("limit"))
 )
 
 
-def recent_turns(db: Database, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
+def recent_turns(db: Database, session_id: str, limit: int = 20) -> list[TurnLine]:
     """This session's last ``limit`` turns, oldest first."""
     rows = db.read_all(_RECENT_TURNS, {"session_id": session_id, "limit": limit})
-    return [{"role": role, "text": text, "bot": bot} for role, text, bot in reversed(rows)]
+    return [TurnLine(role, text, bot, id) for role, text, bot, id in reversed(rows)]
 
 
 def latest_session(db: Database, user_id: str, bot: str) -> str | None:
@@ -63,10 +61,15 @@ async def assemble_prompt(
     user_memory: MemoryScope,
     context: MemoryScope | None,
     session_id: str | None,
-    episodes: list[dict[str, Any]],
+    recall: Recall | None,
+    user_id: str,
+    memory_budget: int,
     question: str,
 ) -> BuiltPrompt:
-    """The prompt ``bot`` would send for ``question``, from the person's memory."""
+    """The prompt ``bot`` would send for ``question``, from the person's memory.
+
+    ``recall`` None leaves out everything said before (a bot whose user memory is off).
+    """
     model = bot.options.model
 
     def count(text: str) -> int:
@@ -79,15 +82,24 @@ async def assemble_prompt(
         if (r.memory_type or "preference") in ABOUT_THE_USER
     ]
     turns = await db.run(recent_turns, db, session_id, 20) if session_id is not None else []
-    assembler = PromptAssembler(
-        count, budget=llm_settings.prompt_budget, reserve=llm_settings.answer_reserve
+    found = (
+        await db.run(recall.gather, user_id, question, window=WINDOW_HITS)
+        if recall is not None
+        else None
     )
+    assembler = PromptAssembler(
+        count,
+        budget=llm_settings.prompt_budget,
+        reserve=llm_settings.answer_reserve,
+        memory_budget=memory_budget,
+    )
+    options = bot.options
     return assembler.build(
-        persona=bot.options.prompt,
+        persona=options.prompt,
         question=question,
         facts=facts,
         context=await context.items() if context is not None else {},
-        episodes=episodes[:EPISODES_CONSIDERED],
-        history=bot.options.episodic_memory_history,
+        recalled=found,
+        max_episodes=options.episodic_memory_history if options.episodic_memory_enabled else 0,
         turns=turns,
     )

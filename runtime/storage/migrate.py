@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _config() -> Any:

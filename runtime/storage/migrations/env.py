@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mnemobot.runtime.storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
+from mnemobot.runtime.storage.fulltext import outside_the_models
 from sqlmodel import SQLModel
 
 connection = context.config.attributes["connection"]
@@ -12,6 +13,7 @@ context.configure(
     target_metadata=SQLModel.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=outside_the_models,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -1,0 +1,261 @@
+"""Search everything remembered about one person: transcript, episodes, facts and their history.
+
+Each source is searched in the database's own full-text index (:mod:`storage.fulltext`) and
+ranked by it; the sources are merged by reciprocal rank (a row's place in its own list, not its
+raw score, since bm25 scores of different tables are not comparable). Recency is not a gate:
+a conversation of last year is found as readily as this morning's, and the newest only wins a
+tie.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.recall.query import search_terms
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.fulltext import FullText, SearchTerm
+from mnemobot.runtime.storage.tables import TURNS
+from sqlalchemy import Connection, bindparam, select
+
+__all__ = [
+    "FUSION_CONSTANT",
+    "WINDOW_HITS",
+    "Recall",
+    "RecallKind",
+    "RecallSet",
+    "Recalled",
+]
+
+RecallKind = Literal["turn", "episode", "fact", "earlier fact"]
+
+FUSION_CONSTANT = 60  # reciprocal rank fusion's k: 1 / (k + rank), as in Cormack et al. 2009
+TURNS_READ = 200  # the best transcript lines read per search (about 40 fit a prompt's memory)
+EPISODES_READ = 10
+FACTS_READ = 20
+WINDOW_HITS = 5  # the best transcript hits bring the line said right after them (the answer)
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """One remembered thing a search found, and where it came from."""
+
+    kind: RecallKind
+    id: str
+    text: str
+    score: float  # reciprocal rank within its own source: higher is better
+    rank: int  # 0-based place in its own source's list
+    at: datetime  # turns and episodes: when the conversation was; facts: last written
+    bot: str | None = None
+    channel: str | None = None
+    session_id: str | None = None
+    role: str | None = None  # turns: "user" or "bot"
+    key: str | None = None  # facts
+    seq: int = 0  # turns: order within the turn's rows
+    said_at: datetime | None = None  # turns: the moment it was said (``at`` is its session's)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as the API, CLI and BASIC give it: JSON values only."""
+        found: dict[str, Any] = {
+            "kind": self.kind,
+            "text": self.text,
+            "date": self.at.date().isoformat(),
+            "at": self.at.isoformat(),
+            "score": round(self.score, 6),
+        }
+        for name in ("bot", "channel", "role", "key", "session_id"):
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = value
+        return found
+
+
+@dataclass
+class RecallSet:
+    """What one search found, per source, each best first."""
+
+    terms: list[SearchTerm]
+    turns: list[Recalled] = field(default_factory=list)
+    episodes: list[Recalled] = field(default_factory=list)
+    facts: list[Recalled] = field(default_factory=list)
+    earlier_facts: list[Recalled] = field(default_factory=list)
+    after: dict[str, list[Recalled]] = field(default_factory=dict)  # hit id -> its answer
+    limits: dict[str, int] = field(default_factory=dict)  # source -> rows read at most
+
+    def merged(self) -> list[Recalled]:
+        """Every source in one list, by reciprocal rank (ties: the newest first)."""
+        everything = [*self.turns, *self.episodes, *self.facts, *self.earlier_facts]
+        return sorted(everything, key=lambda r: (-r.score, -r.at.timestamp()))
+
+
+def _fused(rank: int) -> float:
+    return 1.0 / (FUSION_CONSTANT + rank)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+_NEXT_TURNS = (
+    select(TURNS.c.id, TURNS.c.role, TURNS.c.text, TURNS.c.seq, TURNS.c.created_at, TURNS.c.bot)
+    .where(
+        TURNS.c.session_id == bindparam("session_id"),
+        TURNS.c.user_id == bindparam("user_id"),
+        TURNS.c.created_at >= bindparam("created_at"),
+    )
+    .order_by(TURNS.c.created_at, TURNS.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
+class Recall:
+    """Searches one person's memory; every call is scoped to a ``user_id``."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.fulltext = FullText(db)
+
+    def gather(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        turns: int = TURNS_READ,
+        episodes: int = EPISODES_READ,
+        facts: int = FACTS_READ,
+        window: int = 0,
+    ) -> RecallSet:
+        """Every source searched for ``query`` (blocking: run it with ``Database.run``).
+
+        The best ``window`` transcript hits come with the line said right after each (most
+        often the answer to it), read in the same snapshot.
+        """
+        terms = search_terms(query)
+        found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
+        if not terms:
+            return found
+        now = self.clock.now()
+        search = self.fulltext.search
+        with self.db.read() as conn:
+            rows = search(conn, "turns", user_id, terms, limit=turns, now=now)
+            found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
+            rows = search(conn, "episodes", user_id, terms, limit=episodes, now=now)
+            found.episodes = [_episode(row, rank) for rank, row in enumerate(rows)]
+            rows = search(conn, "user_memory", user_id, terms, limit=facts, now=now)
+            found.facts = [_fact(row, rank) for rank, row in enumerate(rows)]
+            rows = search(conn, "fact_history", user_id, terms, limit=facts, now=now)
+            found.earlier_facts = [_earlier_fact(row, rank) for rank, row in enumerate(rows)]
+            for hit in found.turns[:window]:
+                found.after[hit.id] = self.following(conn, user_id, hit, 1)
+        return found
+
+    def search(self, user_id: str, query: str, *, limit: int = 10) -> list[Recalled]:
+        """The ``limit`` best results across every source (the API's and CLI's search)."""
+        reach = max(limit, 1)
+        found = self.gather(user_id, query, turns=reach, episodes=reach, facts=reach)
+        return found.merged()[:limit]
+
+    def following(
+        self, conn: Connection, user_id: str, hit: Recalled, count: int
+    ) -> list[Recalled]:
+        """The ``count`` lines of ``hit``'s session said right after it (its answer, mostly)."""
+        rows = conn.execute(
+            _NEXT_TURNS,
+            {
+                "session_id": hit.session_id,
+                "user_id": user_id,
+                "created_at": hit.said_at,
+                "limit": count + 8,  # rows of one turn share created_at; skip up to the hit
+            },
+        ).all()
+        after: list[Recalled] = []
+        seen_hit = False
+        for turn_id, role, text, seq, said_at, bot in rows:
+            if seen_hit:
+                after.append(
+                    Recalled(
+                        "turn",
+                        turn_id,
+                        text,
+                        hit.score,
+                        hit.rank,
+                        hit.at,
+                        bot=bot,
+                        channel=hit.channel,
+                        session_id=hit.session_id,
+                        role=role,
+                        seq=seq,
+                        said_at=said_at,
+                    )
+                )
+                if len(after) == count:
+                    break
+            seen_hit = seen_hit or turn_id == hit.id
+        return after
+
+
+def _turn(row: dict[str, Any], rank: int) -> Recalled:
+    return Recalled(
+        "turn",
+        row["id"],
+        row["text"],
+        _fused(rank),
+        rank,
+        row["started_at"] or row["created_at"],
+        bot=row["bot"],
+        channel=row["channel"],
+        session_id=row["session_id"],
+        role=row["role"],
+        seq=row["seq"],
+        said_at=row["created_at"],
+    )
+
+
+def _episode(row: dict[str, Any], rank: int) -> Recalled:
+    topics = row["topics"] or []
+    text = row["summary"] or ""
+    if topics:
+        text = f"{text} (topics: {', '.join(map(str, topics))})"
+    return Recalled(
+        "episode",
+        row["id"],
+        text,
+        _fused(rank),
+        rank,
+        row["started_at"] or row["created_at"],  # the conversation's date, not the summary's
+        bot=row["bot"],
+        channel=row["channel"],
+        session_id=row["conversation_id"],
+    )
+
+
+def _fact(row: dict[str, Any], rank: int) -> Recalled:
+    return Recalled(
+        "fact",
+        row["id"],
+        f"{row['key']}: {_value_text(row['value'])}",
+        _fused(rank),
+        rank,
+        row["updated_at"],
+        key=row["key"],
+    )
+
+
+def _earlier_fact(row: dict[str, Any], rank: int) -> Recalled:
+    return Recalled(
+        "earlier fact",
+        row["id"],
+        f"{row['key']} was: {_value_text(row['value'])}",
+        _fused(rank),
+        rank,
+        row["created_at"],
+        bot=row["bot"],
+        session_id=row["session_id"],
+        key=row["key"],
+    )

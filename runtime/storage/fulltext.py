@@ -1,0 +1,173 @@
+"""Full-text search of one person's memory, in the database's own index.
+
+The index (migration 0005) is SQLite FTS5 tables kept by triggers, or PostgreSQL generated
+``tsvector`` columns with GIN indexes; either way it changes in the same transaction as the
+row it indexes, and goes when the row goes (forget, retention, TTL). This module is the only
+place that knows which of the two it is talking to: callers hand it search terms and get rows
+back with a score where higher is better, whatever the dialect ranks by (FTS5's ``bm25`` is
+lower-is-better; PostgreSQL's ``ts_rank_cd`` higher-is-better).
+
+Every query is filtered by ``user_id`` inside the statement: a search never crosses people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USER_MEMORY
+from sqlalchemy import Connection, TextualSelect, text
+
+__all__ = ["SOURCES", "FullText", "SearchTerm", "Source", "outside_the_models"]
+
+Source = Literal["turns", "episodes", "user_memory", "fact_history"]
+SOURCES: tuple[Source, ...] = ("turns", "episodes", "user_memory", "fact_history")
+
+_DATETIME = TURNS.c.created_at.type
+_JSON = USER_MEMORY.c.value.type
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTerm:
+    """One word to look for: already folded to lowercase without accents, ``\\w`` only.
+
+    ``prefix`` matches every word that starts with it ("rese" finds "research", "reserved").
+    """
+
+    word: str
+    prefix: bool = False
+
+
+def _fts5_query(terms: Sequence[SearchTerm]) -> str:
+    # Each term quoted (FTS5 syntax characters in a message can never break the query),
+    # joined with OR: FTS5's implicit AND would ask for every word of a question at once.
+    return " OR ".join(f'"{t.word}"' + ("*" if t.prefix else "") for t in terms)
+
+
+def _tsquery(terms: Sequence[SearchTerm]) -> str:
+    return " | ".join(f"'{t.word}'" + (":*" if t.prefix else "") for t in terms)
+
+
+# What each source returns: its columns, and the joins that date and place it. The SQLite
+# form finds the best rows in the FTS table first (joined to the source only to keep this
+# person's), then reads those rows whole.
+_SELECT = {
+    "turns": (
+        "t.id, t.session_id, t.bot, t.role, t.text, t.seq, t.created_at, s.channel, s.started_at",
+        "JOIN sessions s ON s.id = t.session_id",
+    ),
+    "episodes": (
+        "e.id, e.conversation_id, e.bot, e.summary, e.topics, e.created_at, "
+        "s.channel, s.started_at",
+        "LEFT JOIN sessions s ON s.id = e.conversation_id",
+    ),
+    "user_memory": (
+        "m.id, m.key, m.value, m.memory_type, m.updated_at",
+        "",
+    ),
+    "fact_history": (
+        "h.id, h.key, h.value, h.action, h.session_id, h.bot, h.superseded_at, h.created_at",
+        "",
+    ),
+}
+_ALIAS = {"turns": "t", "episodes": "e", "user_memory": "m", "fact_history": "h"}
+_WHERE = {  # beyond the person: what is live and worth recalling
+    "turns": "",
+    "episodes": "",
+    "user_memory": " AND (m.ttl IS NULL OR m.ttl > :now)",
+    "fact_history": " AND h.superseded_at IS NOT NULL",  # earlier values; the live one is above
+}
+_TYPES: dict[Source, dict[str, Any]] = {
+    "turns": {"created_at": _DATETIME, "started_at": SESSIONS.c.started_at.type},
+    "episodes": {
+        "created_at": _DATETIME,
+        "started_at": SESSIONS.c.started_at.type,
+        "topics": EPISODES.c.topics.type,
+    },
+    "user_memory": {"value": _JSON, "updated_at": _DATETIME},
+    "fact_history": {"value": _JSON, "superseded_at": _DATETIME, "created_at": _DATETIME},
+}
+
+
+def _sqlite_statement(source: Source) -> TextualSelect:
+    columns, joins = _SELECT[source]
+    a = _ALIAS[source]
+    sql = (
+        f"WITH hits AS (SELECT f.rowid AS r, -bm25({source}_fts) AS score "
+        f"FROM {source}_fts f JOIN {source} {a} ON {a}.rowid = f.rowid "
+        f"WHERE {source}_fts MATCH :query AND {a}.user_id = :user_id{_WHERE[source]} "
+        f"ORDER BY bm25({source}_fts) LIMIT :limit) "
+        f"SELECT {columns}, hits.score FROM hits "
+        f"JOIN {source} {a} ON {a}.rowid = hits.r {joins} "
+        f"ORDER BY hits.score DESC"
+    )
+    return text(sql).columns(**_TYPES[source])
+
+
+def _postgresql_statement(source: Source) -> TextualSelect:
+    columns, joins = _SELECT[source]
+    a = _ALIAS[source]
+    sql = (
+        f"SELECT {columns}, ts_rank_cd({a}.search, q.query) AS score "
+        f"FROM {source} {a} {joins} CROSS JOIN to_tsquery('simple', :query) AS q(query) "
+        f"WHERE {a}.user_id = :user_id AND {a}.search @@ q.query{_WHERE[source]} "
+        f"ORDER BY score DESC LIMIT :limit"
+    )
+    return text(sql).columns(**_TYPES[source])
+
+
+class FullText:
+    """Searches one database's recall index; statements built once per source."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._postgres = db.dialect == "postgresql"
+        build = _postgresql_statement if self._postgres else _sqlite_statement
+        self._statements = {source: build(source) for source in SOURCES}
+
+    def search(
+        self,
+        conn: Connection,
+        source: Source,
+        user_id: str,
+        terms: Sequence[SearchTerm],
+        *,
+        limit: int,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The best ``limit`` rows of ``source`` for ``terms``, best first, with ``score``."""
+        if not terms:
+            return []
+        query = _tsquery(terms) if self._postgres else _fts5_query(terms)
+        params = {"query": query, "user_id": user_id, "limit": limit, "now": now}
+        rows = conn.execute(self._statements[source], params).mappings().all()
+        return [dict(row) for row in rows]
+
+    def rebuild(self) -> None:
+        """Re-index every existing row (after a restore, or a VACUUM that renumbered rowids).
+
+        PostgreSQL's generated columns cannot go stale; SQLite's external-content tables
+        follow their source's rowids, which only a VACUUM renumbers.
+        """
+        if self._postgres:
+            return
+        with self.db.write() as conn:
+            for source in SOURCES:
+                conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('rebuild')"))
+
+
+def outside_the_models(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """Alembic's ``include_object``: False for the recall index, which no model declares.
+
+    The index is made by migration 0005 in each dialect's own form (FTS5 tables and their
+    shadow tables, ``search`` columns and their GIN indexes); comparing the models with the
+    database must not see it as something to drop.
+    """
+    if kind == "table" and name is not None and "_fts" in name:
+        return False
+    if kind == "column" and name == "search":
+        return False
+    return not (kind == "index" and name is not None and name.endswith("_search"))

@@ -1,0 +1,212 @@
+"""Recall: the database's own full-text index over a person's transcript, episodes and facts.
+
+Memory is written the way it is in production (a person chatting with a bot through the
+console channel), then searched; every test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.store import MemoryScope
+from mnemobot.runtime.people.privacy import forget_user
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.search import Recall
+from mnemobot.runtime.storage.tables import FACT_HISTORY, new_id
+from sqlalchemy import insert, text
+
+from tests.support import Chat, write_bot
+
+ECHO = """
+    async def on_message(ctx):
+        await ctx.say("noted")
+"""
+
+FACTS = """
+    async def on_message(ctx):
+        await ctx.user.facts.set("employer", ctx.text)
+        await ctx.say("noted")
+"""
+
+
+@pytest.fixture
+async def runtime(make_runtime: Callable[..., Any], tmp_path: Path) -> Runtime:
+    write_bot(tmp_path / "bots", "echo", bot_py=ECHO)
+    write_bot(tmp_path / "bots", "facts", bot_py=FACTS)
+    return await make_runtime(bots_dir=tmp_path / "bots")
+
+
+async def chat_sessions(
+    runtime: Runtime, clock: ManualClock, user: str, sessions: list[list[str]], bot: str = "echo"
+) -> str:
+    chat = Chat(runtime, bot=bot, user=user)
+    for lines in sessions:
+        for line in lines:
+            await chat.say(line)
+        clock.advance(days=3)  # the session times out; the next line opens a new one
+    return await chat.user_id()
+
+
+def recall(runtime: Runtime, clock: ManualClock) -> Recall:
+    return Recall(runtime.db, clock)
+
+
+async def test_a_line_from_a_conversation_weeks_ago_is_found_with_where_it_was_said(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    first_day = clock.now().date()
+    ana = await chat_sessions(
+        runtime,
+        clock,
+        "ana",
+        [["I adopted a greyhound called Pixel"]] + [[f"small talk {i}"] for i in range(12)],
+    )
+
+    [found, *_] = recall(runtime, clock).search(ana, "what is the name of my dog, the greyhound?")
+
+    assert found.kind == "turn"
+    assert found.text == "I adopted a greyhound called Pixel"
+    assert (found.bot, found.channel, found.role) == ("echo", "console:echo", "user")
+    assert found.at.date() == first_day  # the session's date, not today's
+
+
+async def test_a_rare_word_beats_the_persons_own_name(runtime: Runtime, clock: ManualClock) -> None:
+    lines = [f"Ana here, checking in about the weather number {i}" for i in range(15)]
+    lines.insert(7, "Ana here: the flamingo sticker arrived broken")
+    ana = await chat_sessions(runtime, clock, "ana", [lines])
+
+    found = recall(runtime, clock).search(ana, "What did Ana say about the flamingo?", limit=3)
+
+    assert found[0].text == "Ana here: the flamingo sticker arrived broken"
+
+
+async def test_a_match_beats_recency(runtime: Runtime, clock: ManualClock) -> None:
+    ana = await chat_sessions(
+        runtime,
+        clock,
+        "ana",
+        [["my invoice 2231 was charged twice"]] + [[f"hello again {i}"] for i in range(20)],
+    )
+
+    found = recall(runtime, clock).search(ana, "invoice charged twice", limit=5)
+
+    assert found[0].text == "my invoice 2231 was charged twice"
+
+
+async def test_a_search_never_returns_another_persons_memory(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana = await chat_sessions(runtime, clock, "ana", [["my secret garden has blue tulips"]])
+    bea = await chat_sessions(runtime, clock, "bea", [["my garden has red tulips"]])
+
+    for_ana = recall(runtime, clock).search(ana, "tulips garden", limit=50)
+    for_bea = recall(runtime, clock).search(bea, "tulips garden blue secret", limit=50)
+
+    assert {f.text for f in for_ana if f.kind == "turn"} == {"my secret garden has blue tulips"}
+    assert {f.text for f in for_bea if f.kind == "turn"} == {"my garden has red tulips"}
+
+
+async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana = await chat_sessions(
+        runtime, clock, "ana", [["Eu moro em São Paulo e trabalho numa padaria"], ["olá"]]
+    )
+
+    found = recall(runtime, clock).search(ana, "Onde fica a padaria? Sao Paulo?", limit=2)
+
+    assert found[0].text == "Eu moro em São Paulo e trabalho numa padaria"
+    # "trabalhar" finds "trabalho" by its first letters, without a stemmer
+    [again] = recall(runtime, clock).search(ana, "trabalhar", limit=1)
+    assert again.text == "Eu moro em São Paulo e trabalho numa padaria"
+
+
+async def test_facts_and_their_earlier_values_are_found(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    chat = Chat(runtime, bot="facts", user="ana")
+    await chat.say("Globex Shipping")
+    ana = await chat.user_id()
+    with runtime.db.write() as conn:  # an earlier value, as fact extraction records it
+        conn.execute(
+            insert(FACT_HISTORY).values(
+                id=new_id(),
+                user_id=ana,
+                key="employer",
+                value="Acme Rockets",
+                action="add",
+                source="extraction",
+                superseded_at=clock.now(),
+                created_at=clock.now() - timedelta(days=30),
+            )
+        )
+
+    found = recall(runtime, clock).search(ana, "which employer? rockets or shipping", limit=10)
+
+    kinds = {(f.kind, f.text) for f in found}
+    assert ("fact", "employer: Globex Shipping") in kinds
+    assert ("earlier fact", "employer was: Acme Rockets") in kinds
+
+
+async def test_forget_removes_the_index_rows_too(runtime: Runtime, clock: ManualClock) -> None:
+    ana = await chat_sessions(runtime, clock, "ana", [["the zeppelin tickets are booked"]])
+    bea = await chat_sessions(runtime, clock, "bea", [["my zeppelin model is finished"]])
+    assert _indexed(runtime, "zeppelin") == 2
+
+    await runtime.db.run(forget_user, runtime.db, ana)
+
+    assert _indexed(runtime, "zeppelin") == 1
+    assert recall(runtime, clock).search(ana, "zeppelin") == []
+    assert [f.text for f in recall(runtime, clock).search(bea, "zeppelin")] == [
+        "my zeppelin model is finished"
+    ]
+
+
+async def test_an_expired_memory_is_not_recalled(runtime: Runtime, clock: ManualClock) -> None:
+    ana = await chat_sessions(runtime, clock, "ana", [["hi"]])
+    mood = MemoryScope(runtime.memory, runtime.memory.user_ref(ana, UserMemoryPolicy()))
+    await mood.set("mood", "cheerful today", ttl=60)
+    assert [f.text for f in recall(runtime, clock).search(ana, "cheerful mood")] == [
+        "mood: cheerful today"
+    ]
+
+    clock.advance(seconds=61)
+
+    assert recall(runtime, clock).search(ana, "cheerful mood") == []
+
+
+async def test_a_card_number_redacted_from_the_transcript_is_not_in_the_index(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana = await chat_sessions(runtime, clock, "ana", [["my card is 4111 1111 1111 1111 thanks"]])
+
+    [said] = recall(runtime, clock).search(ana, "my card")
+    assert "4111" not in said.text and "[redacted]" in said.text
+    assert recall(runtime, clock).search(ana, "4111") == []
+    assert _indexed(runtime, "4111") == 0
+
+
+async def test_words_that_are_query_syntax_are_just_words(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana = await chat_sessions(runtime, clock, "ana", [["NEAR the OR gate, AND a NOT sign"]])
+
+    found = recall(runtime, clock).search(ana, 'NEAR( "OR* gate:* -sign & | !')
+
+    assert [f.text for f in found] == ["NEAR the OR gate, AND a NOT sign"]
+
+
+def _indexed(runtime: Runtime, word: str) -> int:
+    """Rows of the index itself that hold ``word`` (not the source table's)."""
+    with runtime.db.read() as conn:
+        if runtime.db.dialect == "postgresql":
+            query = "SELECT count(*) FROM turns WHERE search @@ to_tsquery('simple', :w)"
+        else:
+            query = "SELECT count(*) FROM turns_fts WHERE turns_fts MATCH :w"
+        return int(conn.execute(text(query), {"w": word}).scalar() or 0)
