@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from mnemobot.runtime.errors import InvalidKey, InvalidValue
@@ -19,18 +20,34 @@ MAX_KEY_LENGTH = 255
 MAX_DEPTH = 64
 MEMORY_TYPES = ("preference", "fact", "context")
 
+# C0 and C1 controls (newlines, tabs, ESC for terminal colours, DEL), Unicode line and
+# paragraph separators, and bidi overrides/isolates: each would let a key break a log line,
+# a CLI listing or the inspector's table, or show as another key.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
 # The seed's naming convention: fact_name is a fact, ctx_last_topic context, pref_x preference.
 _PREFIX_TYPES = {"fact_": "fact", "ctx_": "context", "pref_": "preference"}
 
 
 def check_key(key: object) -> str:
-    """Return ``key`` if it is a usable memory key, else raise InvalidKey."""
+    """Return ``key`` if it is a usable memory key, else raise InvalidKey.
+
+    Every write path (``ctx`` memory, facts and session, BASIC, the CLI, the admin API, fact
+    extraction) checks its key here: a string of 1-255 characters, not blank, with no
+    control characters (see ``_UNPRINTABLE``).
+    """
     if not isinstance(key, str):
         raise InvalidKey(f"memory key must be a string, got {type(key).__name__}")
     if not key or not key.strip():
         raise InvalidKey("memory key must not be empty")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidKey(f"memory key longer than {MAX_KEY_LENGTH} characters: {key[:40]!r}...")
+    bad = _UNPRINTABLE.search(key)
+    if bad is not None:
+        raise InvalidKey(
+            f"memory key {key[:60]!r} holds control character {bad.group()!r} at {bad.start()}: "
+            "keys may not contain control characters, line breaks or direction overrides"
+        )
     return key
 
 
