@@ -13,7 +13,6 @@ private address, or set ``MNEMOBOT_METRICS_TOKEN`` to require ``Bearer`` that to
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -29,6 +28,7 @@ from mnemobot.adapters.admin.auth import (
 )
 from mnemobot.adapters.admin.openapi import openapi_document
 from mnemobot.adapters.admin.operations import OPS, Call, HTTPError, Op
+from mnemobot.adapters.bodies import BadBody, parse_json, read_limited
 from mnemobot.runtime import Runtime
 from mnemobot.runtime.errors import (
     InvalidKey,
@@ -77,20 +77,16 @@ def _error(status: int, message: str, detail: list[dict[str, Any]] | None = None
     return JSONResponse(body, status_code=status)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
+    raw = await read_limited(request, _MAX_BODY)
+    if raw is None:
         raise HTTPError(413, f"body larger than {_MAX_BODY} bytes")
     if not raw.strip():
         raise HTTPError(400, "a JSON body is required")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, f"body is not JSON: {exc}") from None
+        data = parse_json(raw)
+    except BadBody as exc:
+        raise HTTPError(exc.status, str(exc)) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
