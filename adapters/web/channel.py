@@ -41,8 +41,15 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 
 from mnemobot.adapters.web.cookies import COOKIE_MAX_AGE, COOKIE_NAME, VisitorCookies
+from mnemobot.adapters.web.limits import RateLimiter, WebLimits
 from mnemobot.adapters.web.pages import STATIC_DIR, redirect_to
-from mnemobot.adapters.web.requests import error, language, read_message
+from mnemobot.adapters.web.requests import (
+    client_address,
+    error,
+    language,
+    read_message,
+    too_many,
+)
 from mnemobot.adapters.web.sse import Stream, reply_event, sse
 from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
 from mnemobot.runtime.errors import ChannelError, ConfigError
@@ -104,6 +111,8 @@ class WebChannel:
         poll: seconds between looks in the outbox for this page's unsent replies (those made
             by another worker process, or while no page was open).
         max_chars: the longest message accepted (default: ``[messages] max_chars``).
+        limits: messages and event streams allowed per visitor and per address
+            (:class:`~mnemobot.adapters.web.limits.WebLimits`; defaults when None).
     """
 
     kind = "web"
@@ -119,6 +128,7 @@ class WebChannel:
         keepalive: float = 15.0,
         poll: float = 3.0,
         max_chars: int | None = None,
+        limits: WebLimits | None = None,
     ) -> None:
         if not bots:
             raise ConfigError(f"channel {name!r}: no bots to offer in the web chat")
@@ -136,6 +146,7 @@ class WebChannel:
         self.delivery: Delivery = _WebDelivery(runtime, self)
         self._streams: dict[tuple[str, str], set[Stream]] = {}
         self._closing = asyncio.Event()
+        self.limiter = RateLimiter(limits or WebLimits(), runtime.clock)
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings, runtime: Runtime) -> WebChannel:
@@ -144,7 +155,8 @@ class WebChannel:
         Fields: ``bot`` (preselected), optional ``bots`` (the list offered; default every
         bot), ``cookie_secret_env`` (the variable holding the cookie secret; without it a
         random secret is made at each start, so visitors are recognised until a restart
-        only), ``send_timeout``, ``keepalive``, ``poll`` (seconds).
+        only), ``send_timeout``, ``keepalive``, ``poll`` (seconds), ``limits`` (a table,
+        see :class:`~mnemobot.adapters.web.limits.WebLimits`).
         """
         extra = settings.model_extra or {}
         offered = extra.get("bots") or runtime.bots.names()
@@ -174,6 +186,7 @@ class WebChannel:
             send_timeout=float(extra.get("send_timeout", 5.0)),
             keepalive=float(extra.get("keepalive", 15.0)),
             poll=float(extra.get("poll", 3.0)),
+            limits=WebLimits.from_settings(settings.name, extra.get("limits")),
         )
 
     def __repr__(self) -> str:
@@ -260,6 +273,9 @@ class WebChannel:
         if instance is None:
             return error(404, f"no bot {request.path_params['bot']!r} in this web chat")
         visitor, new = self._visitor(request)
+        refused = self.limiter.take_message(visitor, client_address(request))
+        if refused is not None:  # before anything is read or stored: no person made
+            return too_many(refused)
         message = await read_message(request, self.max_chars)
         if isinstance(message, JSONResponse):
             return message
@@ -288,7 +304,12 @@ class WebChannel:
         if instance is None:
             return error(404, f"no bot {request.path_params['bot']!r} in this web chat")
         visitor, new = self._visitor(request)
-        stream = Stream()
+        address = client_address(request)
+        open_now = sum(len(self._streams.get((i, visitor), ())) for i in self.instances.values())
+        refused = self.limiter.open_stream(address, open_now)
+        if refused is not None:
+            return too_many(refused)
+        stream = Stream(address=address)
         key = (instance, visitor)
         self._streams.setdefault(key, set()).add(stream)  # before reading pending: none missed
         response = StreamingResponse(
@@ -351,6 +372,7 @@ class WebChannel:
             await self.runtime.db.run(self.runtime.outbox.mark_sent, [r.id for r in mine])
 
     def _close(self, key: tuple[str, str], stream: Stream) -> None:
+        self.limiter.close_stream(stream.address)
         streams = self._streams.get(key)
         if streams is not None:
             streams.discard(stream)

@@ -9,14 +9,15 @@ into an ``InboundMessage``.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 
+from mnemobot.adapters.bodies import BadBody, parse_json, read_limited
+from mnemobot.adapters.web.limits import Refusal
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-__all__ = ["error", "language", "read_message"]
+__all__ = ["client_address", "error", "language", "read_message", "too_many"]
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -27,13 +28,13 @@ async def read_message(request: Request, max_chars: int) -> tuple[str, str] | JS
     A message without an ``id`` gets a random one, so it cannot be recognised when retried;
     the page always sends one.
     """
-    body = await _read_limited(request, max_chars * 4 + 1024)
+    body = await read_limited(request, max_chars * 4 + 1024)
     if body is None:
         return _too_long(None, max_chars)
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error(400, 'send JSON: {"id": "<message id>", "text": "<your message>"}')
+        data = parse_json(body)
+    except BadBody as exc:
+        return error(400, f'{exc}; send JSON: {{"id": "<message id>", "text": "<your message>"}}')
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         return error(400, 'send JSON: {"id": "<message id>", "text": "<your message>"}')
     text = data["text"].strip()
@@ -54,6 +55,18 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def too_many(refusal: Refusal) -> JSONResponse:
+    """429 with ``Retry-After``: the page shows the message, and may send again after it."""
+    response = error(429, refusal.message)
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from, as uvicorn reports it (see ``web.limits``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def _too_long(size: int | None, limit: int) -> JSONResponse:
     said = f"{size} characters" if size is not None else "too many bytes"
     return error(
@@ -61,21 +74,6 @@ def _too_long(size: int | None, limit: int) -> JSONResponse:
         f"message too long ({said}; the limit is {limit} characters): "
         "please send it in shorter parts",
     )
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it grows past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def language(request: Request) -> str | None:

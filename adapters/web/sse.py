@@ -27,6 +27,7 @@ class Stream:
         default_factory=asyncio.Queue
     )
     shown: dict[str, None] = field(default_factory=dict)  # reply ids written, oldest first
+    address: str = ""  # where the page connects from (its stream counts against it)
 
     def remember(self, reply_id: str, keep: int = 500) -> None:
         """Note a written reply, so one both pushed and found pending is written once."""
