@@ -10,6 +10,7 @@ read from the file: a channel names the environment variable that holds its toke
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
@@ -208,13 +209,90 @@ def _env_name(location: tuple[Any, ...]) -> str | None:
     return next((name for name in names if os.environ.get(name)), None)
 
 
+# Settings that count seconds: a bad value there is "not a number of seconds".
+_SECONDS = {
+    ("sessions", "timeout"),
+    ("link", "code_ttl"),
+    ("janitor", "interval"),
+    ("workers", "reclaim_interval"),
+    ("workers", "reclaim_after"),
+    ("workers", "send_lease"),
+    ("llm", "timeout"),
+    ("llm", "backoff"),
+}
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    """``sessions.timeout``, ``channels[0].kind``."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _shown(value: Any) -> str:
+    """A value as the operator wrote it: strings in double quotes, as TOML has them."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _keys_of(section: str) -> list[str]:
+    info = Settings.model_fields.get(section)
+    model = info.annotation if info is not None else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _problem(err: Any) -> str:
+    """One validation error in our words: what is wrong, and what would be right."""
+    loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
+    field = _field_name(loc)
+    ctx = err.get("ctx") or {}
+    path = tuple(str(p) for p in loc)
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            sections = [name for name in Settings.model_fields if name != "source"]
+            return f"unknown section {path[0]!r}{_suggest(path[0], sections)}"
+        parent, key = _field_name(loc[:-1]), path[-1]
+        return f"{parent}: unknown key {key!r}{_suggest(key, _keys_of(path[0]))}"
+    if kind == "missing":
+        return f"{_field_name(loc[:-1]) or 'settings'}: {path[-1]!r} is required"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{field}: should be a table ([{field}]), got {_shown(value)}"
+    seconds = path[-2:] in _SECONDS
+    if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+        if seconds:
+            whole = "whole " if kind == "int_from_float" else ""
+            return f"{field}: {_shown(value)} is not a {whole}number of seconds"
+        whole = kind.startswith("int")
+        return f"{field}: {_shown(value)} is not a {'whole number' if whole else 'number'}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{field}: {_shown(value)} is not true or false"
+    if kind in ("string_type",):
+        return f"{field}: {_shown(value)} is not text (quote it)"
+    if kind == "greater_than":
+        return f"{field}: must be more than {ctx.get('gt')}, got {_shown(value)}"
+    if kind == "greater_than_equal":
+        return f"{field}: must be {ctx.get('ge')} or more, got {_shown(value)}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{field}: {message}"
+
+
 def _explain(exc: ValidationError, source: Path | None) -> str:
     """One line per problem, naming the variable or the file that set the bad value."""
     problems = []
     for err in exc.errors():
         where = _env_name(err["loc"]) or (str(source) if source else "defaults")
-        field = ".".join(str(p) for p in err["loc"])
-        problems.append(f"{where}: {field}: {err['msg']}")
+        problems.append(f"{where}: {_problem(err)}")
     return "; ".join(problems)
 
 

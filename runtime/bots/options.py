@@ -8,6 +8,7 @@ ignored would leave a limit nobody set. ``config/README.md`` lists every option.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -106,8 +107,11 @@ def load_options(path: Path, bot_name: str) -> BotOptions:
             )
         option, raw = row[0].strip(), row[1]
         if option not in OPTIONS:
+            close = difflib.get_close_matches(option, [o for o in OPTIONS if o != "name"], n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             raise ConfigError(
-                f"{where}: unknown option {option!r}; known options are listed in config/README.md"
+                f"{where}: unknown option {option!r}; {hint}"
+                "known options are listed in config/README.md"
             )
         attr = OPTIONS[option]
         if option == "name":

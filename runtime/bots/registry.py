@@ -7,12 +7,16 @@ the bot's ``prompt`` as persona). Handlers in ``bot.py``:
 * ``async def on_message(ctx)``: every message while no dialog is waiting;
 * ``async def on_transfer(ctx)``: optional, when another bot hands the conversation over.
 
-Any problem (bad option, syntax error in bot.py or start.bas, a handler that is not async)
-stops loading with a message naming the file: a bot that half-loads would fail on a user.
+Any problem (bad option, syntax error in bot.py or start.bas, a handler that is not async, a
+handler name one typo away from ``on_message``) makes that bot broken, with a message naming
+the file: a bot that half-loads would fail on a user. A broken bot never runs; whether it
+stops the others is the caller's choice (:func:`load_bots`' ``strict``): ``mnemobot run``
+refuses to start, ``mnemobot chat --bot good`` and the operator commands carry on.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import inspect
 import re
@@ -29,6 +33,7 @@ from mnemobot.runtime.errors import ConfigError, UnknownBot
 __all__ = ["Bot", "BotRegistry", "load_bot", "load_bots"]
 
 Handler = Callable[[Any], Awaitable[None]]
+HANDLERS = ("on_message", "on_transfer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -69,11 +74,24 @@ def _handler(module: ModuleType, name: str, path: Path) -> Handler | None:
     return fn  # type: ignore[no-any-return]
 
 
+def _misspelt_handlers(module: ModuleType, path: Path) -> None:
+    """Refuse a function named one typo away from a handler (``on_mesage``): it would never run."""
+    for name, value in vars(module).items():
+        if name in HANDLERS or name.startswith("_") or not inspect.isfunction(value):
+            continue
+        if value.__module__ != module.__name__:
+            continue  # imported from elsewhere, not the bot's own
+        close = difflib.get_close_matches(name, HANDLERS, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(
+                f"{path}: {name} is not a handler name and would never run; "
+                f"did you mean {close[0]}?"
+            )
+
+
 def _load_dialog(path: Path) -> Any:
-    try:
-        from mnemobot.runtime.dialogs import load_dialog  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise ConfigError(f"{path}: BASIC dialogs are not available in this build") from exc
+    from mnemobot.runtime.dialogs.parser import load_dialog
+
     return load_dialog(path)
 
 
@@ -87,6 +105,7 @@ def load_bot(folder: Path) -> Bot:
     py = folder / "bot.py"
     if py.is_file():
         module = _import_module(name, py)
+        _misspelt_handlers(module, py)
         on_message = _handler(module, "on_message", py)
         on_transfer = _handler(module, "on_transfer", py)
         if on_message is None and on_transfer is None:
@@ -102,23 +121,50 @@ def _is_bot_folder(path: Path) -> bool:
     )
 
 
-def load_bots(directory: Path) -> BotRegistry:
-    """Every bot under ``directory``; raises ConfigError on the first bad one."""
+def load_bots(directory: Path, *, strict: bool = True) -> BotRegistry:
+    """Every bot under ``directory``.
+
+    Args:
+        directory: the bots folder, one sub-folder per bot.
+        strict: raise ConfigError on the first broken bot (what a deployment wants: a bot
+            that fails on a user is worse than a start that fails on the operator). With
+            ``strict=False`` the broken bots are kept aside in :attr:`BotRegistry.broken`,
+            each with its error, and the others load.
+
+    A missing or empty directory is an error either way.
+    """
     if not directory.is_dir():
         raise ConfigError(
             f"bots directory not found: {directory} (set [bots] dir or MNEMOBOT_BOTS_DIR)"
         )
-    bots = {p.name: load_bot(p) for p in sorted(directory.iterdir()) if _is_bot_folder(p)}
-    if not bots:
+    bots: dict[str, Bot] = {}
+    broken: dict[str, ConfigError] = {}
+    for folder in sorted(directory.iterdir()):
+        if not _is_bot_folder(folder):
+            continue
+        try:
+            bots[folder.name] = load_bot(folder)
+        except ConfigError as exc:
+            if strict:
+                raise
+            broken[folder.name] = exc
+    if not bots and not broken:
         raise ConfigError(f"no bots in {directory}: add a folder with config.csv or bot.py")
-    return BotRegistry(bots)
+    return BotRegistry(bots, broken=broken)
 
 
 class BotRegistry:
-    """The loaded bots by name."""
+    """The loaded bots by name, and the broken ones with what is wrong with each.
 
-    def __init__(self, bots: dict[str, Bot]) -> None:
+    Iteration, ``in`` and :meth:`names` see only the bots that loaded; :meth:`get` of a
+    broken bot raises its own error, so asking for it says what to fix.
+    """
+
+    def __init__(
+        self, bots: dict[str, Bot], *, broken: dict[str, ConfigError] | None = None
+    ) -> None:
         self._bots = dict(bots)
+        self.broken: dict[str, ConfigError] = dict(broken or {})
 
     def __contains__(self, name: object) -> bool:
         return name in self._bots
@@ -133,5 +179,9 @@ class BotRegistry:
         try:
             return self._bots[name]
         except KeyError:
+            if name in self.broken:
+                raise ConfigError(str(self.broken[name])) from self.broken[name]
             known = ", ".join(self.names()) or "none"
-            raise UnknownBot(f"unknown bot {name!r}; bots here: {known}") from None
+            close = difflib.get_close_matches(name, [*self._bots, *self.broken], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UnknownBot(f"unknown bot {name!r}{hint}; bots here: {known}") from None

@@ -1,26 +1,35 @@
 """The ``mnemobot`` command line.
 
-Start-up stays cheap: nothing here imports litellm or a platform SDK at module level, so
-``mnemobot --help`` and ``mnemobot chat`` start in well under a second.
+Start-up stays cheap: at module level this imports typer and nothing of the runtime but its
+errors (no pydantic, no SQLAlchemy, no litellm, no platform SDK); each command imports what it
+needs when it runs. Help is plain click formatting (``rich_markup_mode=None``): rich alone
+would cost more than the rest of ``mnemobot --help``.
 
-The ``mnemobot memory`` sub-commands live in :mod:`runtime.cli_memory`; the ``--config``
-option, building a runtime for one command and turning errors into one line, which both
-use, in :mod:`runtime.cli_base`.
+The ``mnemobot memory`` sub-commands live in :mod:`mnemobot.runtime.cli.memory`; the
+``--config`` option, building a runtime for one command and turning errors into one line,
+which both use, in :mod:`mnemobot.runtime.cli.common`; ``init`` and ``new-bot`` write what
+:mod:`mnemobot.runtime.cli.scaffold` holds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import getpass
+import functools
 import json
-import secrets
-import signal
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from mnemobot.runtime.cli.common import ConfigOption, guard, runtime_for, settings_for
+import typer.main
+from mnemobot.runtime.cli.common import (
+    ConfigOption,
+    fail,
+    guard,
+    load_bots_for,
+    runtime_for,
+    settings_for,
+    warn,
+)
 from mnemobot.runtime.cli.memory import memory_app
 
 __all__ = ["app", "main"]
@@ -30,18 +39,61 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(memory_app, name="memory")
 app.add_typer(db_app, name="db")
+
+UserArgument = Annotated[
+    str,
+    typer.Argument(metavar="USER", help="User id, console name, e-mail, or kind:external_id."),
+]
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"mnemobot {version('mnemobot')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Host chat bots with a shared memory of each person."""
+
+
+def _data_folder(database_url: str) -> Path:
+    """The folder of the SQLite database (``data/`` for ``sqlite:///data/mnemobot.db``).
+
+    Other databases keep nothing on this machine, so local files go to ``./data``.
+    """
+    if database_url.startswith("sqlite") and ":///" in database_url:
+        path = database_url.split(":///", 1)[1].split("?", 1)[0]
+        if path and path != ":memory:":
+            return Path(path).parent
+    return Path("data")
 
 
 @app.command()
 @guard
 def chat(
-    bot: Annotated[str | None, typer.Option("--bot", "-b", help="Bot to talk to.")] = None,
+    bot: Annotated[
+        str | None, typer.Option("--bot", "-b", metavar="NAME", help="Bot to talk to.")
+    ] = None,
     user: Annotated[
-        str | None, typer.Option("--user", "-u", help="Who you are (default: your login name).")
+        str | None,
+        typer.Option(
+            "--user", "-u", metavar="NAME", help="Who you are (default: your login name)."
+        ),
     ] = None,
     web: Annotated[
         bool, typer.Option("--web", help="Chat in the browser instead of the terminal.")
@@ -49,14 +101,23 @@ def chat(
     config: ConfigOption = None,
 ) -> None:
     """Talk to a bot in the terminal; pipe lines in to script a conversation."""
-    from mnemobot.adapters.console import ConsoleChannel
+    import asyncio
+    import getpass
+
+    from mnemobot.adapters.console import ConsoleChannel, bot_log_to
 
     if web:
         _chat_in_browser(bot, config)
         return
     with runtime_for(config) as runtime:
-        name = bot or runtime.settings.bots.default or runtime.bots.names()[0]
-        channel = ConsoleChannel(runtime, bot=name, user=user or getpass.getuser())
+        name = bot or runtime.settings.bots.default or _first_bot(runtime)
+        runtime.bots.get(name)  # a broken or unknown bot: its error, before the chat opens
+        channel = ConsoleChannel(
+            runtime,
+            bot=name,
+            user=user or getpass.getuser(),
+            history=_data_folder(runtime.settings.database.url) / "history" / name,
+        )
         channel.start()
 
         async def converse() -> None:
@@ -74,11 +135,25 @@ def chat(
                 if worker is not None:
                     await worker
 
-        asyncio.run(converse())
+        try:
+            with bot_log_to(sys.stderr):
+                asyncio.run(converse())
+        except KeyboardInterrupt:  # Ctrl-C during a turn: the turn is rolled back
+            typer.echo("", err=True)
+            raise typer.Exit(130) from None
+
+
+def _first_bot(runtime: Any) -> str:
+    names: list[str] = runtime.bots.names()
+    if not names:
+        fail("no bot loads: see `mnemobot bots` for what is wrong with each")
+    return names[0]
 
 
 def _local_secret(path: Path) -> bytes:
     """A cookie secret kept beside the database, so a browser is known across restarts."""
+    import secrets
+
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32), encoding="utf-8")
@@ -88,14 +163,16 @@ def _local_secret(path: Path) -> bytes:
 
 def _chat_in_browser(bot: str | None, config: Path | None) -> None:
     """Serve the web chat (and nothing else) and open it in the default browser."""
+    import asyncio
     import os
+    import signal
     import webbrowser
 
     from mnemobot.adapters.web.channel import WebChannel
     from mnemobot.runtime.app.deployment import run_deployment
 
     with runtime_for(config) as runtime:
-        first = bot or runtime.settings.bots.default or runtime.bots.names()[0]
+        first = bot or runtime.settings.bots.default or _first_bot(runtime)
         runtime.bots.get(first)
         env_secret = os.environ.get("MNEMOBOT_WEB_COOKIE_SECRET", "")
         secret = env_secret.encode() if env_secret else _local_secret(Path("data/web-secret"))
@@ -123,15 +200,28 @@ def _chat_in_browser(bot: str | None, config: Path | None) -> None:
 
 @app.command()
 @guard
-def run(config: ConfigOption = None) -> None:
+def run(
+    skip_broken: Annotated[
+        bool,
+        typer.Option(
+            "--skip-broken",
+            help="Start without the bots that fail to load (each named in a warning) "
+            "instead of refusing to start.",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
     """Serve every configured channel, the webhook server and the janitor until SIGINT/SIGTERM."""
+    import asyncio
+    import signal
+
     from mnemobot.adapters.admin.auth import admin_status_line
     from mnemobot.runtime.app.deployment import build_channels, run_deployment
     from mnemobot.runtime.llm.client import LiteLLM
     from mnemobot.runtime.ops.logs import configure_logging
 
     configure_logging()
-    with runtime_for(config) as runtime:
+    with runtime_for(config, bots="loadable" if skip_broken else "all") as runtime:
         channels = build_channels(runtime)
         settings = runtime.settings
         typer.echo(admin_status_line(), err=True)
@@ -173,6 +263,8 @@ def _settle_heap() -> None:
     collection, pausing the event loop for a tenth of a second or more under load, and every
     webhook acknowledgement with it.
     """
+    import gc
+
     gc.collect()
     gc.freeze()
 
@@ -180,27 +272,35 @@ def _settle_heap() -> None:
 @app.command("bots")
 @guard
 def list_bots(config: ConfigOption = None) -> None:
-    """List the bots and what they are for."""
-    from mnemobot.runtime.bots.registry import load_bots
-
-    for bot in load_bots(settings_for(config).bots.dir):
+    """List every bot and what it is for; a broken bot with what is wrong (exit status 1)."""
+    bots = load_bots_for(settings_for(config), "optional")
+    rows: dict[str, str] = {}
+    for bot in bots:
         kind = (
             "dialog" if bot.dialog else ("python" if bot.on_message or bot.on_transfer else "llm")
         )
-        typer.echo(f"{bot.name}\t{kind}\t{bot.options.description}")
+        rows[bot.name] = f"{bot.name}\t{kind}\t{bot.options.description}"
+    for name, error in bots.broken.items():
+        rows[name] = f"{name}\tBROKEN\t{error}"
+    for name in sorted(rows):
+        typer.echo(rows[name])
+    if bots.broken:
+        raise typer.Exit(1)
 
 
 @app.command()
 @guard
 def forget(
-    user: Annotated[str, typer.Argument(help="User id, console name, or kind:external_id.")],
+    user: UserArgument,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Remove everything held about a person, in every table."""
     from mnemobot.runtime.people.privacy import forget_user
 
-    with runtime_for(config, require_bots=False) as runtime:
+    if not yes and not sys.stdin.isatty():
+        fail(f"forget asks first, and there is no terminal to ask on: pass --yes to forget {user}")
+    with runtime_for(config, bots="optional") as runtime:
         user_id = runtime.identity.find(user)
         if not yes and not typer.confirm(f"Forget everything about {user} ({user_id})?"):
             raise typer.Exit(1)
@@ -211,14 +311,17 @@ def forget(
 @app.command()
 @guard
 def export(
-    user: Annotated[str, typer.Argument(help="User id, console name, or kind:external_id.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    user: UserArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write it here, not to stdout."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Everything held about a person, as one JSON document."""
     from mnemobot.runtime.people.privacy import export_user
 
-    with runtime_for(config, require_bots=False) as runtime:
+    with runtime_for(config, bots="optional") as runtime:
         document = export_user(runtime.db, runtime.identity.find(user))
     text = json.dumps(document, ensure_ascii=False, indent=2)
     if output is None:
@@ -231,15 +334,20 @@ def export(
 @app.command()
 @guard
 def prompt(
-    user: Annotated[str, typer.Option("--user", "-u", help="Whose memory.")],
-    bot: Annotated[str, typer.Option("--bot", "-b", help="Which bot would ask its model.")],
+    user: Annotated[str, typer.Option("--user", "-u", metavar="USER", help="Whose memory.")],
+    bot: Annotated[
+        str, typer.Option("--bot", "-b", metavar="NAME", help="Which bot would ask its model.")
+    ],
     message: Annotated[
-        str, typer.Option("--message", "-m", help="The person's message to answer.")
+        str,
+        typer.Option("--message", "-m", metavar="TEXT", help="The person's message to answer."),
     ] = "Hello!",
     config: ConfigOption = None,
 ) -> None:
     """Show the prompt a bot would send its model for a person: what is in, what was cut, why."""
-    from mnemobot.runtime.llm.answers import EPISODES_CONSIDERED, assemble_prompt, latest_session
+    import asyncio
+
+    from mnemobot.runtime.llm.answers import assemble_prompt, latest_session
     from mnemobot.runtime.memory.store import MemoryScope
 
     with runtime_for(config) as runtime:
@@ -265,13 +373,52 @@ def prompt(
                     else None
                 ),
                 session_id=session_id,
-                episodes=runtime.episodes.recent(user_id, EPISODES_CONSIDERED),
+                recall=runtime.bot_services.recall,
+                user_id=user_id,
+                memory_budget=runtime.settings.memory.recall_budget,
                 question=message,
             )
         )
     counted = "the model's tokenizer" if runtime.llm is not None else "an estimate (no model set)"
     typer.echo(f"prompt of {chosen.name} for {user} ({user_id}); tokens counted with {counted}")
     typer.echo(built.report())
+
+
+@app.command()
+@guard
+def init(
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The folder to set up (default: here).")
+    ] = Path("."),
+) -> None:
+    """Set up a working folder: config/mnemobot.toml, a Python bot and a BASIC bot."""
+    from mnemobot.runtime.cli.scaffold import init_folder
+
+    written = init_folder(directory)
+    for path in written.created:
+        typer.echo(f"created {path}")
+    for path in written.kept:
+        warn(f"{path} exists already; left as it is")
+    where = "" if directory.resolve() == Path.cwd() else f"cd {directory} && "
+    typer.echo(f"ready: {where}mnemobot chat (hello-bot), or mnemobot chat --bot greeter (BASIC)")
+
+
+@app.command("new-bot")
+@guard
+def new_bot(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The bot's name (its folder).")],
+    basic: Annotated[
+        bool, typer.Option("--basic", help="A BASIC dialog (start.bas) instead of bot.py.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Add a bot folder under the bots directory, ready to chat with and edit."""
+    from mnemobot.runtime.cli.scaffold import new_bot as write_bot
+
+    written = write_bot(settings_for(config).bots.dir, name, basic=basic)
+    for path in written.created:
+        typer.echo(f"created {path}")
+    typer.echo(f"try it: mnemobot chat --bot {name}")
 
 
 @db_app.command("upgrade")
@@ -291,7 +438,31 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo(f"database schema is up to date ({db.dialect})")
 
 
+def _plain_arguments(command: Any) -> None:
+    """Show arguments as ``KEY``, as click does, not typer's ``{KEY}`` and ``KEY <str>``."""
+    from typer.core import TyperArgument, TyperGroup
+
+    def no_type(ctx: Any) -> str:
+        return ""
+
+    for param in command.params:
+        if isinstance(param, TyperArgument):
+            name = param.metavar or (param.name or "").upper()
+            usage = name if param.required else f"[{name}]"
+            param.display_type_rich = no_type  # type: ignore[method-assign]
+            param._usage_display_name = functools.partial(str, usage)  # type: ignore[method-assign]
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            _plain_arguments(sub)
+
+
+def cli() -> Any:
+    """The ``mnemobot`` command as click runs it, help text included."""
+    command = typer.main.get_command(app)
+    _plain_arguments(command)
+    return command
+
+
 def main() -> None:
     """Entry point of the ``mnemobot`` console script."""
-    app(prog_name="mnemobot")
-
+    cli()(prog_name="mnemobot")

@@ -1,10 +1,10 @@
 """What every ``mnemobot`` command shares: its options, its runtime, and how it fails.
 
-The commands live in :mod:`runtime.cli` and, for ``mnemobot memory ...``, in
-:mod:`runtime.cli_memory`; both import from here rather than from each other, so neither has
-to import the other (``python -m runtime.cli`` would otherwise load :mod:`runtime.cli` twice).
-Like them it imports nothing heavy at module level: the runtime is built inside
-:func:`runtime_for`, when a command runs, not when ``mnemobot --help`` starts.
+The commands live in :mod:`mnemobot.runtime.cli.commands` and, for ``mnemobot memory ...``, in
+:mod:`mnemobot.runtime.cli.memory`; both import from here rather than from each other. Like
+them it imports nothing heavy at module level (not even the settings, which bring pydantic):
+the runtime is built inside :func:`runtime_for`, when a command runs, not when
+``mnemobot --help`` starts.
 """
 
 from __future__ import annotations
@@ -13,18 +13,43 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from mnemobot.runtime.errors import MnemobotError
-from mnemobot.runtime.settings import Settings, load_settings
 
-__all__ = ["ConfigOption", "fail", "guard", "runtime_for", "settings_for"]
+if TYPE_CHECKING:
+    from mnemobot.runtime.bots.registry import BotRegistry
+    from mnemobot.runtime.settings import Settings
+
+__all__ = [
+    "ConfigOption",
+    "NeedsBots",
+    "fail",
+    "guard",
+    "load_bots_for",
+    "runtime_for",
+    "settings_for",
+    "warn",
+]
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="mnemobot.toml to use (default: config/mnemobot.toml)."),
+    typer.Option(
+        "--config",
+        metavar="PATH",
+        help="mnemobot.toml to use (default: config/mnemobot.toml).",
+    ),
 ]
+
+NeedsBots = Literal["all", "loadable", "optional"]
+"""How much of the bots folder a command needs.
+
+``all``: every bot loads, or the command refuses (``mnemobot run``); ``loadable``: the bots
+that load, the broken ones named in a warning (``chat``, ``prompt``, ``run --skip-broken``);
+``optional``: operator commands that run no bot (``memory``, ``forget``, ``export``) work with
+a broken bot or no bots folder at all, and say nothing about it.
+"""
 
 
 def fail(message: str) -> None:
@@ -33,8 +58,15 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: message`` on stderr and carry on."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def settings_for(config: Path | None) -> Settings:
     """The settings from ``config``, or a one-line error and exit status 1."""
+    from mnemobot.runtime.settings import load_settings
+
     try:
         return load_settings(config)
     except MnemobotError as exc:
@@ -42,17 +74,34 @@ def settings_for(config: Path | None) -> Settings:
         raise  # unreachable
 
 
+def load_bots_for(settings: Settings, needs: NeedsBots) -> BotRegistry:
+    """The bots a command runs with, loaded as strictly as ``needs`` says."""
+    from mnemobot.runtime.bots.registry import BotRegistry, load_bots
+
+    directory = settings.bots.dir
+    if needs == "optional" and not directory.is_dir():
+        return BotRegistry({})
+    bots = load_bots(directory, strict=needs == "all")
+    if needs == "loadable":
+        for name, error in bots.broken.items():
+            warn(f"bot {name} is broken and skipped: {error}")
+    return bots
+
+
 @contextmanager
-def runtime_for(config: Path | None, *, require_bots: bool = True) -> Iterator[Any]:
+def runtime_for(config: Path | None, *, bots: NeedsBots = "loadable") -> Iterator[Any]:
     """A started runtime for one command, stopped whatever happens."""
+    import asyncio
+
     from mnemobot.runtime.app.build import build_runtime
 
-    runtime = build_runtime(settings_for(config), require_bots=require_bots)
-    runtime.start()
+    settings = settings_for(config)
+    runtime = build_runtime(settings, bots=load_bots_for(settings, bots))
+    asyncio.run(runtime.start())  # Runtime.start/stop are async; a command runs its own loops
     try:
         yield runtime
     finally:
-        runtime.stop()
+        asyncio.run(runtime.stop())
 
 
 def guard(fn: Any) -> Any:

@@ -1,15 +1,14 @@
 """``mnemobot memory list|get|set|delete``: read and change one scope's memory by hand.
 
-Kept apart from :mod:`runtime.cli` because these four commands share things no other command
-needs: choosing the scope (a person's memory under a bot's policy, or a bot's own memory)
-and reading a value from the command line as JSON. :mod:`runtime.cli` mounts
+Kept apart from :mod:`mnemobot.runtime.cli.commands` because these commands share things no
+other command needs: choosing the scope (a person's memory under a bot's policy, or a bot's
+own memory) and reading a value from the command line as JSON. The commands module mounts
 :data:`memory_app` as ``mnemobot memory``. The memory modules are imported inside
 :func:`_scope`, when a command runs, so ``mnemobot --help`` stays cheap.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
@@ -18,7 +17,11 @@ from mnemobot.runtime.cli.common import ConfigOption, fail, guard, runtime_for
 
 __all__ = ["memory_app"]
 
-memory_app = typer.Typer(help="Read and change what the bots remember.", no_args_is_help=True)
+memory_app = typer.Typer(
+    help="Read and change what the bots remember.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _parse_value(raw: str, as_text: bool) -> Any:
@@ -55,19 +58,38 @@ def _scope(runtime: Any, user: str | None, bot: str | None) -> Any:
 
 
 BotScopeOption = Annotated[
-    str | None, typer.Option("--bot", "-b", help="Bot memory of this bot (without --user).")
+    str | None,
+    typer.Option(
+        "--bot",
+        "-b",
+        metavar="BOT",
+        help="Bot memory of this bot (without --user); with "
+        "--user, the person's memory under this bot's limits.",
+    ),
 ]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        "-u",
+        metavar="USER",
+        help="Whose memory: user id, console name, e-mail or kind:external_id.",
+    ),
+]
+KeyArgument = Annotated[str, typer.Argument(metavar="KEY", help="The memory key.")]
 
 
 @memory_app.command("list")
 @guard
 def memory_list(
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    user: UserOption = None,
     bot: BotScopeOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Every key with its value, type and expiry."""
-    with runtime_for(config, require_bots=False) as runtime:
+    import asyncio
+
+    with runtime_for(config, bots="optional") as runtime:
         rows = asyncio.run(_scope(runtime, user, bot).rows())
     for row in rows:
         expiry = f"\texpires {row.ttl.isoformat()}" if row.ttl else ""
@@ -78,13 +100,15 @@ def memory_list(
 @memory_app.command("get")
 @guard
 def memory_get(
-    key: str,
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    key: KeyArgument,
+    user: UserOption = None,
     bot: BotScopeOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Print one value as JSON (exit status 1 when the key is missing)."""
-    with runtime_for(config, require_bots=False) as runtime:
+    import asyncio
+
+    with runtime_for(config, bots="optional") as runtime:
         marker = object()
         value = asyncio.run(_scope(runtime, user, bot).get(key, marker))
     if value is marker:
@@ -95,20 +119,27 @@ def memory_get(
 @memory_app.command("set")
 @guard
 def memory_set(
-    key: str,
-    value: Annotated[str, typer.Argument(help="A JSON value: '\"pt-BR\"', 42, '{\"a\": 1}'.")],
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    key: KeyArgument,
+    value: Annotated[
+        str,
+        typer.Argument(metavar="VALUE", help="A JSON value: '\"pt-BR\"', 42, '{\"a\": 1}'."),
+    ],
+    user: UserOption = None,
     bot: BotScopeOption = None,
     text: Annotated[bool, typer.Option("--text", help="Store VALUE as a plain string.")] = False,
-    ttl: Annotated[float | None, typer.Option("--ttl", help="Seconds until it expires.")] = None,
+    ttl: Annotated[
+        float | None, typer.Option("--ttl", metavar="SECONDS", help="Seconds until it expires.")
+    ] = None,
     memory_type: Annotated[
-        str | None, typer.Option("--type", help="preference, fact or context.")
+        str | None, typer.Option("--type", metavar="TYPE", help="preference, fact or context.")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Store a value (JSON) under KEY."""
+    import asyncio
+
     parsed = _parse_value(value, text)
-    with runtime_for(config, require_bots=False) as runtime:
+    with runtime_for(config, bots="optional") as runtime:
         scope = _scope(runtime, user, bot)
         if scope.name == "user":
             asyncio.run(scope.set(key, parsed, ttl=ttl, memory_type=memory_type))
@@ -120,12 +151,25 @@ def memory_set(
 @memory_app.command("delete")
 @guard
 def memory_delete(
-    key: str,
-    user: Annotated[str | None, typer.Option("--user", "-u")] = None,
+    key: KeyArgument,
+    user: UserOption = None,
     bot: BotScopeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Remove KEY."""
-    with runtime_for(config, require_bots=False) as runtime:
-        asyncio.run(_scope(runtime, user, bot).delete(key))
+    """Remove KEY (exit status 1 when there is no such key)."""
+    import asyncio
+
+    with runtime_for(config, bots="optional") as runtime:
+        scope = _scope(runtime, user, bot)
+
+        async def delete() -> bool:
+            marker = object()
+            if await scope.get(key, marker) is marker:
+                return False
+            await scope.delete(key)
+            return True
+
+        deleted = asyncio.run(delete())
+    if not deleted:
+        fail(f"no key {key!r}: nothing deleted")
     typer.echo(f"deleted {key}")

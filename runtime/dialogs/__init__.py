@@ -20,12 +20,21 @@ The dialect in brief (``grammar.lark`` is the reference; ``values.py`` has the o
 - Lists index from 0 (``l[0]``); ``NOW()`` is whole seconds since the epoch.
 """
 
-from mnemobot.runtime.dialogs.errors import DialogRuntimeError, DialogStateError, DialogSyntaxError
-from mnemobot.runtime.dialogs.host import DialogHost
-from mnemobot.runtime.dialogs.http_fetch import fetch_json_or_text
-from mnemobot.runtime.dialogs.interpreter import DialogOutcome, DialogStatus, run_dialog
-from mnemobot.runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
-from mnemobot.runtime.dialogs.parser import Dialog, load_dialog, parse_dialog
+from typing import TYPE_CHECKING
+
+from mnemobot.runtime._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from mnemobot.runtime.dialogs.errors import (
+        DialogRuntimeError,
+        DialogStateError,
+        DialogSyntaxError,
+    )
+    from mnemobot.runtime.dialogs.host import DialogHost
+    from mnemobot.runtime.dialogs.http_fetch import fetch_json_or_text
+    from mnemobot.runtime.dialogs.interpreter import DialogOutcome, DialogStatus, run_dialog
+    from mnemobot.runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
+    from mnemobot.runtime.dialogs.parser import Dialog, load_dialog, parse_dialog
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -42,3 +51,22 @@ __all__ = [
     "parse_dialog",
     "run_dialog",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DialogRuntimeError": "errors",
+        "DialogStateError": "errors",
+        "DialogSyntaxError": "errors",
+        "DialogHost": "host",
+        "fetch_json_or_text": "http_fetch",
+        "DialogOutcome": "interpreter",
+        "DialogStatus": "interpreter",
+        "run_dialog": "interpreter",
+        "DEFAULT_LIMITS": "limits",
+        "DialogLimits": "limits",
+        "Dialog": "parser",
+        "load_dialog": "parser",
+        "parse_dialog": "parser",
+    },
+)

@@ -348,7 +348,7 @@ def test_a_bot_py_with_neither_handler_is_an_error(tmp_path):
         tmp_path,
         "quiet",
         bot_py="""
-        async def on_mesage(ctx):  # a typo
+        async def handle(ctx):  # not a handler name (a typo of one: see below)
             await ctx.say("hi")
         """,
     )
@@ -426,6 +426,68 @@ def test_one_broken_bot_stops_the_whole_directory_loading(tmp_path):
 
     with pytest.raises(ConfigError, match=re.escape(f"{bad / 'config.csv'} row 2")):
         load_bots(tmp_path)
+
+
+def test_loaded_leniently_a_broken_bot_is_set_aside_with_its_error(tmp_path):
+    write_bot(tmp_path, "good", bot_py=ON_MESSAGE)
+    bad = write_bot(tmp_path, "bad", config="name,value\nuser-memory-enabled,perhaps\n")
+
+    bots = load_bots(tmp_path, strict=False)
+
+    assert bots.names() == ["good"]
+    assert "bad" not in bots and [bot.name for bot in bots] == ["good"]
+    assert list(bots.broken) == ["bad"]
+    assert str(bots.broken["bad"]).startswith(f"{bad / 'config.csv'} row 2: ")
+    # Asking for the broken bot says what is wrong with it, not "unknown bot".
+    with pytest.raises(ConfigError) as caught:
+        bots.get("bad")
+    assert not isinstance(caught.value, UnknownBot)
+    assert str(caught.value) == str(bots.broken["bad"])
+
+
+def test_a_misspelt_option_gets_a_suggestion(tmp_path):
+    message = config_error(tmp_path, "name,value\ndescripton,Sells things\n")
+
+    assert message == (
+        f"{tmp_path / 'a-bot' / 'config.csv'} row 2: unknown option 'descripton'; "
+        "did you mean description? known options are listed in config/README.md"
+    )
+
+
+def test_a_misspelt_handler_name_gets_a_suggestion(tmp_path):
+    source = "async def on_mesage(ctx):\n    await ctx.say('hi')\n"
+    folder = write_bot(tmp_path, "typo", bot_py=source)
+
+    with pytest.raises(ConfigError) as caught:
+        load_bot(folder)
+
+    assert str(caught.value) == (
+        f"{folder / 'bot.py'}: on_mesage is not a handler name and would never run; "
+        "did you mean on_message?"
+    )
+
+
+def test_helpers_with_other_names_are_not_taken_for_typos(tmp_path):
+    source = (
+        "from json import dumps as on_messages_dump\n"  # imported: not the bot's own
+        "def on_save(x):\n    return x\n"
+        "def _on_mesage(x):\n    return x\n"
+        "async def on_message(ctx):\n    await ctx.say('hi')\n"
+    )
+    folder = write_bot(tmp_path, "helpers", bot_py=source)
+
+    assert load_bot(folder).on_message is not None
+
+
+def test_an_unknown_bot_close_to_a_known_one_gets_a_suggestion(tmp_path):
+    write_bot(tmp_path, "sales-bot", bot_py=ON_MESSAGE)
+
+    with pytest.raises(UnknownBot) as caught:
+        load_bots(tmp_path).get("sale-bot")
+
+    assert str(caught.value) == (
+        "unknown bot 'sale-bot' (did you mean sales-bot?); bots here: sales-bot"
+    )
 
 
 def test_an_unknown_bot_names_the_bots_there(tmp_path):

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -215,6 +216,9 @@ def test_memory_list_get_set_delete(cli, make_runtime):
     assert json.loads(got) == json.loads(prefs)  # PostgreSQL's JSONB may reorder the keys
 
     assert ok(cli("memory", "delete", "prefs", "--user", "ana")) == "deleted prefs\n"
+    assert fails(cli("memory", "delete", "prefs", "--user", "ana")) == (
+        "error: no key 'prefs': nothing deleted\n"
+    )
     assert fails(cli("memory", "get", "prefs", "--user", "ana")) == "error: no key 'prefs'\n"
 
 
@@ -296,14 +300,15 @@ def test_export_then_forget_one_person_and_nobody_else(cli, make_runtime):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_forget_without_yes_asks_and_no_keeps_everything(cli, make_runtime):
+def test_forget_without_a_terminal_says_to_pass_yes_and_keeps_everything(cli, make_runtime):
+    # Asking on a terminal is tested in test_terminal.py, through a pseudo-terminal.
     seed(make_runtime, "ana", ["hi", "Ana"])
 
-    declined = cli("forget", "ana", input="n\n")
+    declined = cli("forget", "ana", input="y\n")
 
-    assert declined.returncode == 1
-    assert declined.stdout.startswith("Forget everything about ana (")
-    assert declined.stdout.rstrip().endswith("[y/N]:")
+    assert fails(declined) == (
+        "error: forget asks first, and there is no terminal to ask on: pass --yes to forget ana\n"
+    )
     assert user_memory(make_runtime, "ana") == {"name": "Ana", "fact_name": "Ana"}
 
 
@@ -316,28 +321,61 @@ def test_an_unknown_bot_is_one_line_and_exit_1(sqlite_cli):
     assert fails(result) == "error: unknown bot 'nobody'; bots here: sales-bot, support-bot\n"
 
 
-def test_a_broken_bots_dir_names_the_file_and_row(sqlite_cli, tmp_path, example_bots):
+def test_a_broken_bot_is_named_and_the_others_carry_on(sqlite_cli, tmp_path, example_bots):
     bots = tmp_path / "bots"
     shutil.copytree(example_bots, bots)
     config = bots / "sales-bot" / "config.csv"
     rows = config.read_text(encoding="utf-8").splitlines()
     config.write_text("\n".join([*rows, "user-memory-max-key,5"]) + "\n", encoding="utf-8")
     sqlite_cli.env["MNEMOBOT_BOTS_DIR"] = str(bots)
-
-    # Even talking to the other, healthy bot: a bots dir loads whole or not at all.
-    error = fails(sqlite_cli("chat", "--bot", "support-bot", "--user", "ana", input="hi\n"))
-
-    assert error.startswith(
-        f"error: {config} row {len(rows) + 1}: unknown option 'user-memory-max-key'"
+    broken = (
+        f"{config} row {len(rows) + 1}: unknown option 'user-memory-max-key'; "
+        "did you mean user-memory-max-keys? known options are listed in config/README.md"
     )
 
+    # The healthy bot still talks; the broken one is named on stderr, stdout stays replies.
+    talk = sqlite_cli("chat", "--bot", "support-bot", "--user", "ana", input="hi\n")
+    assert talk.returncode == 0, talk.stderr
+    assert talk.stdout.startswith("support-bot: ")
+    assert talk.stderr == f"warning: bot sales-bot is broken and skipped: {broken}\n"
+
+    # Asking for the broken one gives its own error.
+    both = sqlite_cli("chat", "--bot", "sales-bot", "--user", "ana", input="hi\n")
+    assert both.returncode == 1 and both.stdout == ""
+    assert both.stderr == (
+        f"warning: bot sales-bot is broken and skipped: {broken}\nerror: {broken}\n"
+    )
+
+    # `bots` lists every bot and marks the broken one; exit status 1 says one is broken.
+    listed = sqlite_cli("bots")
+    assert listed.returncode == 1
+    assert listed.stdout.splitlines() == [
+        f"sales-bot\tBROKEN\t{broken}",
+        "support-bot\tpython\tGreets you by name in your language and opens support tickets",
+    ]
+
+    # Operator commands that run no bot do not care.
+    assert ok(sqlite_cli("memory", "set", "mood", '"ok"', "--user", "ana")) == "set mood\n"
+    assert ok(sqlite_cli("memory", "list", "--user", "ana")).endswith('mood\t"ok"\tpreference\n')
+
+    # `run` refuses to start, naming the file and the row, unless told to skip broken bots.
+    assert fails(sqlite_cli("run")) == f"error: {broken}\n"
+
+    # A typo in a handler name of bot.py is caught and a fix suggested.
     config.write_text("\n".join(rows) + "\n", encoding="utf-8")
     bot_py = bots / "support-bot" / "bot.py"
+    source = bot_py.read_text(encoding="utf-8")
+    bot_py.write_text(source.replace("def on_message(", "def on_mesage("), encoding="utf-8")
+    listed = sqlite_cli("bots")
+    assert listed.returncode == 1
+    assert listed.stdout.splitlines()[1] == (
+        f"support-bot\tBROKEN\t{bot_py}: on_mesage is not a handler name and would never "
+        "run; did you mean on_message?"
+    )
+
     bot_py.write_text("async def on_message(ctx)\n    pass\n", encoding="utf-8")
-
-    error = fails(sqlite_cli("memory", "list", "--user", "ana"))
-
-    assert error.startswith(f"error: {bot_py} line 1: syntax error")
+    assert ok(sqlite_cli("export", "ana")).startswith("{")
+    assert ok(sqlite_cli("forget", "ana", "--yes")).startswith("{")
 
 
 def test_a_database_that_is_down_is_one_clear_line(sqlite_cli):
@@ -399,7 +437,11 @@ def test_config_option(tmp_path, example_bots):
     bad = tmp_path / "bad.toml"
     bad.write_text('[sessions]\ntimeout = "soon"\n', encoding="utf-8")
     error = fails(bare("db", "upgrade", "--config", str(bad)))
-    assert error.startswith(f"error: {bad}: sessions.timeout: ")
+    assert error == f'error: {bad}: sessions.timeout: "soon" is not a number of seconds\n'
+
+    bad.write_text("[sesions]\ntimeout = 60\n", encoding="utf-8")
+    error = fails(bare("db", "upgrade", "--config", str(bad)))
+    assert error == f"error: {bad}: unknown section 'sesions' (did you mean sessions?)\n"
 
 
 # --- start-up cost -------------------------------------------------------------------------------
@@ -412,8 +454,39 @@ def test_help_lists_the_commands_without_importing_litellm(sqlite_cli):
     assert "Usage: mnemobot" in result.stdout
     for command in ("chat", "run", "memory", "forget", "export", "db"):
         assert f" {command} " in result.stdout, command
-    assert "mnemobot.runtime.settings" in result.stderr  # the import log is there to read
-    assert "litellm" not in result.stderr
+    assert "mnemobot.runtime.cli.commands" in result.stderr  # the import log is there to read
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    roots = {name.split(".")[0] for name in imported}
+    # Help needs typer and nothing the commands need when they run.
+    for heavy in ("litellm", "pydantic", "pydantic_settings", "sqlalchemy", "rich", "asyncio"):
+        assert heavy not in roots, heavy
+
+
+HELP_PAGES = [
+    [],
+    *[
+        [command]
+        for command in ("chat", "run", "bots", "forget", "export", "prompt", "init", "new-bot")
+    ],
+    ["memory"],
+    *[["memory", command] for command in ("list", "get", "set", "delete")],
+    ["db"],
+    ["db", "upgrade"],
+]
+
+
+def test_help_says_what_to_type_without_type_markers(sqlite_cli):
+    for page in HELP_PAGES:
+        text = ok(sqlite_cli(*page, "--help"))
+        assert text.startswith(f"Usage: mnemobot {' '.join([*page, ''])}".replace("  ", " "))
+        assert not re.search(r"<(bool|str|int|float|path)>|\{[A-Za-z]+\}", text), (page, text)
+
+    memory_set = ok(sqlite_cli("memory", "set", "--help"))
+    assert "Usage: mnemobot memory set [OPTIONS] KEY VALUE" in memory_set
+    assert "--ttl SECONDS" in memory_set and "-u, --user USER" in memory_set
+    assert "--skip-broken" in ok(sqlite_cli("run", "--help"))
+
+    assert re.fullmatch(r"mnemobot \d+\.\d+\.\d+\S*\n", ok(sqlite_cli("--version")))
 
 
 def test_chat_without_a_model_does_not_import_litellm(sqlite_cli):
