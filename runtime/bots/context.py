@@ -58,13 +58,21 @@ class FactsView:
 
 @dataclass(frozen=True)
 class UserView:
-    """The person: id, name, memory shared by all bots, facts, past episodes."""
+    """The person: id, name, memory shared by all bots, facts, past episodes, and recall.
+
+    ``await ctx.user.recall("query", limit=5)`` searches everything remembered about the
+    person (what they said to any bot on any channel, episodes, facts and their earlier
+    values), best first; each result is a dict with ``kind`` (turn, episode, fact, earlier
+    fact), ``text``, ``date``, ``at``, ``score`` and, where known, ``bot``, ``channel``,
+    ``role``, ``key`` and ``session_id``.
+    """
 
     id: str
     display_name: str
     memory: MemoryScope
     facts: FactsView
     episodes: Callable[[int], Awaitable[list[dict[str, Any]]]]
+    recall: Callable[..., Awaitable[list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,9 @@ class ContextDialogHost:
     async def llm(self, prompt: str) -> str:
         return await self._ctx.llm(prompt)
 
+    async def recall(self, query: str, limit: int) -> list[dict[str, Any]]:
+        return await self._ctx.user.recall(query, limit=limit)
+
     async def transfer(self, bot: str) -> None:
         await self._ctx.transfer(bot)
 

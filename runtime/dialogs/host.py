@@ -73,6 +73,11 @@ class DialogHost(Protocol):
         """``x = LLM prompt``: the model's answer with the bot's assembled context."""
         ...
 
+    async def recall(self, query: str, limit: int) -> list[dict[str, Any]]:
+        """``found = RECALL query[, limit]``: the best ``limit`` things remembered about the
+        person for ``query`` (each a map with kind, text, date, bot, channel...), best first."""
+        ...
+
     async def transfer(self, bot: str) -> None:
         """``TRANSFER CONVERSATION TO bot``: make ``bot`` active in this conversation."""
         ...

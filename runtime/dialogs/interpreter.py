@@ -38,6 +38,7 @@ from mnemobot.runtime.dialogs.values import (
     is_missing,
     is_number,
     measure,
+    to_number,
     truthy,
 )
 from mnemobot.runtime.errors import MnemobotError
@@ -47,6 +48,9 @@ __all__ = ["DialogOutcome", "DialogStatus", "run_dialog"]
 logger = logging.getLogger(__name__)
 
 DialogStatus = Literal["finished", "waiting", "transferred"]
+
+RECALL_LIMIT = 5  # results of ``RECALL "query"`` without a limit
+MAX_RECALL_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,19 @@ class _Run(Evaluator):
             self.check_boundary(prompt, stmt.pos)
             answer = self.from_host(await self.host.llm(prompt), stmt.pos)
             self.assign(stmt.target, answer, stmt.pos)
+        elif isinstance(stmt, n.AssignRecall):
+            query = format_value(await self.eval(stmt.query))
+            self.check_boundary(query, stmt.pos)
+            given = RECALL_LIMIT if stmt.limit is None else await self.eval(stmt.limit)
+            limit = to_number(given)
+            if limit is None or not 1 <= limit <= MAX_RECALL_LIMIT:
+                raise self.error(
+                    f"RECALL's limit must be a number from 1 to {MAX_RECALL_LIMIT}, "
+                    f"got {describe(given)}",
+                    stmt.pos,
+                )
+            found = await self.host.recall(query, int(limit))
+            self.assign(stmt.target, self.from_host(found, stmt.pos), stmt.pos)
         elif isinstance(stmt, n.Transfer):
             bot = format_value(await self.eval(stmt.bot)).strip()
             if not bot:

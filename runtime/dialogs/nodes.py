@@ -17,6 +17,7 @@ __all__ = [
     "ArrayLit",
     "Assign",
     "AssignLlm",
+    "AssignRecall",
     "Block",
     "Branch",
     "Call",
@@ -252,6 +253,16 @@ class AssignLlm:
 
 
 @dataclass(frozen=True, slots=True)
+class AssignRecall:
+    """``found = RECALL "query"[, limit]``: what the person's memory holds about the query."""
+
+    target: Target
+    query: Expr
+    limit: Expr | None
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     bot: Expr
     pos: Pos
@@ -311,6 +322,7 @@ Stmt: TypeAlias = (
     | GetBotMemoryInto
     | Assign
     | AssignLlm
+    | AssignRecall
     | Transfer
     | ExitLoop
     | If

@@ -144,6 +144,10 @@ class Builder(Transformer_NonRecursive[Token, Any]):
     def assign_llm(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.AssignLlm(children[0], children[2], _pos(meta))
 
+    def assign_recall(self, meta: Meta, children: list[Any]) -> n.Stmt:
+        limit = children[3] if len(children) > 3 else None
+        return n.AssignRecall(children[0], children[2], limit, _pos(meta))
+
     def assign_hear(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.Hear(children[0], _pos(meta))
 

@@ -47,6 +47,7 @@ class FakeHost:
         self.said: list[str] = []
         self.prompts: list[str] = []
         self.transfers: list[str] = []
+        self.recalls: list[tuple[str, int]] = []
         self.fetched: list[str] = []
         self._llm = llm or (lambda prompt: f"LLM answer to: {prompt}")
         self._http = http or {}
@@ -96,6 +97,10 @@ class FakeHost:
     async def llm(self, prompt: str) -> str:
         self.prompts.append(prompt)
         return self._llm(prompt)
+
+    async def recall(self, query: str, limit: int) -> list[dict[str, Any]]:
+        self.recalls.append((query, limit))
+        return [{"kind": "turn", "text": f"you said {query}", "date": "2026-01-01"}][:limit]
 
     async def transfer(self, bot: str) -> None:
         self.transfers.append(bot)

@@ -384,3 +384,28 @@ TALK item[0]
 TALK GET USER MEMORY "k"
 """
     assert await said(program, host) == ["seven", "from user memory"]
+
+
+async def test_recall_assigns_what_the_host_found_as_a_list_of_maps() -> None:
+    host = FakeHost()
+
+    spoken = await said(
+        'found = RECALL "my " + "order"\n'
+        "TALK LEN(found)\n"
+        "FOR EACH hit IN found\n"
+        '  TALK hit.kind + " on " + hit.date + ": " + hit.text\n'
+        "NEXT\n"
+        'few = RECALL "x", 1\n',
+        host,
+    )
+
+    assert spoken == ["1", "turn on 2026-01-01: you said my order"]
+    assert host.recalls == [("my order", 5), ("x", 1)]
+
+
+@pytest.mark.parametrize("limit", ['"many"', "0", "51"])
+async def test_recall_refuses_a_limit_that_is_not_1_to_50(limit: str) -> None:
+    from mnemobot.runtime.dialogs import DialogRuntimeError
+
+    with pytest.raises(DialogRuntimeError, match="RECALL's limit must be a number from 1 to 50"):
+        await said(f'found = RECALL "x", {limit}\n')
