@@ -1,7 +1,8 @@
 """The one ASGI app for every webhook and event endpoint, served by uvicorn.
 
 ``GET /healthz`` answers 200 while the runtime is up; channels add their own routes
-(``POST /webhooks/<kind>/<channel name>``).
+(``POST /webhooks/<kind>/<channel name>``). Every response carries the security headers of
+:mod:`mnemobot.adapters.headers`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import socket
 from collections.abc import Iterator, Sequence
 
 import uvicorn
+from mnemobot.adapters.headers import SecurityHeaders
 from mnemobot.runtime.errors import ConfigError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -22,12 +25,15 @@ __all__ = ["build_app", "check_port_free", "serve"]
 
 
 def build_app(routes: Sequence[BaseRoute], *, bots: Sequence[str]) -> Starlette:
-    """The app: a health check plus every channel's routes."""
+    """The app: a health check plus every channel's routes, behind the security headers."""
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "bots": list(bots)})
 
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes])
+    return Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), *routes],
+        middleware=[Middleware(SecurityHeaders)],
+    )
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -7,7 +7,10 @@ These tests fail (never skip) when Chromium is missing: ``.ci/run`` installs it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -182,3 +185,82 @@ def test_see_and_correct_a_person_in_the_inspector_then_forget_them(
     )
     with pytest.raises(Exception, match="no user"):
         server.runtime.identity.find(f"web:{visitor}")
+
+
+# -- framing ------------------------------------------------------------------------------------
+
+
+FOREIGN_PAGE = """<!doctype html>
+<title>someone else's site</title>
+<iframe id="inspector" src="{target}/admin/" width="600" height="300"></iframe>
+<iframe id="chat" src="{target}/chat/" width="600" height="300"></iframe>
+<iframe id="own" src="/own.html" width="600" height="100"></iframe>
+"""
+
+
+@contextmanager
+def foreign_site(target: str) -> Iterator[str]:
+    """Another origin (127.0.0.1 on a port of its own) whose page frames ``target``'s pages,
+    and one of its own (the control: framing itself works, and the test can see into it)."""
+    pages = {
+        "/": FOREIGN_PAGE.format(target=target),
+        "/own.html": '<!doctype html><p id="mark">framed fine</p>',
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write((body or "").encode())
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def frame_document(driver: Any, frame_id: str) -> tuple[str, bool, bool]:
+    """(the framed document's URL, whether it finished loading, whether ``#token-form``
+    (the inspector's sign-in) or ``#composer`` (the chat's) is in it)."""
+    driver.switch_to.default_content()
+    driver.switch_to.frame(driver.find_element("id", frame_id))
+    try:
+        url, state, ours = driver.execute_script(
+            "return [location.href, document.readyState,"
+            " !!document.querySelector('#token-form, #composer, #mark')]"
+        )
+    finally:
+        driver.switch_to.default_content()
+    return str(url), state == "complete" and url != "about:blank", bool(ours)
+
+
+def test_a_foreign_page_cannot_frame_the_inspector_or_the_chat(
+    server: LiveServer, browser: Any
+) -> None:
+    with foreign_site(server.url) as foreign:
+        browser.get(foreign)
+        wait_until(browser, lambda d: frame_document(d, "own")[2], "the foreign page's own frame")
+        for frame in ("inspector", "chat"):
+            wait_until(browser, lambda d, f=frame: frame_document(d, f)[1], f"the {frame} frame")
+        screenshot(browser, "framed-by-a-foreign-page.png")
+
+        for frame, path in (("inspector", "/admin/"), ("chat", "/chat/")):
+            url, _, ours = frame_document(browser, frame)
+            assert not ours, f"the {frame} rendered inside a foreign page"
+            assert url != f"{server.url}{path}", url  # Chromium shows its error page instead
+
+    browser.get(f"{server.url}/admin/")  # not framed, the inspector loads as ever
+    wait_until(
+        browser,
+        lambda d: d.find_element("id", "token-form").is_displayed(),
+        "the inspector's sign-in form",
+    )
