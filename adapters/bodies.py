@@ -59,7 +59,7 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     body = b"".join(chunks)
-    request._body = body  # type: ignore[attr-defined]  # as Request.body() caches it
+    request._body = body  # as Request.body() caches it: Bolt reads it again
     return body
 
 
