@@ -144,7 +144,7 @@ class _NullChannel:
     def __init__(self, runtime: Any) -> None:
         from mnemobot.runtime.pipeline.delivery import Delivery
 
-        self.delivery = Delivery(runtime, self)
+        self.delivery = Delivery(runtime.delivery_services, self)
         self.sent = 0
 
     def routes(self) -> list[Any]:
@@ -270,7 +270,7 @@ def worker_main(index: int, config: str, log_path: str, pipe: Pipe, model_second
         log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - the process's lifetime
         configure_logging(log, json_lines=True)
         runtime = build_runtime(load_settings(Path(config)), llm=FakeLLM(delay=model_seconds))
-        runtime.start()
+        loop.run_until_complete(runtime.start())
         runtime.bind_channel(CHANNEL, bot=BOT)
         channel = _NullChannel(runtime)
         tally = _Tally(runtime.db.engine)
@@ -310,7 +310,7 @@ def worker_main(index: int, config: str, log_path: str, pipe: Pipe, model_second
         raise
     finally:
         if runtime is not None:
-            runtime.stop()
+            loop.run_until_complete(runtime.stop())
         loop.close()
         logging.shutdown()
 

@@ -81,11 +81,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules bes
 from _common import PG_ADMIN_URL, REPLY, FakeLLM, _loopback_only, scratch_postgres
 from _scaling import MODEL_BOUND_SECONDS, Scaling, measure_scaling, report_scaling
 from _slack_ack import measure_slack_ack, report_slack_ack
-from mnemobot.runtime.bots.registry import load_bots
+from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.conversations.locks import LocalLocks
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.messages import InboundMessage, TurnResult
-from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from mnemobot.runtime.storage.tables import INBOX
@@ -166,17 +165,48 @@ def question(i: int) -> str:
     return f"Message {i}: where is my order {i % 17}, and can you remind me what I like?"
 
 
+class SwitchedModel:
+    """The bench side's model: the in-process fake or litellm's mock, switched between turns.
+
+    The runtime receives its model once, when it is built; the bench switches what this one
+    delegates to, so the same runtime answers with either.
+    """
+
+    def __init__(self, current: FakeLLM) -> None:
+        self.current = current
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str = "default",
+        bot: str = "",
+        user_id: str | None = None,
+        purpose: str = "answer",
+    ) -> str:
+        return await self.current.complete(
+            messages, model=model, bot=bot, user_id=user_id, purpose=purpose
+        )
+
+    def count_tokens(self, text: str, *, model: str = "default") -> int:
+        return self.current.count_tokens(text, model=model)
+
+
 class OurSide:
-    """A started runtime with one code-less bot bound to the bench channel."""
+    """A runtime with one code-less bot bound to the bench channel (started by :meth:`open`)."""
 
     def __init__(self, url: str, bots_dir: Path) -> None:
         settings = load_settings(None, database={"url": url}, bots={"dir": str(bots_dir)})
         self.fake = FakeLLM()
-        self.runtime = Runtime(
-            settings=settings, bots=load_bots(settings.bots.dir), db=Database(url), llm=self.fake
-        )
-        self.runtime.start()
+        self.model = SwitchedModel(self.fake)
+        self.runtime = build_runtime(settings, llm=self.model)
         self.runtime.bind_channel(CHANNEL, bot=BOT)
+
+    @classmethod
+    async def open(cls, url: str, bots_dir: Path) -> OurSide:
+        side = cls(url, bots_dir)
+        await side.runtime.start()
+        return side
 
     async def turn(self, person: str, text: str) -> TurnResult:
         """Inbound event in, replies committed, marked sent: what a channel's delivery does."""
@@ -199,8 +229,8 @@ class OurSide:
     def statements(self) -> _StatementCounter:
         return _StatementCounter(self.runtime.db)
 
-    def stop(self) -> None:
-        self.runtime.stop()
+    async def stop(self) -> None:
+        await self.runtime.stop()
 
 
 class _StatementCounter:
@@ -556,7 +586,7 @@ async def alternate(
 async def turn_vs_floor(backend: str, url: str, raw: RawTurn, root: Path, size: str) -> Pair:
     """Both sides get a person with 20 facts and 20 turns of history, then alternate rounds."""
     n, rounds = SIZES[size][backend]
-    side = OurSide(url, write_bot(root))
+    side = await OurSide.open(url, write_bot(root))
     if isinstance(raw, RawPsycopg):
         raw.advisory = not isinstance(side.runtime.locks, LocalLocks)
     try:
@@ -586,7 +616,7 @@ async def turn_vs_floor(backend: str, url: str, raw: RawTurn, root: Path, size: 
         return pair
     finally:
         raw.close()
-        side.stop()
+        await side.stop()
 
 
 def check_our_turn(side: OurSide, result: TurnResult) -> None:
@@ -600,15 +630,16 @@ def check_our_turn(side: OurSide, result: TurnResult) -> None:
 async def bench_sqlite(root: Path, size: str) -> Pair:
     path = root / "turn.db"
     url = f"sqlite:///{path}"
-    side = OurSide(url, write_bot(root))  # creates and migrates the file for the raw side too
-    side.stop()
+    # creates and migrates the file for the raw side too
+    side = await OurSide.open(url, write_bot(root))
+    await side.stop()
     return await turn_vs_floor("sqlite", url, RawSQLite(path), root, size)
 
 
 async def bench_postgresql(root: Path, size: str) -> Pair:
     with scratch_postgres() as url:
-        side = OurSide(url, write_bot(root))  # migrates
-        side.stop()
+        side = await OurSide.open(url, write_bot(root))  # migrates
+        await side.stop()
         return await turn_vs_floor("postgresql", url, RawPsycopg(url), root, size)
 
 
@@ -621,23 +652,23 @@ async def bench_litellm(root: Path, size: str) -> Pair:
     started = time.perf_counter()
     mock = MockLiteLLM()
     import_seconds = time.perf_counter() - started
-    side = OurSide(f"sqlite:///{root / 'litellm.db'}", write_bot(root))
+    side = await OurSide.open(f"sqlite:///{root / 'litellm.db'}", write_bot(root))
     try:
         await side.add_person("ours")
         for i in range(HISTORY_WARMUP):
             await side.turn("ours", question(i))
-        side.runtime.llm = mock
+        side.model.current = mock
         result = await side.turn("ours", question(0))
         if [r.text for r in result.replies] != [REPLY]:
             raise RuntimeError("litellm's mock_response did not come back as the reply")
         messages = mock.last_messages
 
         async def fake_turn(i: int) -> None:
-            side.runtime.llm = side.fake
+            side.model.current = side.fake
             await side.turn("ours", question(i))
 
         async def litellm_turn(i: int) -> None:
-            side.runtime.llm = mock
+            side.model.current = mock
             await side.turn("ours", question(i))
 
         pair = await alternate(Pair("litellm"), fake_turn, litellm_turn, n, rounds)
@@ -650,7 +681,7 @@ async def bench_litellm(root: Path, size: str) -> Pair:
         print("  litellm    mock_response done", file=sys.stderr)
         return pair
     finally:
-        side.stop()
+        await side.stop()
 
 
 # -- 3. Agno --------------------------------------------------------------------------------------
@@ -676,7 +707,7 @@ async def bench_agno(root: Path, size: str) -> Growth | str:
     agno = AgnoSide(
         str(root / "agno.db"), user_id="agno-person", session_id="s1", memories=facts, reply=REPLY
     )
-    side = OurSide(f"sqlite:///{root / 'growth.db'}", write_bot(root))
+    side = await OurSide.open(f"sqlite:///{root / 'growth.db'}", write_bot(root))
     growth = Growth(version=AGNO_VERSION)
     try:
         await side.add_person("ours")
@@ -696,7 +727,7 @@ async def bench_agno(root: Path, size: str) -> Growth | str:
         print("  agno       session growth done", file=sys.stderr)
         return growth
     finally:
-        side.stop()
+        await side.stop()
 
 
 def window(values: list[float], at: int) -> float:
@@ -842,7 +873,7 @@ async def profile_turn(turns: int) -> None:
     """cProfile of mnemobot's SQLite turn: where the time above the floor goes."""
     with tempfile.TemporaryDirectory(prefix="mnemobot-bench-") as tmp:
         root = Path(tmp)
-        side = OurSide(f"sqlite:///{root / 'profile.db'}", write_bot(root))
+        side = await OurSide.open(f"sqlite:///{root / 'profile.db'}", write_bot(root))
         try:
             await side.add_person("ours")
             for i in range(HISTORY_WARMUP):
@@ -853,7 +884,7 @@ async def profile_turn(turns: int) -> None:
                 await side.turn("ours", question(i))
             profiler.disable()
         finally:
-            side.stop()
+            await side.stop()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(40)
     stats.sort_stats("tottime").print_stats(25)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mnemobot.runtime.app.build import build_runtime
     from mnemobot.runtime.clock import Clock, ManualClock, SystemClock
     from mnemobot.runtime.messages import InboundMessage, OutboundMessage
-    from mnemobot.runtime.pipeline.delivery import Delivery, ReplySender
+    from mnemobot.runtime.pipeline.delivery import Delivery, DeliveryServices, ReplySender
     from mnemobot.runtime.pipeline.runtime import Runtime
     from mnemobot.runtime.settings import ChannelSettings, Settings, load_settings
 
@@ -21,6 +21,7 @@ __all__ = [
     "ChannelSettings",
     "Clock",
     "Delivery",
+    "DeliveryServices",
     "InboundMessage",
     "ManualClock",
     "OutboundMessage",
@@ -42,6 +43,7 @@ __getattr__ = lazy_exports(
         "InboundMessage": "messages",
         "OutboundMessage": "messages",
         "Delivery": "pipeline.delivery",
+        "DeliveryServices": "pipeline.delivery",
         "ReplySender": "pipeline.delivery",
         "Runtime": "pipeline.runtime",
         "ChannelSettings": "settings",

@@ -12,13 +12,13 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from mnemobot.runtime.bots.registry import load_bots
+from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.settings import load_settings
@@ -137,32 +137,29 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def make_runtime(db_url: str, clock: ManualClock) -> Iterator[Callable[..., Runtime]]:
+async def make_runtime(db_url: str, clock: ManualClock) -> AsyncIterator[Callable[..., Any]]:
     """Build and start runtimes on this test's database; all are stopped at the end.
 
-    ``make_runtime(bots_dir=..., llm=..., **settings_sections)``; the bots default to the
-    example bots shipped in ``bots/``.
+    ``await make_runtime(bots_dir=..., llm=..., make_llm=..., **settings_sections)``; the bots
+    default to the example bots shipped in ``bots/``. ``make_llm`` makes a model client given
+    the runtime's usage sink (see :func:`build_runtime`).
     """
     started: list[Runtime] = []
 
-    def factory(bots_dir: Path | None = None, llm: Any = None, **sections: Any) -> Runtime:
+    async def factory(
+        bots_dir: Path | None = None, llm: Any = None, make_llm: Any = None, **sections: Any
+    ) -> Runtime:
         settings = load_settings(
             None,
             database={"url": db_url},
             bots={"dir": str(bots_dir or REPO / "bots")},
             **sections,
         )
-        runtime = Runtime(
-            settings=settings,
-            bots=load_bots(settings.bots.dir),
-            db=Database(db_url),
-            llm=llm,
-            clock=clock,
-        )
-        runtime.start()
+        runtime = build_runtime(settings, clock=clock, llm=llm, make_llm=make_llm)
+        await runtime.start()
         started.append(runtime)
         return runtime
 
     yield factory
     for runtime in started:
-        runtime.stop()
+        await runtime.stop()

@@ -56,7 +56,14 @@ from mnemobot.adapters.channel import token_from_env
 from mnemobot.adapters.slack.events import body_problem, command_to_inbound, to_inbound
 from mnemobot.adapters.slack.profiles import SlackProfiles
 from mnemobot.adapters.slack.sending import SlackDeliveryError, SlackSender
-from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
+from mnemobot.runtime import (
+    ChannelSettings,
+    Delivery,
+    DeliveryServices,
+    InboundMessage,
+    OutboundMessage,
+    Runtime,
+)
 from mnemobot.runtime.conversations import InboxEntry
 from mnemobot.runtime.errors import ConfigError, StorageError
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -104,8 +111,10 @@ class _SlackDelivery(Delivery):
     The lookup runs after the ack (never delaying it) and for events recovered at start.
     """
 
-    def __init__(self, runtime: Runtime, channel: SlackChannel, profiles: SlackProfiles) -> None:
-        super().__init__(runtime, channel)
+    def __init__(
+        self, services: DeliveryServices, channel: SlackChannel, profiles: SlackProfiles
+    ) -> None:
+        super().__init__(services, channel)
         self._profiles = profiles
 
     async def process(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
@@ -182,7 +191,7 @@ class SlackChannel:
         self.app.command(re.compile("^(" + "|".join(RUNTIME_COMMANDS) + ")$"))(self._on_command)
         self.app.error(self._on_error)
         self.profiles = SlackProfiles(self.client, name=name, ttl=profile_ttl)
-        self.delivery: Delivery = _SlackDelivery(runtime, self, self.profiles)
+        self.delivery: Delivery = _SlackDelivery(runtime.delivery_services, self, self.profiles)
         self._me: AuthorizeResult | None = None
         self._me_lock = asyncio.Lock()
         self.sender = SlackSender(

@@ -37,7 +37,6 @@ from mnemobot.adapters.telegram.pacing import Pacer, Pacing
 from mnemobot.adapters.telegram.updates import to_inbound
 from mnemobot.adapters.text import split_text
 from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
-from mnemobot.runtime.conversations import DeploymentLock
 from mnemobot.runtime.errors import ChannelError, ConfigError, StorageError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -168,7 +167,7 @@ class TelegramChannel:
         self.name = name
         self.mode = mode
         self.runtime = runtime
-        self.delivery = Delivery(runtime, self)
+        self.delivery = Delivery(runtime.delivery_services, self)
         self._token = token
         self._secret = webhook_secret
         self._webhook_url = webhook_url
@@ -186,7 +185,7 @@ class TelegramChannel:
         self._poller: asyncio.Task[None] | None = None
         self._long_poll: asyncio.Task[tuple[Update, ...]] | None = None
         token_hash = hashlib.sha256(token.encode()).hexdigest()
-        self._polling_role = DeploymentLock(runtime.db, f"telegram-polling:{token_hash}")
+        self._polling_role = runtime.deployment_lock(f"telegram-polling:{token_hash}")
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings, runtime: Runtime) -> TelegramChannel:

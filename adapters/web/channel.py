@@ -51,7 +51,14 @@ from mnemobot.adapters.web.requests import (
     too_many,
 )
 from mnemobot.adapters.web.sse import Stream, reply_event, sse
-from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
+from mnemobot.runtime import (
+    ChannelSettings,
+    Delivery,
+    DeliveryServices,
+    InboundMessage,
+    OutboundMessage,
+    Runtime,
+)
 from mnemobot.runtime.errors import ChannelError, ConfigError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -74,24 +81,22 @@ class _WebDelivery(Delivery):
     opens for that chat fetches them.
     """
 
-    def __init__(self, runtime: Runtime, channel: WebChannel) -> None:
-        super().__init__(runtime, channel)
+    def __init__(self, services: DeliveryServices, channel: WebChannel) -> None:
+        super().__init__(services, channel)
         self._web = channel
 
     async def send_all(self, replies: list[OutboundMessage]) -> None:
         """Send to open pages; a reply for a visitor with no page open just waits (no error)."""
-        waiting = [r.id for r in replies if not self._web.has_page(r.channel, r.chat_id)]
+        waiting = [r for r in replies if not self._web.has_page(r.channel, r.chat_id)]
         if waiting:  # unclaimed, pending: the next page of that visitor fetches them
             logger.debug("web %s: %d replies wait for their page", self._web.name, len(waiting))
-            await self.runtime.db.run(self.runtime.outbox.release, waiting)
+            await self.leave_pending(waiting)
         await super().send_all([r for r in replies if self._web.has_page(r.channel, r.chat_id)])
 
     async def recover(self) -> None:
         self._web.bind()
         for instance in self._web.instances.values():
-            for msg in await self.runtime.db.run(self.runtime.inbox.unfinished, instance):
-                logger.info("answering web event %s stored before a restart", msg.event_id)
-                await self.process(msg)
+            await self.answer_unfinished(instance)
 
 
 # -- the channel ------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ class WebChannel:
         self.keepalive = keepalive
         self.poll = poll
         self.max_chars = max_chars or runtime.settings.messages.max_chars
-        self.delivery: Delivery = _WebDelivery(runtime, self)
+        self.delivery: Delivery = _WebDelivery(runtime.delivery_services, self)
         self._streams: dict[tuple[str, str], set[Stream]] = {}
         self._closing = asyncio.Event()
         self.limiter = RateLimiter(limits or WebLimits(), runtime.clock)
@@ -362,14 +367,13 @@ class WebChannel:
         ``send`` found no page there).
         """
         instance, chat_id = key
-        pending = await self.runtime.db.run(self.runtime.outbox.pending, instance)
-        mine = [reply for reply in pending if reply.chat_id == chat_id]
+        mine = await self.delivery.pending_replies(instance, chat_id)
         for reply in mine:
             if reply.id not in stream.shown:
                 yield reply_event(reply)
                 stream.remember(reply.id)
         if mine:
-            await self.runtime.db.run(self.runtime.outbox.mark_sent, [r.id for r in mine])
+            await self.delivery.mark_sent(mine)
 
     def _close(self, key: tuple[str, str], stream: Stream) -> None:
         self.limiter.close_stream(stream.address)

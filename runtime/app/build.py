@@ -1,19 +1,40 @@
-"""Builds a :class:`Runtime` from settings: the one place every dependency is chosen.
+"""Builds a :class:`Runtime` from settings: the one place every collaborator is chosen.
 
-Tests build their own runtime with a ManualClock, a test database and a fake model; the
-CLI builds this one. Nothing here opens a connection: :meth:`Runtime.start` does.
+Like python-telegram-bot's ``ApplicationBuilder``, this makes the database, the stores, the
+locks, the jobs, the usage recorder and the model client, and hands each to the runtime's
+constructor; nothing is wired afterwards (the model client gets its usage sink when it is
+made). Tests and the bench pass their own clock and model; the CLI passes neither. Nothing
+here opens a connection: :meth:`Runtime.start` does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from mnemobot.runtime.bots.registry import BotRegistry, load_bots
-from mnemobot.runtime.clock import Clock
-from mnemobot.runtime.llm.client import LLM, LiteLLM
+from mnemobot.runtime.clock import Clock, SystemClock
+from mnemobot.runtime.conversations.inbox import InboxStore
+from mnemobot.runtime.conversations.locks import locks_for
+from mnemobot.runtime.conversations.outbox import OutboxStore
+from mnemobot.runtime.conversations.sessions import SessionStore
+from mnemobot.runtime.episodes.reader import EpisodeReader
+from mnemobot.runtime.episodes.worker import EpisodeWorker
+from mnemobot.runtime.llm.client import LLM, LiteLLM, Usage
+from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
+from mnemobot.runtime.memory.janitor import Janitor
+from mnemobot.runtime.memory.policy import UserPolicies
+from mnemobot.runtime.memory.store import MemoryStore
+from mnemobot.runtime.ops.metrics import Metrics
+from mnemobot.runtime.people.identity import IdentityStore
+from mnemobot.runtime.people.linking import LinkService
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
 
-__all__ = ["build_runtime"]
+__all__ = ["LLMFactory", "build_runtime"]
+
+LLMFactory = Callable[[Callable[[Usage], Awaitable[None]]], LLM]
+"""Makes a model client given where it reports each call's usage (its ``on_usage``)."""
 
 
 def build_runtime(
@@ -21,27 +42,84 @@ def build_runtime(
     *,
     clock: Clock | None = None,
     llm: LLM | None = None,
-    bots: BotRegistry | None = None,
+    make_llm: LLMFactory | None = None,
     require_bots: bool = True,
+    bots: BotRegistry | None = None,
+    metrics: Metrics | None = None,
 ) -> Runtime:
     """A runtime for ``settings``: its bots loaded and checked, its database not yet opened.
 
-    ``require_bots=False`` is for tools that only read and change memory (``mnemobot memory``,
-    ``forget``, ``export``): they work from any directory, with or without a bots folder.
-    ``bots`` hands in bots loaded already (the CLI loads them leniently where one broken bot
-    must not stop the others).
+    Args:
+        settings: the deployment configuration.
+        clock: the time source (default: the system clock).
+        llm: a ready model client (its usage, if any, is its own affair).
+        make_llm: makes the model client with the runtime's usage recorder as its sink;
+            without ``llm`` or ``make_llm``, a LiteLLM client when ``[llm] default`` is set.
+        require_bots: False for tools that only read and change memory (``mnemobot
+            memory``, ``forget``, ``export``): they work from any directory, with or without
+            a bots folder.
+        bots: bots already loaded (then ``require_bots`` is not consulted).
+        metrics: where counts go (default: a registry of the runtime's own).
     """
-    if bots is None:
-        load = require_bots or settings.bots.dir.is_dir()
-        bots = load_bots(settings.bots.dir) if load else BotRegistry({})
-    if llm is None and settings.llm.default:
-        llm = LiteLLM(settings.llm)
+    if bots is None and (require_bots or settings.bots.dir.is_dir()):
+        bots = load_bots(settings.bots.dir)
+    elif bots is None:
+        bots = BotRegistry({})
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics()
     db = Database(
         settings.database.url,
         echo=settings.database.echo,
         held_connections=settings.workers.max_turns,  # each turn in flight holds its lock's
     )
-    runtime = Runtime(settings=settings, bots=bots, db=db, llm=llm, clock=clock)
-    if isinstance(llm, LiteLLM) and llm.on_usage is None:
-        llm.on_usage = runtime.record_usage
-    return runtime
+    identity = IdentityStore(db, clock)
+    sessions = SessionStore(db, clock, timeout=settings.sessions.timeout)
+    usage = UsageStore(db, clock)
+    usage_recorder = UsageRecorder(db, usage, identity, metrics)
+    if llm is None and make_llm is not None:
+        llm = make_llm(usage_recorder.record)
+    elif llm is None and settings.llm.default:
+        llm = LiteLLM(settings.llm, on_usage=usage_recorder.record)
+    user_policy = UserPolicies(
+        max_value_bytes=settings.memory.max_value_bytes, retention=settings.memory.retention
+    )
+    dialog_runner = None
+    if any(bot.dialog is not None for bot in bots):
+        from mnemobot.runtime.bots.dialog_host import run_bot_dialog
+
+        dialog_runner = run_bot_dialog
+    return Runtime(
+        settings=settings,
+        bots=bots,
+        db=db,
+        clock=clock,
+        metrics=metrics,
+        # advisory locks on PostgreSQL (several worker processes), in-process on SQLite
+        locks=locks_for(db, max_held=settings.workers.max_turns),
+        memory=MemoryStore(db, clock, max_value_bytes=settings.memory.max_value_bytes),
+        identity=identity,
+        sessions=sessions,
+        inbox=InboxStore(db, clock),
+        outbox=OutboxStore(db, clock),
+        linking=LinkService(
+            db, clock, code_ttl=settings.link.code_ttl, max_attempts=settings.link.max_attempts
+        ),
+        episodes=EpisodeReader(db),
+        usage=usage,
+        usage_recorder=usage_recorder,
+        janitor=Janitor(
+            db,
+            clock,
+            sessions,
+            retention_days={b.name: b.options.episodic_memory_retention_days for b in bots},
+            link_window=settings.link.code_ttl,
+            batch=settings.janitor.batch,
+            metrics=metrics,
+        ),
+        episode_worker=EpisodeWorker(db, clock, bots, llm, policy_for=user_policy, metrics=metrics),
+        llm=llm,
+        user_policy=user_policy,
+        dialog_runner=dialog_runner,
+        # On start, replies another live worker is sending are left to it (SQLite: one process)
+        recover_lease=0.0 if db.is_sqlite else settings.workers.send_lease,
+    )

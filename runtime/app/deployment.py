@@ -88,7 +88,7 @@ async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asynci
         raise
     workers = settings.workers
     reclaimer = Reclaimer(
-        runtime,
+        runtime.delivery_services,
         {
             # a web channel answers as one instance per bot (web:<bot>); others as themselves
             instance: channel.delivery

@@ -6,43 +6,81 @@ one message (DESIGN.md) and the only part that knows what a bot is made of (``st
 may fail. Every read and write a bot makes goes to the turn's pending writes, committed by
 :mod:`runtime.turn_commit` or dropped.
 
-These functions take the started :class:`~runtime.pipeline.Runtime` and read its public
-parts (bots, memory, episodes, the model, the dialog runner) when they use them, never its
-private state; the model is looked up at each call, as before, so one swapped on a running
-runtime (``bench/pipeline.py`` does) is the one asked.
+These functions take :class:`BotServices`, the few parts of the runtime that running a bot
+uses (bots, memory, episodes, the model, the dialog runner), never the runtime itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mnemobot.runtime.bots.context import BotContext, BotView, FactsView, SessionView, UserView
-from mnemobot.runtime.bots.registry import Bot
+from mnemobot.runtime.bots.registry import Bot, BotRegistry
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.errors import LLMError, MnemobotError
-from mnemobot.runtime.llm.answers import EPISODES_CONSIDERED, assemble_prompt
-from mnemobot.runtime.llm.client import NO_MODEL_HELP
-from mnemobot.runtime.memory.store import MemoryScope
+from mnemobot.runtime.llm.answers import assemble_prompt
+from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
 from mnemobot.runtime.pipeline.turn import Turn
+from mnemobot.runtime.recall.search import Recall
+from mnemobot.runtime.settings import LLMSettings
+from mnemobot.runtime.storage.database import Database
 
-if TYPE_CHECKING:
-    from mnemobot.runtime.pipeline.runtime import Runtime
-
-__all__ = ["MAX_TRANSFERS_PER_TURN", "DialogRunner", "bot_context", "run_active_bot"]
+__all__ = [
+    "MAX_TRANSFERS_PER_TURN",
+    "BotServices",
+    "DialogRunner",
+    "bot_context",
+    "run_active_bot",
+]
 
 MAX_TRANSFERS_PER_TURN = 5
 
 DialogRunner = Callable[[BotContext, Bot, str | None, Clock], Awaitable[None]]
 
 
-def bot_context(runtime: Runtime, turn: Turn, bot: Bot) -> BotContext:
+@dataclass(frozen=True, slots=True)
+class BotServices:
+    """What running a bot uses of the runtime, and nothing more.
+
+    Args:
+        bots: the loaded bots (a transfer names one).
+        db: the database the stores read through.
+        memory: every memory scope's store.
+        episodes: the person's recent episodes, for the prompt.
+        clock: the time source (dialogs read it).
+        llm: the model client; None when no model is configured.
+        llm_settings: the ``[llm]`` section (prompt budgets).
+        user_policy: a bot's user-memory rules.
+        dialog_runner: runs ``start.bas`` dialogs; None when no bot has one.
+        recall: searches the person's memory for the prompt.
+        recall_budget: prompt tokens for what recall finds (``[memory] recall_budget``).
+    """
+
+    bots: BotRegistry
+    db: Database
+    memory: MemoryStore
+    episodes: EpisodeReader
+    clock: Clock
+    llm: LLM | None
+    llm_settings: LLMSettings
+    user_policy: Callable[[Bot], UserMemoryPolicy]
+    dialog_runner: DialogRunner | None = None
+    recall: Recall | None = None
+    recall_budget: int = 1500
+
+
+def bot_context(services: BotServices, turn: Turn, bot: Bot) -> BotContext:
     """What ``bot`` sees of ``turn``: every memory scope over the turn's pending writes."""
     assert turn.user is not None and turn.session is not None
     user_id = turn.user.user_id
     user_memory = MemoryScope(
-        runtime.memory, runtime.memory.user_ref(user_id, runtime.user_policy(bot)), turn.writes
+        services.memory, services.memory.user_ref(user_id, services.user_policy(bot)), turn.writes
     )
     session = turn.session
     return BotContext(
@@ -52,108 +90,123 @@ def bot_context(runtime: Runtime, turn: Turn, bot: Bot) -> BotContext:
             display_name=turn.user.display_name,
             memory=user_memory,
             facts=FactsView(user_memory),
-            episodes=_episodes_of(runtime, user_id, bot.options.episodic_memory_history),
+            episodes=_episodes_of(services, user_id, bot.options.episodic_memory_history),
+            recall=_recall_of(services, user_id),
         ),
         bot=BotView(
             bot.name,
             bot.options,
-            MemoryScope(runtime.memory, runtime.memory.bot_ref(bot.name), turn.writes),
+            MemoryScope(services.memory, services.memory.bot_ref(bot.name), turn.writes),
         ),
         session=SessionView(
             session.id,
             session.opened_now,
             MemoryScope(
-                runtime.memory, runtime.memory.session_ref(session.id, user_id), turn.writes
+                services.memory, services.memory.session_ref(session.id, user_id), turn.writes
             ),
             MemoryScope(
-                runtime.memory,
-                runtime.memory.session_ref(session.id, user_id, "context"),
+                services.memory,
+                services.memory.session_ref(session.id, user_id, "context"),
                 turn.writes,
             ),
         ),
         turn=turn.state,
-        llm=partial(_ask_llm, runtime),
+        llm=partial(_ask_llm, services),
     )
 
 
+def _recall_of(
+    services: BotServices, user_id: str
+) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    async def recall(query: str, limit: int = 5) -> list[dict[str, Any]]:
+        if services.recall is None or limit < 1:
+            return []
+        found = await services.db.run(services.recall.search, user_id, str(query), limit=limit)
+        return [hit.as_dict() for hit in found]
+
+    return recall
+
+
 def _episodes_of(
-    runtime: Runtime, user_id: str, default_limit: int
+    services: BotServices, user_id: str, default_limit: int
 ) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
     async def recent(limit: int = default_limit) -> list[dict[str, Any]]:
-        return await runtime.db.run(runtime.episodes.recent, user_id, limit)
+        return await services.db.run(services.episodes.recent, user_id, limit)
 
     return recent
 
 
-async def run_active_bot(runtime: Runtime, turn: Turn) -> None:
+async def run_active_bot(services: BotServices, turn: Turn) -> None:
     """Run the conversation's active bot on ``turn``, then each bot it transfers to.
 
     Raises whatever the bot raises (its writes are then the caller's to drop), and
     MnemobotError after more than MAX_TRANSFERS_PER_TURN transfers in one turn.
     """
     assert turn.session is not None
-    bot = runtime.bots.get(turn.state.active_bot)
-    ctx = bot_context(runtime, turn, bot)
+    bot = services.bots.get(turn.state.active_bot)
+    ctx = bot_context(services, turn, bot)
     dialog_turn = bot.dialog is not None and (
         turn.session.opened_now or turn.state.dialog_state is not None
     )
     if dialog_turn:
-        await _dialog(runtime, ctx, bot, None if turn.session.opened_now else turn.msg.text)
+        await _dialog(services, ctx, bot, None if turn.session.opened_now else turn.msg.text)
     elif bot.on_message is not None:
         await bot.on_message(ctx)
     else:
-        await _llm_answer(runtime, ctx)
+        await _llm_answer(services, ctx)
     hops = 0
     while turn.state.transfer_to is not None:
         hops += 1
         if hops > MAX_TRANSFERS_PER_TURN:
             raise MnemobotError(f"more than {MAX_TRANSFERS_PER_TURN} transfers in one turn")
-        target = runtime.bots.get(turn.state.transfer_to)
+        target = services.bots.get(turn.state.transfer_to)
         turn.state.transfer_to = None
         turn.state.active_bot = target.name
         turn.state.dialog_state = None
-        ctx = bot_context(runtime, turn, target)
+        ctx = bot_context(services, turn, target)
         if target.dialog is not None:
-            await _dialog(runtime, ctx, target, None)
+            await _dialog(services, ctx, target, None)
         elif target.on_transfer is not None:
             await target.on_transfer(ctx)
         elif target.on_message is not None:
             await target.on_message(ctx)
         else:
-            await _llm_answer(runtime, ctx)
+            await _llm_answer(services, ctx)
 
 
-async def _dialog(runtime: Runtime, ctx: BotContext, bot: Bot, message: str | None) -> None:
-    if runtime.dialog_runner is None:
+async def _dialog(services: BotServices, ctx: BotContext, bot: Bot, message: str | None) -> None:
+    if services.dialog_runner is None:
         raise MnemobotError(f"bot {bot.name!r} has a dialog but no dialog runner is set")
-    await runtime.dialog_runner(ctx, bot, message, runtime.clock)
+    await services.dialog_runner(ctx, bot, message, services.clock)
 
 
-async def _ask_llm(runtime: Runtime, ctx: BotContext, question: str) -> str:
-    if runtime.llm is None:
+async def _ask_llm(services: BotServices, ctx: BotContext, question: str) -> str:
+    if services.llm is None:
         raise LLMError(NO_MODEL_HELP)
-    bot = runtime.bots.get(ctx.bot.name)
+    bot = services.bots.get(ctx.bot.name)
     built = await assemble_prompt(
-        db=runtime.db,
-        llm=runtime.llm,
-        llm_settings=runtime.settings.llm,
+        db=services.db,
+        llm=services.llm,
+        llm_settings=services.llm_settings,
         bot=bot,
         user_memory=ctx.user.memory,
         context=ctx.session.context,
         session_id=ctx.session.id,
-        episodes=await runtime.db.run(runtime.episodes.recent, ctx.user.id, EPISODES_CONSIDERED),
+        recall=services.recall,
+        user_id=ctx.user.id,
+        memory_budget=services.recall_budget,
         question=question,
     )
-    return await runtime.llm.complete(
+    return await services.llm.complete(
         built.messages, model=bot.options.model, bot=bot.name, user_id=ctx.user.id
     )
 
 
-async def _llm_answer(runtime: Runtime, ctx: BotContext) -> None:
+async def _llm_answer(services: BotServices, ctx: BotContext) -> None:
     try:
         answer = await ctx.llm(ctx.text)
     except LLMError as exc:
-        if runtime.llm is not None:
+        if services.llm is not None:
             raise
         answer = str(exc)
     await ctx.say(answer)

@@ -58,6 +58,10 @@ class ConversationLocks(Protocol):
         """Held while one turn of ``conversation`` runs."""
         ...
 
+    async def busy(self, conversation: str) -> bool:
+        """Whether a turn of ``conversation`` holds or awaits it now (anywhere it can see)."""
+        ...
+
 
 class LocalLocks:
     """asyncio locks keyed by conversation, dropped when nobody waits on them."""
@@ -78,6 +82,10 @@ class LocalLocks:
                 del self._locks[conversation]
             else:
                 self._locks[conversation] = (lock, users - 1)
+
+    async def busy(self, conversation: str) -> bool:
+        """Whether a turn of this process holds ``conversation`` or waits for it."""
+        return conversation in self._locks
 
 
 class PgAdvisoryLocks:
@@ -142,6 +150,17 @@ class PgAdvisoryLocks:
                 yield
             finally:
                 await loop.run_in_executor(threads, self._release, conn)
+
+    async def busy(self, conversation: str) -> bool:
+        """Whether a turn of this process, or of any other worker, holds ``conversation``."""
+        if await self._local.busy(conversation):
+            return True
+        key = advisory_key(f"mnemobot:conversation:{conversation}")
+        return await asyncio.to_thread(self._held_elsewhere, key)
+
+    def _held_elsewhere(self, key: int) -> bool:
+        with self._db.errors(), self._db.engine.connect() as conn, conn.begin():
+            return not conn.execute(_TRY_XACT, {"key": key}).scalar()
 
     def _acquire(self, key: int) -> Connection:
         with self._db.errors():

@@ -111,6 +111,7 @@ class EpisodeWorker:
         lease: float = 900.0,
         no_model_delay: float = 300.0,
         policy_for: Callable[[Bot], UserMemoryPolicy] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -125,7 +126,7 @@ class EpisodeWorker:
             lease=lease,
         )
         self.batch = batch
-        self.metrics: Metrics | None = None  # set by the runtime
+        self.metrics = metrics
         self.answer_tries = answer_tries
         self.no_model_delay = no_model_delay
         self.rollup = EpisodeRollup(db, self._ask)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.llm.client import Usage
+from mnemobot.runtime.ops.metrics import Metrics
+from mnemobot.runtime.people.identity import IdentityStore
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import LLM_USAGE, new_id
 from sqlalchemy import func, insert, select
 
-__all__ = ["UsageStore"]
+__all__ = ["UsageRecorder", "UsageStore"]
 
 
 class UsageStore:
@@ -56,3 +59,27 @@ class UsageStore:
             "completion_tokens": int(completion),
             "cost": float(cost),
         }
+
+
+class UsageRecorder:
+    """Where the model client reports each call (its ``on_usage``): metrics, then a row.
+
+    A call made for a person forgotten meanwhile keeps only its totals (no user id).
+    """
+
+    def __init__(
+        self, db: Database, store: UsageStore, identity: IdentityStore, metrics: Metrics
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._identity = identity
+        self._metrics = metrics
+
+    async def record(self, usage: Usage) -> None:
+        """Store one model call's tokens and cost."""
+        self._metrics.llm_call(usage)
+        if usage.user_id is not None and not await self._db.run(
+            self._identity.exists, usage.user_id
+        ):
+            usage = replace(usage, user_id=None)
+        await self._db.run(self._store.record, usage)

@@ -44,6 +44,7 @@ class Janitor:
         default_retention_days: int = 365,
         link_window: int = 600,
         batch: int = 500,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -52,7 +53,7 @@ class Janitor:
         self.default_retention_days = default_retention_days
         self.link_window = link_window
         self.batch = batch
-        self.metrics: Metrics | None = None  # set by the runtime
+        self.metrics = metrics
 
     def sweep(self) -> dict[str, int]:
         """One pass; returns how many rows of each kind went."""

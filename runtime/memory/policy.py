@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-__all__ = ["UserMemoryPolicy"]
+if TYPE_CHECKING:
+    from mnemobot.runtime.bots.registry import Bot
+
+__all__ = ["UserMemoryPolicy", "UserPolicies"]
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,24 @@ class UserMemoryPolicy:
         if not seconds or seconds <= 0:
             return None
         return now + timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class UserPolicies:
+    """Each bot's user-memory rules: its ``config.csv`` options within the deployment's limits.
+
+    Called with a bot, it gives that bot's :class:`UserMemoryPolicy`.
+    """
+
+    max_value_bytes: int = 65536
+    retention: Mapping[str, int] = field(default_factory=dict)
+
+    def __call__(self, bot: Bot) -> UserMemoryPolicy:
+        opts = bot.options
+        return UserMemoryPolicy(
+            enabled=opts.user_memory_enabled,
+            max_keys=opts.user_memory_max_keys,
+            default_ttl=opts.user_memory_default_ttl,
+            max_value_bytes=self.max_value_bytes,
+            retention=self.retention,
+        )

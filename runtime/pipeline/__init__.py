@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING
 from mnemobot.runtime._exports import lazy_exports
 
 if TYPE_CHECKING:
-    from mnemobot.runtime.pipeline.delivery import Delivery, ReplySender
+    from mnemobot.runtime.pipeline.delivery import Delivery, DeliveryServices, ReplySender
     from mnemobot.runtime.pipeline.recovery import Reclaimer
     from mnemobot.runtime.pipeline.runtime import Runtime
     from mnemobot.runtime.pipeline.turn import Turn
 
-__all__ = ["Delivery", "Reclaimer", "ReplySender", "Runtime", "Turn"]
+__all__ = ["Delivery", "DeliveryServices", "Reclaimer", "ReplySender", "Runtime", "Turn"]
 
 __getattr__ = lazy_exports(
     __name__,
     {
         "Runtime": "runtime",
         "Delivery": "delivery",
+        "DeliveryServices": "delivery",
         "ReplySender": "delivery",
         "Reclaimer": "recovery",
         "Turn": "turn",

@@ -19,17 +19,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from mnemobot.runtime.conversations.inbox import InboxEntry
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.conversations.inbox import InboxEntry, InboxStore
+from mnemobot.runtime.conversations.locks import ConversationLocks
+from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.errors import StorageError
-from mnemobot.runtime.messages import InboundMessage, OutboundMessage
-from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.messages import InboundMessage, OutboundMessage, TurnResult
+from mnemobot.runtime.pipeline.turn import Deliver
+from mnemobot.runtime.storage.database import Database
 
-__all__ = ["Delivery", "ReplySender"]
+__all__ = ["Delivery", "DeliveryServices", "Intake", "ReplySender"]
 
 logger = logging.getLogger(__name__)
+
+
+class Intake(Protocol):
+    """Where delivery hands events: the runtime's :meth:`accept` and :meth:`handle`."""
+
+    async def accept(self, msg: InboundMessage) -> InboxEntry | None: ...
+
+    async def handle(
+        self,
+        msg: InboundMessage,
+        deliver: Deliver | None = None,
+        *,
+        stored: InboxEntry | None = None,
+    ) -> TurnResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryServices:
+    """What delivery and the reclaimer use of the runtime.
+
+    Args:
+        intake: stores events and runs their turns (the runtime).
+        db: the database the stores run on.
+        inbox: stored events.
+        outbox: committed replies and their send claims.
+        locks: the conversation locks (a send holds its conversation).
+        clock: the time source.
+        recover_lease: seconds a send claim is left to its sender when recovering at start.
+    """
+
+    intake: Intake
+    db: Database
+    inbox: InboxStore
+    outbox: OutboxStore
+    locks: ConversationLocks
+    clock: Clock
+    recover_lease: float
 
 
 class ReplySender(Protocol):
@@ -43,10 +85,15 @@ class ReplySender(Protocol):
 
 
 class Delivery:
-    """Runs turns for one channel and sends their replies, each once, in order."""
+    """Runs turns for one channel and sends their replies, each once, in order.
 
-    def __init__(self, runtime: Runtime, channel: ReplySender) -> None:
-        self.runtime = runtime
+    Args:
+        services: the runtime's intake and conversation stores (``runtime.delivery_services``).
+        channel: the channel whose replies this sends.
+    """
+
+    def __init__(self, services: DeliveryServices, channel: ReplySender) -> None:
+        self.services = services
         self.channel = channel
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: dict[str, asyncio.Task[None]] = {}  # per conversation: its newest turn
@@ -56,7 +103,7 @@ class Delivery:
 
         Pass what it returns to :meth:`process_later`, so the turn does not store it again.
         """
-        return await self.runtime.accept(msg)
+        return await self.services.intake.accept(msg)
 
     def process_later(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
         """Handle an accepted message in the background, after its conversation's earlier ones.
@@ -97,7 +144,7 @@ class Delivery:
     async def process(self, msg: InboundMessage, stored: InboxEntry | None = None) -> None:
         """Run the turn and send its replies; failures stay recorded for recovery."""
         try:
-            await self.runtime.handle(msg, deliver=self.send_all, stored=stored)
+            await self.services.intake.handle(msg, deliver=self.send_all, stored=stored)
         except StorageError:
             logger.exception("turn not committed (database); event %s stays stored", msg.event_id)
             return
@@ -121,9 +168,22 @@ class Delivery:
                 failed.add(reply.chat_id)
                 unsent.append(reply.id)
                 continue
-            await self.runtime.db.run(self.runtime.outbox.mark_sent, [reply.id])
+            await self.services.db.run(self.services.outbox.mark_sent, [reply.id])
         if unsent:  # free to be taken again (at the next start or reclaimer pass)
-            await self.runtime.db.run(self.runtime.outbox.release, unsent)
+            await self.services.db.run(self.services.outbox.release, unsent)
+
+    async def leave_pending(self, replies: list[OutboundMessage]) -> None:
+        """Give back the send claim on ``replies``: they wait in the outbox, unsent."""
+        await self.services.db.run(self.services.outbox.release, [r.id for r in replies])
+
+    async def pending_replies(self, instance: str, chat_id: str) -> list[OutboundMessage]:
+        """Replies committed for ``chat_id`` on channel instance ``instance``, not yet sent."""
+        pending = await self.services.db.run(self.services.outbox.pending, instance)
+        return [reply for reply in pending if reply.chat_id == chat_id]
+
+    async def mark_sent(self, replies: list[OutboundMessage]) -> None:
+        """Record that ``replies`` reached the person (a channel that sent them itself)."""
+        await self.services.db.run(self.services.outbox.mark_sent, [r.id for r in replies])
 
     async def send_claimed(self, replies: list[OutboundMessage]) -> None:
         """Send replies claimed from the outbox (left unsent by a crash or a failed send).
@@ -135,9 +195,9 @@ class Delivery:
         """
         if not replies:
             return
-        runtime = self.runtime
-        conversations = await runtime.db.run(
-            runtime.outbox.pending_conversations, [r.id for r in replies]
+        services = self.services
+        conversations = await services.db.run(
+            services.outbox.pending_conversations, [r.id for r in replies]
         )
         groups: dict[str | None, list[OutboundMessage]] = {}
         for reply in replies:
@@ -148,30 +208,33 @@ class Delivery:
         )
 
     async def _send_held(self, conversation: str | None, replies: list[OutboundMessage]) -> None:
-        runtime = self.runtime
-        held = runtime.locks.hold(conversation) if conversation else contextlib.nullcontext()
+        services = self.services
+        held = services.locks.hold(conversation) if conversation else contextlib.nullcontext()
         async with held:
-            unsent = await runtime.db.run(
-                runtime.outbox.pending_conversations, [r.id for r in replies]
+            unsent = await services.db.run(
+                services.outbox.pending_conversations, [r.id for r in replies]
             )
             await self.send_all([r for r in replies if r.id in unsent])
 
     async def recover(self) -> None:
         """Finish what a previous run left: unanswered events, then unsent replies."""
-        for msg in await self.runtime.db.run(self.runtime.inbox.unfinished, self.channel.name):
-            logger.info("answering event %s stored before a restart", msg.event_id)
-            await self.process(msg)
-        runtime = self.runtime
+        await self.answer_unfinished(self.channel.name)
+        services = self.services
         # Another worker may be sending some right now: only what no live sender claims.
-        lease = 0.0 if runtime.db.is_sqlite else runtime.settings.workers.send_lease
-        pending = await runtime.db.run(
-            runtime.outbox.claim_unsent,
+        pending = await services.db.run(
+            services.outbox.claim_unsent,
             self.channel.name,
-            claimed_before=runtime.clock.now() - timedelta(seconds=lease),
+            claimed_before=services.clock.now() - timedelta(seconds=services.recover_lease),
         )
         if pending:
             logger.info("sending %d replies committed before a restart", len(pending))
             await self.send_claimed(pending)
+
+    async def answer_unfinished(self, instance: str) -> None:
+        """Answer the events of channel instance ``instance`` stored but never answered."""
+        for msg in await self.services.db.run(self.services.inbox.unfinished, instance):
+            logger.info("answering event %s stored before a restart", msg.event_id)
+            await self.process(msg)
 
     async def drain(self, grace: float = 30.0) -> None:
         """Wait for turns in flight (at shutdown); what is left is recovered next start."""

@@ -6,9 +6,11 @@ between commit and send leaves replies unsent under an old claim. Every worker r
 reclaimer; each pass claims, per channel, events unanswered for longer than
 ``reclaim_after`` and replies whose send claim is older than ``send_lease``, and hands
 them to that channel's delivery. Claims use ``FOR UPDATE SKIP LOCKED`` and a claim time, so
-two reclaimers do not take the same rows; and taking over an event or a reply whose first
-worker is in fact still busy with it is harmless: the turn, or the send, waits for the
-conversation lock and then finds the event answered, or the reply sent.
+two reclaimers do not take the same rows. An event whose conversation a live turn holds,
+in this process or another, is not taken (a long turn is not a dead worker); a later pass
+looks again. Taking over an event or a reply whose first worker is in fact still busy with
+it otherwise stays harmless: the turn, or the send, waits for the conversation lock and then
+finds the event answered, or the reply sent.
 
 Events are taken oldest first and a turn answers its conversation's earlier events first,
 so a conversation's order holds through a crash as well.
@@ -24,7 +26,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from mnemobot.runtime.messages import InboundMessage, OutboundMessage
-from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.pipeline.delivery import DeliveryServices
 
 __all__ = ["Reclaimer", "Recoverable"]
 
@@ -47,7 +49,7 @@ class Reclaimer:
     """Periodically finishes events and sends replies that dead workers left behind.
 
     Args:
-        runtime: the started runtime (its inbox, outbox, clock and database).
+        services: the runtime's inbox, outbox, locks, clock and database.
         deliveries: per channel name, the delivery that runs turns and sends replies.
         reclaim_after: seconds an event may stay unanswered before another worker takes it.
         send_lease: seconds a claimed reply may stay unsent before another worker sends it.
@@ -56,14 +58,14 @@ class Reclaimer:
 
     def __init__(
         self,
-        runtime: Runtime,
+        services: DeliveryServices,
         deliveries: Mapping[str, Recoverable],
         *,
         reclaim_after: float,
         send_lease: float,
         batch: int = 100,
     ) -> None:
-        self.runtime = runtime
+        self.services = services
         self.deliveries = dict(deliveries)
         self.reclaim_after = timedelta(seconds=reclaim_after)
         self.send_lease = timedelta(seconds=send_lease)
@@ -71,16 +73,17 @@ class Reclaimer:
 
     async def run_once(self) -> dict[str, int]:
         """One pass over every channel; returns how many events and replies were taken."""
-        runtime = self.runtime
+        services = self.services
         counts = {"events": 0, "replies": 0}
         for name, delivery in self.deliveries.items():
-            now = runtime.clock.now()
-            events = await runtime.db.run(
-                runtime.inbox.claim_stale,
+            now = services.clock.now()
+            claimed = await services.db.run(
+                services.inbox.claim_stale,
                 name,
                 older_than=now - self.reclaim_after,
                 limit=self.batch,
             )
+            events = [msg for msg in claimed if not await services.locks.busy(msg.conversation)]
             if events:
                 logger.warning(
                     "taking over %d unanswered event(s) on %s (a worker stopped mid-turn?)",
@@ -91,10 +94,10 @@ class Reclaimer:
                 # Concurrently: one conversation stuck behind a long turn must not hold the
                 # rest; within a conversation the turns keep their order themselves.
                 await asyncio.gather(*(delivery.process(msg) for msg in events))
-            replies = await runtime.db.run(
-                runtime.outbox.claim_unsent,
+            replies = await services.db.run(
+                services.outbox.claim_unsent,
                 name,
-                claimed_before=runtime.clock.now() - self.send_lease,
+                claimed_before=services.clock.now() - self.send_lease,
                 limit=self.batch,
             )
             if replies:

@@ -22,22 +22,21 @@ from dataclasses import replace
 
 from mnemobot.runtime.bots.context import TurnState
 from mnemobot.runtime.bots.registry import Bot, BotRegistry
-from mnemobot.runtime.bots.runner import DialogRunner, run_active_bot
-from mnemobot.runtime.clock import Clock, SystemClock
+from mnemobot.runtime.bots.runner import BotServices, DialogRunner, run_active_bot
+from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.conversations.inbox import InboxEntry, InboxStore
 from mnemobot.runtime.conversations.locks import (
     ConversationLocks,
-    LocalLocks,
+    DeploymentLock,
     PgAdvisoryLocks,
-    locks_for,
 )
 from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.conversations.sessions import SessionStore
 from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.episodes.worker import EpisodeWorker
 from mnemobot.runtime.errors import LLMError, MemoryFull, StorageError, UnknownBot
-from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP, Usage
-from mnemobot.runtime.llm.usage import UsageStore
+from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP
+from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
 from mnemobot.runtime.memory.janitor import Janitor
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
@@ -48,6 +47,8 @@ from mnemobot.runtime.people.identity import IdentityStore, ResolvedUser
 from mnemobot.runtime.people.linking import LinkService
 from mnemobot.runtime.pipeline.commands import run_command
 from mnemobot.runtime.pipeline.commit import TurnCommitter
+from mnemobot.runtime.pipeline.delivery import DeliveryServices
+from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.pipeline.turn import Deliver, Turn
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
@@ -87,15 +88,25 @@ def _apology_for(failure: BaseException, *, no_model: bool) -> str:
 class Runtime:
     """Hosts the bots: takes inbound messages, runs the active bot, commits, returns replies.
 
+    Every collaborator comes in through the constructor, chosen in one place
+    (:func:`mnemobot.runtime.app.build.build_runtime`), the way python-telegram-bot's
+    ``ApplicationBuilder`` builds an ``Application``; nothing is connected until
+    :meth:`start`. Use it as ``async with build_runtime(settings) as runtime:``.
+
     Args:
         settings: the deployment configuration.
         bots: the loaded bots.
-        db: the database (started and migrated by :meth:`start`).
-        llm: the model client; None means no model is configured.
+        db: the database (opened and migrated by :meth:`start`, closed by :meth:`stop`).
         clock: the time source (tests pass a ManualClock).
-        locks: how turns of one conversation are serialised; by default chosen at
-            :meth:`start` for the database: advisory locks on PostgreSQL (several worker
-            processes), in-process locks on SQLite (one process).
+        metrics: where turns, errors and model calls are counted.
+        locks: how turns of one conversation are serialised (closed by :meth:`stop`).
+        memory, identity, sessions, inbox, outbox, linking, episodes, usage: the stores.
+        usage_recorder: where the model client reports its calls (already given to ``llm``).
+        janitor, episode_worker: the periodic jobs a deployment runs.
+        llm: the model client; None means no model is configured.
+        user_policy: a bot's user-memory rules.
+        dialog_runner: runs ``start.bas`` dialogs; None when no bot has one.
+        recover_lease: seconds a send claim is left to its sender when recovering at start.
     """
 
     def __init__(
@@ -104,19 +115,70 @@ class Runtime:
         settings: Settings,
         bots: BotRegistry,
         db: Database,
-        llm: LLM | None = None,
-        clock: Clock | None = None,
-        locks: ConversationLocks | None = None,
-        metrics: Metrics | None = None,
+        clock: Clock,
+        metrics: Metrics,
+        locks: ConversationLocks,
+        memory: MemoryStore,
+        identity: IdentityStore,
+        sessions: SessionStore,
+        inbox: InboxStore,
+        outbox: OutboxStore,
+        linking: LinkService,
+        episodes: EpisodeReader,
+        usage: UsageStore,
+        usage_recorder: UsageRecorder,
+        janitor: Janitor,
+        episode_worker: EpisodeWorker,
+        llm: LLM | None,
+        user_policy: Callable[[Bot], UserMemoryPolicy],
+        dialog_runner: DialogRunner | None,
+        recover_lease: float,
     ) -> None:
         self.settings = settings
-        self.metrics = metrics or Metrics()
         self.bots = bots
         self.db = db
+        self.clock = clock
+        self.metrics = metrics
+        self.locks = locks
+        self.memory = memory
+        self.identity = identity
+        self.sessions = sessions
+        self.inbox = inbox
+        self.outbox = outbox
+        self.linking = linking
+        self.episodes = episodes
+        self.usage = usage
+        self.usage_recorder = usage_recorder
+        self.janitor = janitor
+        self.episode_worker = episode_worker
         self.llm = llm
-        self.clock: Clock = clock or SystemClock()
-        self.locks: ConversationLocks = locks or LocalLocks()
-        self._locks_given = locks is not None
+        self.user_policy = user_policy
+        self.dialog_runner = dialog_runner
+        self.bot_services = BotServices(
+            bots=bots,
+            db=db,
+            memory=memory,
+            episodes=episodes,
+            clock=clock,
+            llm=llm,
+            llm_settings=settings.llm,
+            user_policy=user_policy,
+            dialog_runner=dialog_runner,
+            recall=Recall(db, clock),
+            recall_budget=settings.memory.recall_budget,
+        )
+        self.delivery_services = DeliveryServices(
+            intake=self,
+            db=db,
+            inbox=inbox,
+            outbox=outbox,
+            locks=locks,
+            clock=clock,
+            recover_lease=recover_lease,
+        )
+        self._committer = TurnCommitter(
+            db, clock, memory=memory, sessions=sessions, inbox=inbox, outbox=outbox
+        )
         self._channels: dict[str, str] = {}
         self._steps: list[Step] = [
             self._dedupe,
@@ -132,74 +194,35 @@ class Runtime:
             self._identify,
             *self._steps[self._steps.index(self._serialise) + 1 :],
         ]
-        self.dialog_runner: DialogRunner | None = None
-        self.memory: MemoryStore
-        self.identity: IdentityStore
-        self.sessions: SessionStore
-        self.inbox: InboxStore
-        self.outbox: OutboxStore
-        self.linking: LinkService
-        self.episodes: EpisodeReader
-        self.janitor: Janitor
-        self.episode_worker: EpisodeWorker
-        self.usage: UsageStore
-        self._committer: TurnCommitter
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Open the database, apply migrations and build the stores."""
+    async def start(self) -> None:
+        """Open the database and apply migrations (StorageError when it cannot be reached)."""
         from mnemobot.runtime.storage.migrate import ensure_schema
 
         self.db.start()
         ensure_schema(self.db)
-        if not self._locks_given:
-            self.locks = locks_for(self.db, max_held=self.settings.workers.max_turns)
-        clock = self.clock
-        self.memory = MemoryStore(
-            self.db, clock, max_value_bytes=self.settings.memory.max_value_bytes
-        )
-        self.identity = IdentityStore(self.db, clock)
-        self.sessions = SessionStore(self.db, clock, timeout=self.settings.sessions.timeout)
-        self.inbox = InboxStore(self.db, clock)
-        self.outbox = OutboxStore(self.db, clock)
-        self.linking = LinkService(
-            self.db,
-            clock,
-            code_ttl=self.settings.link.code_ttl,
-            max_attempts=self.settings.link.max_attempts,
-        )
-        self.episodes = EpisodeReader(self.db)
-        self.usage = UsageStore(self.db, clock)
-        self._committer = TurnCommitter(
-            self.db,
-            clock,
-            memory=self.memory,
-            sessions=self.sessions,
-            inbox=self.inbox,
-            outbox=self.outbox,
-        )
-        self.episode_worker = EpisodeWorker(
-            self.db, clock, self.bots, self.llm, policy_for=self.user_policy
-        )
-        self.janitor = Janitor(
-            self.db,
-            clock,
-            self.sessions,
-            retention_days={b.name: b.options.episodic_memory_retention_days for b in self.bots},
-            link_window=self.settings.link.code_ttl,
-            batch=self.settings.janitor.batch,
-        )
-        self.janitor.metrics = self.episode_worker.metrics = self.metrics
-        if any(bot.dialog is not None for bot in self.bots):
-            from mnemobot.runtime.bots.dialog_host import run_bot_dialog
 
-            self.dialog_runner = run_bot_dialog
-
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Let the lock threads go and close the database."""
         if isinstance(self.locks, PgAdvisoryLocks):
             self.locks.close()
         self.db.stop()
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    def deployment_lock(self, role: str) -> DeploymentLock:
+        """A role only one process of the deployment may play (e.g. polling one token).
+
+        ``role`` is never a secret: hash a token before naming a role after it.
+        """
+        return DeploymentLock(self.db, role)
 
     def bind_channel(self, name: str, *, bot: str) -> None:
         """Declare a channel instance and its entry bot (the bot a new session starts with)."""
@@ -209,16 +232,6 @@ class Runtime:
     def channel_bot(self, name: str) -> str:
         """The entry bot of a bound channel instance."""
         return self._channels[name]
-
-    def user_policy(self, bot: Bot) -> UserMemoryPolicy:
-        opts = bot.options
-        return UserMemoryPolicy(
-            enabled=opts.user_memory_enabled,
-            max_keys=opts.user_memory_max_keys,
-            default_ttl=opts.user_memory_default_ttl,
-            max_value_bytes=self.settings.memory.max_value_bytes,
-            retention=self.settings.memory.retention,
-        )
 
     # -- the path of one message ----------------------------------------------------------
 
@@ -445,7 +458,7 @@ class Runtime:
     async def _run_bot(self, turn: Turn, _proceed: Callable[[], Awaitable[None]]) -> None:
         bot_name = turn.state.active_bot
         try:
-            await run_active_bot(self, turn)
+            await run_active_bot(self.bot_services, turn)
             await self._committer.commit(turn, error=None)
             return
         except StorageError:
@@ -475,13 +488,6 @@ class Runtime:
         )
 
     # -- after the turn -------------------------------------------------------------------
-
-    async def record_usage(self, usage: Usage) -> None:
-        """Store one model call's tokens and cost (LiteLLM's ``on_usage``)."""
-        self.metrics.llm_call(usage)
-        if usage.user_id is not None and not await self.db.run(self.identity.exists, usage.user_id):
-            usage = replace(usage, user_id=None)  # forgotten meanwhile: keep only the totals
-        await self.db.run(self.usage.record, usage)
 
     async def mark_sent(self, result: TurnResult) -> None:
         """Record that the adapter delivered ``result``'s replies."""

@@ -19,8 +19,8 @@ ACTOR = "alice"
 
 
 @pytest.fixture
-def runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
-    return make_runtime()
+async def runtime(make_runtime: Callable[..., Awaitable[Runtime]]) -> Runtime:
+    return await make_runtime()
 
 
 def admin_app(runtime: Runtime, env: dict[str, str] | None = None) -> object:

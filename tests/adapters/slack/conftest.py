@@ -143,7 +143,7 @@ async def make_harness(
         bot: str = "support-bot", api: FakeSlackAPI | None = None, **kwargs: Any
     ) -> SlackHarness:
         api = api or slack
-        runtime = make_runtime(bots_dir=bots_dir)
+        runtime = await make_runtime(bots_dir=bots_dir)
         options: dict[str, Any] = {
             "name": CHANNEL_NAME,
             "bot_token": TOKEN,

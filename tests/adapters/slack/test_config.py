@@ -40,7 +40,7 @@ async def test_an_http_channel_from_config_serves_its_webhook_path(
     make_runtime: Callable[..., Runtime], slack: FakeSlackAPI
 ) -> None:
     api_url = slack.base_url.rstrip("/")  # the slash slack_sdk needs is put back
-    runtime = make_runtime(channels=[slack_entry(api_url=api_url)])
+    runtime = await make_runtime(channels=[slack_entry(api_url=api_url)])
 
     (channel,) = build_channels(runtime)
     await channel.start()
@@ -64,10 +64,10 @@ async def test_an_http_channel_from_config_serves_its_webhook_path(
     ],
 )
 @pytest.mark.usefixtures("secrets_in_env")
-def test_config_mistakes_are_one_clear_line(
-    make_runtime: Callable[..., Runtime], entry: dict[str, Any], complaint: str
+async def test_config_mistakes_are_one_clear_line(
+    make_runtime: Callable[..., Any], entry: dict[str, Any], complaint: str
 ) -> None:
-    runtime = make_runtime(channels=[entry])
+    runtime = await make_runtime(channels=[entry])
 
     with pytest.raises(ConfigError, match=complaint) as caught:
         build_channels(runtime)
@@ -78,7 +78,7 @@ def test_config_mistakes_are_one_clear_line(
 async def test_a_token_slack_refuses_stops_start_with_a_clear_error(
     make_runtime: Callable[..., Runtime], slack: FakeSlackAPI, bots_dir: Path
 ) -> None:
-    runtime = make_runtime(bots_dir=bots_dir)
+    runtime = await make_runtime(bots_dir=bots_dir)
     channel = SlackChannel(
         runtime,
         name="support-slack",

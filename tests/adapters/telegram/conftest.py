@@ -100,7 +100,7 @@ async def deploy(
         **sections: Any,
     ) -> Deployment:
         entries = [{"base_url": tg.base_url, **c} for c in channels]
-        runtime = make_runtime(bots_dir=bots_dir, channels=entries, **sections)
+        runtime = await make_runtime(bots_dir=bots_dir, channels=entries, **sections)
         built = build_channels(runtime)
         deployment = Deployment(
             tg, runtime, {c.name: c for c in built if isinstance(c, TelegramChannel)}

@@ -26,17 +26,19 @@ ANA = Person(777, "Ana")
         ({"poll_timeout": "soon"}, "poll_timeout and retry_delay are seconds"),
     ],
 )
-def test_mistakes_are_named(make_runtime, tg, change, message):
-    runtime = make_runtime(channels=[{**SALES_CHANNEL, "base_url": tg.base_url, **change}])
+async def test_mistakes_are_named(make_runtime, tg, change, message):
+    runtime = await make_runtime(channels=[{**SALES_CHANNEL, "base_url": tg.base_url, **change}])
     with pytest.raises(ConfigError, match="channel 'sales-telegram'") as caught:
         build_channels(runtime)
     assert message in str(caught.value)
 
 
-def test_a_webhook_secret_telegram_would_refuse_is_refused_up_front(make_runtime, tg, monkeypatch):
+async def test_a_webhook_secret_telegram_would_refuse_is_refused_up_front(
+    make_runtime, tg, monkeypatch
+):
     monkeypatch.setenv("TG_WEBHOOK_SECRET", "has spaces!")
     webhook = {**SALES_CHANNEL, "mode": "webhook", "webhook_secret_env": "TG_WEBHOOK_SECRET"}
-    runtime = make_runtime(channels=[webhook])
+    runtime = await make_runtime(channels=[webhook])
     with pytest.raises(ConfigError, match="1-256 characters"):
         build_channels(runtime)
 

@@ -41,7 +41,7 @@ async def test_stored_but_unanswered_is_answered_once_after_a_crash(deploy, echo
     assert msg is not None
     assert await channel.delivery.accept(msg)  # stored; then the "crash": nothing more
     await channel.stop()
-    crashed.runtime.stop()
+    await crashed.runtime.stop()
     assert crashed.tg.confirmed_offset(ECHO) is None  # Telegram will deliver it again
 
     restarted = await deploy(ECHO_CHANNEL, bots_dir=echo_bots)  # recover(), then polling

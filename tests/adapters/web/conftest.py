@@ -23,7 +23,7 @@ BASE_URL = "http://mnemobot.test"
 
 @pytest.fixture
 async def web(make_runtime: Callable[..., Runtime]) -> AsyncIterator[WebChannel]:
-    runtime = make_runtime()
+    runtime = await make_runtime()
     channel = WebChannel(
         runtime,
         name="web",

@@ -8,7 +8,7 @@ These tests fail (never skip) when Chromium is missing: ``.ci/run`` installs it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,8 +28,8 @@ ADMIN_TOKEN = "inspector-test-token-0123456789"
 
 
 @pytest.fixture
-def server(make_runtime: Callable[..., Runtime]) -> Iterator[LiveServer]:
-    with live_server(make_runtime(), ADMIN_TOKEN) as live:
+async def server(make_runtime: Callable[..., Awaitable[Runtime]]) -> AsyncIterator[LiveServer]:
+    with live_server(await make_runtime(), ADMIN_TOKEN) as live:
         yield live
 
 

@@ -308,10 +308,10 @@ async def test_a_web_visitor_links_to_their_console_account_with_link(
 # -- configuration --------------------------------------------------------------------------------
 
 
-def test_from_settings_reads_the_cookie_secret_from_the_named_variable(
+async def test_from_settings_reads_the_cookie_secret_from_the_named_variable(
     make_runtime: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime = make_runtime()
+    runtime = await make_runtime()
     settings = ChannelSettings(
         name="web", kind="web", bot="support-bot", cookie_secret_env="WEB_COOKIE_SECRET"
     )
@@ -325,7 +325,8 @@ def test_from_settings_reads_the_cookie_secret_from_the_named_variable(
     assert "0123456789abcdef" not in repr(channel) + repr(channel.cookies)
 
 
-def test_from_settings_refuses_an_unknown_bot(make_runtime: Any) -> None:
+async def test_from_settings_refuses_an_unknown_bot(make_runtime: Any) -> None:
     settings = ChannelSettings(name="web", kind="web", bot="sales-bot", bots=["nobody-bot"])
+    runtime = await make_runtime()
     with pytest.raises(ConfigError, match="nobody-bot"):
-        WebChannel.from_settings(settings, make_runtime())
+        WebChannel.from_settings(settings, runtime)

@@ -124,15 +124,15 @@ def sqlite_cli(tmp_path: Path, example_bots: Path) -> Cli:
 
 def seed(make_runtime, user: str, lines: list[str], bot: str = "sales-bot") -> None:
     """Let ``user`` chat in-process (cheaper than a subprocess), then close the database."""
-    runtime = make_runtime()
 
     async def talk() -> None:
+        runtime = await make_runtime()
         chat = Chat(runtime, bot=bot, user=user)
         for line in lines:
             await chat.say(line)
+        await runtime.stop()
 
     asyncio.run(talk())
-    runtime.stop()
 
 
 def user_memory(make_runtime, user: str) -> dict:
@@ -140,13 +140,17 @@ def user_memory(make_runtime, user: str) -> dict:
     from mnemobot.runtime.memory.policy import UserMemoryPolicy
     from mnemobot.runtime.memory.store import MemoryScope
 
-    runtime = make_runtime()
-    scope = MemoryScope(
-        runtime.memory, runtime.memory.user_ref(runtime.identity.find(user), UserMemoryPolicy())
-    )
-    items = asyncio.run(scope.items())
-    runtime.stop()
-    return items
+    async def read() -> dict:
+        runtime = await make_runtime()
+        scope = MemoryScope(
+            runtime.memory,
+            runtime.memory.user_ref(runtime.identity.find(user), UserMemoryPolicy()),
+        )
+        items = await scope.items()
+        await runtime.stop()
+        return items
+
+    return asyncio.run(read())
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

@@ -35,7 +35,7 @@ async def test_session_memory_lasts_until_the_inactivity_timeout(
     make_runtime, tmp_path: Path, clock: ManualClock
 ):
     write_bot(tmp_path, "steps", bot_py=STEP_BOT)
-    runtime = make_runtime(bots_dir=tmp_path, sessions={"timeout": 1800})
+    runtime = await make_runtime(bots_dir=tmp_path, sessions={"timeout": 1800})
     chat = Chat(runtime, bot="steps", user="ana")
 
     assert await chat.say("a") == ["steps: new=True seen=0"]
@@ -60,7 +60,7 @@ async def test_an_explicit_end_clears_the_session_and_records_the_ending(
     make_runtime, tmp_path: Path
 ):
     write_bot(tmp_path, "steps", bot_py=STEP_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="steps", user="ana")
     await chat.say("a")
     assert await chat.say("bye") == ["steps: new=False seen=1"]
@@ -78,7 +78,7 @@ async def test_the_janitor_ends_idle_sessions_and_deletes_expired_memory(
     from mnemobot.runtime.storage.tables import USER_MEMORY
 
     write_bot(tmp_path, "steps", bot_py=STEP_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="steps", user="ana")
     await chat.say("a")
     user_id = await chat.user_id()
@@ -107,7 +107,7 @@ async def test_the_janitor_ends_idle_sessions_and_deletes_expired_memory(
 async def test_a_transfer_lasts_for_the_session_then_the_entry_bot_is_back(
     make_runtime, clock: ManualClock
 ):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     chat = Chat(runtime, bot="sales-bot", user="dora")
     for line in ("hi", "Dora", "English", "help, support please"):
         await chat.say(line)

@@ -72,7 +72,7 @@ async def test_facts_the_model_proposes_are_added_with_provenance(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, **AGENTIC)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     model.answer(
         proposal(add=[{"key": "city", "value": "Lisbon"}, {"key": "Employer", "value": "Acme"}])
@@ -113,7 +113,7 @@ async def test_an_update_supersedes_the_old_value_which_stays_in_history(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, **AGENTIC)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     model.answer(proposal(add=[{"key": "city", "value": "Lisbon"}]))
     await session(runtime, clock, model, chat, "I live in Lisbon")
@@ -146,7 +146,7 @@ async def test_a_fact_the_model_deletes_is_removed_and_recorded(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, **AGENTIC)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     await chat.say("hi")
     user_id = await chat.user_id()
@@ -173,7 +173,7 @@ TOKEN = "sk-proj-abcdefghijklmnop0123456789"
 
 async def test_secrets_and_payment_data_are_never_written(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, user_memory_agentic=True, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     await chat.say("hi")
     user_id = await chat.user_id()
@@ -229,7 +229,7 @@ async def test_secrets_and_payment_data_are_never_written(make_runtime, tmp_path
 
 async def test_without_agentic_mode_nothing_is_extracted(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, episodic_memory_enabled=False)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
 
     await session(runtime, clock, model, chat, "I live in Lisbon", "I work at Acme")
@@ -245,7 +245,7 @@ async def test_a_fact_changed_while_the_model_thought_is_not_overwritten(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, **AGENTIC)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     await chat.say("hi")
     user_id = await chat.user_id()

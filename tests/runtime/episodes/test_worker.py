@@ -110,7 +110,7 @@ async def test_fewer_user_messages_than_the_threshold_make_no_episode(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=4)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi", "refund?", "thanks")
 
     counts = await worker_for(runtime, clock, llm_for(model)).run_once()
@@ -127,7 +127,7 @@ async def test_at_the_threshold_the_models_summary_becomes_an_episode(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=4)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     await converse(chat, "hi", "I want a refund for order 42", "it arrived broken", "thanks")
     model.answer(summary_json(decisions=["refund order 42"], action_items=["email label"]))
@@ -164,7 +164,7 @@ async def test_at_the_threshold_the_models_summary_becomes_an_episode(
 
 async def test_an_invalid_answer_is_retried_with_the_reason(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
     model.answer("Sure! The user said hi.", "```json\n" + summary_json("User said hi") + "\n```")
 
@@ -183,7 +183,7 @@ async def test_three_invalid_answers_fail_the_job_with_the_reason(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
     model.answer(
         "no json here",
@@ -217,7 +217,7 @@ async def test_a_model_that_is_down_delays_the_episode_without_losing_it(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
     model.fail_next(500, times=4)  # retries=1: two failed attempts of the job
     worker = worker_for(runtime, clock, llm_for(model, retries=1), retry_base=60)
@@ -250,7 +250,7 @@ async def test_a_model_down_for_too_long_fails_the_job_with_the_reason(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
     model.fail_next(500, times=2)
     worker = worker_for(runtime, clock, llm_for(model), max_attempts=2, retry_base=10)
@@ -267,7 +267,7 @@ async def test_a_model_down_for_too_long_fails_the_job_with_the_reason(
 
 async def test_with_no_model_configured_jobs_wait_for_one(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
 
     assert (await worker_for(runtime, clock, None).run_once())["delayed"] == 1
@@ -283,7 +283,7 @@ async def test_with_no_model_configured_jobs_wait_for_one(make_runtime, tmp_path
 
 async def test_a_job_whose_worker_died_is_taken_up_again(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
     with runtime.db.write() as conn:  # as a worker leaves it when the process dies mid-job
         conn.execute(update(JOBS).values(status="running", run_after=clock.now()))
@@ -317,7 +317,7 @@ async def test_past_the_maximum_the_oldest_are_rolled_up_not_dropped(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1, episodic_memory_max_episodes=3)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     model.rule = RollupModel()
     worker = worker_for(runtime, clock, llm_for(model))
     chat = Chat(runtime, bot="helper", user="ana")
@@ -339,7 +339,7 @@ async def test_a_failed_roll_up_keeps_the_episodes_and_is_tried_again(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1, episodic_memory_max_episodes=2)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     rule = RollupModel()
     rule.rollups_fail = True
     model.rule = rule
@@ -367,7 +367,7 @@ async def test_the_janitor_removes_episodes_past_the_retention_days(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1, episodic_memory_retention_days=10)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     model.rule = RollupModel()
     worker = worker_for(runtime, clock, llm_for(model))
     chat = Chat(runtime, bot="helper", user="ana")
@@ -386,7 +386,7 @@ async def test_the_janitor_removes_episodes_past_the_retention_days(
 
 async def test_a_session_ended_by_inactivity_gets_its_episode(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, episodic_memory_threshold=2)
-    runtime = make_runtime(bots_dir=tmp_path, sessions={"timeout": 1800})
+    runtime = await make_runtime(bots_dir=tmp_path, sessions={"timeout": 1800})
     model.rule = RollupModel()
     await converse(Chat(runtime, bot="helper", user="ana"), "first", "second", end=False)
     clock.advance(1801)
@@ -401,7 +401,7 @@ async def test_a_session_ended_by_inactivity_gets_its_episode(make_runtime, tmp_
 @pytest.mark.parametrize("option", ["episodic_memory_enabled", "episodic_memory_auto_summarize"])
 async def test_episodes_switched_off_are_respected(make_runtime, tmp_path, clock, model, option):
     make_bot(tmp_path, episodic_memory_threshold=1, **{option: False})
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi", "more", "and more", "bye")
 
     assert (await worker_for(runtime, clock, llm_for(model)).run_once())["skipped"] == 1
@@ -425,7 +425,7 @@ async def test_an_episode_is_there_in_the_next_session(make_runtime, tmp_path, c
     write_bot(
         tmp_path, "recall", start_bas=RECALL_BAS, config="name,value\nepisodic-memory-threshold,1\n"
     )
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     ana = Chat(runtime, bot="recall", user="ana")
     assert await ana.say("I want a refund") == ["recall: recent: []"]
     await ana.say("/end")
@@ -451,7 +451,7 @@ async def test_an_episode_is_there_in_the_next_session(make_runtime, tmp_path, c
 
 async def test_two_workers_never_summarise_a_session_twice(make_runtime, tmp_path, clock, model):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="helper", user="ana")
     for n in range(3):
         await converse(chat, f"s{n}")
@@ -469,7 +469,7 @@ async def test_a_slow_worker_whose_job_was_taken_over_writes_nothing(
     make_runtime, tmp_path, clock, model
 ):
     make_bot(tmp_path, episodic_memory_threshold=1)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await converse(Chat(runtime, bot="helper", user="ana"), "hi")
     slow = worker_for(runtime, clock, llm_for(model), lease=600)
     other = worker_for(runtime, clock, llm_for(model), lease=600)

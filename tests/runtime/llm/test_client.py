@@ -27,7 +27,7 @@ def model_server(monkeypatch: pytest.MonkeyPatch):
         yield server
 
 
-def llm_for(server: FakeOpenAI, **settings) -> LiteLLM:
+def llm_for(server: FakeOpenAI, on_usage=None, **settings) -> LiteLLM:
     return LiteLLM(
         LLMSettings(
             default="openai/fake-model",
@@ -35,6 +35,7 @@ def llm_for(server: FakeOpenAI, **settings) -> LiteLLM:
             api_key_env="FAKE_MODEL_KEY",
             **settings,
         ),
+        on_usage=on_usage,
         sleep=no_wait,
     )
 
@@ -57,9 +58,9 @@ async def test_a_bot_without_code_answers_with_its_model_from_the_persons_memory
         """,
     )
     write_bot(tmp_path, "concierge", config=LLM_BOT_CONFIG)
-    llm = llm_for(model_server)
-    runtime = make_runtime(bots_dir=tmp_path, llm=llm)
-    llm.on_usage = runtime.record_usage
+    runtime = await make_runtime(
+        bots_dir=tmp_path, make_llm=lambda on_usage: llm_for(model_server, on_usage=on_usage)
+    )
     await Chat(runtime, bot="teacher", user="ana").say("language=pt-BR")
     await Chat(runtime, bot="teacher", user="bob").say("language=de")
     model_server.answer("Olá! Posso ajudar?")
@@ -90,7 +91,7 @@ async def test_a_bot_without_code_answers_with_its_model_from_the_persons_memory
 
 async def test_the_next_turn_sees_the_sessions_earlier_turns(make_runtime, tmp_path, model_server):
     write_bot(tmp_path, "concierge", config=LLM_BOT_CONFIG)
-    runtime = make_runtime(bots_dir=tmp_path, llm=llm_for(model_server))
+    runtime = await make_runtime(bots_dir=tmp_path, llm=llm_for(model_server))
     chat = Chat(runtime, bot="concierge", user="ana")
     model_server.answer("first answer", "second answer")
     await chat.say("first question")
@@ -151,7 +152,7 @@ async def test_when_the_model_is_down_the_person_is_told_and_nothing_is_saved(
         """,
     )
     model_server.fail_next(500, times=3)
-    runtime = make_runtime(bots_dir=tmp_path, llm=llm_for(model_server, retries=2))
+    runtime = await make_runtime(bots_dir=tmp_path, llm=llm_for(model_server, retries=2))
     chat = Chat(runtime, bot="asker", user="ana")
     assert await chat.say("hello?") == [f"asker: {LLM_DOWN_APOLOGY}"]
     ref = runtime.memory.user_ref(
@@ -162,7 +163,7 @@ async def test_when_the_model_is_down_the_person_is_told_and_nothing_is_saved(
 
 async def test_without_a_model_the_answer_says_so_honestly(make_runtime, tmp_path):
     write_bot(tmp_path, "concierge", config=LLM_BOT_CONFIG)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     assert await Chat(runtime, bot="concierge", user="ana").say("hello") == [
         f"concierge: {NO_MODEL_HELP}"
     ]

@@ -35,7 +35,7 @@ def account(channel: str, kind: str, external: str, text: str, event: str) -> In
 
 
 async def test_first_contact_creates_a_user_once_and_keeps_the_display_name(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     first = runtime.identity.resolve("telegram", "123456789", "Ana Souza")
     again = runtime.identity.resolve("telegram", "123456789", "Ana Souza")
     other = runtime.identity.resolve("slack", "T024BE7LD:U012AB3CD", "Ana")
@@ -50,7 +50,7 @@ async def test_link_merges_two_accounts_newer_write_wins_and_both_keep_their_fac
     make_runtime, tmp_path: Path, clock: ManualClock
 ):
     write_bot(tmp_path, "memo", bot_py=MEMO_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     runtime.bind_channel("tg", bot="memo")
     runtime.bind_channel("sl", bot="memo")
 
@@ -117,7 +117,7 @@ async def test_link_merges_two_accounts_newer_write_wins_and_both_keep_their_fac
 
 
 async def test_a_link_code_is_single_use_and_expires(make_runtime, clock: ManualClock):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     owner = Chat(runtime, bot="support-bot", user="owner")
     other = Chat(runtime, bot="support-bot", user="other")
     third = Chat(runtime, bot="support-bot", user="third")
@@ -135,7 +135,7 @@ async def test_a_link_code_is_single_use_and_expires(make_runtime, clock: Manual
 
 
 async def test_guessing_codes_is_cut_off_after_the_attempt_limit(make_runtime, clock: ManualClock):
-    runtime = make_runtime(link={"max_attempts": 3})
+    runtime = await make_runtime(link={"max_attempts": 3})
     owner = Chat(runtime, bot="support-bot", user="owner")
     guesser = Chat(runtime, bot="support-bot", user="guesser")
     code = (await owner.say("/link"))[0].split("code is ")[1][:6]
@@ -159,7 +159,7 @@ async def test_guessing_codes_is_cut_off_after_the_attempt_limit(make_runtime, c
 async def test_forget_asks_for_confirmation_then_removes_the_person(make_runtime, clock):
     from mnemobot.runtime.people.privacy import export_user
 
-    runtime = make_runtime()
+    runtime = await make_runtime()
     ana = Chat(runtime, bot="sales-bot", user="ana")
     bob = Chat(runtime, bot="sales-bot", user="bob")
     for chat, name in ((ana, "Ana"), (bob, "Bob")):
@@ -191,7 +191,7 @@ async def test_accounts_with_the_same_verified_email_are_one_person_when_enabled
     make_runtime, tmp_path
 ):
     write_bot(tmp_path, "memo", bot_py=MEMO_BOT)
-    runtime = make_runtime(bots_dir=tmp_path, link={"by_email": True})
+    runtime = await make_runtime(bots_dir=tmp_path, link={"by_email": True})
     runtime.bind_channel("sl", bot="memo")
     runtime.bind_channel("tg", bot="memo")
 
@@ -224,7 +224,7 @@ async def test_accounts_with_the_same_verified_email_are_one_person_when_enabled
 
 async def test_email_is_kept_but_never_links_unless_enabled(make_runtime, tmp_path):
     write_bot(tmp_path, "memo", bot_py=MEMO_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     runtime.bind_channel("sl", bot="memo")
     for ext, event in (("T1:U1", "a"), ("T2:U9", "b")):
         await runtime.handle(

@@ -94,7 +94,7 @@ def rows_of(runtime, user_id: str) -> dict[str, int]:
 
 
 async def test_forget_removes_everything_of_one_person_and_nothing_of_another(make_runtime, clock):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     ana = await populate(runtime, clock, "ana")
     bob = await populate(runtime, clock, "bob")
     before_bob = rows_of(runtime, bob)
@@ -115,7 +115,7 @@ async def test_forget_removes_everything_of_one_person_and_nothing_of_another(ma
 
 
 async def test_export_is_one_json_document_of_everything_held(make_runtime, clock):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     ana = await populate(runtime, clock, "ana")
     await populate(runtime, clock, "bob")
 

@@ -52,7 +52,7 @@ async def test_the_same_event_delivered_twice_is_handled_once(make_runtime, tmp_
     from mnemobot.runtime.storage.tables import INBOX, OUTBOX, TURNS
 
     write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     runtime.bind_channel("console:counter", bot="counter")
 
     first = await runtime.handle(message("hi", "evt-1"))
@@ -73,7 +73,7 @@ async def test_a_failing_bot_rolls_back_its_writes_and_the_person_gets_an_apolog
     from mnemobot.runtime.storage.tables import BOT_MEMORY, INBOX, SESSION_MEMORY, USER_MEMORY
 
     write_bot(tmp_path, "fragile", bot_py=FAILING_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="fragile", user="ana")
 
     with caplog.at_level(logging.ERROR, logger="mnemobot.runtime.pipeline.runtime"):
@@ -109,7 +109,7 @@ async def test_memory_full_at_commit_writes_nothing_and_says_so(make_runtime, tm
                 await ctx.say("kept " + ctx.text)
         """,
     )
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="hoarder", user="ana")
     assert await chat.say("1") == ["hoarder: kept 1"]
     assert await chat.say("2") == ["hoarder: kept 2"]
@@ -121,22 +121,20 @@ async def test_memory_full_at_commit_writes_nothing_and_says_so(make_runtime, tm
 
 
 async def test_an_unknown_bot_is_a_clear_error(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     with pytest.raises(UnknownBot, match="unknown bot 'nobody'; bots here: sales-bot, support-bot"):
         Chat(runtime, bot="nobody", user="ana")
 
 
 async def test_a_message_on_an_unbound_channel_is_refused(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     with pytest.raises(UnknownBot, match="not bound"):
         await runtime.handle(message("hi", "e", channel="console:ghost"))
 
 
 async def test_a_database_that_is_down_is_a_clear_error(tmp_path: Path, db_url: str):
-    from mnemobot.runtime.bots.registry import load_bots
-    from mnemobot.runtime.pipeline.runtime import Runtime
+    from mnemobot.runtime.app.build import build_runtime
     from mnemobot.runtime.settings import load_settings
-    from mnemobot.runtime.storage.database import Database
 
     write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
     down_url = (
@@ -145,10 +143,10 @@ async def test_a_database_that_is_down_is_a_clear_error(tmp_path: Path, db_url: 
         else "sqlite:////proc/no-such-place/mnemobot.db"
     )
     settings = load_settings(None, database={"url": down_url}, bots={"dir": str(tmp_path)})
-    runtime = Runtime(settings=settings, bots=load_bots(tmp_path), db=Database(down_url))
+    runtime = build_runtime(settings)
     expected = "database unavailable: .*refused" if "postgres" in down_url else "cannot create"
     with pytest.raises(StorageError, match=expected):
-        runtime.start()
+        await runtime.start()
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -186,7 +184,7 @@ async def test_a_database_that_goes_away_mid_turn_loses_nothing(
                 await ctx.say(f"message {n}")
         """,
     )
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     runtime.bind_channel("console:counter", bot="counter")
     import sys
 
@@ -218,7 +216,7 @@ async def test_an_oversized_message_gets_a_clear_answer_and_the_bot_does_not_run
     from mnemobot.runtime.storage.tables import INBOX, TURNS, USER_MEMORY
 
     write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
-    runtime = make_runtime(bots_dir=tmp_path, messages={"max_chars": 100})
+    runtime = await make_runtime(bots_dir=tmp_path, messages={"max_chars": 100})
     chat = Chat(runtime, bot="counter", user="ana")
 
     assert await chat.say("x" * 150) == [
@@ -242,7 +240,7 @@ async def test_an_event_is_stored_while_every_shared_thread_is_busy(make_runtime
     from mnemobot.runtime.storage.tables import INBOX
 
     write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     runtime.bind_channel("console:counter", bot="counter")
     gate = threading.Event()
     # More blocked calls than Database.run has threads, so its queue is not empty either.
@@ -290,9 +288,7 @@ async def test_max_turns_in_flight_at_once_all_get_their_connections(db_url: str
         bots={"dir": str(tmp_path)},
         workers={"max_turns": turns},
     )
-    runtime = build_runtime(settings)
-    runtime.start()
-    try:
+    async with build_runtime(settings) as runtime:
         runtime.bind_channel("console:waiter", bot="waiter")
         people = [
             InboundMessage(
@@ -313,5 +309,3 @@ async def test_max_turns_in_flight_at_once_all_get_their_connections(db_url: str
         with runtime.db.read() as conn:
             statuses = conn.execute(select(INBOX.c.status)).scalars().all()
         assert statuses == ["done"] * turns
-    finally:
-        runtime.stop()

@@ -126,7 +126,7 @@ async def test_many_conversations_bumping_one_counter_through_the_runtime(
                 await ctx.say(f"seen {n}")
         """,
     )
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chats = [Chat(runtime, bot="stats", user=f"user{i}") for i in range(12)]
 
     await asyncio.gather(*(chat.say(f"hello {n}") for chat in chats for n in range(3)))

@@ -81,7 +81,7 @@ def model_for(server: FakeOpenAI) -> LiteLLM:
 @pytest.mark.parametrize("program", ["S000_PERSONALIZATION", "S002_PERSONALIZED_GREETING"])
 async def test_personalised_greeting_asks_once_then_welcomes_back(make_runtime, tmp_path, program):
     write_bot(tmp_path, "greeter", start_bas=getattr(seeds, program))
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="greeter", user="ana")
     question = (
         "Welcome! What's your name?" if program.startswith("S000") else "Hello! What's your name?"
@@ -98,13 +98,13 @@ async def test_personalised_greeting_asks_once_then_welcomes_back(make_runtime, 
 
 async def test_a_dialog_waiting_at_hear_survives_a_restart(make_runtime, tmp_path):
     write_bot(tmp_path, "greeter", start_bas=seeds.S000_PERSONALIZATION)
-    first = make_runtime(bots_dir=tmp_path)
+    first = await make_runtime(bots_dir=tmp_path)
     assert await Chat(first, bot="greeter", user="ana").say("hi") == [
         "greeter: Welcome! What's your name?"
     ]
     first.stop()  # the process ends while the dialog waits at HEAR
 
-    second = make_runtime(bots_dir=tmp_path)
+    second = await make_runtime(bots_dir=tmp_path)
     chat = Chat(second, bot="greeter", user="ana")
     assert await chat.say("Ana") == ["greeter: Nice to meet you, Ana!"]
     assert memory_of(second, await chat.user_id()) == {"name": "Ana"}
@@ -115,7 +115,7 @@ async def test_cross_bot_preferences(make_runtime, tmp_path):
     store, use = seeds.S002_CROSS_BOT_PREFERENCES.split("' In any other bot - use preference\n")
     write_bot(tmp_path, "settings-bot", start_bas=store + 'TALK "Saved."\n')
     write_bot(tmp_path, "helper-bot", start_bas="' In any other bot - use preference\n" + use)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
 
     assert await Chat(runtime, bot="settings-bot", user="ana").say("hi") == ["settings-bot: Saved."]
     assert await Chat(runtime, bot="helper-bot", user="ana").say("oi") == [
@@ -131,7 +131,7 @@ async def test_cross_bot_object_keeps_its_fields(make_runtime, tmp_path):
     sales, support = seeds.S000_CROSS_BOT_SHARING.split("' In support-bot: Access the same data\n")
     write_bot(tmp_path, "sales-bot", start_bas='orderid = "A-1001"\ntotal = 99.9\n' + sales)
     write_bot(tmp_path, "support-bot", start_bas=support)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
 
     assert await Chat(runtime, bot="sales-bot", user="ana").say("buy") == []
     assert await Chat(runtime, bot="support-bot", user="ana").say("help") == [
@@ -147,7 +147,7 @@ async def test_user_facts_reach_the_model_as_data(make_runtime, tmp_path, fake_m
     # Completed with a TALK of the model's answer, so the person sees it.
     write_bot(tmp_path, "pm-bot", start_bas=seeds.S002_USER_FACTS_AI + "TALK response\n")
     fake_model.answer("Here is a roadmap for Acme Corp.")
-    runtime = make_runtime(bots_dir=tmp_path, llm=model_for(fake_model))
+    runtime = await make_runtime(bots_dir=tmp_path, llm=model_for(fake_model))
     chat = Chat(runtime, bot="pm-bot", user="ana")
 
     assert await chat.say("hi") == ["pm-bot: Here is a roadmap for Acme Corp."]
@@ -166,7 +166,7 @@ async def test_user_facts_reach_the_model_as_data(make_runtime, tmp_path, fake_m
 
 async def test_bot_statistics_counter(make_runtime, tmp_path, caplog):
     write_bot(tmp_path, "stats-bot", start_bas=seeds.S002_BOT_STATISTICS)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     with caplog.at_level(logging.INFO, logger="mnemobot.runtime.dialogs"):
         for user in ("ana", "bob", "ana"):
             chat = Chat(runtime, bot="stats-bot", user=user)
@@ -185,7 +185,7 @@ async def test_feature_flags(make_runtime, tmp_path):
         "' Enable voice features\n", '\' Enable voice features\nTALK "voice on"\n'
     )
     write_bot(tmp_path, "flags-bot", start_bas=program)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     assert await Chat(runtime, bot="flags-bot", user="ana").say("hi") == ["flags-bot: voice on"]
     assert bot_memory(runtime, "flags-bot") == {
         "enable_voice": True,
@@ -208,7 +208,7 @@ async def test_cache_refreshes_after_an_hour(make_runtime, tmp_path, clock: Manu
             start_bas=program,
             config="name,value\nhttp-allow-private,true\nhttp-allow-hosts,127.0.0.1\n",
         )
-        runtime = make_runtime(bots_dir=tmp_path)
+        runtime = await make_runtime(bots_dir=tmp_path)
         chat = Chat(runtime, bot="fx-bot", user="ana")
 
         rates.brl = 5.1
@@ -235,7 +235,7 @@ async def test_conversation_state_in_the_session(make_runtime, tmp_path, clock: 
         + later.replace("' Continue collecting\n", '\' Continue collecting\nTALK "still " + step\n')
     )
     write_bot(tmp_path, "form-bot", start_bas=program)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="form-bot", user="ana")
     assert await chat.say("start") == []
     user_id = await chat.user_id()
@@ -263,7 +263,7 @@ async def test_multi_turn_context_reaches_the_model(make_runtime, tmp_path, fake
     program = 'customerid = "C-42"\norderid = "O-7"\n' + seeds.S002_MULTI_TURN_CONTEXT
     write_bot(tmp_path, "care-bot", start_bas=program + "TALK response\n")
     fake_model.answer("Refund approved for O-7.")
-    runtime = make_runtime(bots_dir=tmp_path, llm=model_for(fake_model))
+    runtime = await make_runtime(bots_dir=tmp_path, llm=model_for(fake_model))
     assert await Chat(runtime, bot="care-bot", user="ana").say("help") == [
         "care-bot: Refund approved for O-7."
     ]
@@ -274,7 +274,7 @@ async def test_multi_turn_context_reaches_the_model(make_runtime, tmp_path, fake
 
 async def test_profile_builder(make_runtime, tmp_path):
     write_bot(tmp_path, "profile-bot", start_bas=seeds.S002_PROFILE_BUILDER)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="profile-bot", user="ana")
     await chat.say("hi")
     assert memory_of(runtime, await chat.user_id()) == {"profile": {}}
@@ -285,7 +285,7 @@ async def test_profile_builder(make_runtime, tmp_path):
         '\' Ask for name when appropriate\nTALK "What should I call you?"\nHEAR n\nprofile.name = n\n',
     )
     write_bot(tmp_path / "v2", "profile-bot", start_bas=program)
-    runtime = make_runtime(bots_dir=tmp_path / "v2")
+    runtime = await make_runtime(bots_dir=tmp_path / "v2")
     chat = Chat(runtime, bot="profile-bot", user="ana")
     await chat.say("/end")
     assert await chat.say("hi") == ["profile-bot: What should I call you?"]
@@ -299,7 +299,7 @@ async def test_preference_learning_asks_the_model_after_ten_choices(
     program = 'currentContext = "lunch menu"\n' + seeds.S002_PREFERENCE_LEARNING
     write_bot(tmp_path, "menu-bot", start_bas=program)
     fake_model.answer("Prefers vegetarian dishes.")
-    runtime = make_runtime(bots_dir=tmp_path, llm=model_for(fake_model))
+    runtime = await make_runtime(bots_dir=tmp_path, llm=model_for(fake_model))
     chat = Chat(runtime, bot="menu-bot", user="ana")
     dishes = ["salad", "tofu", "pizza", "salad", "curry", "salad", "soup", "tofu", "salad", "dal"]
     for dish in dishes:
@@ -327,7 +327,7 @@ async def test_context_handoff_between_two_bots(make_runtime, tmp_path):
     )
     write_bot(tmp_path, "front-bot", start_bas=sender)
     write_bot(tmp_path, "specialist-bot", start_bas=receiver)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="front-bot", user="ana")
 
     assert await chat.say("I was charged twice") == [
@@ -346,7 +346,7 @@ async def test_ttl_pattern(make_runtime, tmp_path, clock: ManualClock):
         "' Valid\n", '\' Valid\nTALK "code valid"\n'
     ).replace("' Expired or not found\n", '\' Expired or not found\nTALK "code expired"\n')
     write_bot(tmp_path, "auth-bot", start_bas=program)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="auth-bot", user="ana")
     assert await chat.say("hi") == ["auth-bot: code valid"]
     stored = memory_of(runtime, await chat.user_id())["temp_auth_code"]
@@ -362,7 +362,7 @@ async def test_ttl_pattern(make_runtime, tmp_path, clock: ManualClock):
             "' Expired or not found\n", '\' Expired or not found\nTALK "code expired"\n'
         ),
     )
-    later = make_runtime(bots_dir=tmp_path / "later")
+    later = await make_runtime(bots_dir=tmp_path / "later")
     clock.advance(301)
     assert await Chat(later, bot="auth-bot", user="ana").say("hi") == ["auth-bot: code expired"]
     assert "temp_auth_code" not in memory_of(later, await chat.user_id())
@@ -370,7 +370,7 @@ async def test_ttl_pattern(make_runtime, tmp_path, clock: ManualClock):
 
 async def test_set_bot_memory_and_get_bot_memory_into(make_runtime, tmp_path):
     write_bot(tmp_path, "legacy-bot", start_bas=seeds.S001_EXAMPLE)
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     assert await Chat(runtime, bot="legacy-bot", user="ana").say("hi") == [
         "legacy-bot: Hello, world!"
     ]
@@ -385,7 +385,7 @@ async def test_a_runtime_error_rolls_back_and_apologises_naming_file_and_line(
         "buggy-bot",
         start_bas='SET USER MEMORY "written", "before the error"\nx = "abc" - 1\nTALK "never"\n',
     )
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     chat = Chat(runtime, bot="buggy-bot", user="ana")
     with caplog.at_level(logging.ERROR):
         assert await chat.say("hi") == [f"buggy-bot: {APOLOGY}"]
@@ -420,7 +420,7 @@ async def test_an_object_stored_from_basic_has_its_fields_in_a_python_bot(make_r
                 await ctx.say(f"order {last['orderId']} for {last['amount']:.2f}")
         """,
     )
-    runtime = make_runtime(bots_dir=tmp_path)
+    runtime = await make_runtime(bots_dir=tmp_path)
     await Chat(runtime, bot="sales-bot", user="ana").say("buy")
     assert await Chat(runtime, bot="py-support", user="ana").say("status?") == [
         "py-support: order A-1001 for 99.90"

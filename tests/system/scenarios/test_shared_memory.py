@@ -6,7 +6,7 @@ from tests.support import Chat
 
 
 async def test_support_bot_greets_by_the_name_and_language_sales_bot_learned(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     sales = Chat(runtime, bot="sales-bot", user="ana")
 
     assert await sales.say("hi") == ["sales-bot: Hi! I'm the sales bot. What's your name?"]
@@ -27,7 +27,7 @@ async def test_support_bot_greets_by_the_name_and_language_sales_bot_learned(mak
 
 
 async def test_sales_bot_understands_a_name_and_a_language_said_in_a_sentence(make_runtime):
-    sales = Chat(make_runtime(), bot="sales-bot", user="dora")
+    sales = Chat(await make_runtime(), bot="sales-bot", user="dora")
     await sales.say("hello")
 
     assert (await sales.say("my name is Dora"))[0].startswith("sales-bot: Nice to meet you, Dora!")
@@ -37,7 +37,7 @@ async def test_sales_bot_understands_a_name_and_a_language_said_in_a_sentence(ma
 
 
 async def test_welcome_bot_understands_a_name_and_a_language_said_in_a_sentence(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     welcome = Chat(runtime, bot="welcome-bot", user="eva")
     await welcome.say("hi")
 
@@ -57,7 +57,7 @@ async def test_welcome_bot_understands_a_name_and_a_language_said_in_a_sentence(
 
 
 async def test_sales_bot_welcomes_a_known_person_back_in_their_language(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     welcome = Chat(runtime, bot="welcome-bot", user="ines")
     for line in ("hi", "Inês", "Español"):
         await welcome.say(line)
@@ -70,13 +70,13 @@ async def test_sales_bot_welcomes_a_known_person_back_in_their_language(make_run
 
 
 async def test_still_greeted_after_the_process_restarts(make_runtime):
-    first = make_runtime()
+    first = await make_runtime()
     sales = Chat(first, bot="sales-bot", user="bruno")
     for line in ("hi", "Bruno", "Español"):
         await sales.say(line)
     first.stop()
 
-    second = make_runtime()
+    second = await make_runtime()
     support = Chat(second, bot="support-bot", user="bruno")
     assert await support.say("hola") == [
         "support-bot: ¡Hola, Bruno! Soy el bot de soporte. ¿En qué puedo ayudarte?"
@@ -84,7 +84,7 @@ async def test_still_greeted_after_the_process_restarts(make_runtime):
 
 
 async def test_transfer_carries_the_handoff_context_which_the_receiver_clears(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     sales = Chat(runtime, bot="sales-bot", user="carla")
     for line in ("hi", "Carla", "English"):
         await sales.say(line)
@@ -127,7 +127,7 @@ async def test_transfer_carries_the_handoff_context_which_the_receiver_clears(ma
 
 
 async def test_another_person_sees_none_of_it(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     ana = Chat(runtime, bot="sales-bot", user="ana")
     for line in ("hi", "Ana", "Português"):
         await ana.say(line)
@@ -151,7 +151,7 @@ async def _user_memory(runtime, user_id):
 
 
 async def test_the_basic_welcome_bot_shares_memory_with_the_python_bots(make_runtime):
-    runtime = make_runtime()
+    runtime = await make_runtime()
     welcome = Chat(runtime, bot="welcome-bot", user="leo")
     assert await welcome.say("hi") == ["welcome-bot: Welcome! What's your name?"]
     assert await welcome.say("Leo") == [

@@ -43,7 +43,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch):
 
 async def test_told_on_telegram_greeted_on_slack_after_linking(make_runtime, fakes):
     tg, slack = fakes
-    runtime = make_runtime(
+    runtime = await make_runtime(
         bots_dir=REPO / "bots",
         channels=[
             {

@@ -72,7 +72,7 @@ class Sink(Delivery):
 
     def __init__(self, runtime: Any) -> None:
         self.recorder = RecordingChannel()
-        super().__init__(runtime, self.recorder)
+        super().__init__(runtime.delivery_services, self.recorder)
         self.recorder.delivery = self
 
     @property
@@ -80,9 +80,9 @@ class Sink(Delivery):
         return self.recorder.sent
 
 
-def two_workers(make_runtime: Any, tmp_path: Path) -> tuple[Any, Any]:
+async def two_workers(make_runtime: Any, tmp_path: Path) -> tuple[Any, Any]:
     write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
-    first, second = make_runtime(bots_dir=tmp_path), make_runtime(bots_dir=tmp_path)
+    first, second = await make_runtime(bots_dir=tmp_path), await make_runtime(bots_dir=tmp_path)
     for runtime in (first, second):
         runtime.bind_channel(CHANNEL, bot="counter")
     return first, second
@@ -91,7 +91,7 @@ def two_workers(make_runtime: Any, tmp_path: Path) -> tuple[Any, Any]:
 async def test_a_turn_answers_the_earlier_unanswered_events_of_its_conversation_first(
     make_runtime: Any, tmp_path: Path
 ) -> None:
-    first, second = two_workers(make_runtime, tmp_path)
+    first, second = await two_workers(make_runtime, tmp_path)
     one, two = message("one", "e1"), message("two", "e2")
     assert await first.accept(one) and await second.accept(two)  # stored by two workers
 
@@ -105,7 +105,7 @@ async def test_a_turn_answers_the_earlier_unanswered_events_of_its_conversation_
 async def test_with_deliver_each_turns_replies_leave_while_the_conversation_is_held(
     make_runtime: Any, tmp_path: Path
 ) -> None:
-    first, second = two_workers(make_runtime, tmp_path)
+    first, second = await two_workers(make_runtime, tmp_path)
     sink = Sink(second)
     for n in range(3):
         assert await first.accept(message(f"m{n}", f"e{n}"))
@@ -119,11 +119,11 @@ async def test_with_deliver_each_turns_replies_leave_while_the_conversation_is_h
 async def test_a_reclaimer_takes_only_stale_events_and_two_do_not_take_the_same(
     make_runtime: Any, tmp_path: Path, clock: ManualClock
 ) -> None:
-    first, second = two_workers(make_runtime, tmp_path)
+    first, second = await two_workers(make_runtime, tmp_path)
     assert await first.accept(message("left behind", "e1"))
     sinks = [Sink(first), Sink(second)]
     reclaimers = [
-        Reclaimer(rt, {CHANNEL: sink}, reclaim_after=60, send_lease=60)
+        Reclaimer(rt.delivery_services, {CHANNEL: sink}, reclaim_after=60, send_lease=60)
         for rt, sink in zip((first, second), sinks, strict=True)
     ]
 
@@ -138,12 +138,12 @@ async def test_a_reclaimer_takes_only_stale_events_and_two_do_not_take_the_same(
 async def test_replies_committed_but_never_sent_are_sent_once_after_the_lease(
     make_runtime: Any, tmp_path: Path, clock: ManualClock
 ) -> None:
-    first, second = two_workers(make_runtime, tmp_path)
+    first, second = await two_workers(make_runtime, tmp_path)
     result = await first.handle(message("hi", "e1"))  # committed; then the worker died
     assert [r.text for r in result.replies] == ["0: hi"]
     sinks = [Sink(first), Sink(second)]
     reclaimers = [
-        Reclaimer(rt, {CHANNEL: sink}, reclaim_after=60, send_lease=30)
+        Reclaimer(rt.delivery_services, {CHANNEL: sink}, reclaim_after=60, send_lease=30)
         for rt, sink in zip((first, second), sinks, strict=True)
     ]
 
@@ -165,11 +165,11 @@ async def test_a_reclaimer_waits_for_a_live_sender_past_its_lease_and_sends_noth
 ) -> None:
     """A claim lapses while its worker is still sending (a long rate-limit wait): the
     reclaimer of another worker claims the reply but must not send it a second time."""
-    first, second = two_workers(make_runtime, tmp_path)
+    first, second = await two_workers(make_runtime, tmp_path)
     msg = message("hi", "e1")
     result = await first.handle(msg)
     sinks = [Sink(first), Sink(second)]
-    reclaimer = Reclaimer(second, {CHANNEL: sinks[1]}, reclaim_after=60, send_lease=30)
+    reclaimer = Reclaimer(second.delivery_services, {CHANNEL: sinks[1]}, reclaim_after=60, send_lease=30)
 
     async with first.locks.hold(msg.conversation):  # the first worker, still sending
         clock.advance(31)
@@ -189,7 +189,7 @@ async def test_a_reclaimer_waits_for_a_live_sender_past_its_lease_and_sends_noth
 async def test_a_failed_send_gives_its_claim_back(
     make_runtime: Any, tmp_path: Path, clock: ManualClock
 ) -> None:
-    first, _ = two_workers(make_runtime, tmp_path)
+    first, _ = await two_workers(make_runtime, tmp_path)
     result = await first.handle(message("hi", "e1"))
     await first.db.run(first.outbox.release, [r.id for r in result.replies])
 
@@ -231,13 +231,13 @@ async def test_advisory_locks_serialise_one_conversation_and_let_others_run(
 
 
 async def test_runtimes_pick_their_locks_by_database(make_runtime: Any, tmp_path: Path) -> None:
-    first, _ = two_workers(make_runtime, tmp_path)
+    first, _ = await two_workers(make_runtime, tmp_path)
     expected = LocalLocks if first.db.is_sqlite else PgAdvisoryLocks
     assert isinstance(first.locks, expected)
 
 
-def test_one_janitor_sweeps_at_a_time(make_runtime: Any, tmp_path: Path) -> None:
-    first, second = two_workers(make_runtime, tmp_path)
+async def test_one_janitor_sweeps_at_a_time(make_runtime: Any, tmp_path: Path) -> None:
+    first, second = await two_workers(make_runtime, tmp_path)
     if first.db.is_sqlite:
         assert first.janitor.sweep_all() is not None
         return
