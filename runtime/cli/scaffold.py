@@ -37,7 +37,7 @@ timeout = 1800                              # seconds of inactivity that end a s
 # default = "openai/gpt-4o-mini"            # any litellm model; the key from OPENAI_API_KEY
 """
 
-PYTHON_CONFIG = """\
+BOT_CONFIG = """\
 name,value
 description,{description}
 prompt,You are a friendly assistant. Keep answers short.
@@ -90,8 +90,10 @@ class Written:
 
 def _bot_files(folder: Path, *, basic: bool, written: Written) -> None:
     name = folder.name
-    kind = "a BASIC dialog" if basic else "a Python bot"
-    written.write(folder / "config.csv", PYTHON_CONFIG.format(description=f"{name}, {kind}"))
+    what = (
+        "A BASIC dialog that greets you by name" if basic else "A Python bot that learns your name"
+    )
+    written.write(folder / "config.csv", BOT_CONFIG.format(description=what))
     if basic:
         written.write(folder / "start.bas", BASIC_BOT.format(name=name))
     else:
