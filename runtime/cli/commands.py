@@ -237,7 +237,7 @@ def run(
             )
         typer.echo(
             f"listening on http://{settings.server.host}:{settings.server.port} "
-            f"(database {runtime.db.dialect}); Ctrl-C stops",
+            f"(database {runtime.db.describe()}); Ctrl-C stops",
             err=True,
         )
 
@@ -435,7 +435,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
         upgrade(db)
     finally:
         db.stop()
-    typer.echo(f"database schema is up to date ({db.dialect})")
+    typer.echo(f"database schema is up to date ({db.describe()})")
 
 
 def _plain_arguments(command: Any) -> None:

@@ -22,8 +22,7 @@ from mnemobot.runtime.messages import InboundMessage
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import INBOX, new_id
-from sqlalchemy import Connection, bindparam, func, literal_column, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 __all__ = ["Backlog", "InboxEntry", "InboxStore"]
 
@@ -57,16 +56,9 @@ class InboxStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        postgres = db.dialect == "postgresql"
-        insert_fn = postgresql.insert if postgres else sqlite.insert
-        # SQLite: max(rowid) is a lookup, and writers queue (BEGIN IMMEDIATE), so it is exact.
-        next_seq = (
-            func.nextval("inbox_seq")
-            if postgres
-            else literal_column("(SELECT coalesce(max(rowid), 0) + 1 FROM inbox)")
-        )
+        next_seq = db.dialect.next_in_sequence("inbox_seq", _t.name)
         insert = (
-            insert_fn(_t)
+            db.dialect.insert(_t)
             .values(
                 id=bindparam("id"),
                 channel=bindparam("channel"),

@@ -24,6 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.dialect import dialect_of
 from sqlalchemy import Connection, text
 
 __all__ = [
@@ -185,7 +186,7 @@ class PgAdvisoryLocks:
 
 def locks_for(db: Database, *, max_held: int = 16) -> ConversationLocks:
     """The conversation locks a database calls for: advisory on PostgreSQL, local on SQLite."""
-    if db.dialect == "postgresql":
+    if db.dialect.advisory_locks:
         return PgAdvisoryLocks(db, max_held=max_held)
     return LocalLocks()
 
@@ -196,7 +197,7 @@ def try_xact_lock(conn: Connection, name: str) -> bool:
     For periodic jobs several workers run: the one that gets it does the pass, the others
     skip it. Always True on SQLite, where one process owns the database.
     """
-    if conn.dialect.name != "postgresql":
+    if not dialect_of(conn).advisory_locks:
         return True
     return bool(conn.execute(_TRY_XACT, {"key": advisory_key(f"mnemobot:job:{name}")}).scalar())
 
@@ -222,11 +223,11 @@ class DeploymentLock:
     @property
     def held(self) -> bool:
         """Whether this process has the role (always on SQLite)."""
-        return self._db.dialect != "postgresql" or self._conn is not None
+        return not self._db.dialect.advisory_locks or self._conn is not None
 
     async def acquire(self) -> bool:
         """Take the role if no other process has it; False when one does."""
-        if self._db.dialect != "postgresql" or self._conn is not None:
+        if not self._db.dialect.advisory_locks or self._conn is not None:
             return True
         return await asyncio.to_thread(self._acquire)
 

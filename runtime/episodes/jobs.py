@@ -100,9 +100,9 @@ class EpisodeJobs:
             _j.status.in_(("pending", "running")),
             _j.run_after <= now,
         )
-        query = select(_j.id).where(due).order_by(_j.run_after).limit(batch)
-        if self.db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        query = self.db.dialect.lock_rows(
+            select(_j.id).where(due).order_by(_j.run_after).limit(batch), skip_locked=True
+        )
         claim = (
             update(JOBS)
             .where(due, _j.id.in_(bindparam("ids", expanding=True)))

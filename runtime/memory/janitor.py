@@ -105,7 +105,7 @@ class Janitor:
 
         On PostgreSQL, nothing when another worker's janitor is sweeping right now.
         """
-        if self.db.is_sqlite:  # one process; and a second write transaction would wait on it
+        if self.db.dialect.one_writer:  # one process; a second write transaction would wait
             return self._sweep_all(max_passes)
         with self.db.write() as conn:
             if not try_xact_lock(conn, "janitor"):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from mnemobot.runtime.errors import InvalidValue
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.dialect import Dialect
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import new_id
 from sqlalchemy import (
@@ -34,7 +35,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["MISSING", "KeyValueSQL", "StoredValue"]
 
@@ -67,11 +67,11 @@ class KeyValueSQL:
     Args:
         table: the SQLAlchemy table (user_memory, bot_memory or session_memory).
         owner: the columns that name the owner, e.g. ``("user_id",)`` or ``("session_id", "kind")``.
-        dialect: ``"sqlite"`` or ``"postgresql"``.
+        dialect: the database's (``Database.dialect``).
     """
 
     def __init__(
-        self, table: Table, owner: tuple[str, ...], dialect: str, extra: tuple[str, ...] = ()
+        self, table: Table, owner: tuple[str, ...], dialect: Dialect, extra: tuple[str, ...] = ()
     ) -> None:
         self.table = table
         self.owner = owner
@@ -122,8 +122,7 @@ class KeyValueSQL:
         return values
 
     def _build_upsert(self) -> Any:
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(self.table).values(**self._insert_values())
+        stmt = self.dialect.insert(self.table).values(**self._insert_values())
         updates = {"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
         if self.has_type:
             updates["memory_type"] = stmt.excluded.memory_type
@@ -133,9 +132,8 @@ class KeyValueSQL:
             index_elements=[*self.owner, "key"], set_=updates
         ).returning(self.table.c.id)
 
-    def _build_atomic(self, op: str) -> Any:
+    def _build_atomic(self, op: Literal["increment", "append"]) -> Any:
         """``increment``/``append`` as one upsert; the WHERE refuses a value of the wrong kind."""
-        pg = self.dialect == "postgresql"
         t = self.table.name
         cols = ["id", *self.owner, *self.extra, "key", "value", "updated_at"]
         vals = [":id", *(f":{o}" for o in (*self.owner, *self.extra)), ":key", "{fresh}", ":now"]
@@ -153,24 +151,8 @@ class KeyValueSQL:
         expired = (
             f"({t}.ttl IS NOT NULL AND {t}.ttl <= excluded.updated_at)" if self.has_ttl else "FALSE"
         )
-        if op == "increment":
-            if pg:
-                fresh = "to_jsonb(CAST(:arg AS numeric))"
-                merged = f"to_jsonb(CAST({t}.value #>> '{{}}' AS numeric) + CAST(:arg AS numeric))"
-                kind_ok = f"jsonb_typeof({t}.value) = 'number'"
-            else:
-                fresh = "json(:arg)"
-                merged = f"json_quote(json_extract({t}.value, '$') + json_extract(:arg, '$'))"
-                kind_ok = f"json_type({t}.value) IN ('integer', 'real')"
-        else:
-            if pg:
-                fresh = "jsonb_build_array(CAST(:arg AS jsonb))"
-                merged = f"{t}.value || jsonb_build_array(CAST(:arg AS jsonb))"
-                kind_ok = f"jsonb_typeof({t}.value) = 'array'"
-            else:
-                fresh = "json_array(json(:arg))"
-                merged = f"json_insert({t}.value, '$[#]', json(:arg))"
-                kind_ok = f"json_type({t}.value) = 'array'"
+        json_op = self.dialect.atomic_json(op, t)
+        fresh, merged, kind_ok = json_op.fresh, json_op.merged, json_op.kind_ok
         if self.has_ttl:
             merged = f"CASE WHEN {expired} THEN {fresh} ELSE {merged} END"
             kind_ok = f"({expired} OR {kind_ok})"

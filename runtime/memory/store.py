@@ -166,7 +166,7 @@ class MemoryStore:
         Raises MemoryFull (the caller rolls back) when a user's live keys exceed the limit
         after this turn created new ones. Returns each op's resulting value.
         """
-        if self.db.dialect == "postgresql":
+        if self.db.dialect.row_locks:
             for user_id in sorted({r.user_id for r, _ in writes.ops if r.user_id}):
                 conn.execute(self._lock_user, {"lock_user": user_id})
         created: dict[ScopeRef, int] = {}

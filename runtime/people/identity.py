@@ -10,7 +10,6 @@ from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import IDENTITIES, USERS, new_id
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["IdentityStore", "ResolvedUser"]
 
@@ -33,14 +32,13 @@ class IdentityStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        insert_fn = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._find = select(_identities.user_id, _identities.display_name).where(
             _identities.channel_kind == bindparam("kind"),
             _identities.external_id == bindparam("ext"),
         )
         self._find_one = Prepared(self._find)
         self._insert_identity = (
-            insert_fn(IDENTITIES)
+            db.dialect.insert(IDENTITIES)
             .values(
                 id=bindparam("id"),
                 channel_kind=bindparam("kind"),

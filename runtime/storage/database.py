@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from mnemobot.runtime.errors import StorageError
+from mnemobot.runtime.storage.dialect import SQLITE, Dialect, dialect_for
 from mnemobot.runtime.storage.prepared import Prepared
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -57,6 +58,14 @@ SPARE_CONNECTIONS = 3  # PostgreSQL: a deployment role lock, start-up checks, a 
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is pinged
 _IDLE_SINCE = "mnemobot_idle_since"  # connection record info key
 _SQLITE_BEGIN = "mnemobot_sqlite_begin"  # connection info key: the mode of the next BEGIN
+_NO_WAIT = "IMMEDIATE, or give up at once"  # that mode, on the event loop (see Database.run)
+
+
+class _WouldWait(BaseException):
+    """The write lock is taken: a write on the event loop gives up, to run on a thread.
+
+    A BaseException, so a caller's ``except Exception`` cannot swallow it on its way out.
+    """
 
 
 def normalise_url(url: str) -> str:
@@ -83,9 +92,22 @@ def _prepare_sqlite(engine: Engine) -> None:
         # Straight to the driver: SQLAlchemy has opened its transaction already, and a full
         # exec_driver_sql round (events, execution context, result) costs as much as an upsert.
         # write() asks for IMMEDIATE for its next BEGIN only (the connection is reused).
-        sql = f"BEGIN {conn.info.pop(_SQLITE_BEGIN, 'DEFERRED')}"
+        mode = conn.info.pop(_SQLITE_BEGIN, "DEFERRED")
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        if mode == _NO_WAIT:
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                    raise _WouldWait from exc
+                raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            return
+        sql = f"BEGIN {mode}"
         try:
-            conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+            driver.execute(sql)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
@@ -129,23 +151,32 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, held_connections: int = 16) -> None:
         self.url = normalise_url(url)
-        self._dialect = make_url(self.url).get_backend_name()  # parsed once: asked every call
+        self._dialect = dialect_for(self.url)  # parsed once: asked every call
         self._echo = echo
         self._held_connections = held_connections
         self._engine: Engine | None = None
-        self._local = threading.local()  # SQLite: .conn, this thread's held connection
+        # SQLite: .conn, this thread's held connection; .inline, whether this thread runs a
+        # function for run() on the event loop (a write must not wait there)
+        self._local = threading.local()
+        self._writer = threading.RLock()  # SQLite: one write transaction of ours at a time
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
         self._statements: ThreadPoolExecutor | None = None
         self._intake: ThreadPoolExecutor | None = None
 
     @property
-    def dialect(self) -> str:
+    def dialect(self) -> Dialect:
+        """What this database can do (row locks, advisory locks, ...) and its upsert."""
         return self._dialect
+
+    def describe(self) -> str:
+        """The database's kind, for people (``sqlite``, ``postgresql``)."""
+        return self._dialect.name
 
     @property
     def is_sqlite(self) -> bool:
-        return self._dialect == "sqlite"
+        """For tests and tools; the runtime asks :attr:`dialect` for a capability instead."""
+        return self._dialect is SQLITE
 
     @property
     def engine(self) -> Engine:
@@ -158,7 +189,7 @@ class Database:
         if self._engine is not None:
             return
         url = make_url(self.url)
-        if self.is_sqlite:
+        if self._dialect is SQLITE:
             if url.database and url.database != ":memory:":
                 folder = Path(url.database).parent
                 try:
@@ -169,6 +200,9 @@ class Database:
                     ) from exc
             engine = create_engine(url, echo=self._echo, connect_args={"check_same_thread": False})
             _prepare_sqlite(engine)
+            # One writer at a time anyway: one thread for run(), one for run_intake().
+            self._statements = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+            self._intake = ThreadPoolExecutor(1, thread_name_prefix="sqlite-intake")
         else:
             engine = create_engine(
                 url,
@@ -222,7 +256,7 @@ class Database:
             try:
                 if not pooled:
                     return fetch(conn, params, autobegin=False)
-                if self._dialect == "postgresql":
+                if self._dialect is not SQLITE:
                     # Autocommit for this one statement (as SQLAlchemy's own pre-ping does):
                     # one round trip instead of BEGIN, SELECT, COMMIT.
                     driver = conn.connection.driver_connection
@@ -246,7 +280,7 @@ class Database:
         On SQLite: this thread's held connection, opened on first use; a pooled one when the
         held one is inside a transaction already (nested use), so none is ever shared.
         """
-        if self._dialect != "sqlite":
+        if self._dialect is not SQLITE:
             return self.engine.connect(), True
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
@@ -276,9 +310,26 @@ class Database:
             raise _storage_error(exc) from exc
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a blocking storage function without stalling the event loop on a network DB."""
-        if self.is_sqlite:
-            return fn(*args, **kwargs)
+        """Run a blocking storage function without ever waiting for the database on the loop.
+
+        On PostgreSQL ``fn`` runs on the database's threads. On SQLite it runs on the event
+        loop, where it costs microseconds (a hop to a thread and back would cost more than
+        the statements), unless it would wait: when its first write transaction finds the
+        write lock taken (another process's ``mnemobot memory set``, or our own writer thread
+        busy), that transaction gives up at once and ``fn`` runs again, from the start, on the
+        database's writer thread, where waiting stalls nobody else. So ``fn`` must do nothing
+        but read before its first write transaction (the stores' functions all open it first).
+        A second write transaction after one has committed waits where it is (rare: forget).
+        """
+        if self._dialect is SQLITE:
+            local = self._local
+            local.inline = True
+            try:
+                return fn(*args, **kwargs)
+            except _WouldWait:
+                pass
+            finally:
+                local.inline = False
         return await _on(self._statements, fn, *args, **kwargs)
 
     async def run_intake(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -287,9 +338,17 @@ class Database:
         The platform waits for its acknowledgement until the event is stored (Slack retries
         after 3 s). Turns in flight keep :meth:`run`'s threads busy with a queue of their
         statements; an event stored through that queue would wait behind all of them.
+        On SQLite, as with :meth:`run`: on the loop unless the write would wait.
         """
-        if self.is_sqlite:
-            return fn(*args, **kwargs)
+        if self._dialect is SQLITE:
+            local = self._local
+            local.inline = True
+            try:
+                return fn(*args, **kwargs)
+            except _WouldWait:
+                pass
+            finally:
+                local.inline = False
         return await _on(self._intake, fn, *args, **kwargs)
 
 
@@ -310,7 +369,7 @@ class _Transaction:
     than a SQLite statement. Driver errors leave as StorageError, as with Database.errors().
     """
 
-    __slots__ = ("_conn", "_db", "_pooled", "_txn", "_write")
+    __slots__ = ("_conn", "_db", "_inline", "_pooled", "_txn", "_write", "_writer")
 
     def __init__(self, db: Database, *, write: bool) -> None:
         self._db = db
@@ -318,18 +377,31 @@ class _Transaction:
 
     def __enter__(self) -> Connection:
         db = self._db
+        self._writer = self._inline = False
+        if self._write and db._dialect is SQLITE:
+            # Our own writers queue here, not in SQLite's busy handler (which sleeps); on the
+            # event loop nothing may wait, so a taken lock sends the work to a thread.
+            self._inline = getattr(db._local, "inline", False)
+            if not db._writer.acquire(blocking=not self._inline):
+                raise _WouldWait
+            self._writer = True
         try:
             conn, self._pooled = db._checkout()
-        except DBAPIError as exc:
-            raise _storage_error(exc) from exc
+        except BaseException as exc:
+            self._release_writer()
+            if isinstance(exc, DBAPIError):
+                raise _storage_error(exc) from exc
+            raise
         try:
-            if self._write and db._dialect == "sqlite":
-                conn.info[_SQLITE_BEGIN] = "IMMEDIATE"
+            if self._writer:
+                conn.info[_SQLITE_BEGIN] = _NO_WAIT if self._inline else "IMMEDIATE"
             self._txn = conn.begin()
         except BaseException as exc:
+            self._release_writer()
+            conn.info.pop(_SQLITE_BEGIN, None)
             if self._pooled:
                 conn.close()
-            else:
+            elif not isinstance(exc, _WouldWait):  # that BEGIN failed cleanly
                 db._drop_held(conn)  # a failed BEGIN can leave SQLAlchemy's state half-set
             if isinstance(exc, DBAPIError):
                 raise _storage_error(exc) from exc
@@ -337,15 +409,23 @@ class _Transaction:
         self._conn = conn
         return conn
 
+    def _release_writer(self) -> None:
+        if self._writer:
+            self._writer = False
+            self._db._writer.release()
+
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         try:
             if exc_type is None and self._write:
                 self._txn.commit()
+                if self._inline:  # run()'s function cannot be run again from the start now
+                    self._db._local.inline = False
             else:
                 self._txn.rollback()
         except DBAPIError as end_exc:
             raise _storage_error(end_exc) from end_exc
         finally:
+            self._release_writer()
             if self._pooled:
                 self._conn.close()
         if isinstance(exc, DBAPIError):

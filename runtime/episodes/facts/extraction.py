@@ -299,9 +299,8 @@ def apply_fact_changes(
     unknown numbers, values that changed since the model saw them, keys that belong to
     non-fact memory and adds past ``user-memory-max-keys`` are refused, not written.
     """
-    locked = select(USERS.c.id).where(USERS.c.id == user_id)
-    if conn.dialect.name == "postgresql":
-        locked = locked.with_for_update()  # serialise with turns writing this user's memory
+    # Serialise with turns writing this user's memory.
+    locked = sql.dialect.lock_rows(select(USERS.c.id).where(USERS.c.id == user_id))
     if conn.execute(locked).first() is None:
         return FactChanges(rejected=["the user no longer exists"])
     run = _Apply(conn, sql, policy, user_id, provenance, now)

@@ -16,6 +16,7 @@ from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.values import check_key, check_value, memory_type_for
 from mnemobot.runtime.ops.admin.base import Actor, AdminConflict, AdminNotFound, AdminPart, iso
 from mnemobot.runtime.ops.audit import AuditRecord
+from mnemobot.runtime.storage.dialect import dialect_of
 from mnemobot.runtime.storage.tables import (
     EPISODES,
     FACT_HISTORY,
@@ -47,9 +48,7 @@ class PersonEdits(AdminPart):
 
     def _lock_user(self, conn: Connection, user_id: str) -> None:
         """Fail with UnknownUser if the person is gone; on PostgreSQL hold them till commit."""
-        query = select(_u.id).where(_u.id == user_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+        query = dialect_of(conn).lock_rows(select(_u.id).where(_u.id == user_id))
         if conn.execute(query).first() is None:
             raise UnknownUser(f"no user {user_id!r} (forgotten meanwhile?)")
 
