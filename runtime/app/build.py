@@ -121,5 +121,5 @@ def build_runtime(
         user_policy=user_policy,
         dialog_runner=dialog_runner,
         # On start, replies another live worker is sending are left to it (SQLite: one process)
-        recover_lease=0.0 if db.is_sqlite else settings.workers.send_lease,
+        recover_lease=0.0 if db.dialect.one_process else settings.workers.send_lease,
     )

@@ -1,0 +1,89 @@
+"""Database.run on SQLite: on the event loop while nothing waits, on a thread when a write would.
+
+Another process holding the write lock (``mnemobot memory set``) must not stall the loop: the
+write that finds the lock taken runs again from the start on the writer thread, and writes
+once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import USERS
+from sqlalchemy import func, insert, select
+
+
+@pytest.fixture
+def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[Database, Path]]:
+    path = tmp_path / "mnemobot.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    db.start()
+    yield db, path
+    db.stop()
+
+
+async def until(check: Callable[[], bool], within: float = 10.0) -> None:
+    """Readiness: poll ``check`` on the loop (which must stay free for it to be seen)."""
+    for _ in range(int(within / 0.001)):
+        if check():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("not ready in time")
+
+
+def users(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(USERS)).scalar_one())
+
+
+def add_user(db: Database, user_id: str, calls: list[str]) -> str:
+    calls.append(threading.current_thread().name)
+    with db.write() as conn:
+        conn.execute(
+            insert(USERS).values(id=user_id, display_name=user_id, created_at=ManualClock().now())
+        )
+    return user_id
+
+
+async def test_a_write_runs_on_the_loop_while_nothing_holds_the_lock(sqlite_db):
+    db, _ = sqlite_db
+    calls: list[str] = []
+
+    assert await db.run(add_user, db, "ana", calls) == "ana"
+
+    assert calls == [threading.current_thread().name]
+    assert users(db) == 1
+
+
+async def test_a_write_waits_for_another_process_off_the_loop_and_writes_once(sqlite_db):
+    db, path = sqlite_db
+    calls: list[str] = []
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        writing = asyncio.create_task(db.run(add_user, db, "ana", calls))
+        await until(lambda: len(calls) == 2)  # tried on the loop, gave up, again on the thread
+        assert not writing.done()
+        # the loop is free meanwhile: a read answers at once, and a write goes to the thread
+        assert await db.run(users, db) == 0
+        second = asyncio.create_task(db.run(add_user, db, "bia", calls))
+        await until(lambda: len(calls) == 3)  # tried on the loop: our writer thread has it
+        assert not writing.done() and not second.done()
+    finally:
+        other.rollback()
+        other.close()
+
+    assert await writing == "ana"
+    assert await second == "bia"
+    loop_thread = threading.current_thread().name
+    assert [name == loop_thread for name in calls] == [True, False, True, False]
+    assert users(db) == 2
