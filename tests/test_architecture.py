@@ -5,12 +5,17 @@
   no adapter, no runtime internals;
 * ``import litellm`` (seconds of start-up) happens inside functions only, so ``mnemobot
   --help`` and ``mnemobot chat`` start fast;
-* every table holding a ``user_id`` is listed for forget and export.
+* every table holding a ``user_id`` is listed for forget and export;
+* no import cycles between modules; adapters use only the runtime's public API; only
+  ``runtime/app/`` and ``runtime/cli/`` import adapters; only ``runtime/storage/`` knows which
+  database dialect is in use; pyproject's package list is the folders on disk; nothing imports
+  the old top-level names ``runtime``/``adapters``.
 """
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,7 @@ class Import:
     line: int
     module: str  # the full dotted name, e.g. "slack_sdk.web"
     at_module_level: bool  # runs on import (not inside a function, not under TYPE_CHECKING)
+    names: tuple[str, ...] = ()  # what ``from module import ...`` takes
 
     @property
     def top(self) -> str:
@@ -53,7 +59,8 @@ def _walk(node: ast.AST, path: Path, module_level: bool) -> Iterator[Import]:
         elif isinstance(child, ast.ImportFrom):
             if child.level:  # relative: inside the same package, never a third party
                 continue
-            yield Import(path, child.lineno, child.module or "", module_level)
+            names = tuple(alias.name for alias in child.names)
+            yield Import(path, child.lineno, child.module or "", module_level, names)
         elif _runs_later(child):
             yield from _walk(child, path, module_level=False)
         elif isinstance(child, ast.Call) and _is_dynamic_import(child):
@@ -187,3 +194,268 @@ def test_every_table_with_a_user_id_is_personal():
     assert with_user_id - set(tables.PERSONAL_TABLES) == set()
     for name, column in tables.PERSONAL_TABLES.items():
         assert column in SQLModel.metadata.tables[name].c, f"{name}.{column} does not exist"
+
+
+# --- the layers: modules, cycles, the public API, the dialect ----------------------------------
+
+ROOTS = {"runtime": "mnemobot.runtime", "adapters": "mnemobot.adapters"}
+PUBLIC_TOP_MODULES = {"errors", "messages", "settings", "clock"}  # mnemobot.runtime.<these>
+DIALECT_NAMES = {"sqlite", "postgresql", "postgres"}
+
+
+def module_names(repo: Path) -> dict[Path, str]:
+    """Every module of the installed packages, by file: ``runtime/a/b.py`` is ``mnemobot.runtime.a.b``."""
+    names: dict[Path, str] = {}
+    for folder, package in ROOTS.items():
+        for path in sorted((repo / folder).rglob("*.py")):
+            parts = path.relative_to(repo / folder).with_suffix("").parts
+            if "__pycache__" in parts or "migrations" in parts:
+                continue
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names[path] = ".".join((package, *parts))
+    return names
+
+
+def import_graph(repo: Path) -> dict[str, set[str]]:
+    """Module -> the mnemobot modules it imports when it is imported (module level only).
+
+    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``;
+    the parent packages Python imports on the way are not edges (their ``__init__`` re-exports
+    lazily, see runtime/_exports.py).
+    """
+    names = module_names(repo)
+    modules = set(names.values())
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for path, name in names.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for imp in _walk(tree, path, module_level=True):
+            if not imp.at_module_level or not imp.module.startswith("mnemobot."):
+                continue
+            targets = [f"{imp.module}.{n}" for n in imp.names if f"{imp.module}.{n}" in modules]
+            if len(targets) < len(imp.names) or not imp.names:
+                targets.append(imp.module)
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``graph``, one per strongly connected component (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def is_public_runtime_api(module: str, packages: set[str]) -> bool:
+    """``mnemobot.runtime``, its top-level modules errors/messages/settings/clock, and the
+    ``__init__`` of any runtime package; never a module inside a package."""
+    if module == "mnemobot.runtime" or module in packages:
+        return True
+    parts = module.split(".")
+    return len(parts) == 3 and parts[2] in PUBLIC_TOP_MODULES
+
+
+def runtime_packages(repo: Path) -> set[str]:
+    return {
+        name
+        for path, name in module_names(repo).items()
+        if path.name == "__init__.py" and name.startswith("mnemobot.runtime")
+    }
+
+
+def adapter_api_offenders(repo: Path) -> list[Import]:
+    packages = runtime_packages(repo)
+    return [
+        i
+        for i in imports_under(repo / "adapters")
+        if i.module.startswith("mnemobot.runtime") and not is_public_runtime_api(i.module, packages)
+    ]
+
+
+def runtime_importing_adapters(repo: Path) -> list[Import]:
+    allowed = (repo / "runtime" / "app", repo / "runtime" / "cli")
+    return [
+        i
+        for i in imports_under(repo / "runtime")
+        if (i.module == "mnemobot.adapters" or i.module.startswith("mnemobot.adapters."))
+        and not any(i.path.is_relative_to(folder) for folder in allowed)
+    ]
+
+
+def dialect_mentions(path: Path) -> list[str]:
+    """Where a module decides by dialect: a comparison with "sqlite"/"postgresql", a
+    ``.dialect.name`` or ``is_sqlite``, ``get_backend_name()``, or ``sqlalchemy.dialects``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        where = f"{path}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                values = [side] + (list(side.elts) if isinstance(side, ast.Tuple | ast.Set) else [])
+                if any(isinstance(v, ast.Constant) and v.value in DIALECT_NAMES for v in values):
+                    found.append(f"{where} compares with a dialect name")
+        elif isinstance(node, ast.Attribute):
+            if node.attr == "is_sqlite" or node.attr == "get_backend_name":
+                found.append(f"{where} uses {node.attr}")
+            elif (
+                node.attr == "name"
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "dialect"
+            ):
+                found.append(f"{where} reads .dialect.name")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            if any(m.startswith("sqlalchemy.dialects") for m in modules):
+                found.append(f"{where} imports sqlalchemy.dialects")
+    return found
+
+
+def dialect_offenders(repo: Path) -> list[str]:
+    storage = repo / "runtime" / "storage"
+    found: list[str] = []
+    for folder in ("runtime", "adapters", "bots"):
+        for path in sorted((repo / folder).rglob("*.py")):
+            if "__pycache__" not in path.parts and not path.is_relative_to(storage):
+                found.extend(dialect_mentions(path))
+    return found
+
+
+def old_name_imports(root: Path) -> list[Import]:
+    return [i for i in imports_under(root) if i.top in ("runtime", "adapters")]
+
+
+def packages_on_disk(repo: Path) -> set[str]:
+    return {
+        name
+        for path, name in module_names(repo).items()
+        if path.name == "__init__.py" and "migrations" not in path.parts
+    }
+
+
+def packages_listed(pyproject: Path) -> set[str]:
+    config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    return set(config["tool"]["setuptools"]["packages"])
+
+
+# --- each rule can fail: the same checks on a small tree that breaks them ---------------------
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+    return root
+
+
+def test_the_layer_checks_see_what_they_forbid(tmp_path):
+    repo = _tree(
+        tmp_path,
+        {
+            "runtime/__init__.py": "",
+            "runtime/errors.py": "",
+            "runtime/a.py": "from mnemobot.runtime import b\n",  # b is a module: an edge to it
+            "runtime/b.py": "import mnemobot.runtime.c\n",
+            "runtime/c.py": "from mnemobot.runtime.a import thing\n",  # a cycle a -> b -> c -> a
+            "runtime/d.py": "def later():\n    import mnemobot.runtime.a\n",  # not an edge
+            "runtime/pkg/__init__.py": "from mnemobot.runtime.pkg.inner import X\n",
+            "runtime/pkg/inner.py": "import mnemobot.runtime.errors\n",  # parent: no edge
+            "runtime/pkg/driver.py": (
+                "from sqlalchemy.dialects import sqlite\n"
+                "import mnemobot.adapters.web\n"
+                "def f(db, conn):\n"
+                "    return db.dialect == 'postgresql' or conn.dialect.name or db.is_sqlite\n"
+            ),
+            "runtime/app/__init__.py": "import mnemobot.adapters.web\n",  # allowed here
+            "runtime/storage/__init__.py": "NAME = 'x' if 1 else 'y'\n",
+            "runtime/storage/dialect.py": "def f(name):\n    return name == 'sqlite'\n",
+            "adapters/__init__.py": "",
+            "adapters/web/__init__.py": (
+                "from mnemobot.runtime import Runtime\n"
+                "from mnemobot.runtime.errors import StorageError\n"
+                "from mnemobot.runtime.pkg import X\n"
+                "from mnemobot.runtime.pkg.inner import Y\n"  # inside a package: refused
+                "import runtime.errors\n"  # the old name
+            ),
+            "pyproject.toml": (
+                '[tool.setuptools]\npackages = ["mnemobot.runtime", "mnemobot.adapters"]\n'
+            ),
+        },
+    )
+
+    assert cycles(import_graph(repo)) == [
+        ["mnemobot.runtime.a", "mnemobot.runtime.b", "mnemobot.runtime.c"]
+    ]
+    assert "mnemobot.runtime.pkg" not in import_graph(repo)["mnemobot.runtime.pkg.inner"]
+    assert [i.module for i in adapter_api_offenders(repo)] == ["mnemobot.runtime.pkg.inner"]
+    assert [i.path.name for i in runtime_importing_adapters(repo)] == ["driver.py"]
+    assert sorted(m.split(" ", 1)[1] for m in dialect_offenders(repo)) == [
+        "compares with a dialect name",
+        "imports sqlalchemy.dialects",
+        "reads .dialect.name",
+        "uses is_sqlite",
+    ]
+    assert [str(i.module) for i in old_name_imports(repo)] == ["runtime.errors"]
+    assert packages_listed(repo / "pyproject.toml") != packages_on_disk(repo)
+
+
+# --- the rules on the real tree ----------------------------------------------------------------
+
+
+def test_no_import_cycles_between_modules():
+    graph = import_graph(REPO)
+
+    assert len(graph) > 100, "the module reader found too few modules"
+    assert any(graph.values()), "the module reader found no imports"
+    assert cycles(graph) == []
+
+
+def test_adapters_use_only_the_runtime_public_api():
+    assert [str(i) for i in adapter_api_offenders(REPO)] == []
+
+
+def test_only_the_composition_root_and_the_cli_import_adapters():
+    assert [str(i) for i in runtime_importing_adapters(REPO)] == []
+
+
+def test_only_storage_knows_the_database_dialect():
+    assert dialect_offenders(REPO) == []
+
+
+def test_the_package_list_in_pyproject_is_the_folders_on_disk():
+    assert packages_listed(REPO / "pyproject.toml") == packages_on_disk(REPO)
+
+
+@pytest.mark.parametrize("folder", ["runtime", "adapters", "bots", "tests", "bench"])
+def test_nothing_imports_the_old_top_level_names(folder):
+    assert [str(i) for i in old_name_imports(REPO / folder)] == []
