@@ -438,6 +438,25 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo(f"database schema is up to date ({db.describe()})")
 
 
+@db_app.command("reindex")
+@guard
+def db_reindex(config: ConfigOption = None) -> None:
+    """Rebuild the recall index from what is stored (after a restore or a VACUUM)."""
+    from mnemobot.runtime.storage.database import Database
+    from mnemobot.runtime.storage.fulltext import FullText
+    from mnemobot.runtime.storage.migrate import ensure_schema
+
+    settings = settings_for(config)
+    db = Database(settings.database.url)
+    db.start()
+    try:
+        ensure_schema(db)
+        FullText(db).rebuild()
+    finally:
+        db.stop()
+    typer.echo(f"recall index rebuilt ({db.describe()})")
+
+
 def _plain_arguments(command: Any) -> None:
     """Show arguments as ``KEY``, as click does, not typer's ``{KEY}`` and ``KEY <str>``."""
     from typer.core import TyperArgument, TyperGroup

@@ -1,4 +1,4 @@
-"""``mnemobot memory list|get|set|delete``: read and change one scope's memory by hand.
+"""``mnemobot memory list|get|set|delete|search``: read, change and search memory by hand.
 
 Kept apart from :mod:`mnemobot.runtime.cli.commands` because these commands share things no
 other command needs: choosing the scope (a person's memory under a bot's policy, or a bot's
@@ -173,3 +173,34 @@ def memory_delete(
     if not deleted:
         fail(f"no key {key!r}: nothing deleted")
     typer.echo(f"deleted {key}")
+
+
+@memory_app.command("search")
+@guard
+def memory_search(
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="Words to look for.")],
+    user: UserOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=100, metavar="N", help="Results.")
+    ] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Search everything remembered about a person (what they said to any bot, episodes,
+    facts and their earlier values), best first, each with where it came from."""
+    if user is None:
+        fail("say whose memory to search: --user NAME")
+    with runtime_for(config, bots="optional") as runtime:
+        user_id = runtime.identity.find(user)
+        found = runtime.bot_services.recall.search(user_id, query, limit=limit)
+    if not found:
+        typer.echo(f"nothing remembered about {user} matches {query!r}", err=True)
+        raise typer.Exit(1)
+    for hit in found:
+        if as_json:
+            typer.echo(json.dumps(hit.as_dict(), ensure_ascii=False))
+            continue
+        where = " ".join(
+            part for part in (hit.kind, hit.role, hit.bot, hit.channel) if part is not None
+        )
+        typer.echo(f"{hit.at.date().isoformat()}\t{where}\t{hit.text}")

@@ -17,7 +17,9 @@ what was left out and why: memory a person cannot see, they cannot correct.
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +61,7 @@ RECALLED_RANK = 30.0  # recalled: 30 plus its fused score (at most 1/60)
 # How recalled candidates are chosen (tuned on LoCoMo's development split, bench/recall.py).
 EPISODE_OFFSET = 10  # an episode's summary ranks as a transcript hit this many places lower
 EPISODE_SPACING = 10  # and each further episode this many more (a summary costs ~6 lines)
+SESSION_DIVERSITY = 0.0  # a candidate's score / (1 + this x lines already in from its session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,14 +254,23 @@ class PromptAssembler:
         skipped["recalled"] = max(0, len(found.episodes) - max_episodes)
         for earlier in found.earlier_facts[:3]:
             candidates.append((earlier.score / 2, earlier, f"earlier fact #{earlier.rank + 1}"))
-        candidates.sort(key=lambda c: -c[0])
+        queue = [
+            (-score, order, score, hit, why) for order, (score, hit, why) in enumerate(candidates)
+        ]
+        heapq.heapify(queue)
 
         items: list[PromptItem] = []
         room = self.memory_budget - self.count_tokens(_section_heading("recalled"))
         seen_lines: set[tuple[str | None, str]] = set()
         seen_ids: set[str] = set()
         headed: set[str] = set()
-        for score, hit, why in candidates:
+        per_session: Counter[str | None] = Counter()
+        while queue:
+            _, order, score, hit, why = heapq.heappop(queue)
+            adjusted = score / (1 + SESSION_DIVERSITY * per_session[hit.session_id])
+            if queue and -adjusted > queue[0][0]:
+                heapq.heappush(queue, (-adjusted, order, score, hit, why))  # others go first
+                continue
             item = PromptItem(
                 "recalled",
                 hit.at.date().isoformat(),
@@ -284,6 +296,7 @@ class PromptAssembler:
                 continue
             room -= cost
             item.included = True
+            per_session[hit.session_id] += 1
             headed.add(header)
             seen_ids.add(hit.id)
             seen_lines.add(line)

@@ -19,6 +19,7 @@ from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.conversations.inbox import InboxStore
 from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.conversations.sessions import SessionStore
+from mnemobot.runtime.memory.secrets_filter import redact
 from mnemobot.runtime.memory.store import MemoryStore
 from mnemobot.runtime.messages import OutboundMessage, TurnResult
 from mnemobot.runtime.people.privacy import forget_user
@@ -91,7 +92,7 @@ class TurnCommitter:
                 "bot": turn.addressed_bot,
                 "role": "user",
                 "seq": 0,
-                "text": turn.msg.text if turn.logged_text is None else turn.logged_text,
+                "text": redact(turn.msg.text if turn.logged_text is None else turn.logged_text),
                 "event_id": turn.msg.event_id,
                 "created_at": now,
             }
@@ -104,7 +105,7 @@ class TurnCommitter:
                 "bot": r.bot,
                 "role": "bot",
                 "seq": r.seq + 1,
-                "text": r.text,
+                "text": redact(r.text),
                 "event_id": None,
                 "created_at": now,
             }

@@ -508,3 +508,37 @@ def test_chat_without_a_model_does_not_import_litellm(sqlite_cli):
     assert result.stdout == SALES_HELLO + "\n"
     assert "mnemobot.adapters.console" in result.stderr
     assert "litellm" not in result.stderr
+
+
+def test_memory_search_finds_what_a_person_said_to_any_bot_with_where(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi", "Ana", "Português"])
+    seed(make_runtime, "bea", ["hi", "Bea", "Português"])
+
+    lines = ok(cli("memory", "search", "--user", "ana", "portugues")).splitlines()
+
+    asked = "Nice to meet you, Ana! Which language do you prefer? (English, Português, Español, Français, Deutsch)"
+    assert sorted(lines) == [
+        f"2026-01-01\tturn bot sales-bot console:sales-bot\t{asked}",
+        "2026-01-01\tturn user sales-bot console:sales-bot\tPortuguês",
+    ]
+    found = [
+        json.loads(line)
+        for line in ok(cli("memory", "search", "-u", "ana", "--json", "português")).splitlines()
+    ]
+    [said] = [f for f in found if f.get("role") == "user"]
+    assert (said["kind"], said["text"], said["bot"], said["date"]) == (
+        "turn",
+        "Português",
+        "sales-bot",
+        "2026-01-01",
+    )
+    assert fails(cli("memory", "search", "--user", "ana", "zeppelin")) == (
+        "nothing remembered about ana matches 'zeppelin'\n"
+    )
+
+
+def test_db_reindex_rebuilds_the_recall_index(cli, make_runtime):
+    seed(make_runtime, "ana", ["hi", "Ana", "Português"])
+
+    assert ok(cli("db", "reindex")).startswith("recall index rebuilt (")
+    assert "Português" in ok(cli("memory", "search", "--user", "ana", "portugues"))
