@@ -28,6 +28,7 @@ from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.people.identity import IdentityStore
 from mnemobot.runtime.people.linking import LinkService
 from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
 
@@ -120,6 +121,7 @@ def build_runtime(
         llm=llm,
         user_policy=user_policy,
         dialog_runner=dialog_runner,
+        recall=Recall(db, clock),
         # On start, replies another live worker is sending are left to it (SQLite: one process)
         recover_lease=0.0 if db.dialect.one_process else settings.workers.send_lease,
     )

@@ -48,8 +48,8 @@ from mnemobot.runtime.people.linking import LinkService
 from mnemobot.runtime.pipeline.commands import run_command
 from mnemobot.runtime.pipeline.commit import TurnCommitter
 from mnemobot.runtime.pipeline.delivery import DeliveryServices
-from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.pipeline.turn import Deliver, Turn
+from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
 
@@ -106,6 +106,7 @@ class Runtime:
         llm: the model client; None means no model is configured.
         user_policy: a bot's user-memory rules.
         dialog_runner: runs ``start.bas`` dialogs; None when no bot has one.
+        recall: searches a person's memory (for prompts and ``ctx.user.recall``).
         recover_lease: seconds a send claim is left to its sender when recovering at start.
     """
 
@@ -132,6 +133,7 @@ class Runtime:
         llm: LLM | None,
         user_policy: Callable[[Bot], UserMemoryPolicy],
         dialog_runner: DialogRunner | None,
+        recall: Recall,
         recover_lease: float,
     ) -> None:
         self.settings = settings
@@ -164,7 +166,7 @@ class Runtime:
             llm_settings=settings.llm,
             user_policy=user_policy,
             dialog_runner=dialog_runner,
-            recall=Recall(db, clock),
+            recall=recall,
             recall_budget=settings.memory.recall_budget,
         )
         self.delivery_services = DeliveryServices(

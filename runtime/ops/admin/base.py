@@ -6,17 +6,59 @@ never call one another; all they have in common lives here, so each can be read 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mnemobot.runtime.errors import MnemobotError
 
 if TYPE_CHECKING:
+    from mnemobot.runtime.bots.registry import Bot, BotRegistry
+    from mnemobot.runtime.bots.runner import BotServices
+    from mnemobot.runtime.clock import Clock
+    from mnemobot.runtime.conversations.sessions import SessionStore
+    from mnemobot.runtime.llm.client import LLM
+    from mnemobot.runtime.memory.policy import UserMemoryPolicy
+    from mnemobot.runtime.memory.store import MemoryStore
     from mnemobot.runtime.ops.audit import AuditLog
-    from mnemobot.runtime.pipeline.runtime import Runtime
+    from mnemobot.runtime.people.identity import IdentityStore
+    from mnemobot.runtime.recall.search import Recall
+    from mnemobot.runtime.settings import Settings
+    from mnemobot.runtime.storage.database import Database
 
-__all__ = ["Actor", "AdminConflict", "AdminNotFound", "AdminPart", "iso"]
+__all__ = ["Actor", "AdminConflict", "AdminNotFound", "AdminPart", "AdminServices", "iso"]
+
+
+class AdminServices(Protocol):
+    """What the admin service uses of the runtime (a started :class:`Runtime` is one).
+
+    The stores it reads and corrects, the bots, the settings for the memory limits and prompt
+    budgets, and the model for prompt previews; nothing of the message path.
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def bots(self) -> BotRegistry: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def memory(self) -> MemoryStore: ...
+    @property
+    def identity(self) -> IdentityStore: ...
+    @property
+    def sessions(self) -> SessionStore: ...
+    @property
+    def llm(self) -> LLM | None: ...
+    @property
+    def bot_services(self) -> BotServices: ...
+    @property
+    def recall(self) -> Recall: ...
+    @property
+    def user_policy(self) -> Callable[[Bot], UserMemoryPolicy]: ...
 
 
 class AdminNotFound(MnemobotError):
@@ -44,11 +86,12 @@ class AdminPart:
     """What :class:`runtime.admin.Admin` and each of its parts hold, on a started runtime.
 
     Args:
-        runtime: the started runtime (its stores, bots, settings and clock are used).
+        runtime: the admin's services of a started runtime (its stores, bots, settings,
+            clock and model).
         audit: where writes are recorded.
     """
 
-    def __init__(self, runtime: Runtime, audit: AuditLog) -> None:
+    def __init__(self, runtime: AdminServices, audit: AuditLog) -> None:
         self.runtime = runtime
         self.db = runtime.db
         self.clock = runtime.clock

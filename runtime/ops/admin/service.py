@@ -24,14 +24,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mnemobot.runtime.ops.admin.base import AdminPart
+from mnemobot.runtime.ops.admin.base import AdminPart, AdminServices
 from mnemobot.runtime.ops.admin.bots import Bots
 from mnemobot.runtime.ops.admin.edits import PersonEdits
 from mnemobot.runtime.ops.admin.people import People
 
 if TYPE_CHECKING:
     from mnemobot.runtime.ops.audit import AuditLog
-    from mnemobot.runtime.pipeline.runtime import Runtime
 
 __all__ = ["Admin"]
 
@@ -45,11 +44,11 @@ class Admin(AdminPart):
     needs.
 
     Args:
-        runtime: the started runtime (its stores, bots, settings and clock are used).
+        runtime: the admin's services of a started runtime (:class:`AdminServices`).
         audit: where writes are recorded.
     """
 
-    def __init__(self, runtime: Runtime, audit: AuditLog) -> None:
+    def __init__(self, runtime: AdminServices, audit: AuditLog) -> None:
         super().__init__(runtime, audit)
         self.people = People(runtime, audit)
         self.edits = PersonEdits(runtime, audit)

@@ -6,6 +6,7 @@ or ``curl`` would, and what the bots say afterwards shows the correction took ef
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -402,7 +403,8 @@ async def test_forget_answers_the_clis_receipt_and_the_person_is_gone(
 
     monkeypatch.setenv("MNEMOBOT_DATABASE_URL", db_url)
     monkeypatch.chdir(tmp_path)  # no config/mnemobot.toml here: the built-in defaults
-    result = CliRunner().invoke(app, ["forget", bea, "--yes"])
+    # the command runs its own event loops, as in its own process: not on this test's loop
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["forget", bea, "--yes"])
     assert result.exit_code == 0, result.output
     cli_receipt = json.loads(result.output)
     assert answer.status_code == 200

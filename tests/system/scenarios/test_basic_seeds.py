@@ -102,7 +102,7 @@ async def test_a_dialog_waiting_at_hear_survives_a_restart(make_runtime, tmp_pat
     assert await Chat(first, bot="greeter", user="ana").say("hi") == [
         "greeter: Welcome! What's your name?"
     ]
-    first.stop()  # the process ends while the dialog waits at HEAR
+    await first.stop()  # the process ends while the dialog waits at HEAR
 
     second = await make_runtime(bots_dir=tmp_path)
     chat = Chat(second, bot="greeter", user="ana")

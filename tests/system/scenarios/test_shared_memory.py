@@ -74,7 +74,7 @@ async def test_still_greeted_after_the_process_restarts(make_runtime):
     sales = Chat(first, bot="sales-bot", user="bruno")
     for line in ("hi", "Bruno", "Español"):
         await sales.say(line)
-    first.stop()
+    await first.stop()
 
     second = await make_runtime()
     support = Chat(second, bot="support-bot", user="bruno")
