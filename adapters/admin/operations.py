@@ -97,6 +97,16 @@ async def _detail(call: Call) -> Any:
     return await call.run(call.admin.people.user_detail, await call.user(), turns)
 
 
+async def _recall(call: Call) -> Any:
+    q = call.request.query_params.get("q", "").strip()
+    if not q:
+        raise HTTPError(422, "say what to look for: ?q= words the person may have said")
+    limit = call.query_int("limit", 10, 1, 50)
+    user_id = await call.user()
+    results = await call.run(call.admin.people.recall, user_id, q, limit)
+    return {"user_id": user_id, "query": q, "results": results}
+
+
 async def _forget(call: Call) -> Any:
     return await call.run(call.admin.people.forget, call.actor, await call.user())
 
@@ -209,6 +219,18 @@ OPS: tuple[Op, ...] = (
         s.UserDetail,
         query=({"name": "turns", "in": "query", "schema": {"type": "integer", "maximum": 200}},),
         errors=(404,),
+    ),
+    Op(
+        "GET",
+        "/users/{user}/recall",
+        _recall,
+        "Search everything remembered about a person (as `mnemobot memory search`), best first",
+        s.RecallAnswer,
+        query=(
+            {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
+            {**_LIMIT, "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+        ),
+        errors=(404, 422),
     ),
     Op(
         "DELETE",

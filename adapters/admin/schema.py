@@ -24,6 +24,7 @@ __all__ = [
     "MemoryWrite",
     "PromptPreview",
     "PromptRequest",
+    "RecallAnswer",
     "SearchAnswer",
     "Unlinked",
     "UserDetail",
@@ -232,6 +233,25 @@ class ExportDocument(BaseModel):
     user_id: str
 
 
+class RecallResult(_Out):
+    kind: Literal["turn", "episode", "fact", "earlier fact"]
+    text: str
+    date: str = Field(description="The day of the conversation (turns, episodes) or the write.")
+    at: str
+    score: float
+    bot: str | None = None
+    channel: str | None = None
+    role: str | None = None
+    key: str | None = None
+    session_id: str | None = None
+
+
+class RecallAnswer(_Out):
+    user_id: str
+    query: str
+    results: list[RecallResult]
+
+
 class PromptItemOut(_Out):
     section: str
     label: str
@@ -239,6 +259,7 @@ class PromptItemOut(_Out):
     tokens: int
     included: bool
     reason: str
+    detail: str = Field(default="", description="Where it came from and its scores.")
 
 
 class PromptPreview(_Out):

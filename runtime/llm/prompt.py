@@ -59,9 +59,9 @@ FACTS_RANK = 40.0  # facts: 40 minus a tenth per place
 RECALLED_RANK = 30.0  # recalled: 30 plus its fused score (at most 1/60)
 
 # How recalled candidates are chosen (tuned on LoCoMo's development split, bench/recall.py).
-EPISODE_OFFSET = 10  # an episode's summary ranks as a transcript hit this many places lower
+EPISODE_OFFSET = 30  # an episode's summary ranks as a transcript hit this many places lower
 EPISODE_SPACING = 10  # and each further episode this many more (a summary costs ~6 lines)
-SESSION_DIVERSITY = 0.0  # a candidate's score / (1 + this x lines already in from its session)
+SESSION_DIVERSITY = 0.1  # a candidate's score / (1 + this x lines already in from its session)
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,6 +193,7 @@ class Runtime:
         ]
         # An earlier event caught up with while its conversation is held: no dedupe, no lock.
         self._held_steps: list[Step] = [
+        self.recall = recall
             self._identify,
             *self._steps[self._steps.index(self._serialise) + 1 :],
         ]

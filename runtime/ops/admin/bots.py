@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from mnemobot.runtime.errors import InvalidValue, UnknownUser
-from mnemobot.runtime.llm.answers import EPISODES_CONSIDERED, assemble_prompt, latest_session
+from mnemobot.runtime.llm.answers import assemble_prompt, latest_session
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.memory.values import check_key, check_value
 from mnemobot.runtime.ops.admin.base import Actor, AdminNotFound, AdminPart, iso
@@ -103,7 +103,9 @@ class Bots(AdminPart):
                 else None
             ),
             session_id=session_id,
-            episodes=await self.db.run(runtime.episodes.recent, user_id, EPISODES_CONSIDERED),
+            recall=runtime.bot_services.recall,
+            user_id=user_id,
+            memory_budget=runtime.settings.memory.recall_budget,
             question=message,
         )
         return {
@@ -123,6 +125,7 @@ class Bots(AdminPart):
                     "tokens": i.tokens,
                     "included": i.included,
                     "reason": i.reason,
+                    "detail": i.detail,
                 }
                 for i in built.items
             ],

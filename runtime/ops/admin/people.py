@@ -56,6 +56,10 @@ class People(AdminPart):
         """A user id from an id or any reference ``mnemobot --user`` accepts; UnknownUser else."""
         return self.runtime.identity.find(ref)
 
+    def recall(self, user_id: str, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        """What recall finds about ``user_id`` for ``query``, best first, each with its source."""
+        return [hit.as_dict() for hit in self.runtime.recall.search(user_id, query, limit=limit)]
+
     def search(self, q: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
         """People whose id, display name, e-mail or channel account matches ``q``.
 

@@ -113,6 +113,7 @@ async def test_the_openapi_document_describes_every_route(api):
         ("GET", "/admin/api/users/{user}"),
         ("DELETE", "/admin/api/users/{user}"),
         ("GET", "/admin/api/users/{user}/export"),
+        ("GET", "/admin/api/users/{user}/recall"),
         ("PUT", "/admin/api/users/{user}/memory/{key}"),
         ("DELETE", "/admin/api/users/{user}/memory/{key}"),
         ("PUT", "/admin/api/users/{user}/facts/{key}"),
@@ -476,3 +477,24 @@ async def test_every_write_is_audited_without_values_and_survives_forget(api, me
     assert secret not in text and "Porto" not in text and TOKEN not in text
     mine = (await api.get("/admin/api/audit", params={"user_id": ana, "limit": 2})).json()
     assert [e["action"] for e in mine["entries"]] == ["user.forget", "user.export"]
+
+
+async def test_recall_searches_one_persons_memory_with_where_each_result_came_from(
+    api, meet, runtime
+):
+    ana = await meet("ana", "Ana", "Português")
+    await meet("bea", "Bea", "Português")
+
+    answer = await api.get(f"/admin/api/users/{ana}/recall", params={"q": "portugues"})
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["user_id"], body["query"]) == (ana, "portugues")
+    said = [r for r in body["results"] if r["kind"] == "turn" and r["role"] == "user"]
+    assert [(r["text"], r["bot"], r["channel"], r["date"]) for r in said] == [
+        ("Português", "sales-bot", "console:sales-bot", "2026-01-01")
+    ]
+    assert answer.headers["cache-control"] == "no-store"
+    missing = await api.get(f"/admin/api/users/{ana}/recall")
+    assert missing.status_code == 422 and "?q=" in missing.json()["error"]
+    assert (await api.get("/admin/api/users/nobody/recall", params={"q": "x"})).status_code == 404
