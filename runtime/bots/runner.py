@@ -192,7 +192,7 @@ async def _ask_llm(services: BotServices, ctx: BotContext, question: str) -> str
         user_memory=ctx.user.memory,
         context=ctx.session.context,
         session_id=ctx.session.id,
-        recall=services.recall,
+        recall=services.recall if bot.options.user_memory_enabled else None,
         user_id=ctx.user.id,
         memory_budget=services.recall_budget,
         question=question,

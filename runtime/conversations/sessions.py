@@ -31,7 +31,12 @@ _sm = SESSION_MEMORY.c
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """The open session of a conversation, as a turn starts."""
+    """The open session of a conversation, as a turn starts.
+
+    ``opened_now`` is true until a turn of the session has been answered: a session whose
+    opening message failed is still new, so the next message starts it again (``start.bas``
+    runs), as if the failed message never came.
+    """
 
     id: str
     conversation: str
@@ -85,13 +90,13 @@ class SessionStore:
         params = {"conversation": conversation}
         row = self.db.read_one(self._open, params)
         if row is not None and self._current(row, user_id, now):
-            return _info(row, conversation, opened_now=False)
+            return _info(row, conversation)
         with self.db.write() as conn:
             row = self._open.first(conn, params)
             if row is not None and self._fresh(row, now):
                 if row[1] != user_id:  # the account was linked into another user
                     conn.execute(update(SESSIONS).where(_s.id == row[0]).values(user_id=user_id))
-                return _info(row, conversation, user_id=user_id, opened_now=False)
+                return _info(row, conversation, user_id=user_id)
             if row is not None:
                 self.end_in(conn, row[0], "timeout", now)
             session_id = new_id()
@@ -129,7 +134,10 @@ class SessionStore:
         dialog_state: Any,
         user_messages: int,
     ) -> None:
-        """Record a finished turn (inside the turn's transaction)."""
+        """Record a finished turn (inside the turn's transaction).
+
+        ``user_messages`` counts answered turns only: a failed turn leaves it as it was.
+        """
         self._touch.execute(
             conn,
             {
@@ -198,10 +206,8 @@ class SessionStore:
             return sum(self.end_in(conn, session_id, "timeout", now) for session_id in ids)
 
 
-def _info(
-    row: tuple[Any, ...], conversation: str, *, user_id: str | None = None, opened_now: bool
-) -> SessionInfo:
-    """A SessionInfo from a row of ``SessionStore._open``."""
+def _info(row: tuple[Any, ...], conversation: str, *, user_id: str | None = None) -> SessionInfo:
+    """A SessionInfo from a row of ``SessionStore._open`` (new while no turn was answered)."""
     session_id, owner, active_bot, dialog_state, user_messages, started_at, last_activity = row
     return SessionInfo(
         id=session_id,
@@ -212,5 +218,5 @@ def _info(
         user_messages=user_messages,
         started_at=started_at,
         last_activity_at=last_activity,
-        opened_now=opened_now,
+        opened_now=user_messages == 0,
     )

@@ -68,14 +68,16 @@ async def assemble_prompt(
 ) -> BuiltPrompt:
     """The prompt ``bot`` would send for ``question``, from the person's memory.
 
-    ``recall`` None leaves out everything said before (a bot whose user memory is off).
+    ``recall`` None leaves out everything said before; a bot whose user memory is off
+    (``user-memory-enabled,false``) gets neither facts nor recall.
     """
     model = bot.options.model
+    remembers = bot.options.user_memory_enabled
 
     def count(text: str) -> int:
         return llm.count_tokens(text, model=model) if llm is not None else estimate_tokens(text)
 
-    rows = await user_memory.rows(newest=FACTS_READ)
+    rows = await user_memory.rows(newest=FACTS_READ) if remembers else []
     facts = [
         RememberedFact(r.key, r.value, r.updated_at)
         for r in rows
@@ -84,7 +86,7 @@ async def assemble_prompt(
     turns = await db.run(recent_turns, db, session_id, 20) if session_id is not None else []
     found = (
         await db.run(recall.gather, user_id, question, window=WINDOW_HITS)
-        if recall is not None
+        if recall is not None and remembers and memory_budget > 0
         else None
     )
     assembler = PromptAssembler(

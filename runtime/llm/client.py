@@ -6,8 +6,12 @@ anything. A bot's ``model`` option names an alias from ``[llm]`` (``default``, `
 any other key there) or is itself a litellm model string.
 
 Rate limits, timeouts and server errors are retried with exponential backoff; when the
-alias keeps failing, ``[llm] fallback`` names an alias to try once. Every call's tokens,
-cost and latency are recorded per bot and person (``llm_usage``).
+alias keeps failing, ``[llm] fallback`` names an alias to try once. A failure that waiting
+cannot mend (nothing listens at the address, the host does not resolve, the key is not
+set) is not retried. Every failure is said in one line naming the model, where it was
+asked and why (``model openai/gpt-4o-mini at http://127.0.0.1:9/v1: connection refused``);
+the SDK's traceback is kept for debug logging. Every call's tokens, cost and latency are
+recorded per bot and person (``llm_usage``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -53,6 +58,11 @@ class ModelRoute:
     api_base: str | None = None
     api_key_env: str | None = None
     timeout: float = 60.0
+
+    def describe(self) -> str:
+        """``model openai/gpt-4o-mini at http://127.0.0.1:9/v1``: how failures name it."""
+        where = f" at {self.api_base}" if self.api_base else ""
+        return f"model {self.model}{where}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +162,38 @@ class LiteLLM:
         """
         self._module()
         self.count_tokens("warm up")
+        for warning in self.key_warnings():
+            logger.warning("%s", warning)
+
+    def key_warnings(self) -> list[str]:
+        """One line per configured alias whose provider key variable is empty."""
+        s = self.settings
+        aliases = ["default", *(["fast"] if s.fast else []), *(s.model_extra or {})]
+        warnings: list[str] = []
+        for alias in aliases:
+            route = self.resolve(alias)
+            missing = self.missing_keys(route) if route is not None else []
+            if missing:
+                warnings.append(
+                    f"[llm] {alias}: {route.describe() if route else alias} needs "
+                    f"{' and '.join(missing)}, which is not set; its calls will fail"
+                )
+        return warnings
+
+    def missing_keys(self, route: ModelRoute) -> list[str]:
+        """The environment variables ``route`` needs that are empty (imports litellm).
+
+        ``api_key_env`` when the route names one; else what litellm says the provider
+        reads (an ``*_API_BASE`` is not counted: ``api_base`` in ``[llm]`` stands for it).
+        """
+        if route.api_key_env:
+            return [] if os.environ.get(route.api_key_env) else [route.api_key_env]
+        try:
+            found = self._module().validate_environment(model=route.model)
+        except Exception:
+            return []
+        names = found.get("missing_keys") or [] if isinstance(found, dict) else []
+        return [str(name) for name in names if not str(name).endswith("_BASE")]
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -203,11 +245,10 @@ class LiteLLM:
                 return await self._call(route, messages, bot, user_id, purpose)
             except _Retryable as exc:
                 if attempt + 1 >= attempts:
-                    raise LLMError(
-                        f"the model {route.model!r} did not answer after {attempts} tries: {exc}"
-                    ) from exc.__cause__
+                    tries = f" ({attempts} tries)" if attempts > 1 else ""
+                    raise LLMError(f"{route.describe()}: {exc}{tries}") from exc.__cause__
                 delay = min(self.settings.backoff * 2**attempt, 30.0)
-                logger.info("model %s: %s; retrying in %.1fs", route.model, exc, delay)
+                logger.info("%s: %s; retrying in %.1fs", route.describe(), exc, delay)
                 await self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -225,15 +266,24 @@ class LiteLLM:
             kwargs["api_base"] = route.api_base
         if route.api_key_env:
             kwargs["api_key"] = os.environ.get(route.api_key_env, "")
+            if not kwargs["api_key"]:
+                raise LLMError(f"{route.describe()}: {route.api_key_env} is not set")
         started = time.perf_counter()
         try:
             response = await litellm.acompletion(model=route.model, messages=messages, **kwargs)
         except Exception as exc:
             await self._record(route, bot, user_id, purpose, None, started, ok=False)
+            logger.debug("%s failed", route.describe(), exc_info=exc)
+            cause, lasting = _cause_of(exc, route)
+            if not lasting and not route.api_key_env:
+                missing = self.missing_keys(route)
+                if missing and not _status(exc):  # the SDK stopped before asking anyone
+                    cause, lasting = f"{' and '.join(missing)} is not set", True
             name = type(exc).__name__
-            if name in _RETRYABLE or isinstance(exc, (TimeoutError, ConnectionError)):
-                raise _Retryable(f"{name}") from exc
-            raise LLMError(f"the model {route.model!r} refused the request: {name}") from exc
+            retryable = name in _RETRYABLE or isinstance(exc, (TimeoutError, ConnectionError))
+            if retryable and not lasting:
+                raise _Retryable(cause) from exc
+            raise LLMError(f"{route.describe()}: {cause}") from exc
         await self._record(route, bot, user_id, purpose, response, started, ok=True)
         content = response.choices[0].message.content
         return str(content or "").strip()
@@ -278,6 +328,58 @@ class LiteLLM:
 
 class _Retryable(Exception):
     """A failure worth another try (rate limit, timeout, server error)."""
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it was raised from or while handling, outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status a model server answered with; None when no server answered.
+
+    litellm wraps every failure in an exception with a status (500 when nothing answered),
+    so only the SDK's and httpx's own exceptions are believed.
+    """
+    for link in reversed(_chain(exc)):
+        if type(link).__module__.startswith("litellm"):
+            continue
+        try:
+            code = getattr(link, "status_code", None)
+            if not isinstance(code, int):
+                code = getattr(getattr(link, "response", None), "status_code", None)
+        except Exception:  # httpx raises from some of these properties when unset
+            code = None
+        if isinstance(code, int):
+            return code
+    return None
+
+
+def _cause_of(exc: BaseException, route: ModelRoute) -> tuple[str, bool]:
+    """Why a call failed, in a few words, and whether trying again soon cannot help."""
+    chain = _chain(exc)
+    for link in chain:
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused (is the model server running?)", True
+        if isinstance(link, socket.gaierror):
+            return "cannot resolve the host name", True
+    for link in chain:
+        if isinstance(link, TimeoutError) or "Timeout" in type(link).__name__:
+            return f"no answer within {route.timeout:g} s", False
+    status = _status(exc)
+    if status in (401, 403):
+        return f"the API key was refused (HTTP {status})", True
+    if status == 404:
+        return "the server does not know this model (HTTP 404)", True
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text.split(" - ", 1)[-1] if "Exception - " in text else text
+    text = text[:200]
+    return (f"HTTP {status}: {text}" if status else text), False
 
 
 def estimate_tokens(text: str) -> int:

@@ -121,7 +121,8 @@ class TurnCommitter:
                 session.id,
                 active_bot=turn.state.active_bot,
                 dialog_state=turn.state.dialog_state,
-                user_messages=session.user_messages + 1,
+                # a failed turn is as if its message never came: a new session stays new
+                user_messages=session.user_messages + (1 if error is None else 0),
             )
             if turn.state.end_session:
                 self.sessions.end_in(conn, session.id, "explicit", now)

@@ -34,7 +34,13 @@ from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.conversations.sessions import SessionStore
 from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.episodes.worker import EpisodeWorker
-from mnemobot.runtime.errors import LLMError, MemoryFull, StorageError, UnknownBot
+from mnemobot.runtime.errors import (
+    LLMError,
+    MemoryFull,
+    MnemobotError,
+    StorageError,
+    UnknownBot,
+)
 from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP
 from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
 from mnemobot.runtime.memory.janitor import Janitor
@@ -74,15 +80,45 @@ LLM_DOWN_APOLOGY = (
 Step = Callable[[Turn, Callable[[], Awaitable[None]]], Awaitable[None]]
 
 
+def _causes(failure: BaseException) -> list[BaseException]:
+    """``failure`` and what it was raised from (a BASIC error wraps the host's error)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = failure
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__
+    return chain
+
+
 def _apology_for(failure: BaseException, *, no_model: bool) -> str:
-    """What the person is told when their turn failed (nothing of it was saved)."""
-    if isinstance(failure, MemoryFull):
-        return MEMORY_FULL_APOLOGY
-    if isinstance(failure, LLMError) and no_model:
-        return NO_MODEL_HELP
-    if isinstance(failure, LLMError):
-        return LLM_DOWN_APOLOGY
+    """What the person is told when their turn failed (nothing of it was saved).
+
+    The same for a Python bot and a BASIC one: a dialog's runtime error carries the host's
+    MemoryFull or LLMError as its cause.
+    """
+    for cause in _causes(failure):
+        if isinstance(cause, MemoryFull):
+            return MEMORY_FULL_APOLOGY
+        if isinstance(cause, LLMError):
+            return NO_MODEL_HELP if no_model else LLM_DOWN_APOLOGY
     return APOLOGY
+
+
+def _log_failure(bot: str, channel: str, failure: BaseException) -> None:
+    """One line for a failure that says its cause (a BASIC error names file:line:col, the
+    model's names the model and why); a traceback only for a bug, where it is the story.
+    A deliberate failure's traceback is kept at debug level."""
+    deliberate = isinstance(failure, MnemobotError)
+    logger.error(
+        "bot turn failed: bot=%s channel=%s cause=%s: %s",
+        bot,
+        channel,
+        type(failure).__name__,
+        failure,
+        exc_info=None if deliberate else failure,
+    )
+    if deliberate and logger.isEnabledFor(logging.DEBUG):
+        logger.debug("traceback of the failed turn of bot %s", bot, exc_info=failure)
 
 
 class Runtime:
@@ -470,14 +506,7 @@ class Runtime:
             failure: BaseException = exc
             self.metrics.error(failure, where="bot")
             bot_name = turn.state.active_bot or bot_name
-        logger.error(
-            "bot turn failed: bot=%s channel=%s cause=%s: %s",
-            bot_name,
-            turn.msg.channel,
-            type(failure).__name__,
-            failure,
-            exc_info=failure,
-        )
+        _log_failure(bot_name, turn.msg.channel, failure)
         turn.writes.clear()
         session = turn.session
         assert session is not None
