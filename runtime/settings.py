@@ -15,18 +15,29 @@ import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from mnemobot.runtime.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ChannelSettings",
+    "Seconds",
     "Settings",
+    "close_match",
     "load_settings",
     "parse_duration",
+    "parse_seconds",
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/mnemobot.toml")
@@ -40,21 +51,51 @@ def parse_duration(text: str | int | float) -> int:
     Numbers are seconds. Negative, infinite and boolean values are refused: each would
     silently mean "keep forever" or "one second".
     """
+    return int(parse_seconds(text))
+
+
+def parse_seconds(text: str | int | float) -> float:
+    """:func:`parse_duration` keeping fractions: ``"1.5"`` and ``"1500ms"`` are not 1."""
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)")
     if isinstance(text, (int, float)):
-        value, unit = float(text), "s"
-    else:
+        value, scale = float(text), 1.0
+    elif isinstance(text, str):
         raw = text.strip().lower()
-        unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
-        number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
+        if raw.endswith("ms"):
+            number, scale = raw[:-2], 0.001
+        elif raw[-1:] in _DURATION_UNITS:
+            number, scale = raw[:-1], float(_DURATION_UNITS[raw[-1]])
+        else:
+            number, scale = raw, 1.0
         try:
             value = float(number)
         except ValueError:
             raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)") from None
+    else:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90, 5m, 12h, 60d)")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"a duration must be a finite number of seconds, not negative: {text!r}")
-    return int(value * _DURATION_UNITS[unit])
+    return value * scale
+
+
+def _seconds(value: Any) -> Any:
+    """A duration setting: a number of seconds as it is, text like ``"2m"`` in seconds."""
+    if isinstance(value, str):
+        seconds = parse_seconds(value)
+        return int(seconds) if seconds.is_integer() else seconds
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""A setting in seconds that also takes ``"90"``, ``"2m"``, ``"12h"``, ``"1d"``."""
+WholeSeconds = Annotated[int, BeforeValidator(_seconds)]
+
+
+def close_match(name: str, known: list[str] | set[str], *, cutoff: float = 0.6) -> str | None:
+    """The known name ``name`` is most likely a typo of, if one is close."""
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
+    return found[0] if found else None
 
 
 class DatabaseSettings(BaseModel):
@@ -75,12 +116,39 @@ class LLMSettings(BaseModel):
     fast: str | None = None
     api_base: str | None = None
     api_key_env: str | None = None
-    timeout: float = Field(default=60.0, gt=0)
+    timeout: Seconds = Field(default=60.0, gt=0)
     retries: int = Field(default=2, ge=0)
-    backoff: float = Field(default=1.0, ge=0)  # seconds before the first retry, doubling
+    backoff: Seconds = Field(default=1.0, ge=0)  # seconds before the first retry, doubling
     fallback: str | None = None  # an alias to try when the bot's alias keeps failing
     prompt_budget: int = Field(default=3000, gt=0)  # tokens for the prompt
     answer_reserve: int = Field(default=512, ge=0)  # tokens left for the answer
+
+    @model_validator(mode="after")
+    def _aliases(self) -> LLMSettings:
+        """An alias is a model string or a table with ``model``; a key this close to a
+        setting's name (``defualt``) is a typo, not an alias."""
+        known = [name for name in type(self).model_fields]
+        for alias, entry in (self.model_extra or {}).items():
+            typo = close_match(alias, known, cutoff=0.8)
+            if typo is not None:
+                raise ValueError(
+                    f"unknown key `{alias}` (did you mean `{typo}`?); other keys are model "
+                    "aliases, and this one is too close to a setting to be one"
+                )
+            if isinstance(entry, str) and entry:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("model"), str):
+                unknown = sorted(set(entry) - {"model", "api_base", "api_key_env", "timeout"})
+                if unknown:
+                    hint = close_match(unknown[0], ["model", "api_base", "api_key_env", "timeout"])
+                    said = f" (did you mean `{hint}`?)" if hint else ""
+                    raise ValueError(f"alias `{alias}`: unknown key `{unknown[0]}`{said}")
+                continue
+            raise ValueError(
+                f"`{alias}` is not a setting, and not a model alias either (an alias is a "
+                'litellm model string, or a table { model = "...", api_base = "..." })'
+            )
+        return self
 
 
 class BotsSettings(BaseModel):
@@ -91,7 +159,7 @@ class BotsSettings(BaseModel):
 
 class SessionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    timeout: int = Field(default=1800, gt=0)
+    timeout: WholeSeconds = Field(default=1800, gt=0)
 
 
 class MemorySettings(BaseModel):
@@ -114,14 +182,14 @@ class MessageSettings(BaseModel):
 
 class LinkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code_ttl: int = Field(default=600, gt=0)
+    code_ttl: WholeSeconds = Field(default=600, gt=0)
     max_attempts: int = Field(default=5, gt=0)  # wrong codes per user per code_ttl window
     by_email: bool = False  # accounts with the same platform-verified e-mail are one person
 
 
 class JanitorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    interval: int = Field(default=120, gt=0)
+    interval: WholeSeconds = Field(default=120, gt=0)
     batch: int = Field(default=500, gt=0)
 
 
@@ -129,9 +197,9 @@ class WorkersSettings(BaseModel):
     """Several worker processes on one PostgreSQL: what a dead worker leaves is taken over."""
 
     model_config = ConfigDict(extra="forbid")
-    reclaim_interval: float = Field(default=10.0, gt=0)  # seconds between reclaimer passes
-    reclaim_after: float = Field(default=60.0, ge=0)  # an event unanswered this long is retried
-    send_lease: float = Field(default=60.0, ge=0)  # a claimed unsent reply is retried after this
+    reclaim_interval: Seconds = Field(default=10.0, gt=0)  # seconds between reclaimer passes
+    reclaim_after: Seconds = Field(default=60.0, ge=0)  # an event unanswered this long is retried
+    send_lease: Seconds = Field(default=60.0, ge=0)  # a claimed unsent reply is retried after this
     max_turns: int = Field(default=16, gt=0)  # turns holding a conversation lock, per process
 
 

@@ -33,7 +33,9 @@ from datetime import timedelta
 from typing import Any
 
 from mnemobot.adapters.channel import token_from_env
+from mnemobot.adapters.settings import read_settings
 from mnemobot.adapters.telegram.pacing import Pacer, Pacing
+from mnemobot.adapters.telegram.settings import TelegramSettings
 from mnemobot.adapters.telegram.updates import to_inbound
 from mnemobot.adapters.text import split_text
 from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
@@ -66,14 +68,6 @@ ALLOWED_UPDATES = ("message",)  # edits, reactions, channel posts: not asked for
 MAX_WEBHOOK_BODY = 1_000_000
 MAX_RETRY_DELAY = 30.0
 _TOKEN_LOGGERS = ("httpx", "telegram.Bot")
-_EXTRA_FIELDS = {
-    "base_url",
-    "webhook_secret_env",
-    "webhook_url",
-    "poll_timeout",
-    "retry_delay",
-    "pacing",
-}
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -190,39 +184,22 @@ class TelegramChannel:
     @classmethod
     def from_settings(cls, settings: ChannelSettings, runtime: Runtime) -> TelegramChannel:
         """Build from a ``[[channels]]`` entry; ConfigError names what is missing or wrong."""
-        extra = dict(settings.model_extra or {})
-        unknown = sorted(set(extra) - _EXTRA_FIELDS)
-        if unknown:
-            raise ConfigError(
-                f"channel {settings.name!r}: unknown setting(s) {', '.join(unknown)} "
-                f"(known: mode, token_env, {', '.join(sorted(_EXTRA_FIELDS))})"
-            )
-        mode = settings.mode or "polling"
-        secret = token_from_env(settings, "webhook_secret_env") if mode == "webhook" else None
+        typed = read_settings(TelegramSettings, settings)
+        secret = token_from_env(settings, "webhook_secret_env") if typed.mode == "webhook" else None
         try:
-            poll_timeout = float(extra.get("poll_timeout", 30.0))
-            retry_delay = float(extra.get("retry_delay", 1.0))
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"channel {settings.name!r}: poll_timeout and retry_delay are seconds"
-            ) from None
-        try:
-            pacing = Pacing(**extra.get("pacing", {}))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"channel {settings.name!r}: pacing: {exc} (keys: chat_rate, chat_burst, "
-                "group_rate, group_burst, overall_rate, overall_burst)"
-            ) from None
+            pacing = Pacing(**typed.pacing.model_dump(exclude_none=True))
+        except ValueError as exc:
+            raise ConfigError(f"channel {settings.name!r}: pacing: {exc}") from None
         return cls(
             runtime,
             name=settings.name,
             token=token_from_env(settings),
-            mode=mode,
-            base_url=extra.get("base_url"),
+            mode=typed.mode,
+            base_url=typed.base_url,
             webhook_secret=secret,
-            webhook_url=extra.get("webhook_url"),
-            poll_timeout=poll_timeout,
-            retry_delay=retry_delay,
+            webhook_url=typed.webhook_url,
+            poll_timeout=typed.poll_timeout,
+            retry_delay=typed.retry_delay,
             pacing=pacing,
         )
 

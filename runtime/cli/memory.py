@@ -139,6 +139,14 @@ def memory_set(
     import asyncio
 
     parsed = _parse_value(value, text)
+    if bot is not None and user is None and (ttl is not None or memory_type is not None):
+        given = " and ".join(
+            o for o, v in (("--ttl", ttl), ("--type", memory_type)) if v is not None
+        )
+        fail(
+            f"{given}: a bot's own memory keeps no expiry or type (they apply to a person's "
+            "memory, --user NAME); nothing was written"
+        )
     with runtime_for(config, bots="optional") as runtime:
         scope = _scope(runtime, user, bot)
         if scope.name == "user":

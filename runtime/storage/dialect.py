@@ -28,6 +28,7 @@ from typing import Any, Literal
 from mnemobot.runtime.errors import ConfigError
 from sqlalchemy import ColumnElement, Connection, Select, Table, func, literal_column, make_url
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError
 
 __all__ = ["POSTGRESQL", "SQLITE", "Dialect", "JsonMerge", "dialect_for", "dialect_of"]
 
@@ -137,8 +138,15 @@ def _named(name: str) -> Dialect:
 
 
 def dialect_for(url: str) -> Dialect:
-    """The dialect of a SQLAlchemy URL."""
-    return _named(make_url(url).get_backend_name())
+    """The dialect of a SQLAlchemy URL; ConfigError (saying which URLs work) for any other."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ConfigError(
+            "database.url is not a database URL (not shown: it may hold a password); use"
+            " sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
+    return _named(backend)
 
 
 def dialect_of(conn: Connection) -> Dialect:

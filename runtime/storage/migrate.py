@@ -3,6 +3,13 @@
 Start-up first asks the database for its revision and only loads Alembic when it is behind:
 loading the migration scripts costs a third of a second on every CLI command otherwise.
 ``HEAD`` must name the newest revision; a test checks it against Alembic's own view.
+
+Several workers may start at once on one empty PostgreSQL database: each would create the same
+tables and types, and all but one would fail on PostgreSQL's catalogue constraints. So an
+upgrade runs under a transaction-level advisory lock (:data:`MIGRATION_LOCK`), and reads the
+revision again once it holds it: the first worker migrates, the others wait and find the
+schema at ``HEAD``. On SQLite the upgrade is one ``BEGIN IMMEDIATE`` write transaction, which
+queues the other writers the same way.
 """
 
 from __future__ import annotations
@@ -11,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mnemobot.runtime.storage.database import Database
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD = "0005"
+# pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
+MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 
 
 def _config() -> Any:
@@ -38,19 +47,42 @@ def current_revision(db: Database) -> str | None:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic; a no-op when it is already there."""
+    """Bring the schema to ``revision`` with Alembic; a no-op when it is already there.
+
+    Safe to run from several processes at once: on PostgreSQL the upgrade holds an advisory
+    lock for its transaction, so one process migrates while the others wait for it.
+    """
+    _upgrade(db, revision, unless_at=None)
+
+
+def _upgrade(db: Database, revision: str, *, unless_at: str | None) -> None:
     from alembic import command
 
     cfg = _config()
-    with db.errors(), db.engine.begin() as conn:
+    with db.errors(), db.write() as conn:
+        if db.dialect.advisory_locks:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        if unless_at is not None and _revision_in(conn) == unless_at:
+            return  # another process migrated while this one waited for the lock
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
+def _revision_in(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    revision: str | None = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return revision
+
+
 def ensure_schema(db: Database) -> None:
-    """Upgrade only when the database is behind ``HEAD`` (the cheap check at start-up)."""
+    """Upgrade only when the database is behind ``HEAD`` (the cheap check at start-up).
+
+    Several workers starting at once on an empty database each call this; the advisory lock
+    in the upgrade lets one migrate and the rest find the schema done.
+    """
     if current_revision(db) != HEAD:
-        upgrade(db)
+        _upgrade(db, "head", unless_at=HEAD)
 
 
 def make_revision(db: Database, message: str) -> None:

@@ -206,7 +206,9 @@ def test_a_value_of_the_wrong_type_names_the_file_and_the_field(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
 
-    assert str(caught.value) == f'{path}: sessions.timeout: "soon" is not a number of seconds'
+    assert str(caught.value) == (
+        f"{path}: sessions.timeout: not a duration: 'soon' (use e.g. 90, 5m, 12h, 60d)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -348,3 +350,68 @@ def test_a_fractional_retention_reads_like_the_same_text(tmp_path):
     path = write_toml(tmp_path / "deploy.toml", "[memory.retention]\nemail = 90.5\n")
 
     assert load_settings(path).memory.retention == {"email": parse_duration("90.5")}
+
+
+def test_every_duration_setting_takes_units(tmp_path):
+    path = write_toml(
+        tmp_path / "deploy.toml",
+        """
+        [janitor]
+        interval = "2m"
+        [sessions]
+        timeout = "30m"
+        [link]
+        code_ttl = "10m"
+        [workers]
+        reclaim_after = "1.5m"
+        send_lease = 90
+        [llm]
+        timeout = "2m"
+        backoff = "0.5"
+        """,
+    )
+    settings = load_settings(path)
+    assert settings.janitor.interval == 120
+    assert settings.sessions.timeout == 1800
+    assert settings.link.code_ttl == 600
+    assert (settings.workers.reclaim_after, settings.workers.send_lease) == (90, 90)
+    assert (settings.llm.timeout, settings.llm.backoff) == (120, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[janitor]\ninterval = "2x"\n', "janitor.interval: not a duration: '2x'"),
+        ('[janitor]\ninterval = "-2m"\n', "janitor.interval: a duration must be a finite"),
+        ('[janitor]\ninterval = "1.5"\n', "janitor.interval: 1.5 is not a whole number of seconds"),
+        (
+            '[llm]\ndefualt = "openai/gpt-4o-mini"\n',
+            "llm: unknown key `defualt` (did you mean `default`?)",
+        ),
+        ("[llm]\ntimeuot = 30\n", "llm: unknown key `timeuot` (did you mean `timeout`?)"),
+        (
+            '[llm]\nlocal = { model = "openai/x", api_bsae = "http://127.0.0.1:1/v1" }\n',
+            "llm: alias `local`: unknown key `api_bsae` (did you mean `api_base`?)",
+        ),
+        ("[llm]\nwhatever = 5\n", "llm: `whatever` is not a setting, and not a model alias"),
+    ],
+)
+def test_a_duration_or_llm_typo_is_refused_naming_the_key(tmp_path, toml, problem):
+    path = write_toml(tmp_path / "deploy.toml", toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(caught.value).startswith(f"{path}: {problem}")
+
+
+def test_model_aliases_far_from_any_setting_are_kept(tmp_path):
+    path = write_toml(
+        tmp_path / "deploy.toml",
+        """
+        [llm]
+        default = "openai/gpt-4o-mini"
+        fastest = "openai/gpt-4.1-nano"
+        local = { model = "openai/llama3", api_base = "http://127.0.0.1:11434/v1" }
+        """,
+    )
+    extra = load_settings(path).llm.model_extra or {}
+    assert set(extra) == {"fastest", "local"}

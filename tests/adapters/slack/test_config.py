@@ -60,7 +60,15 @@ async def test_an_http_channel_from_config_serves_its_webhook_path(
         (slack_entry(signing_secret_env=None), "signing_secret_env"),
         (slack_entry(mode="socket"), "app_token_env"),
         (slack_entry(mode="webhook"), "mode must be 'http' or 'socket'"),
-        (slack_entry(max_chars="lots"), "max_chars must be a number"),
+        (slack_entry(max_chars="lots"), "max_chars must be a whole number, not 'lots'"),
+        (slack_entry(max_char=2000), r"unknown key `max_char` \(did you mean `max_chars`\?\)"),
+        (
+            slack_entry(profil_cache_seconds=60),
+            r"unknown key `profil_cache_seconds` \(did you mean `profile_cache_seconds`\?\)",
+        ),
+        (slack_entry(api_urll="http://127.0.0.1:9/"), r"`api_urll` \(did you mean `api_url`\?\)"),
+        (slack_entry(api_url="slack.com/api"), "api_url: must be an http"),
+        (slack_entry(send_attempts=0), "send_attempts must be 1 or more, not 0"),
     ],
 )
 @pytest.mark.usefixtures("secrets_in_env")

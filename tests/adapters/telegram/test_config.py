@@ -19,11 +19,12 @@ ANA = Person(777, "Ana")
     [
         ({"token_env": "TG_NOT_SET_TOKEN"}, "environment variable TG_NOT_SET_TOKEN is not set"),
         ({"mode": "webhook"}, "set webhook_secret_env"),
-        ({"mode": "push"}, "mode must be polling or webhook, not 'push'"),
-        ({"webhok_url": "http://x"}, "unknown setting(s) webhok_url"),
+        ({"mode": "push"}, "mode must be 'polling' or 'webhook', not 'push'"),
+        ({"webhok_url": "http://x"}, "unknown key `webhok_url` (did you mean `webhook_url`?)"),
         ({"pacing": {"chat_rate": 0}}, "pacing rates are messages per second"),
-        ({"pacing": {"per_day": 5}}, "pacing: "),
-        ({"poll_timeout": "soon"}, "poll_timeout and retry_delay are seconds"),
+        ({"pacing": {"chat_rat": 5}}, "unknown key `pacing.chat_rat` (did you mean `pacing."),
+        ({"poll_timeout": "soon"}, "poll_timeout: not a duration: 'soon'"),
+        ({"retry_delay": -1}, "retry_delay must be 0 or more, not -1"),
     ],
 )
 async def test_mistakes_are_named(make_runtime, tg, change, message):

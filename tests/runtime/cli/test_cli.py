@@ -540,5 +540,39 @@ def test_memory_search_finds_what_a_person_said_to_any_bot_with_where(cli, make_
 def test_db_reindex_rebuilds_the_recall_index(cli, make_runtime):
     seed(make_runtime, "ana", ["hi", "Ana", "Português"])
 
+
+# --- refusals an operator can read ----------------------------------------------------------
+
+
+def test_bot_memory_refuses_ttl_and_type_and_writes_nothing(cli, make_runtime):
+    for extra in (["--ttl", "5"], ["--type", "fact"], ["--ttl", "0", "--type", "fact"]):
+        error = fails(cli("memory", "set", "counter", "3", "--bot", "sales-bot", *extra))
+        assert error.startswith(f"error: {' and '.join(extra[::2])}: a bot's own memory keeps")
+        assert "nothing was written" in error
+    assert fails(cli("memory", "get", "counter", "--bot", "sales-bot")) == (
+        "error: no key 'counter'\n"
+    )
+    assert ok(cli("memory", "set", "counter", "3", "--bot", "sales-bot")) == "set counter\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://x/y", "error: unsupported database 'mysql' (database.url): use sqlite:///PATH"),
+        ("not a url", "error: database.url is not a database URL (not shown: it may hold a"),
+        (
+            "postgresql://ana:s3cr3t@host:port/db",
+            "error: database.url is not a database URL (not shown: it may hold a",
+        ),
+    ],
+)
+def test_an_unsupported_database_url_is_one_line_saying_which_work(sqlite_cli, url, said):
+    sqlite_cli.env["MNEMOBOT_DATABASE_URL"] = url
+    for command in (["memory", "list", "--user", "ana"], ["db", "upgrade"]):
+        error = fails(sqlite_cli(*command))
+        assert error.startswith(said)
+        assert "postgresql://USER@HOST/DB" in error
+        assert "s3cr3t" not in error
+
     assert ok(cli("db", "reindex")).startswith("recall index rebuilt (")
     assert "Português" in ok(cli("memory", "search", "--user", "ana", "portugues"))

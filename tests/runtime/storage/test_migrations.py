@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import outside_the_models
-from mnemobot.runtime.storage.migrate import HEAD, current_revision, script_head
+from mnemobot.runtime.storage.migrate import HEAD, current_revision, ensure_schema, script_head
 from sqlmodel import SQLModel
+
+from tests.conftest import PG_ADMIN_URL, _pg_url
 
 
 def test_migrated_schema_matches_the_tables(database: Database) -> None:
@@ -41,3 +51,62 @@ def test_json_values_are_jsonb_on_postgresql(database: Database) -> None:
 
 def test_head_constant_is_alembics_head() -> None:
     assert script_head() == HEAD
+
+
+def _empty_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"mnemobot_empty_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, as on a deployment's first start."""
+    yield from _empty_database(request.param, tmp_path)
+
+
+def _start_worker(url: str, gate: Any, results: Any) -> None:
+    """One worker's start-up, in a process of its own (Alembic's context is process-global)."""
+    db = Database(url)
+    db.start()
+    try:
+        gate.wait()
+        ensure_schema(db)
+        results.put(current_revision(db))
+    except Exception as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.stop()
+
+
+def test_workers_starting_at_once_on_an_empty_database_all_start(empty_url: str) -> None:
+    """Issue 14: one of several workers starting together crashed on pg_type_typname_nsp_index."""
+    starters = 4
+    spawn = multiprocessing.get_context("spawn")
+    gate, results = spawn.Barrier(starters), spawn.Queue()
+    workers = [
+        spawn.Process(target=_start_worker, args=(empty_url, gate, results))
+        for _ in range(starters)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        revisions = [results.get(timeout=120) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+    assert revisions == [HEAD] * starters
+    check = Database(empty_url)
+    check.start()
+    try:
+        test_migrated_schema_matches_the_tables(check)
+    finally:
+        check.stop()
