@@ -53,9 +53,11 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from mnemobot.adapters.bodies import MAX_WEBHOOK_BODY, read_limited
 from mnemobot.adapters.channel import token_from_env
+from mnemobot.adapters.settings import read_settings
 from mnemobot.adapters.slack.events import body_problem, command_to_inbound, to_inbound
 from mnemobot.adapters.slack.profiles import SlackProfiles
 from mnemobot.adapters.slack.sending import SlackDeliveryError, SlackSender
+from mnemobot.adapters.slack.settings import DEFAULT_API_URL, SLACK_TEXT_LIMIT, SlackSettings
 from mnemobot.runtime import (
     ChannelSettings,
     Delivery,
@@ -82,27 +84,10 @@ __all__ = ["DEFAULT_API_URL", "SLACK_TEXT_LIMIT", "SlackChannel"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://slack.com/api/"
-SLACK_TEXT_LIMIT = 4000  # Slack truncates longer messages in the client
 RUNTIME_COMMANDS = ("/link", "/end", "/forget")  # answered as if typed in the conversation
 
 
 # -- small parts ------------------------------------------------------------------------------
-
-
-def _setting(settings: ChannelSettings, key: str, default: Any) -> Any:
-    return (settings.model_extra or {}).get(key, default)
-
-
-def _number(settings: ChannelSettings, key: str, default: float, *, minimum: float) -> float:
-    value = _setting(settings, key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = minimum - 1
-    if number < minimum:
-        raise ConfigError(f"channel {settings.name!r}: {key} must be a number >= {minimum}")
-    return number
 
 
 class _SlackDelivery(Delivery):
@@ -207,24 +192,19 @@ class SlackChannel:
         ``app_token_env`` (socket), optional ``api_url``, ``max_chars``,
         ``profile_cache_seconds``, ``send_attempts``.
         """
-        mode = settings.mode or "http"
-        if mode not in ("http", "socket"):
-            raise ConfigError(
-                f"channel {settings.name!r}: mode must be 'http' or 'socket', not {mode!r}"
-            )
+        typed = read_settings(SlackSettings, settings)
+        http = typed.mode == "http"
         return cls(
             runtime,
             name=settings.name,
             bot_token=token_from_env(settings, "token_env"),
-            signing_secret=(
-                token_from_env(settings, "signing_secret_env") if mode == "http" else None
-            ),
-            app_token=token_from_env(settings, "app_token_env") if mode == "socket" else None,
-            mode=mode,
-            api_url=str(_setting(settings, "api_url", DEFAULT_API_URL)),
-            max_chars=int(_number(settings, "max_chars", SLACK_TEXT_LIMIT, minimum=100)),
-            profile_ttl=_number(settings, "profile_cache_seconds", 3600, minimum=0),
-            send_attempts=int(_number(settings, "send_attempts", 5, minimum=1)),
+            signing_secret=token_from_env(settings, "signing_secret_env") if http else None,
+            app_token=None if http else token_from_env(settings, "app_token_env"),
+            mode=typed.mode,
+            api_url=typed.api_url,
+            max_chars=typed.max_chars,
+            profile_ttl=typed.profile_cache_seconds,
+            send_attempts=typed.send_attempts,
         )
 
     def __repr__(self) -> str:

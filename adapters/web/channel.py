@@ -40,6 +40,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Sequence
 
+from mnemobot.adapters.settings import read_settings
 from mnemobot.adapters.web.cookies import COOKIE_MAX_AGE, COOKIE_NAME, VisitorCookies
 from mnemobot.adapters.web.limits import RateLimiter, WebLimits
 from mnemobot.adapters.web.pages import STATIC_DIR, redirect_to
@@ -50,6 +51,7 @@ from mnemobot.adapters.web.requests import (
     read_message,
     too_many,
 )
+from mnemobot.adapters.web.settings import WebSettings
 from mnemobot.adapters.web.sse import Stream, reply_event, sse
 from mnemobot.runtime import (
     ChannelSettings,
@@ -163,12 +165,10 @@ class WebChannel:
         only), ``send_timeout``, ``keepalive``, ``poll`` (seconds), ``limits`` (a table,
         see :class:`~mnemobot.adapters.web.limits.WebLimits`).
         """
-        extra = settings.model_extra or {}
-        offered = extra.get("bots") or runtime.bots.names()
-        if not isinstance(offered, list) or not all(isinstance(b, str) for b in offered):
-            raise ConfigError(f"channel {settings.name!r}: bots must be a list of bot names")
+        typed = read_settings(WebSettings, settings)
+        offered = typed.bots or runtime.bots.names()
         ordered = [settings.bot, *(b for b in offered if b != settings.bot)]
-        variable = extra.get("cookie_secret_env")
+        variable = typed.cookie_secret_env
         if variable:
             value = os.environ.get(str(variable), "")
             if len(value) < 16:
@@ -188,10 +188,10 @@ class WebChannel:
             name=settings.name,
             bots=ordered,
             cookie_secret=secret,
-            send_timeout=float(extra.get("send_timeout", 5.0)),
-            keepalive=float(extra.get("keepalive", 15.0)),
-            poll=float(extra.get("poll", 3.0)),
-            limits=WebLimits.from_settings(settings.name, extra.get("limits")),
+            send_timeout=typed.send_timeout,
+            keepalive=typed.keepalive,
+            poll=typed.poll,
+            limits=WebLimits.from_settings(settings.name, typed.limits),
         )
 
     def __repr__(self) -> str:
