@@ -1,7 +1,8 @@
 """The sales bot: gets to know the person, then hands support questions to support-bot.
 
-What it learns (name, language) goes to user memory, which every bot shares: support-bot
-greets the person by both without asking again, on any channel.
+What it learns goes to user memory, which every bot shares: the name (one fact, ``name``)
+and the language. From the moment the person picks a language, this bot answers in it, and
+support-bot greets them by name, in it, without asking again, on any channel.
 """
 
 LANGUAGES = {
@@ -26,7 +27,21 @@ LANGUAGES = {
     "german": "de",
     "de": "de",
 }
-# A known person opening a new session is welcomed back in their language.
+# Said once the language is known: right after it is picked ("Got it"), to a known person
+# opening a new session ("Welcome back"), when handing over to support-bot, and when no
+# model answers. Languages given as something else fall back to English.
+GOT_IT = {
+    "pt-BR": "Certo, {name} (pt-BR). Vendemos os planos Basic, Pro e Team. "
+    "Pergunte o que quiser, ou diga 'suporte' se precisar de ajuda com um problema.",
+    "es": "Entendido, {name} (es). Vendemos los planes Basic, Pro y Team. "
+    "Pregúntame lo que quieras, o di 'ayuda' si tienes un problema.",
+    "fr": "C'est noté, {name} (fr). Nous vendons les offres Basic, Pro et Team. "
+    "Demandez-moi ce que vous voulez, ou dites 'support' en cas de problème.",
+    "de": "Alles klar, {name} (de). Wir verkaufen die Tarife Basic, Pro und Team. "
+    "Fragen Sie mich alles, oder sagen Sie 'support' bei einem Problem.",
+    "en": "Got it, {name} ({language}). We sell Basic, Pro and Team plans. "
+    "Ask me anything, or say 'support' for help with a problem.",
+}
 WELCOME_BACK = {
     "pt-BR": "Olá de novo, {name}! Vendemos os planos Basic, Pro e Team. "
     "Pergunte o que quiser, ou diga 'suporte' se algo não funcionar.",
@@ -39,7 +54,38 @@ WELCOME_BACK = {
     "en": "Welcome back, {name}! We sell Basic, Pro and Team plans. "
     "Ask me anything, or say 'support' for help with a problem.",
 }
-SUPPORT_WORDS = ("support", "help", "problem", "broken", "error", "suporte", "ajuda", "ayuda")
+HANDING_OVER = {
+    "pt-BR": "Vou chamar o nosso bot de suporte, {name}.",
+    "es": "Te paso con nuestro bot de soporte, {name}.",
+    "fr": "Je vous passe notre bot d'assistance, {name}.",
+    "de": "Ich hole unseren Support-Bot dazu, {name}.",
+    "en": "Let me bring in our support bot, {name}.",
+}
+FOLLOW_UP = {
+    "pt-BR": 'Obrigado, {name}! Alguém de vendas vai responder sobre "{text}". '
+    "Diga 'suporte' se algo não funcionar.",
+    "es": 'Gracias, {name}. Alguien de ventas te responderá sobre "{text}". '
+    "Di 'ayuda' si algo no funciona.",
+    "fr": "Merci, {name} ! Quelqu'un des ventes vous répondra au sujet de « {text} ». "
+    "Dites 'support' si quelque chose ne marche pas.",
+    "de": "Danke, {name}! Jemand aus dem Vertrieb meldet sich zu „{text}“. "
+    "Sagen Sie 'support', wenn etwas nicht funktioniert.",
+    "en": 'Thanks, {name}! A person from sales will follow up about "{text}". '
+    "Say 'support' if something is broken.",
+}
+SUPPORT_WORDS = (
+    "support",
+    "help",
+    "problem",
+    "broken",
+    "error",
+    "suporte",
+    "ajuda",
+    "problema",
+    "ayuda",
+    "problème",
+    "hilfe",
+)
 # What people put before their name when asked for it, longest first.
 NAME_LEAD_INS = (
     "my name is",
@@ -83,6 +129,11 @@ def language_from(text):
     return text
 
 
+def said(table, language, **fields):
+    """``table``'s sentence in ``language`` (English when it has none), filled in."""
+    return table.get(language, table["en"]).format(language=language, **fields)
+
+
 async def on_message(ctx):
     name = await ctx.user.memory.get("name")
     language = await ctx.user.memory.get("language")
@@ -92,8 +143,7 @@ async def on_message(ctx):
 
     if waiting_for == "name" and not name:
         name = name_from(text)
-        await ctx.user.memory.set("name", name)
-        await ctx.user.facts.set("fact_name", name)
+        await ctx.user.facts.set("name", name)  # one name: a fact every bot reads
         waiting_for = None
     elif waiting_for == "language" and not language:
         language = language_from(text)
@@ -115,7 +165,7 @@ async def on_message(ctx):
 
     if any(word in text.lower() for word in SUPPORT_WORDS):
         await ctx.bot.memory.increment("handoffs_to_support")
-        await ctx.say(f"Let me bring in our support bot, {name}.")
+        await ctx.say(said(HANDING_OVER, language, name=name))
         await ctx.transfer(
             "support-bot",
             handoff={
@@ -129,20 +179,11 @@ async def on_message(ctx):
 
     if waiting_for is None and (await ctx.session.get("greeted")) is None:
         await ctx.session.set("greeted", True)
-        if just_learned:
-            await ctx.say(
-                f"Got it, {name} ({language}). We sell Basic, Pro and Team plans. "
-                "Ask me anything, or say 'support' for help with a problem."
-            )
-        else:
-            await ctx.say(WELCOME_BACK.get(language, WELCOME_BACK["en"]).format(name=name))
+        await ctx.say(said(GOT_IT if just_learned else WELCOME_BACK, language, name=name))
         return
     await ctx.user.memory.set("ctx_last_topic", text, memory_type="context")
     try:
-        answer = await ctx.llm(text)
+        answer = await ctx.llm(text)  # the persona says: in the person's language
     except Exception:
-        answer = (
-            f'Thanks, {name}! A person from sales will follow up about "{text}". '
-            "Say 'support' if something is broken."
-        )
+        answer = said(FOLLOW_UP, language, name=name, text=text)
     await ctx.say(answer)

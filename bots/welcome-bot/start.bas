@@ -22,8 +22,7 @@ IF name = "" THEN
             name = TRIM(name + " " + UPPER(LEFT(word, 1)) + MID(word, 2))
         END IF
     NEXT word
-    SET USER MEMORY "name", name
-    SET USER FACT "fact_name", name
+    SET USER FACT "name", name
 END IF
 
 IF language = "" THEN

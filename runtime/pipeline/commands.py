@@ -16,10 +16,24 @@ from mnemobot.runtime.errors import LinkError
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.people.linking import LinkService
 
-__all__ = ["COMMANDS", "CommandOutcome", "run_command"]
+__all__ = ["COMMANDS", "SESSION_ENDED", "CommandOutcome", "run_command", "session_ended"]
 
 COMMANDS = ("/link", "/end", "/forget")
 FORGET_CONFIRM_SECONDS = 300
+# "/end" in the person's language (user memory ``language``, as the example bots keep it).
+SESSION_ENDED = {
+    "en": "Conversation ended. Say anything to start a new one.",
+    "pt": "Conversa encerrada. Diga qualquer coisa para começar outra.",
+    "es": "Conversación terminada. Di cualquier cosa para empezar otra.",
+    "fr": "Conversation terminée. Dites n'importe quoi pour en commencer une autre.",
+    "de": "Unterhaltung beendet. Schreiben Sie etwas, um eine neue zu beginnen.",
+}
+
+
+def session_ended(language: object) -> str:
+    """The ``/end`` reply in ``language`` (``pt-BR``, ``es``, ...); English when unknown."""
+    base = str(language or "").lower().replace("_", "-").split("-")[0]
+    return SESSION_ENDED.get(base, SESSION_ENDED["en"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +55,13 @@ async def run_command(
     runtime_memory: MemoryScope,
     now: datetime,
     code_ttl: int,
+    language: Callable[[], Awaitable[object]] | None = None,
 ) -> CommandOutcome | None:
     """Handle ``words`` if they are a command; None lets the message go to the bot.
 
     ``run_db`` is ``Database.run``: linking runs blocking storage calls through it.
+    ``language`` reads the person's language, for the replies that are said in it (only
+    called when one is).
     """
     command = words[0].lower() if words else ""
     if command not in COMMANDS:
@@ -65,7 +82,7 @@ async def run_command(
             merged_into=merged.into_user_id,
         )
     if command == "/end":
-        return CommandOutcome("Conversation ended. Say anything to start a new one.", True)
+        return CommandOutcome(session_ended(await language() if language else None), True)
     # /forget, with a confirmation step kept in the session
     asked = await runtime_memory.get("forget_requested_at")
     if len(words) > 1 and words[1].lower() == "yes":

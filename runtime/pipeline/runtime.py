@@ -481,6 +481,7 @@ class Runtime:
             runtime_memory=runtime_memory,
             now=self.clock.now(),
             code_ttl=self.settings.link.code_ttl,
+            language=lambda: self._language(turn),
         )
         if outcome is None:
             await proceed()
@@ -493,6 +494,13 @@ class Runtime:
             return
         turn.state.end_session = outcome.end_session
         await self._committer.commit(turn, error=None)
+
+    async def _language(self, turn: Turn) -> object:
+        """The person's language: user memory ``language``, else the platform's hint."""
+        assert turn.user is not None
+        policy = self.user_policy(self.bots.get(turn.state.active_bot))
+        ref = self.memory.user_ref(turn.user.user_id, policy)
+        return await MemoryScope(self.memory, ref, turn.writes).get("language") or turn.msg.language
 
     async def _run_bot(self, turn: Turn, _proceed: Callable[[], Awaitable[None]]) -> None:
         bot_name = turn.state.active_bot

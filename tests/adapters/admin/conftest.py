@@ -55,7 +55,7 @@ def meet(runtime: Runtime, clock: ManualClock) -> Callable[..., Awaitable[str]]:
         clock.advance(1)
         replies = await sales.say(language)
         clock.advance(1)
-        assert replies[0].startswith(f"sales-bot: Got it, {name}"), replies
+        assert replies[0].startswith("sales-bot: ") and f", {name} (" in replies[0], replies
         return await sales.user_id()
 
     return introduce

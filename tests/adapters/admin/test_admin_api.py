@@ -182,14 +182,12 @@ async def test_a_persons_detail_shows_every_scope_with_its_metadata(api, meet, r
     ]
     memory = {row["key"]: row for row in detail["memory"]}
     assert memory["name"]["value"] == "Ana"
-    assert memory["name"]["memory_type"] == "preference"
-    assert memory["fact_name"]["memory_type"] == "fact"
+    assert memory["name"]["memory_type"] == "fact"  # one name, not a copy as fact_name
+    assert "fact_name" not in memory
     assert memory["language"]["value"] == "en"
     assert memory["language"]["ttl"] is None
     assert memory["language"]["created_at"] and memory["language"]["updated_at"]
-    assert [(f["key"], f["value"], f["live"]) for f in detail["facts"]] == [
-        ("fact_name", "Ana", True)
-    ]
+    assert [(f["key"], f["value"], f["live"]) for f in detail["facts"]] == [("name", "Ana", True)]
     [session] = detail["sessions"]
     assert session["active_bot"] == "sales-bot" and session["ended_at"] is None
     assert {row["key"]: row["value"] for row in session["memory"]} == {"greeted": True}
@@ -303,14 +301,14 @@ async def test_unknown_people_and_bots_are_404(api, meet, runtime):
 async def test_facts_are_set_and_deleted_with_their_history(api, meet):
     ana = await meet("ana", "Ana")
 
-    stored = await api.put(users(ana, "/facts/fact_name"), json={"value": "Ana Maria"})
+    stored = await api.put(users(ana, "/facts/name"), json={"value": "Ana Maria"})
     added = await api.put(users(ana, "/facts/city"), json={"value": "Lisbon"})
 
     assert stored.json()["memory_type"] == "fact" and added.status_code == 200
     facts = {f["key"]: f for f in (await api.get(users(ana))).json()["facts"]}
-    changes = [(h["value"], h["action"], h["source"]) for h in facts["fact_name"]["history"]]
+    changes = [(h["value"], h["action"], h["source"]) for h in facts["name"]["history"]]
     assert changes == [("Ana", "add", "bot"), ("Ana Maria", "update", "admin")]
-    assert facts["fact_name"]["history"][0]["superseded_at"] is not None
+    assert facts["name"]["history"][0]["superseded_at"] is not None
     assert [(h["action"], h["source"]) for h in facts["city"]["history"]] == [("add", "admin")]
 
     assert (await api.delete(users(ana, "/facts/city"))).json() == {"deleted": "city"}
@@ -410,7 +408,7 @@ async def test_forget_answers_the_clis_receipt_and_the_person_is_gone(
     cli_receipt = json.loads(result.output)
     assert answer.status_code == 200
     assert answer.json() == {"forgotten": ana, "removed": cli_receipt["removed"]}
-    assert answer.json()["removed"]["user_memory"] == 3
+    assert answer.json()["removed"]["user_memory"] == 2  # name and language
     assert (await api.get(users(ana))).status_code == 404
     assert (await api.get("/admin/api/users", params={"q": "ana"})).json() == {"users": []}
     assert (await api.delete(users(ana))).status_code == 404

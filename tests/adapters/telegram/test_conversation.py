@@ -41,7 +41,7 @@ async def test_a_person_gets_to_know_the_sales_bot(deploy):
         "(English, Português, Español, Français, Deutsch)"
     ]
     (got_it,) = await sales.says(ANA, "Português")
-    assert got_it.startswith("Got it, Ana (pt-BR).")
+    assert got_it.startswith("Certo, Ana (pt-BR).")
 
     memory = user_memory(deployment.runtime, ANA)
     assert (memory["name"], memory["language"]) == ("Ana", "pt-BR")

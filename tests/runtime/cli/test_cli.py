@@ -34,8 +34,8 @@ SALES_ASKS_LANGUAGE = (
     "(English, Português, Español, Français, Deutsch)"
 )
 SALES_GOT_IT = (
-    "sales-bot: Got it, Ana (pt-BR). We sell Basic, Pro and Team plans. "
-    "Ask me anything, or say 'support' for help with a problem."
+    "sales-bot: Certo, Ana (pt-BR). Vendemos os planos Basic, Pro e Team. "
+    "Pergunte o que quiser, ou diga 'suporte' se precisar de ajuda com um problema."
 )
 SUPPORT_OLA_ANA = "support-bot: Olá, Ana! Sou o bot de suporte. Como posso ajudar?"
 NO_USER_ANA = (
@@ -205,9 +205,8 @@ def test_memory_list_get_set_delete(cli, make_runtime):
     *plain, prefs_line = ok(cli("memory", "list", "--user", "ana")).splitlines()
 
     assert plain == [
-        'fact_name\t"Ana"\tfact',
         'language\t"pt-BR"\tpreference',
-        'name\t"Ana"\tpreference',
+        'name\t"Ana"\tfact',
     ]
     key, value, kind, expires = prefs_line.split("\t")
     assert (key, json.loads(value), kind) == ("prefs", json.loads(prefs), "fact")
@@ -276,7 +275,6 @@ def test_export_then_forget_one_person_and_nobody_else(cli, make_runtime):
     ]
     assert {m["key"]: m["value"] for m in document["user_memory"]} == {
         "name": "Ana",
-        "fact_name": "Ana",
         "language": "pt-BR",
     }
     said = [t["text"] for t in document["turns"] if t["role"] == "user"]
@@ -292,14 +290,13 @@ def test_export_then_forget_one_person_and_nobody_else(cli, make_runtime):
     removed = report["removed"]
     assert removed["users"] == 1
     assert removed["identities"] == 1
-    assert removed["user_memory"] == 3
+    assert removed["user_memory"] == 2
     assert removed["turns"] == 6
     assert removed["sessions"] == 1
     assert fails(cli("memory", "list", "--user", "ana")) == NO_USER_ANA
     assert ok(cli("memory", "list", "--user", "bruno")).splitlines() == [
-        'fact_name\t"Bruno"\tfact',
         'language\t"es"\tpreference',
-        'name\t"Bruno"\tpreference',
+        'name\t"Bruno"\tfact',
     ]
 
 
@@ -313,7 +310,7 @@ def test_forget_without_a_terminal_says_to_pass_yes_and_keeps_everything(cli, ma
     assert fails(declined) == (
         "error: forget asks first, and there is no terminal to ask on: pass --yes to forget ana\n"
     )
-    assert user_memory(make_runtime, "ana") == {"name": "Ana", "fact_name": "Ana"}
+    assert user_memory(make_runtime, "ana") == {"name": "Ana"}
 
 
 # --- errors a person makes ---------------------------------------------------------------------

@@ -93,7 +93,7 @@ async def test_told_on_telegram_greeted_on_slack_after_linking(make_runtime, fak
         # On Telegram, Ana tells the sales bot her name and language.
         assert await telegram.says(ana, "/start") == ["Hi! I'm the sales bot. What's your name?"]
         await telegram.says(ana, "Ana")
-        assert (await telegram.says(ana, "Português"))[0].startswith("Got it, Ana (pt-BR).")
+        assert (await telegram.says(ana, "Português"))[0].startswith("Certo, Ana (pt-BR).")
         [code_line] = await telegram.says(ana, "/link")
         code = code_line.split("code is ")[1][:6]
 
