@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import uvicorn
 from mnemobot.adapters.headers import SecurityHeaders
+from mnemobot.adapters.web.pages import home_routes
 from mnemobot.runtime.errors import ConfigError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,13 +26,18 @@ __all__ = ["build_app", "check_port_free", "serve"]
 
 
 def build_app(routes: Sequence[BaseRoute], *, bots: Sequence[str]) -> Starlette:
-    """The app: a health check plus every channel's routes, behind the security headers."""
+    """The app: a health check, a home page linking to the pages among ``routes``, and every
+    channel's routes, behind the security headers."""
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "bots": list(bots)})
 
     return Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), *routes],
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            *routes,
+            *home_routes({str(getattr(route, "path", "")) for route in routes}),
+        ],
         middleware=[Middleware(SecurityHeaders)],
     )
 

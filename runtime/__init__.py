@@ -12,6 +12,7 @@ from mnemobot.runtime._exports import lazy_exports
 if TYPE_CHECKING:
     from mnemobot.runtime.app.build import build_runtime
     from mnemobot.runtime.clock import Clock, ManualClock, SystemClock
+    from mnemobot.runtime.conversations.transcript import OpenSession
     from mnemobot.runtime.messages import InboundMessage, OutboundMessage
     from mnemobot.runtime.pipeline.delivery import Delivery, DeliveryServices, ReplySender
     from mnemobot.runtime.pipeline.runtime import Runtime
@@ -24,6 +25,7 @@ __all__ = [
     "DeliveryServices",
     "InboundMessage",
     "ManualClock",
+    "OpenSession",
     "OutboundMessage",
     "ReplySender",
     "Runtime",
@@ -40,6 +42,7 @@ __getattr__ = lazy_exports(
         "Clock": "clock",
         "ManualClock": "clock",
         "SystemClock": "clock",
+        "OpenSession": "conversations.transcript",
         "InboundMessage": "messages",
         "OutboundMessage": "messages",
         "Delivery": "pipeline.delivery",

@@ -85,6 +85,10 @@ class IdentityRef(_Out):
 class UserSummary(_Out):
     id: str
     display_name: str
+    name: str | None = Field(
+        description="The name the bots learned (user memory name, fact_name, ...), else the "
+        "display name; what the inspector lists a person by."
+    )
     email: str | None
     language: str | None
     created_at: str
@@ -98,6 +102,7 @@ class SearchAnswer(_Out):
 class UserInfo(_Out):
     id: str
     display_name: str
+    name: str | None = Field(description="The name the bots learned, else the display name.")
     email: str | None
     language: str | None
     created_at: str
@@ -166,6 +171,14 @@ class TurnRow(_Out):
     created_at: str
 
 
+class SummaryState(_Out):
+    status: str = Field(
+        description="pending or running (the episode worker has yet to finish), done, skipped "
+        "(too short, or summaries off) or failed"
+    )
+    reason: str | None = Field(description="Why it was skipped or failed.")
+
+
 class SessionRow(_Out):
     id: str
     channel: str
@@ -179,6 +192,9 @@ class SessionRow(_Out):
     memory: list[SessionKey] = Field(description="Session scope (SET/GET), while it is open.")
     context: list[SessionKey] = Field(description="Session context (SET CONTEXT).")
     turns: list[TurnRow] = Field(description="The most recent turns, oldest first.")
+    summary: SummaryState | None = Field(
+        description="Where this session's episode stands once it ended; null while open."
+    )
 
 
 class UserDetail(_Out):

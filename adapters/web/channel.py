@@ -58,6 +58,7 @@ from mnemobot.runtime import (
     Delivery,
     DeliveryServices,
     InboundMessage,
+    OpenSession,
     OutboundMessage,
     Runtime,
 )
@@ -332,8 +333,21 @@ class WebChannel:
         loop = asyncio.get_running_loop()
         try:
             yield "retry: 1000\n\n"
-            yield sse("ready", {"visitor": visitor, "bot": self.runtime.channel_bot(instance)})
-            async for event in self._pending_events(key, stream):
+            # The session first, then what is pending: a reply committed in between is
+            # pending and not in the history, never in both.
+            session = await self.runtime.open_session(self._conversation(instance, visitor))
+            pending = await self.delivery.pending_replies(instance, visitor)
+            entry = self.runtime.channel_bot(instance)
+            yield sse(
+                "ready",
+                {
+                    "visitor": visitor,
+                    "bot": entry,
+                    "answering": session.active_bot if session else entry,
+                    "history": _history(session, pending),
+                },
+            )
+            async for event in self._pending_events(key, stream, pending):
                 yield event
             quiet_since = loop.time()
             while not self._closing.is_set():
@@ -359,15 +373,35 @@ class WebChannel:
         finally:
             self._close(key, stream)
 
-    async def _pending_events(self, key: tuple[str, str], stream: Stream) -> AsyncIterator[str]:
+    def _conversation(self, instance: str, visitor: str) -> InboundMessage:
+        """The conversation of ``visitor`` with ``instance``'s bot, named as messages name it."""
+        return InboundMessage(
+            channel=instance,
+            channel_kind=self.kind,
+            external_user_id=visitor,
+            chat_id=visitor,
+            text="",
+            event_id="",
+        )
+
+    async def _pending_events(
+        self,
+        key: tuple[str, str],
+        stream: Stream,
+        pending: list[OutboundMessage] | None = None,
+    ) -> AsyncIterator[str]:
         """Replies committed for this chat and not sent yet, marked sent once written.
 
         Read when a page opens and after every ``poll`` quiet seconds: this catches replies
         made while no page was open, and replies committed by another worker process (whose
-        ``send`` found no page there).
+        ``send`` found no page there). ``pending``: those read already.
         """
         instance, chat_id = key
-        mine = await self.delivery.pending_replies(instance, chat_id)
+        mine = (
+            pending
+            if pending is not None
+            else await self.delivery.pending_replies(instance, chat_id)
+        )
         for reply in mine:
             if reply.id not in stream.shown:
                 yield reply_event(reply)
@@ -423,3 +457,22 @@ class WebChannel:
             else:
                 future.cancel()
         raise WebDeliveryError(f"web {reply.channel}: no open page took the reply")
+
+
+def _history(session: OpenSession | None, pending: list[OutboundMessage]) -> list[dict[str, str]]:
+    """The open session's turns for the page, without the replies still pending (those come
+    next as ``reply`` events, with their ids): each pending reply drops the latest matching
+    bot line of the log."""
+    if session is None:
+        return []
+    lines = [
+        {"role": t.role, "bot": t.bot, "text": t.text, "at": t.at.isoformat()}
+        for t in session.turns
+    ]
+    for reply in reversed(pending):
+        for index in range(len(lines) - 1, -1, -1):
+            line = lines[index]
+            if line["role"] == "bot" and (line["bot"], line["text"]) == (reply.bot, reply.text):
+                del lines[index]
+                break
+    return lines

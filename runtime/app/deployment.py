@@ -20,9 +20,9 @@ from mnemobot.adapters.server import build_app, check_port_free, serve
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.pipeline.recovery import Reclaimer
 from mnemobot.runtime.pipeline.runtime import Runtime
-from mnemobot.runtime.settings import ChannelSettings
+from mnemobot.runtime.settings import ChannelSettings, Settings
 
-__all__ = ["build_channels", "run_deployment"]
+__all__ = ["build_channels", "page_urls", "run_deployment"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,19 @@ def build_channels(runtime: Runtime) -> list[Channel]:
         runtime.bind_channel(channel.name, bot=settings.bot)
         channels.append(channel)
     return channels
+
+
+def page_urls(settings: Settings, channels: list[Channel]) -> list[str]:
+    """The start-up lines naming the browser pages served: home, web chat, inspector."""
+    from mnemobot.adapters.admin.auth import admin_tokens
+
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    lines = [f"home page: {base}/"]
+    if any(channel.kind == "web" for channel in channels):
+        lines.append(f"web chat: {base}/chat/")
+    if admin_tokens():
+        lines.append(f"memory inspector: {base}/admin/")
+    return lines
 
 
 async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asyncio.Event) -> None:

@@ -216,7 +216,7 @@ def run(
     import signal
 
     from mnemobot.adapters.admin.auth import admin_status_line
-    from mnemobot.runtime.app.deployment import build_channels, run_deployment
+    from mnemobot.runtime.app.deployment import build_channels, page_urls, run_deployment
     from mnemobot.runtime.llm.client import LiteLLM
     from mnemobot.runtime.ops.logs import configure_logging
 
@@ -240,6 +240,8 @@ def run(
             f"(database {runtime.db.describe()}); Ctrl-C stops",
             err=True,
         )
+        for line in page_urls(settings, channels):
+            typer.echo(line, err=True)
 
         if isinstance(runtime.llm, LiteLLM):
             runtime.llm.warm_up()

@@ -32,6 +32,7 @@ from mnemobot.runtime.conversations.locks import (
 )
 from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.conversations.sessions import SessionStore
+from mnemobot.runtime.conversations.transcript import OpenSession, open_session
 from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.episodes.worker import EpisodeWorker
 from mnemobot.runtime.errors import (
@@ -272,6 +273,15 @@ class Runtime:
         """The entry bot of a bound channel instance."""
         return self._channels[name]
 
+    async def open_session(self, msg: InboundMessage) -> OpenSession | None:
+        """The open session of ``msg``'s conversation (its answering bot and turns), or None.
+
+        For a chat page that opens: ``msg`` names the conversation (channel, chat, person);
+        its text is not used.
+        """
+        timeout = self.settings.sessions.timeout
+        return await self.db.run(open_session, self.db, self.clock, timeout, msg.conversation)
+
     # -- the path of one message ----------------------------------------------------------
 
     async def handle(
@@ -494,6 +504,13 @@ class Runtime:
             return
         turn.state.end_session = outcome.end_session
         await self._committer.commit(turn, error=None)
+
+    async def _language(self, turn: Turn) -> object:
+        """The person's language: user memory ``language``, else the platform's hint."""
+        assert turn.user is not None
+        policy = self.user_policy(self.bots.get(turn.state.active_bot))
+        ref = self.memory.user_ref(turn.user.user_id, policy)
+        return await MemoryScope(self.memory, ref, turn.writes).get("language") or turn.msg.language
 
     async def _language(self, turn: Turn) -> object:
         """The person's language: user memory ``language``, else the platform's hint."""

@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { bot: null, source: null, seen: new Set(), maxChars: 20000 };
+const state = { bot: null, answering: null, source: null, seen: new Set(), maxChars: 20000 };
 
 function newId() {
   const bytes = new Uint8Array(12);
@@ -28,6 +28,14 @@ function show(kind, text, who) {
 
 function setStatus(text) { $("status").textContent = text; }
 
+// The bot now answering this conversation: the one picked, or the one it was handed to.
+function answering(bot) {
+  state.answering = bot;
+  document.body.dataset.answering = bot;
+  const option = [...$("bot").options].find((o) => o.value === state.bot);
+  if (option) option.textContent = bot === state.bot ? state.bot : `${state.bot} → ${bot}`;
+}
+
 function connect(bot) {
   if (state.source) state.source.close();
   state.bot = bot;
@@ -42,15 +50,25 @@ function connect(bot) {
   source.addEventListener("ready", (event) => {
     const data = JSON.parse(event.data);
     $("visitor").textContent = data.visitor;
+    // The open session's turns (a reload, or this bot picked again); a reconnect redraws.
+    $("log").replaceChildren();
+    for (const line of data.history || []) {
+      if (line.role === "user") show("me", line.text, "you");
+      else show("bot", line.text, line.bot);
+    }
+    answering(data.answering || bot);
     document.body.dataset.ready = bot;
-    setStatus(`Connected to ${bot}. Say hello!`);
+    setStatus(data.history && data.history.length
+      ? `Connected: ${state.answering} is answering.`
+      : `Connected to ${state.answering}. Say hello!`);
   });
   source.addEventListener("reply", (event) => {
     const reply = JSON.parse(event.data);
     if (state.seen.has(reply.id)) return;
     state.seen.add(reply.id);
     show("bot", reply.text, reply.bot);
-    setStatus(`Connected to ${bot}.`);
+    answering(reply.bot);
+    setStatus(`Connected: ${state.answering} is answering.`);
   });
   source.onerror = () => {
     delete document.body.dataset.ready;
@@ -79,7 +97,7 @@ async function send(text) {
     return;
   }
   show("me", text, "you");
-  setStatus(`${state.bot} is thinking…`);
+  setStatus(`${state.answering || state.bot} is thinking…`);
   try {
     await post(text);
   } catch (error) {

@@ -12,6 +12,8 @@ const API = {
   forgetMethod: "DELETE",
   export: (id) => `/admin/api/users/${encodeURIComponent(id)}/export`,
   prompt: () => "/admin/api/prompt",
+  recall: (id, q, limit) =>
+    `/admin/api/users/${encodeURIComponent(id)}/recall?q=${encodeURIComponent(q)}&limit=${encodeURIComponent(limit)}`,
 };
 const TOKEN_KEY = "mnemobot.adminToken";
 const $ = (id) => document.getElementById(id);
@@ -127,7 +129,7 @@ async function search(q) {
   }
   for (const user of answer.users) {
     const accounts = user.identities.map((i) => `${i.kind}:${i.external_id}`).join(", ");
-    const button = el("button", `${user.display_name || "(no name)"} — ${accounts || "no accounts"}`);
+    const button = el("button", `${user.name || user.display_name || "(no name)"} — ${accounts || "no accounts"}`);
     button.type = "button";
     button.dataset.userId = user.id;
     button.addEventListener("click", () => open(user.id));
@@ -140,9 +142,19 @@ async function search(q) {
 // -- one person --------------------------------------------------------------------------------
 
 function nameOf(detail) {
-  // The name the bots learned beats a platform's display name (a web visitor's is its id).
-  const mem = detail.memory.find((m) => m.key === "name");
-  return (mem ? String(mem.value) : "") || detail.user.display_name || detail.user.id;
+  // The name the bots learned (the API's "name") beats a platform's display name (a web
+  // visitor's is its id).
+  return detail.user.name || detail.user.display_name || detail.user.id;
+}
+
+function summaryState(session) {
+  // An ended session's summary: pending until the episode worker has run on it.
+  const summary = session.summary;
+  if (!session.ended_at || !summary) return "";
+  if (summary.status === "pending" || summary.status === "running") return " — summary pending";
+  if (summary.status === "skipped") return ` — no summary (${summary.reason || "skipped"})`;
+  if (summary.status === "failed") return ` — summary failed (${summary.reason || "?"})`;
+  return " — summarised";
 }
 
 function render(detail) {
@@ -191,7 +203,9 @@ function render(detail) {
   for (const s of detail.sessions) {
     const box = el("div", undefined, "session");
     const state = s.ended_at ? `ended ${when(s.ended_at)} (${s.end_reason || "?"})` : "open";
-    box.append(el("h4", `${s.channel} — active bot ${s.active_bot} — ${state}`));
+    const heading = el("h4", `${s.channel} — active bot ${s.active_bot} — ${state}${summaryState(s)}`);
+    box.dataset.sessionId = s.id;
+    box.append(heading);
     const context = [...s.context.map((c) => `${c.key} = ${json(c.value)}`),
       ...s.memory.map((c) => `(session) ${c.key} = ${json(c.value)}`)];
     box.append(el("p", context.length ? `Context: ${context.join("; ")}` : "No session context.", "hint"));
@@ -212,11 +226,26 @@ function render(detail) {
   $("person").hidden = false;
 }
 
+async function recall() {
+  const answer = await api(API.recall(current, $("recall-query").value.trim(), $("recall-limit").value || 10));
+  fillTable("recall", answer.results.map((r) => {
+    const where = [r.bot, r.channel, r.role === "user" ? "(the person)" : r.role === "bot" ? "(the bot)" : "",
+      r.key ? `key ${r.key}` : ""].filter(Boolean).join(" · ");
+    const tr = row([r.kind, r.date || when(r.at), where || "—", r.text]);
+    tr.dataset.kind = r.kind;
+    return tr;
+  }), `Nothing remembered matches “${answer.query}”.`);
+}
+
 async function open(userId) {
   current = userId;
   const detail = await api(API.user(userId));
   render(detail);
   $("prompt").textContent = "";
+  if (!$("recall").dataset.for || $("recall").dataset.for !== userId) {
+    $("recall").dataset.for = userId;
+    $("recall").querySelector("tbody").replaceChildren();
+  }
   $("person-title").scrollIntoView({ block: "start" });
 }
 
@@ -293,6 +322,7 @@ $("sign-out").addEventListener("click", () => { signOut(); notice("Signed out.")
 $("search-form").addEventListener("submit", guarded(() => search($("query").value.trim())));
 $("key-form").addEventListener("submit", guarded(saveKey));
 $("prompt-form").addEventListener("submit", guarded(preview));
+$("recall-form").addEventListener("submit", guarded(recall));
 $("export").addEventListener("click", guarded(exportUser));
 $("forget").addEventListener("click", () => {
   $("confirm-who").textContent = $("person-title").textContent.replace(/^Person: /, "");

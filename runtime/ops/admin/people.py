@@ -7,6 +7,7 @@ held about a person is :mod:`runtime.admin_edits`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mnemobot.runtime.episodes.facts.extraction import fact_history
@@ -17,13 +18,14 @@ from mnemobot.runtime.people.privacy import export_user, forget_user
 from mnemobot.runtime.storage.tables import (
     EPISODES,
     IDENTITIES,
+    JOBS,
     SESSION_MEMORY,
     SESSIONS,
     TURNS,
     USER_MEMORY,
     USERS,
 )
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, String, cast, func, or_, select
 
 __all__ = ["People"]
 
@@ -34,8 +36,21 @@ _e = EPISODES.c
 _s = SESSIONS.c
 _sm = SESSION_MEMORY.c
 _t = TURNS.c
+_j = JOBS.c
 
 SEARCH_LIMIT = 50
+# Keys under which bots keep the name a person told them, the first found naming them.
+NAME_KEYS = (
+    "name",
+    "fact_name",
+    "first_name",
+    "fact_first_name",
+    "full_name",
+    "fact_full_name",
+    "preferred_name",
+    "fact_preferred_name",
+)
+SUMMARY_JOB = "session_ended"
 SESSIONS_SHOWN = 10
 EPISODES_SHOWN = 100
 
@@ -47,6 +62,15 @@ def _row(mapping: Any, *columns: str) -> dict[str, Any]:
 def _like(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _learned_name(names: dict[str, Any]) -> str | None:
+    """The name the bots learned, from a person's NAME_KEYS values (key to value)."""
+    for key in NAME_KEYS:
+        value = names.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 class People(AdminPart):
@@ -61,17 +85,28 @@ class People(AdminPart):
         return [hit.as_dict() for hit in self.runtime.recall.search(user_id, query, limit=limit)]
 
     def search(self, q: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
-        """People whose id, display name, e-mail or channel account matches ``q``.
+        """People whose id, name, e-mail or channel account matches ``q``, by name.
 
         ``kind:external_id`` and a bare external id match exactly; names and e-mails match
-        as a case-insensitive substring.
+        as a case-insensitive substring: the platform's display name and the name the bots
+        learned (user memory ``name``, ``fact_name``, ... see NAME_KEYS), which each result
+        carries as ``name``.
         """
         q = q.strip()
         if not q:
             return []
         pattern = _like(q)
+        # JSON text as stored: PostgreSQL keeps "Inês", SQLite's JSON "In\u00eas".
+        escaped = _like(json.dumps(q.lower())[1:-1])
         kind, _, ext = q.partition(":")
+        now = self.clock.now()
         with self.db.read() as conn:
+            value_text = func.lower(cast(_um.value, String))
+            by_learned_name = select(_um.user_id).where(
+                _um.key.in_(NAME_KEYS),
+                or_(_um.ttl.is_(None), _um.ttl > now),
+                or_(value_text.like(pattern, escape="\\"), value_text.like(escaped, escape="\\")),
+            )
             by_identity = select(_i.user_id).where(
                 or_(
                     _i.external_id == q,
@@ -88,6 +123,7 @@ class People(AdminPart):
                             func.lower(_u.display_name).like(pattern, escape="\\"),
                             func.lower(func.coalesce(_u.email, "")).like(pattern, escape="\\"),
                             _u.id.in_(by_identity),
+                            _u.id.in_(by_learned_name),
                         )
                     )
                     .order_by(_u.display_name, _u.id)
@@ -102,16 +138,27 @@ class People(AdminPart):
                 .where(_i.user_id.in_(ids))
                 .order_by(_i.created_at)
             ).all()
+            learned: dict[str, dict[str, Any]] = {i: {} for i in ids}
+            for row in conn.execute(
+                select(_um.user_id, _um.key, _um.value).where(
+                    _um.user_id.in_(ids),
+                    _um.key.in_(NAME_KEYS),
+                    or_(_um.ttl.is_(None), _um.ttl > now),
+                )
+            ):
+                learned[row.user_id][row.key] = row.value
         accounts: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
         for row in identities:
             accounts[row.user_id].append({"kind": row.channel_kind, "external_id": row.external_id})
-        return [
+        found = [
             {
                 **_row(u, "id", "display_name", "email", "language", "created_at"),
+                "name": _learned_name(learned[u["id"]]) or u["display_name"] or None,
                 "identities": accounts[u["id"]],
             }
             for u in users
         ]
+        return sorted(found, key=lambda u: ((u["name"] or "").casefold(), u["id"]))
 
     def user_detail(self, user_id: str, turns: int = 20) -> dict[str, Any]:
         """Everything remembered about a person, by scope, with metadata and provenance."""
@@ -163,9 +210,16 @@ class People(AdminPart):
                     .limit(SESSIONS_SHOWN)
                 ).mappings()
             ]
+            summaries = self._summaries(conn, user_id, [s["id"] for s in sessions])
+        for session in sessions:
+            session["summary"] = summaries.get(session["id"])
         history = fact_history(self.db, user_id)
+        names = {m["key"]: m["value"] for m in memory if m["key"] in NAME_KEYS}
         return {
-            "user": _row(user, "id", "display_name", "email", "language", "created_at"),
+            "user": {
+                **_row(user, "id", "display_name", "email", "language", "created_at"),
+                "name": _learned_name(names) or user["display_name"] or None,
+            },
             "identities": identity_rows,
             "memory": memory,
             "facts": self._facts(memory, history),
@@ -196,6 +250,25 @@ class People(AdminPart):
                 }
             )
         return facts
+
+    @staticmethod
+    def _summaries(
+        conn: Connection, user_id: str, session_ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Where each ended session's summary stands: ``pending`` (the episode worker has yet
+        to run), ``running``, ``done``, ``skipped`` (with why) or ``failed``."""
+        wanted = set(session_ids)
+        found: dict[str, dict[str, Any]] = {}
+        for row in conn.execute(
+            select(_j.payload, _j.status, _j.last_error)
+            .where(_j.user_id == user_id, _j.kind == SUMMARY_JOB)
+            .order_by(_j.created_at)
+        ):
+            payload = row.payload if isinstance(row.payload, dict) else {}
+            session_id = str(payload.get("session_id", ""))
+            if session_id in wanted:
+                found[session_id] = {"status": row.status, "reason": row.last_error}
+        return found
 
     @staticmethod
     def _session(conn: Connection, session: Any, turns: int) -> dict[str, Any]:

@@ -128,7 +128,10 @@ async def test_a_message_is_answered_on_the_open_stream_and_marked_sent(
         assert response.status_code == 202
         assert response.json() == {"id": "msg-0001", "duplicate": False}
         events = await page.close_and_read()
-    assert events[0] == ("ready", {"visitor": visitor, "bot": "sales-bot"})
+    assert events[0] == (
+        "ready",
+        {"visitor": visitor, "bot": "sales-bot", "answering": "sales-bot", "history": []},
+    )
     replies = [data for event, data in events if event == "reply"]
     assert [(r["bot"], r["text"]) for r in replies] == [
         ("sales-bot", "Hi! I'm the sales bot. What's your name?")
@@ -172,6 +175,45 @@ async def test_replies_made_while_no_page_is_open_wait_and_come_with_the_next_pa
         "Hi! I'm the sales bot. What's your name?"
     ]
     assert count(web, OUTBOX, OUTBOX.c.status == "pending") == 0
+
+
+async def test_a_page_that_opens_shows_the_open_session_once_and_who_answers(
+    web: WebChannel, client: httpx.AsyncClient
+) -> None:
+    assert (await say(client, "sales-bot", "hi", "msg-reload1")).status_code == 202
+    await web.delivery.drain()  # no page open: the reply waits in the outbox
+    async with Stream(web, client, "sales-bot") as page:
+        first = await page.close_and_read()
+    ready = first[0][1]
+    assert [(h["role"], h["text"]) for h in ready["history"]] == [("user", "hi")]
+    assert [d["text"] for e, d in first if e == "reply"] == [  # the pending reply, once
+        "Hi! I'm the sales bot. What's your name?"
+    ]
+
+    await web.start()  # a reload: the whole open session, from the turn log, in order
+    async with Stream(web, client, "sales-bot") as page:
+        second = await page.close_and_read()
+    assert [e for e, _ in second] == ["ready"]
+    assert [(h["role"], h["bot"], h["text"]) for h in second[0][1]["history"]] == [
+        ("user", "sales-bot", "hi"),
+        ("bot", "sales-bot", "Hi! I'm the sales bot. What's your name?"),
+    ]
+
+    await web.start()
+    for n, text in enumerate(("Ana", "English", "it is broken, I need support")):
+        async with Stream(web, client, "sales-bot") as page:
+            await say(client, "sales-bot", text, f"msg-reload{n + 2}")
+            await page.close_and_read()
+        await web.start()
+    async with Stream(web, client, "sales-bot") as page:  # handed over: support-bot answers
+        after = await page.close_and_read()
+    assert after[0][1]["bot"] == "sales-bot" and after[0][1]["answering"] == "support-bot"
+    assert after[0][1]["history"][-1]["bot"] == "support-bot"
+
+    await web.start()
+    async with Stream(web, client, "support-bot") as page:  # another bot: nothing open there
+        other = await page.close_and_read()
+    assert other[0][1]["history"] == [] and other[0][1]["answering"] == "support-bot"
 
 
 async def test_another_visitors_pending_replies_are_not_shown(
