@@ -3,7 +3,7 @@
 One helper for every surface that takes JSON from outside (the web chat, the admin API, the
 Slack webhook), so each refuses the same inputs the same way: a body over its byte limit is
 never read whole, and a body that is not UTF-8, not JSON, or nested deeper than
-:data:`MAX_JSON_DEPTH` is a :class:`BadBody` (the surface answers 4xx) instead of an
+:data:`MAX_JSON_DEPTH` is a :class:`_BadBody` (the surface answers 4xx) instead of an
 exception from deep inside a parser (``RecursionError`` on ``"[" * 4000``, a 500 that Slack
 would retry).
 """
@@ -20,7 +20,6 @@ from starlette.requests import Request
 __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_WEBHOOK_BODY",
-    "BadBody",
     "json_depth",
     "parse_json",
     "read_limited",
@@ -38,8 +37,12 @@ _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
-class BadBody(ValueError):
-    """A body that cannot be taken; ``str()`` says why, fit to show the sender."""
+class _BadBody(ValueError):
+    """A body that cannot be taken; ``str()`` says why, fit to show the sender.
+
+    Control flow inside the adapters (each surface answers it with ``status``), hence private
+    and not in ``runtime/errors.py``.
+    """
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -74,17 +77,17 @@ def json_depth(text: str) -> int:
 
 
 def parse_json(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The JSON value in ``raw``; raises BadBody when it is not UTF-8, not JSON, or too deep.
+    """The JSON value in ``raw``; raises _BadBody when it is not UTF-8, not JSON, or too deep.
 
     The depth is measured before parsing, so no parser ever recurses that far.
     """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
-        raise BadBody(f"body is not UTF-8 (byte {exc.start})") from None
+        raise _BadBody(f"body is not UTF-8 (byte {exc.start})") from None
     if json_depth(text) > max_depth:
-        raise BadBody(f"JSON nested deeper than {max_depth} levels")
+        raise _BadBody(f"JSON nested deeper than {max_depth} levels")
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise BadBody(f"body is not JSON: {exc}") from None
+        raise _BadBody(f"body is not JSON: {exc}") from None

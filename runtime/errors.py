@@ -4,7 +4,8 @@ The hierarchy, so callers can catch as wide or as narrow as they need::
 
     MnemobotError
     ├── ConfigError            a config.csv / mnemobot.toml value is wrong (names file and row)
-    │   └── UnknownBot         a bot name that no folder under the bots dir defines
+    │   ├── UnknownBot         a bot name that no folder under the bots dir defines
+    │   └── DialogSyntaxError  a .bas program does not parse (file, line, column, caret)
     ├── StorageError           the database refused or went away; the turn is rolled back
     ├── MemoryError_           memory could not be read or written as asked
     │   ├── MemoryFull         user-memory-max-keys reached; nothing was written
@@ -13,10 +14,23 @@ The hierarchy, so callers can catch as wide or as narrow as they need::
     │   └── InvalidValue       not JSON, or larger than the value size cap
     ├── LinkError              /link CODE was wrong, expired, used, or tried too often
     ├── UnknownUser            no user with that id, identity or display name
-    ├── BotError               a bot's own code failed during a turn (wraps the cause)
+    ├── DialogRuntimeError     a dialog failed while running; the turn is rolled back
+    │   ├── DialogValueError   an operator or function got values it cannot work with
+    │   └── DialogStateError   a saved dialog state cannot be resumed; start again
     ├── LLMError               the model could not answer (not configured, timed out, refused)
+    ├── InvalidAnswer          the model answered, but never with JSON of the asked shape
+    ├── LostLease              another worker took a background job over; roll back
+    ├── AdminNotFound          the key, fact, episode or identity an operator named is not there
+    ├── AdminConflict          an operator's change is refused as it stands
     └── ChannelError           a platform refused or could not be reached; replies stay pending
-        └── RateLimited        the platform asked us to wait (``retry_after`` seconds)
+        └── RateLimited        the platform kept asking us to wait (``retry_after`` seconds)
+
+Each class lives here; a package whose callers look for its errors beside it re-exports them
+(``runtime/dialogs/errors.py``, ``runtime/ops/admin``, ``runtime/llm``, ``runtime/episodes/
+jobs.py``). An exception used only as control flow inside one package is private (its name
+starts with ``_``) and never reaches a caller. tests/test_architecture.py checks both: every
+class a ``raise`` names is here or private, and every class here is raised (or is the base of
+one that is).
 
 SDK and driver exceptions are translated at the boundary with ``raise ... from exc`` so a
 caller never has to import sqlalchemy or litellm to handle a failure.
@@ -25,13 +39,20 @@ caller never has to import sqlalchemy or litellm to handle a failure.
 from __future__ import annotations
 
 __all__ = [
-    "BotError",
+    "AdminConflict",
+    "AdminNotFound",
     "ChannelError",
     "ConfigError",
+    "DialogRuntimeError",
+    "DialogStateError",
+    "DialogSyntaxError",
+    "DialogValueError",
+    "InvalidAnswer",
     "InvalidKey",
     "InvalidValue",
     "LLMError",
     "LinkError",
+    "LostLease",
     "MemoryDisabled",
     "MemoryError_",
     "MemoryFull",
@@ -53,6 +74,25 @@ class ConfigError(MnemobotError):
 
 class UnknownBot(ConfigError):
     """A bot name that no folder under the bots directory defines."""
+
+
+class DialogSyntaxError(ConfigError):
+    """A ``.bas`` program does not parse; the message shows the offending line and a caret.
+
+    A syntax error is a configuration problem: the bot cannot load.
+    """
+
+    def __init__(
+        self, filename: str, line: int, column: int, reason: str, excerpt: str = ""
+    ) -> None:
+        text = f"{filename}:{line}:{column}: syntax error: {reason}"
+        if excerpt:
+            text += "\n" + excerpt
+        super().__init__(text)
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.reason = reason
 
 
 class StorageError(MnemobotError):
@@ -93,16 +133,72 @@ class UnknownUser(MnemobotError):
     """No user matches the given id, identity or display name."""
 
 
-class BotError(MnemobotError):
-    """A bot's handler raised; ``__cause__`` holds the original exception."""
+class DialogRuntimeError(MnemobotError):
+    """A dialog failed while running (bad types, unknown function, budget spent, refused URL).
 
-    def __init__(self, bot: str, cause: BaseException) -> None:
-        super().__init__(f"bot {bot!r} failed: {type(cause).__name__}: {cause}")
-        self.bot = bot
+    It ends one turn: the turn handler catches it, logs it and answers with an apology. Code
+    that does not know where in the program it runs (the HTTP fetcher, a host, the value
+    rules) raises it without a location; the interpreter adds the file, line and column of
+    the statement.
+    """
+
+    def __init__(
+        self,
+        cause: str,
+        *,
+        filename: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.cause = cause
+        self.filename = filename
+        self.line = line
+        self.column = column
+        if filename is not None and line is not None:
+            text = f"{filename}:{line}:{column or 0}: runtime error: {cause}"
+        else:
+            text = cause
+        super().__init__(text)
+
+    @property
+    def located(self) -> bool:
+        """Whether the error already names a place in a program."""
+        return self.filename is not None and self.line is not None
+
+
+class DialogValueError(DialogRuntimeError):
+    """An operator or function got values it cannot work with; the message says which.
+
+    Raised without a location by the value rules (``runtime/dialogs/values.py``, builtins);
+    the interpreter re-raises it as a located :class:`DialogRuntimeError`.
+    """
+
+
+class DialogStateError(DialogRuntimeError):
+    """A saved dialog state cannot be resumed: it is malformed or the program has changed.
+
+    The caller should drop the state and start the dialog again from the top.
+    """
 
 
 class LLMError(MnemobotError):
     """The language model could not produce an answer."""
+
+
+class InvalidAnswer(MnemobotError):
+    """The model answered, but never with JSON of the asked shape; the message says why."""
+
+
+class LostLease(MnemobotError):
+    """Another worker took a background job over (our lease ran out); roll back what we did."""
+
+
+class AdminNotFound(MnemobotError):
+    """The key, fact, episode or identity named does not exist (for that person or bot)."""
+
+
+class AdminConflict(MnemobotError):
+    """The change asked for is refused as it stands (e.g. unlinking someone's last account)."""
 
 
 class ChannelError(MnemobotError):
@@ -110,7 +206,10 @@ class ChannelError(MnemobotError):
 
 
 class RateLimited(ChannelError):
-    """The platform asked us to wait before sending again (HTTP 429)."""
+    """The platform kept answering HTTP 429 past our retries; the reply stays pending.
+
+    ``retry_after`` is the wait, in seconds, the platform asked for last.
+    """
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)

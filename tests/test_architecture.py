@@ -9,12 +9,16 @@
 * no import cycles between modules; adapters use only the runtime's public API; only
   ``runtime/app/`` and ``runtime/cli/`` import adapters; only ``runtime/storage/`` knows which
   database dialect is in use; pyproject's package list is the folders on disk; nothing imports
-  the old top-level names ``runtime``/``adapters``.
+  the old top-level names ``runtime``/``adapters``;
+* the error hierarchy in ``runtime/errors.py`` is complete: every exception class the code
+  defines and raises is there (or private: its name starts with ``_``), and every class there
+  is raised somewhere, or is the base of one that is.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -367,6 +371,97 @@ def packages_listed(pyproject: Path) -> set[str]:
     return set(config["tool"]["setuptools"]["packages"])
 
 
+# --- the error hierarchy --------------------------------------------------------------------
+
+ERRORS_MODULE = Path("runtime") / "errors.py"
+
+
+def _base_name(node: ast.expr) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
+def exception_classes(repo: Path) -> dict[str, Path]:
+    """Every class under runtime/ and adapters/ that derives from an exception, by name.
+
+    Bases are followed by name through our own classes down to a builtin exception, so
+    ``class A(ValueError)`` and ``class B(A)`` both count, and ``class C(BaseModel)`` does not.
+    """
+    bases: dict[str, tuple[Path, list[str]]] = {}
+    for folder in ROOTS:
+        for path in sorted((repo / folder).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef):
+                    bases[node.name] = (path, [_base_name(b) for b in node.bases])
+
+    def is_exception(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        found = getattr(builtins, name, None)
+        if isinstance(found, type) and issubclass(found, BaseException):
+            return True
+        if name not in bases or name in seen:
+            return False
+        return any(is_exception(b, seen | {name}) for b in bases[name][1])
+
+    return {name: path for name, (path, _) in bases.items() if is_exception(name)}
+
+
+def raised_names(repo: Path) -> set[str]:
+    """The class names ``raise X(...)``, ``raise X`` or ``raise mod.X(...)`` name anywhere."""
+    names: set[str] = set()
+    for folder in ROOTS:
+        for path in sorted((repo / folder).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Raise) and node.exc is not None:
+                    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                    names.add(_base_name(exc))
+    return names
+
+
+def hierarchy(repo: Path) -> dict[str, list[str]]:
+    """The names runtime/errors.py lists in ``__all__``, each with the bases it defines there
+    (none for a class it re-exports from elsewhere)."""
+    path = repo / ERRORS_MODULE
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    bases: dict[str, list[str]] = {}
+    listed: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            bases[node.name] = [_base_name(b) for b in node.bases]
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            listed = list(ast.literal_eval(node.value))
+    return {name: bases.get(name, []) for name in listed}
+
+
+def errors_outside_the_hierarchy(repo: Path) -> list[str]:
+    """Public exception classes that are not in (or re-exported from) runtime/errors.py."""
+    listed = hierarchy(repo)
+    return sorted(
+        f"{path.relative_to(repo)}: {name}"
+        for name, path in exception_classes(repo).items()
+        if not name.startswith("_") and name not in listed
+    )
+
+
+def errors_nothing_raises(repo: Path) -> list[str]:
+    """Classes of runtime/errors.py that no ``raise`` names, directly or through a subclass."""
+    listed = hierarchy(repo)
+    errors = set(listed) & set(exception_classes(repo))
+    used = raised_names(repo) & errors
+    while True:
+        more = {base for name in used for base in listed.get(name, [])} - used
+        if not more:
+            break
+        used |= more
+    return sorted(errors - used)
+
+
 # --- each rule can fail: the same checks on a small tree that breaks them ---------------------
 
 
@@ -429,6 +524,44 @@ def test_the_layer_checks_see_what_they_forbid(tmp_path):
     assert packages_listed(repo / "pyproject.toml") != packages_on_disk(repo)
 
 
+def test_the_error_checks_see_what_they_forbid(tmp_path):
+    repo = _tree(
+        tmp_path,
+        {
+            "runtime/errors.py": (
+                "from mnemobot.runtime.other import Moved\n"  # re-exported: in the hierarchy
+                "__all__ = ['Base', 'Idle', 'Moved', 'Plain', 'Used']\n"
+                "class Base(Exception): ...\n"
+                "class Used(Base): ...\n"  # raised: Used and its base Base count
+                "class Idle(Base): ...\n"  # nothing raises it
+                "class Plain: ...\n"  # not an exception, nothing to say
+            ),
+            "runtime/other.py": (
+                "from mnemobot.runtime import errors\n"
+                "class Moved(KeyError): ...\n"
+                "class Stray(ValueError): ...\n"  # public, not in errors.py
+                "class Derived(Stray): ...\n"  # an exception through Stray
+                "class _Private(Exception): ...\n"  # control flow: exempt
+                "class Model: ...\n"
+                "def f(x):\n"
+                "    if x:\n"
+                "        raise errors.Used('a')\n"
+                "    if x > 1:\n"
+                "        raise Moved\n"
+                "    raise Stray('b') from None\n"
+            ),
+            "adapters/__init__.py": "class AdapterError(RuntimeError): ...\n",
+        },
+    )
+
+    assert errors_outside_the_hierarchy(repo) == [
+        "adapters/__init__.py: AdapterError",
+        "runtime/other.py: Derived",
+        "runtime/other.py: Stray",
+    ]
+    assert errors_nothing_raises(repo) == ["Idle"]
+
+
 # --- the rules on the real tree ----------------------------------------------------------------
 
 
@@ -454,6 +587,16 @@ def test_only_storage_knows_the_database_dialect():
 
 def test_the_package_list_in_pyproject_is_the_folders_on_disk():
     assert packages_listed(REPO / "pyproject.toml") == packages_on_disk(REPO)
+
+
+def test_every_error_class_is_in_the_hierarchy():
+    assert "DialogSyntaxError" in exception_classes(REPO), "the class reader found no errors"
+    assert errors_outside_the_hierarchy(REPO) == []
+
+
+def test_every_class_of_the_hierarchy_is_raised():
+    assert "ConfigError" in raised_names(REPO), "the raise reader found no raises"
+    assert errors_nothing_raises(REPO) == []
 
 
 @pytest.mark.parametrize("folder", ["runtime", "adapters", "bots", "tests", "bench"])

@@ -27,8 +27,8 @@ from mnemobot.adapters.admin.auth import (
     match,
 )
 from mnemobot.adapters.admin.openapi import openapi_document
-from mnemobot.adapters.admin.operations import OPS, Call, HTTPError, Op
-from mnemobot.adapters.bodies import BadBody, parse_json, read_limited
+from mnemobot.adapters.admin.operations import OPS, Call, Op, _HTTPError
+from mnemobot.adapters.bodies import _BadBody, parse_json, read_limited
 from mnemobot.runtime import Runtime
 from mnemobot.runtime.errors import (
     InvalidKey,
@@ -80,13 +80,13 @@ def _error(status: int, message: str, detail: list[dict[str, Any]] | None = None
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     raw = await read_limited(request, _MAX_BODY)
     if raw is None:
-        raise HTTPError(413, f"body larger than {_MAX_BODY} bytes")
+        raise _HTTPError(413, f"body larger than {_MAX_BODY} bytes")
     if not raw.strip():
-        raise HTTPError(400, "a JSON body is required")
+        raise _HTTPError(400, "a JSON body is required")
     try:
         data = parse_json(raw)
-    except BadBody as exc:
-        raise HTTPError(exc.status, str(exc)) from None
+    except _BadBody as exc:
+        raise _HTTPError(exc.status, str(exc)) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -95,7 +95,7 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
             for e in exc.errors(include_url=False, include_input=False)
         ]
         first = detail[0]
-        raise HTTPError(
+        raise _HTTPError(
             422, f"invalid body: {first['field']}: {first['problem']}", detail
         ) from None
 
@@ -110,7 +110,7 @@ def _endpoint(op: Op, admin: Admin) -> Callable[[Request], Awaitable[Response]]:
                 call.body = await _parse_body(request, op.body)
             answer = await op.handler(call)
             shaped = op.answer.model_validate(answer).model_dump(mode="json")
-        except HTTPError as exc:
+        except _HTTPError as exc:
             return _error(exc.status, str(exc), exc.detail)
         except MnemobotError as exc:
             return _error(_status_of(exc), str(exc))

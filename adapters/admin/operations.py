@@ -19,11 +19,15 @@ from mnemobot.runtime.ops.admin import Actor, Admin
 from pydantic import BaseModel
 from starlette.requests import Request
 
-__all__ = ["OPS", "Call", "HTTPError", "Handler", "Op"]
+__all__ = ["OPS", "Call", "Handler", "Op"]
 
 
-class HTTPError(Exception):
-    """A refusal with its own HTTP status (and per-field detail), raised while handling a call."""
+class _HTTPError(Exception):
+    """A refusal with its own HTTP status (and per-field detail), raised while handling a call.
+
+    Control flow inside the admin surface (api.py answers it), hence private and not in
+    ``runtime/errors.py``.
+    """
 
     def __init__(self, status: int, message: str, detail: list[dict[str, Any]] | None = None):
         super().__init__(message)
@@ -51,9 +55,9 @@ class Call:
         try:
             value = int(raw)
         except ValueError:
-            raise HTTPError(422, f"query parameter {name} must be a whole number") from None
+            raise _HTTPError(422, f"query parameter {name} must be a whole number") from None
         if not low <= value <= high:
-            raise HTTPError(422, f"query parameter {name} must be between {low} and {high}")
+            raise _HTTPError(422, f"query parameter {name} must be between {low} and {high}")
         return value
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -87,7 +91,7 @@ class Op:
 async def _search(call: Call) -> Any:
     q = call.request.query_params.get("q", "").strip()
     if not q:
-        raise HTTPError(422, "say what to look for: ?q= a name, an e-mail, an id or kind:id")
+        raise _HTTPError(422, "say what to look for: ?q= a name, an e-mail, an id or kind:id")
     limit = call.query_int("limit", 20, 1, 50)
     return {"users": await call.run(call.admin.people.search, q, limit)}
 
@@ -100,7 +104,7 @@ async def _detail(call: Call) -> Any:
 async def _recall(call: Call) -> Any:
     q = call.request.query_params.get("q", "").strip()
     if not q:
-        raise HTTPError(422, "say what to look for: ?q= words the person may have said")
+        raise _HTTPError(422, "say what to look for: ?q= words the person may have said")
     limit = call.query_int("limit", 10, 1, 50)
     user_id = await call.user()
     results = await call.run(call.admin.people.recall, user_id, q, limit)

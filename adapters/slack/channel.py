@@ -56,7 +56,7 @@ from mnemobot.adapters.channel import token_from_env
 from mnemobot.adapters.settings import read_settings
 from mnemobot.adapters.slack.events import body_problem, command_to_inbound, to_inbound
 from mnemobot.adapters.slack.profiles import SlackProfiles
-from mnemobot.adapters.slack.sending import SlackDeliveryError, SlackSender
+from mnemobot.adapters.slack.sending import SlackSender
 from mnemobot.adapters.slack.settings import DEFAULT_API_URL, SLACK_TEXT_LIMIT, SlackSettings
 from mnemobot.runtime import (
     ChannelSettings,
@@ -67,7 +67,7 @@ from mnemobot.runtime import (
     Runtime,
 )
 from mnemobot.runtime.conversations import InboxEntry
-from mnemobot.runtime.errors import ConfigError, StorageError
+from mnemobot.runtime.errors import ChannelError, ConfigError, StorageError
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -300,7 +300,7 @@ class SlackChannel:
                         f"({exc.response.get('error')}); check token_env"
                     ) from exc
                 except (SlackClientError, aiohttp.ClientError, OSError) as exc:
-                    raise SlackDeliveryError(
+                    raise ChannelError(
                         f"channel {self.name!r}: cannot reach Slack at {self.api_url} "
                         f"({type(exc).__name__})"
                     ) from exc
@@ -326,7 +326,7 @@ class SlackChannel:
             try:
                 return await self._identity()
             except ConfigError as exc:  # must not be a SlackApiError: Bolt would answer 200
-                raise SlackDeliveryError(str(exc)) from exc
+                raise ChannelError(str(exc)) from exc
 
         return authorize
 
@@ -389,5 +389,5 @@ class SlackChannel:
     # -- sending --------------------------------------------------------------------------
 
     async def send(self, reply: OutboundMessage) -> None:
-        """Post ``reply`` (see :meth:`SlackSender.send`); SlackDeliveryError leaves it pending."""
+        """Post ``reply`` (see :meth:`SlackSender.send`); a ChannelError leaves it pending."""
         await self.sender.send(reply)

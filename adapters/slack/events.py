@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from mnemobot.adapters.bodies import BadBody, parse_json
+from mnemobot.adapters.bodies import _BadBody, parse_json
 from mnemobot.runtime import InboundMessage
 from slack_bolt.authorization import AuthorizeResult
 
@@ -184,6 +184,6 @@ def body_problem(raw: bytes, content_type: str | None) -> str | None:
         return None
     try:
         value = parse_json(document)
-    except BadBody as exc:
+    except _BadBody as exc:
         return str(exc)
     return None if isinstance(value, dict) else "body is not a JSON object"

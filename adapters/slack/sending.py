@@ -17,17 +17,13 @@ from mnemobot.adapters.slack.events import escape_mrkdwn, target_of
 from mnemobot.adapters.text import split_text
 from mnemobot.runtime import OutboundMessage
 from mnemobot.runtime.conversations import LocalLocks
-from mnemobot.runtime.errors import ChannelError
+from mnemobot.runtime.errors import ChannelError, RateLimited
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-__all__ = ["SlackDeliveryError", "SlackSender"]
+__all__ = ["SlackSender"]
 
 logger = logging.getLogger(__name__)
-
-
-class SlackDeliveryError(ChannelError):
-    """Slack refused a reply or could not be reached; the reply stays pending in the outbox."""
 
 
 def _retry_after(exc: SlackApiError) -> float:
@@ -63,7 +59,8 @@ class SlackSender:
     async def send(self, reply: OutboundMessage) -> None:
         """Post ``reply`` in order, in parts of at most ``max_chars``, escaped, in its thread.
 
-        Raises SlackDeliveryError when Slack refuses it or 429s past ``attempts``; the
+        Raises ChannelError when Slack refuses it (RateLimited when it 429s past
+        ``attempts``); the
         reply then stays pending in the outbox (parts already posted are not taken back).
         """
         channel, thread_ts = target_of(reply.chat_id)
@@ -79,12 +76,12 @@ class SlackSender:
                 return
             except SlackApiError as exc:
                 status, error = exc.response.status_code, exc.response.get("error")
-                if status != 429 or attempt == self.attempts:
-                    raise SlackDeliveryError(
-                        f"slack {self.name}: chat.postMessage to {channel} failed "
-                        f"(HTTP {status}, {error})"
-                    ) from exc
+                failed = f"slack {self.name}: chat.postMessage to {channel} failed"
+                if status != 429:
+                    raise ChannelError(f"{failed} (HTTP {status}, {error})") from exc
                 delay = _retry_after(exc)
+                if attempt == self.attempts:
+                    raise RateLimited(f"{failed} (HTTP 429, {error})", delay) from exc
                 logger.warning(
                     "slack %s: rate limited in %s, retrying in %.0fs (attempt %d of %d)",
                     self.name,
@@ -95,7 +92,7 @@ class SlackSender:
                 )
                 await asyncio.sleep(delay)  # holds this Slack channel only
             except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise SlackDeliveryError(
+                raise ChannelError(
                     f"slack {self.name}: cannot reach Slack to post in {channel} "
                     f"({type(exc).__name__})"
                 ) from exc

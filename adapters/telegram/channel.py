@@ -39,7 +39,7 @@ from mnemobot.adapters.telegram.settings import TelegramSettings
 from mnemobot.adapters.telegram.updates import to_inbound
 from mnemobot.adapters.text import split_text
 from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
-from mnemobot.runtime.errors import ChannelError, ConfigError, StorageError
+from mnemobot.runtime.errors import ChannelError, ConfigError, RateLimited, StorageError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -57,7 +57,6 @@ from telegram.request import HTTPXRequest
 __all__ = [
     "MAX_MESSAGE_CHARS",
     "TelegramChannel",
-    "TelegramSendError",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,13 +68,6 @@ MAX_WEBHOOK_BODY = 1_000_000
 MAX_RETRY_DELAY = 30.0
 _TOKEN_LOGGERS = ("httpx", "telegram.Bot")
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-
-class TelegramSendError(ChannelError):
-    """A reply could not be delivered to Telegram; it stays pending in the outbox.
-
-    Belongs under a ``ChannelError`` in ``runtime/errors.py`` once that exists.
-    """
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -435,9 +427,9 @@ class TelegramChannel:
     async def send(self, reply: OutboundMessage) -> None:
         """Send ``reply`` as plain text, in parts of at most 4096 characters, in order.
 
-        Raises TelegramSendError when Telegram refused it or kept failing; the reply then
-        stays pending. A timeout after Telegram took a part may send that part twice: the
-        Bot API has no idempotency key.
+        Raises ChannelError when Telegram refused it or kept failing (RateLimited when it
+        kept answering 429); the reply then stays pending. A timeout after Telegram took a
+        part may send that part twice: the Bot API has no idempotency key.
         """
         await self._ready()
         chat: int | str = _chat_ref(reply.chat_id)
@@ -455,7 +447,9 @@ class TelegramChannel:
             except RetryAfter as exc:
                 rate_limited += 1
                 if rate_limited > self._rate_limit_retries:
-                    raise TelegramSendError(f"reply {reply.id}: still rate limited") from exc
+                    raise RateLimited(
+                        f"reply {reply.id}: still rate limited", _retry_seconds(exc)
+                    ) from exc
                 seconds = _retry_seconds(exc)
                 logger.warning(
                     "429 from Telegram for chat %s on %s: waiting %.0fs (this chat only)",
@@ -468,16 +462,16 @@ class TelegramChannel:
                 logger.info("chat %s on %s is now %s", chat, self.name, exc.new_chat_id)
                 chat = exc.new_chat_id
             except BadRequest as exc:  # a NetworkError subclass, but never worth retrying
-                raise TelegramSendError(f"reply {reply.id} refused: {exc.message}") from exc
+                raise ChannelError(f"reply {reply.id} refused: {exc.message}") from exc
             except NetworkError as exc:
                 failures += 1
                 if failures > self._send_retries:
-                    raise TelegramSendError(
+                    raise ChannelError(
                         f"reply {reply.id}: {failures} attempts failed ({exc.message})"
                     ) from exc
                 await asyncio.sleep(self._retry_delay * 2 ** (failures - 1))
             except TelegramError as exc:  # blocked by the user, chat gone, bad token
-                raise TelegramSendError(f"reply {reply.id} refused: {exc.message}") from exc
+                raise ChannelError(f"reply {reply.id} refused: {exc.message}") from exc
 
 
 def _current_cancelling() -> int:

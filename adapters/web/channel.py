@@ -68,13 +68,9 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-__all__ = ["WebChannel", "WebDeliveryError"]
+__all__ = ["WebChannel"]
 
 logger = logging.getLogger(__name__)
-
-
-class WebDeliveryError(ChannelError):
-    """No page of this visitor took the reply in time; it stays pending in the outbox."""
 
 
 class _WebDelivery(Delivery):
@@ -419,7 +415,7 @@ class WebChannel:
         while not stream.queue.empty():
             item = stream.queue.get_nowait()
             if item is not None and not item[1].done():
-                item[1].set_exception(WebDeliveryError("the page closed before the reply"))
+                item[1].set_exception(ChannelError("the page closed before the reply"))
 
     def has_page(self, instance: str, visitor: str) -> bool:
         """Whether this visitor has a page open on this bot right now."""
@@ -430,12 +426,12 @@ class WebChannel:
     async def send(self, reply: OutboundMessage) -> None:
         """Hand ``reply`` to the visitor's open pages; return once one has written it.
 
-        Raises WebDeliveryError when no page is open or none wrote it within
+        Raises ChannelError when no page is open or none wrote it within
         ``send_timeout``: the reply stays pending and the next page opened fetches it.
         """
         streams = list(self._streams.get((reply.channel, reply.chat_id), ()))
         if not streams:
-            raise WebDeliveryError(f"web {reply.channel}: no page open for this visitor")
+            raise ChannelError(f"web {reply.channel}: no page open for this visitor")
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[None]] = []
         for stream in streams:
@@ -456,7 +452,7 @@ class WebChannel:
                 future.exception()
             else:
                 future.cancel()
-        raise WebDeliveryError(f"web {reply.channel}: no open page took the reply")
+        raise ChannelError(f"web {reply.channel}: no open page took the reply")
 
 
 def _history(session: OpenSession | None, pending: list[OutboundMessage]) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from mnemobot.adapters.bodies import BadBody, parse_json, read_limited
+from mnemobot.adapters.bodies import _BadBody, parse_json, read_limited
 from mnemobot.adapters.web.limits import Refusal
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -33,7 +33,7 @@ async def read_message(request: Request, max_chars: int) -> tuple[str, str] | JS
         return _too_long(None, max_chars)
     try:
         data = parse_json(body)
-    except BadBody as exc:
+    except _BadBody as exc:
         return error(400, f'{exc}; send JSON: {{"id": "<message id>", "text": "<your message>"}}')
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         return error(400, 'send JSON: {"id": "<message id>", "text": "<your message>"}')

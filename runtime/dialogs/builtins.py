@@ -1,7 +1,7 @@
 """The functions a dialog can call: ``NOW()``, ``LEN``, ``APPEND``, ``JSON`` and friends.
 
 Each is a pure function of its arguments (``NOW`` reads the injected clock), returns a new
-value rather than changing one, and raises ValueTypeError with a message fit for the bot
+value rather than changing one, and raises DialogValueError with a message fit for the bot
 author. Names are case-insensitive; the table is keyed in lower case.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from mnemobot.runtime.dialogs.values import (
     FORMAT_MAX_DEPTH,
+    DialogValueError,
     Value,
-    ValueTypeError,
     describe,
     equals,
     format_value,
@@ -57,7 +57,7 @@ def _text(value: Value) -> str:
 def _int_arg(value: Value, what: str) -> int:
     number = to_number(value) if not is_missing(value) else 0
     if number is None or isinstance(value, bool):
-        raise ValueTypeError(f"{what} must be a number, not {describe(value)}")
+        raise DialogValueError(f"{what} must be a number, not {describe(value)}")
     return int(number)
 
 
@@ -73,7 +73,7 @@ def _len(args: Sequence[Value], ctx: CallContext) -> Value:
         return len(value)
     if is_number(value):
         return len(format_value(value))
-    raise ValueTypeError(f"LEN needs text, a list or a map, not {describe(value)}")
+    raise DialogValueError(f"LEN needs text, a list or a map, not {describe(value)}")
 
 
 def _append(args: Sequence[Value], ctx: CallContext) -> Value:
@@ -81,7 +81,7 @@ def _append(args: Sequence[Value], ctx: CallContext) -> Value:
     if is_missing(base):
         return list(args[1:])
     if not isinstance(base, list):
-        raise ValueTypeError(f"APPEND needs a list first, not {describe(base)}")
+        raise DialogValueError(f"APPEND needs a list first, not {describe(base)}")
     return [*base, *args[1:]]
 
 
@@ -99,7 +99,7 @@ def _parse_json(args: Sequence[Value], ctx: CallContext) -> Value:
     try:
         return to_value(json.loads(text))
     except (ValueError, RecursionError) as exc:
-        raise ValueTypeError(f"PARSEJSON: not valid JSON ({exc})") from None
+        raise DialogValueError(f"PARSEJSON: not valid JSON ({exc})") from None
 
 
 def _upper(args: Sequence[Value], ctx: CallContext) -> Value:
@@ -127,14 +127,14 @@ def _val(args: Sequence[Value], ctx: CallContext) -> Value:
 def _int(args: Sequence[Value], ctx: CallContext) -> Value:
     number = to_number(args[0])
     if number is None:
-        raise ValueTypeError(f"INT needs a number, not {describe(args[0])}")
+        raise DialogValueError(f"INT needs a number, not {describe(args[0])}")
     return math.floor(number)
 
 
 def _round(args: Sequence[Value], ctx: CallContext) -> Value:
     number = to_number(args[0])
     if number is None:
-        raise ValueTypeError(f"ROUND needs a number, not {describe(args[0])}")
+        raise DialogValueError(f"ROUND needs a number, not {describe(args[0])}")
     digits = _int_arg(args[1], "ROUND's digits") if len(args) > 1 else 0
     result = round(number, digits)
     return int(result) if digits <= 0 else result
@@ -143,7 +143,7 @@ def _round(args: Sequence[Value], ctx: CallContext) -> Value:
 def _abs(args: Sequence[Value], ctx: CallContext) -> Value:
     number = to_number(args[0])
     if number is None:
-        raise ValueTypeError(f"ABS needs a number, not {describe(args[0])}")
+        raise DialogValueError(f"ABS needs a number, not {describe(args[0])}")
     return abs(number)
 
 
@@ -152,7 +152,7 @@ def _min_max(pick: Callable[[list[float]], float], name: str) -> BuiltinFn:
         items = args[0] if len(args) == 1 and isinstance(args[0], list) else list(args)
         numbers = [to_number(item) for item in items]
         if not numbers or any(number is None for number in numbers):
-            raise ValueTypeError(f"{name} needs numbers")
+            raise DialogValueError(f"{name} needs numbers")
         return pick([number for number in numbers if number is not None])
 
     return fn
@@ -163,7 +163,7 @@ def _keys(args: Sequence[Value], ctx: CallContext) -> Value:
     if is_missing(value):
         return []
     if not isinstance(value, dict):
-        raise ValueTypeError(f"KEYS needs a map, not {describe(value)}")
+        raise DialogValueError(f"KEYS needs a map, not {describe(value)}")
     return list(value.keys())
 
 
@@ -200,8 +200,8 @@ def _mid(args: Sequence[Value], ctx: CallContext) -> Value:
     return text[start:]
 
 
-def _too_long(ctx: CallContext, name: str) -> ValueTypeError:
-    return ValueTypeError(f"{name} would build text longer than {ctx.max_text} characters")
+def _too_long(ctx: CallContext, name: str) -> DialogValueError:
+    return DialogValueError(f"{name} would build text longer than {ctx.max_text} characters")
 
 
 def _replace(args: Sequence[Value], ctx: CallContext) -> Value:
@@ -226,7 +226,7 @@ def _join(args: Sequence[Value], ctx: CallContext) -> Value:
     if is_missing(items):
         return ""
     if not isinstance(items, list):
-        raise ValueTypeError(f"JOIN needs a list, not {describe(items)}")
+        raise DialogValueError(f"JOIN needs a list, not {describe(items)}")
     separator = _text(args[1]) if len(args) > 1 else ","
     parts: list[str] = []
     size = 0

@@ -19,8 +19,8 @@ from mnemobot.runtime.dialogs.host import DialogHost
 from mnemobot.runtime.dialogs.limits import DialogLimits
 from mnemobot.runtime.dialogs.parser import Dialog
 from mnemobot.runtime.dialogs.values import (
+    DialogValueError,
     Value,
-    ValueTypeError,
     arith,
     compare_order,
     describe,
@@ -81,7 +81,7 @@ class Evaluator:
                 max_bytes=self.limits.max_value_bytes,
                 max_depth=self.limits.max_value_depth,
             )
-        except ValueTypeError as exc:
+        except DialogValueError as exc:
             raise self.error(str(exc), pos) from None
         return value
 
@@ -89,7 +89,7 @@ class Evaluator:
         """A host's answer as a BASIC value: JSON only, missing as ``""``, size-checked."""
         try:
             value = to_value(obj)
-        except ValueTypeError as exc:
+        except DialogValueError as exc:
             raise self.error(f"the runtime returned {exc}", pos) from None
         if value is None:
             return ""
@@ -160,7 +160,7 @@ class Evaluator:
                 right = await self.eval(term)
                 try:
                     result = arith(op, result, right)
-                except ValueTypeError as exc:
+                except DialogValueError as exc:
                     raise self.error(str(exc), pos) from None
                 self.check(result, pos)
             return result
@@ -172,7 +172,7 @@ class Evaluator:
                 return not equals(left, right)
             try:
                 return compare_order(left, right, expr.op)
-            except ValueTypeError as exc:
+            except DialogValueError as exc:
                 raise self.error(str(exc), expr.pos) from None
         if isinstance(expr, n.Logic):
             decisive = expr.op == "or"  # OR stops at the first true, AND at the first false
@@ -215,7 +215,7 @@ class Evaluator:
         args = [await self.eval(arg) for arg in expr.args]
         try:
             result = builtin.fn(args, self.calls)
-        except ValueTypeError as exc:
+        except DialogValueError as exc:
             raise self.error(f"{expr.name.upper()}(): {exc}", expr.pos) from None
         return self.check(result, expr.pos)
 

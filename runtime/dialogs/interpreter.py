@@ -30,8 +30,8 @@ from mnemobot.runtime.dialogs.limits import DEFAULT_LIMITS, DialogLimits
 from mnemobot.runtime.dialogs.parser import Dialog
 from mnemobot.runtime.dialogs.state import Frame, child_block, dump_state, load_state
 from mnemobot.runtime.dialogs.values import (
+    DialogValueError,
     Value,
-    ValueTypeError,
     arith,
     describe,
     format_value,
@@ -275,7 +275,7 @@ class _Run(Evaluator):
             assert isinstance(current, int | float)
             try:
                 following = arith("+", current, frame.step)
-            except ValueTypeError as exc:
+            except DialogValueError as exc:
                 raise self.error(str(exc), owner.pos) from None
             assert isinstance(following, int | float)
             self.variables[frame.var] = following
@@ -313,7 +313,7 @@ class _Run(Evaluator):
                 max_bytes=self.limits.max_state_bytes,
                 max_depth=self.limits.max_value_depth + 4,
             )
-        except ValueTypeError as exc:
+        except DialogValueError as exc:
             raise self.error(f"dialog state too large to save at HEAR: {exc}") from None
         logger.debug("%s: waiting at line %d", self.dialog.filename, self.where.line)
         return DialogOutcome("waiting", self.steps, state=state)
@@ -357,12 +357,12 @@ async def run_dialog(
         run.assign(saved.hear_target, message, hear_pos)
     try:
         return await run.run()
+    except DialogValueError as exc:
+        raise run.error(str(exc)) from None
     except DialogRuntimeError as exc:
         if exc.located:
             raise
         raise run.error(exc.cause) from exc
-    except ValueTypeError as exc:
-        raise run.error(str(exc)) from None
     except RecursionError:
         raise run.error("value or expression nested too deeply") from None
     except MnemobotError as exc:

@@ -25,7 +25,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from mnemobot.runtime.dialogs import nodes as n
 from mnemobot.runtime.dialogs.errors import DialogSyntaxError
 from mnemobot.runtime.dialogs.syntax_errors import excerpt, from_lark, terminal_names
-from mnemobot.runtime.dialogs.tree_builder import Builder, Located
+from mnemobot.runtime.dialogs.tree_builder import Builder, _Located
 from mnemobot.runtime.errors import ConfigError
 
 __all__ = ["MAX_NESTING", "MAX_SOURCE_BYTES", "Dialog", "load_dialog", "parse_dialog"]
@@ -123,7 +123,7 @@ def _check_nesting(body: n.Block) -> None:
         block, depth = blocks.pop()
         for stmt in block:
             if depth > MAX_NESTING:
-                raise Located(
+                raise _Located(
                     stmt.pos.line, stmt.pos.column, f"blocks nested more than {MAX_NESTING} deep"
                 )
             exprs, children = _stmt_parts(stmt)
@@ -132,7 +132,7 @@ def _check_nesting(body: n.Block) -> None:
             while pending:
                 expr, level = pending.pop()
                 if level > MAX_NESTING:
-                    raise Located(
+                    raise _Located(
                         expr.pos.line,
                         expr.pos.column,
                         f"expression nested more than {MAX_NESTING} deep",
@@ -156,7 +156,7 @@ def parse_dialog(source: str, filename: str = "<dialog>") -> Dialog:
         raise from_lark(exc, lines, filename, _terminal_names()) from None
     except VisitError as exc:
         inner = exc.orig_exc
-        if not isinstance(inner, Located):
+        if not isinstance(inner, _Located):
             raise
         raise DialogSyntaxError(
             filename,
@@ -165,7 +165,7 @@ def parse_dialog(source: str, filename: str = "<dialog>") -> Dialog:
             inner.reason,
             excerpt(lines, inner.line, inner.column),
         ) from None
-    except Located as exc:
+    except _Located as exc:
         raise DialogSyntaxError(
             filename, exc.line, exc.column, exc.reason, excerpt(lines, exc.line, exc.column)
         ) from None

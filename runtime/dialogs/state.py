@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from mnemobot.runtime.dialogs import nodes as n
 from mnemobot.runtime.dialogs.errors import DialogStateError
-from mnemobot.runtime.dialogs.values import Value, ValueTypeError, is_number, to_value
+from mnemobot.runtime.dialogs.values import DialogValueError, Value, is_number, to_value
 
 __all__ = [
     "STATE_VERSION",
@@ -163,7 +163,7 @@ def load_state(body: n.Block, program_hash: str, data: Any) -> SavedState:
         variables = {str(key): to_value(value) for key, value in raw_vars.items()}
         for frame in frames:
             frame.items = [to_value(item) for item in frame.items]
-    except ValueTypeError as exc:
+    except DialogValueError as exc:
         raise DialogStateError(f"saved state: {exc}") from None
     target = data.get("hear")
     if (

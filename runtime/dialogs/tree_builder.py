@@ -16,13 +16,13 @@ from lark.tree import Meta
 from lark.visitors import Transformer_NonRecursive, v_args
 from mnemobot.runtime.dialogs import nodes as n
 
-__all__ = ["Builder", "Located"]
+__all__ = ["Builder"]
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _STRING_PART = re.compile(r'\\(.)|""')
 
 
-class Located(Exception):
+class _Located(Exception):
     """A problem at a line and column, raised while building the nodes or checking their
     nesting; the parser turns it into a DialogSyntaxError with the source line."""
 
@@ -187,7 +187,7 @@ class Builder(Transformer_NonRecursive[Token, Any]):
         """``NEXT y`` must name the loop's own variable, or a typo would go unnoticed."""
         for item in closing:
             if isinstance(item, Token) and str(item).lower() != str(var).lower():
-                raise Located(
+                raise _Located(
                     item.line or 1,
                     item.column or 1,
                     f'"NEXT {item}" does not match the loop variable "{var}" '

@@ -21,12 +21,14 @@ import json
 import math
 from typing import Any, TypeAlias
 
+from mnemobot.runtime.errors import DialogValueError
+
 __all__ = [
     "FORMAT_MAX_BYTES",
     "FORMAT_MAX_DEPTH",
     "MAX_INT",
+    "DialogValueError",
     "Value",
-    "ValueTypeError",
     "arith",
     "compare_order",
     "describe",
@@ -44,10 +46,6 @@ __all__ = [
 Value: TypeAlias = "str | int | float | bool | list[Value] | dict[str, Value] | None"
 
 MAX_INT = 2**63 - 1  # beyond this a number is almost surely a runaway, and JSONB refuses it
-
-
-class ValueTypeError(Exception):
-    """An operator or function got values it cannot work with; the message says which."""
 
 
 def is_missing(value: Value) -> bool:
@@ -94,7 +92,7 @@ def format_value(value: Value) -> str:
 
     Whole floats print without ``.0`` (``NOW() / 60`` reads as a count), booleans as
     ``true``/``false`` and lists and maps as JSON. A list or map too big to show (a list
-    holding itself many times over is cheap in memory, huge as text) raises ValueTypeError
+    holding itself many times over is cheap in memory, huge as text) raises DialogValueError
     before any text is built.
     """
     if value is None:
@@ -181,7 +179,7 @@ def compare_order(left: Value, right: Value, op: str) -> bool:
         if b is None and isinstance(right, str) and a is not None:
             b = to_number(right)
         if a is None or b is None:
-            raise ValueTypeError(f"cannot compare {describe(left)} with {describe(right)}")
+            raise DialogValueError(f"cannot compare {describe(left)} with {describe(right)}")
     if op == "<":
         return bool(a < b)
     if op == ">":
@@ -198,9 +196,9 @@ def _checked(number: int | float) -> int | float:
     """Refuse infinities, NaN and integers JSON stores cannot hold."""
     if isinstance(number, float):
         if not math.isfinite(number):
-            raise ValueTypeError("number out of range")
+            raise DialogValueError("number out of range")
     elif abs(number) > MAX_INT:
-        raise ValueTypeError("number out of range")
+        raise DialogValueError("number out of range")
     return number
 
 
@@ -225,7 +223,7 @@ def arith(op: str, left: Value, right: Value) -> Value:
             if isinstance(left, str) or isinstance(right, str)
             else ""
         )
-        raise ValueTypeError(f"cannot {verb} {describe(left)} and {describe(right)}{hint}")
+        raise DialogValueError(f"cannot {verb} {describe(left)} and {describe(right)}{hint}")
     if op == "+":
         return _checked(a + b)
     if op == "-":
@@ -233,7 +231,7 @@ def arith(op: str, left: Value, right: Value) -> Value:
     if op == "*":
         return _checked(a * b)
     if b == 0:
-        raise ValueTypeError("division by zero")
+        raise DialogValueError("division by zero")
     if op == "mod":
         return _checked(a % b)
     if isinstance(a, int) and isinstance(b, int) and a % b == 0:
@@ -246,14 +244,14 @@ def measure(value: Value, *, max_bytes: int, max_depth: int) -> int:
 
     Iterative and stopping early, so a list that holds itself many times over (cheap in
     memory, huge as JSON) costs at most ``max_bytes`` work before it is refused.
-    Raises ValueTypeError when too large or too deeply nested.
+    Raises DialogValueError when too large or too deeply nested.
     """
     total = 0
     stack: list[tuple[Value, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > max_depth:
-            raise ValueTypeError(f"value nested more than {max_depth} levels deep")
+            raise DialogValueError(f"value nested more than {max_depth} levels deep")
         if isinstance(item, str):
             total += len(item) + 2
         elif isinstance(item, list):
@@ -267,25 +265,25 @@ def measure(value: Value, *, max_bytes: int, max_depth: int) -> int:
         else:
             total += 8
         if total > max_bytes:
-            raise ValueTypeError(f"value larger than {max_bytes} bytes")
+            raise DialogValueError(f"value larger than {max_bytes} bytes")
     return total
 
 
 def to_value(obj: object, *, _depth: int = 0) -> Value:
     """Turn what a host returned into a BASIC value: JSON types only, tuples as lists.
 
-    Raises ValueTypeError for anything JSON cannot hold (sets, objects, NaN).
+    Raises DialogValueError for anything JSON cannot hold (sets, objects, NaN).
     """
     if _depth > 200:
-        raise ValueTypeError("value nested too deeply")
+        raise DialogValueError("value nested too deeply")
     if obj is None or isinstance(obj, str | bool | int):
         return obj
     if isinstance(obj, float):
         if not math.isfinite(obj):
-            raise ValueTypeError("number out of range")
+            raise DialogValueError("number out of range")
         return obj
     if isinstance(obj, list | tuple):
         return [to_value(item, _depth=_depth + 1) for item in obj]
     if isinstance(obj, dict):
         return {str(key): to_value(item, _depth=_depth + 1) for key, item in obj.items()}
-    raise ValueTypeError(f"not a JSON value: {type(obj).__name__}")
+    raise DialogValueError(f"not a JSON value: {type(obj).__name__}")

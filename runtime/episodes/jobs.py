@@ -20,16 +20,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.errors import LostLease
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import JOBS, new_id
 from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
 
-__all__ = ["EPISODE_JOB", "FACTS_JOB", "EpisodeJobs", "Job", "LostLease"]
+__all__ = ["EMBED_JOB", "EPISODE_JOB", "FACTS_JOB", "EpisodeJobs", "Job", "LostLease"]
 
 logger = logging.getLogger(__name__)
 
 EPISODE_JOB = "session_ended"
 FACTS_JOB = "extract_facts"
+EMBED_JOB = "embed_session"  # vectors of a session's turns and episode ([memory] embedding)
 _j = JOBS.c
 
 
@@ -53,12 +55,9 @@ class Job:
         return str(self.payload.get("bot", ""))
 
 
-class LostLease(Exception):
-    """Another worker took the job over (our lease ran out); roll back what we did."""
-
-
 class EpisodeJobs:
-    """The ``session_ended`` and ``extract_facts`` rows of the jobs table, as a leased queue.
+    """The ``session_ended``, ``extract_facts`` and ``embed_session`` rows of the jobs table, as
+    a leased queue.
 
     Args:
         db: the database.
@@ -96,7 +95,7 @@ class EpisodeJobs:
         now = self.clock.now()
         lease = now + timedelta(seconds=self.lease)
         due = and_(
-            _j.kind.in_((EPISODE_JOB, FACTS_JOB)),
+            _j.kind.in_((EPISODE_JOB, FACTS_JOB, EMBED_JOB)),
             _j.status.in_(("pending", "running")),
             _j.run_after <= now,
         )
@@ -131,8 +130,12 @@ class EpisodeJobs:
         reason: str | None,
         *,
         extract_facts: bool = False,
+        embed: bool = False,
     ) -> None:
-        """Mark ``job`` ended on ``conn``; raises LostLease (rolling back) if it is not ours."""
+        """Mark ``job`` ended on ``conn``; raises LostLease (rolling back) if it is not ours.
+
+        ``extract_facts`` and ``embed`` queue those jobs for the same session.
+        """
         now = self.clock.now()
         ended = conn.execute(
             update(JOBS)
@@ -141,11 +144,12 @@ class EpisodeJobs:
         ).rowcount
         if ended != 1:
             raise LostLease(job.id)
-        if extract_facts:
+        follow_ups = ((FACTS_JOB, extract_facts), (EMBED_JOB, embed))
+        for kind in (kind for kind, wanted in follow_ups if wanted):
             conn.execute(
                 insert(JOBS).values(
                     id=new_id(),
-                    kind=FACTS_JOB,
+                    kind=kind,
                     user_id=job.user_id,
                     payload=job.payload,
                     status="pending",
@@ -155,10 +159,18 @@ class EpisodeJobs:
                 )
             )
 
-    def finish(self, job: Job, status: str, reason: str | None, extract: bool = False) -> None:
+    def finish(
+        self,
+        job: Job,
+        status: str,
+        reason: str | None,
+        extract: bool = False,
+        *,
+        embed: bool = False,
+    ) -> None:
         """:meth:`finish_in` in a transaction of its own (nothing else to write with it)."""
         with self.db.write() as conn:
-            self.finish_in(conn, job, status, reason, extract_facts=extract)
+            self.finish_in(conn, job, status, reason, extract_facts=extract, embed=embed)
 
     def release(self, job: Job, *, delay: float, attempts: int, reason: str | None) -> None:
         """Put ``job`` back to pending, due in ``delay`` seconds; LostLease if not ours."""

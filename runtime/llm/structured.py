@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Any, TypeVar
 
-from mnemobot.runtime.errors import MnemobotError
+from mnemobot.runtime.errors import InvalidAnswer
 from mnemobot.runtime.llm.client import LLM
 from pydantic import BaseModel, ValidationError
 
@@ -19,10 +19,6 @@ __all__ = ["InvalidAnswer", "ask_for_json"]
 logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class InvalidAnswer(MnemobotError):
-    """The model answered, but never with JSON of the asked shape; the message says why."""
 
 
 def _json_object(answer: str) -> Any:

@@ -193,7 +193,6 @@ class Runtime:
         self.llm = llm
         self.user_policy = user_policy
         self.dialog_runner = dialog_runner
-        self.recall = recall
         self.bot_services = BotServices(
             bots=bots,
             db=db,
@@ -231,6 +230,7 @@ class Runtime:
         ]
         # An earlier event caught up with while its conversation is held: no dedupe, no lock.
         self._held_steps: list[Step] = [
+        self.recall = recall
             self._identify,
             *self._steps[self._steps.index(self._serialise) + 1 :],
         ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mnemobot.runtime.errors import MnemobotError
+from mnemobot.runtime.errors import AdminConflict, AdminNotFound
 
 if TYPE_CHECKING:
     from mnemobot.runtime.bots.registry import Bot, BotRegistry
@@ -59,14 +59,6 @@ class AdminServices(Protocol):
     def recall(self) -> Recall: ...
     @property
     def user_policy(self) -> Callable[[Bot], UserMemoryPolicy]: ...
-
-
-class AdminNotFound(MnemobotError):
-    """The key, fact, episode or identity named does not exist (for that person or bot)."""
-
-
-class AdminConflict(MnemobotError):
-    """The change asked for is refused as it stands (e.g. unlinking someone's last account)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from mnemobot.runtime.dialogs.values import (
+    DialogValueError,
     Value,
-    ValueTypeError,
     arith,
     compare_order,
     equals,
@@ -47,9 +47,9 @@ def test_arith_rules() -> None:
     assert arith("+", [1], [2]) == [1, 2]
     assert arith("-", "", 3) == -3
     assert arith("/", 9, 3) == 3 and isinstance(arith("/", 9, 3), int)
-    with pytest.raises(ValueTypeError, match="cannot add list of 1 and number 1"):
+    with pytest.raises(DialogValueError, match="cannot add list of 1 and number 1"):
         arith("+", [1], 1)
-    with pytest.raises(ValueTypeError, match="number out of range"):
+    with pytest.raises(DialogValueError, match="number out of range"):
         arith("*", 1e308, 10)
 
 
@@ -57,7 +57,7 @@ def test_ordering() -> None:
     assert compare_order("", 1, "<")  # missing counts as 0
     assert compare_order("10", 9, ">")  # numeric text against a number
     assert compare_order("b", "a", ">=")
-    with pytest.raises(ValueTypeError, match="cannot compare text"):
+    with pytest.raises(DialogValueError, match="cannot compare text"):
         compare_order("abc", 1, "<")
 
 
@@ -72,16 +72,16 @@ def test_measure_stops_early_on_shared_structure() -> None:
     value: list[object] = [1]
     for _ in range(60):  # 2**60 leaves as JSON, 60 lists in memory
         value = [value, value]
-    with pytest.raises(ValueTypeError, match="larger than 1000 bytes"):
+    with pytest.raises(DialogValueError, match="larger than 1000 bytes"):
         measure(value, max_bytes=1000, max_depth=100)  # type: ignore[arg-type]
-    with pytest.raises(ValueTypeError, match="nested more than 10 levels"):
+    with pytest.raises(DialogValueError, match="nested more than 10 levels"):
         measure(value, max_bytes=10**9, max_depth=10)  # type: ignore[arg-type]
     assert measure({"ab": "cd"}, max_bytes=100, max_depth=3) < 20
 
 
 def test_to_value_accepts_json_only() -> None:
     assert to_value((1, {"a": (2,)})) == [1, {"a": [2]}]
-    with pytest.raises(ValueTypeError, match="not a JSON value: object"):
+    with pytest.raises(DialogValueError, match="not a JSON value: object"):
         to_value(object())
-    with pytest.raises(ValueTypeError, match="number out of range"):
+    with pytest.raises(DialogValueError, match="number out of range"):
         to_value(float("nan"))
