@@ -193,6 +193,7 @@ class Runtime:
         self.llm = llm
         self.user_policy = user_policy
         self.dialog_runner = dialog_runner
+        self.recall = recall
         self.bot_services = BotServices(
             bots=bots,
             db=db,
@@ -230,7 +231,6 @@ class Runtime:
         ]
         # An earlier event caught up with while its conversation is held: no dedupe, no lock.
         self._held_steps: list[Step] = [
-        self.recall = recall
             self._identify,
             *self._steps[self._steps.index(self._serialise) + 1 :],
         ]
@@ -504,13 +504,6 @@ class Runtime:
             return
         turn.state.end_session = outcome.end_session
         await self._committer.commit(turn, error=None)
-
-    async def _language(self, turn: Turn) -> object:
-        """The person's language: user memory ``language``, else the platform's hint."""
-        assert turn.user is not None
-        policy = self.user_policy(self.bots.get(turn.state.active_bot))
-        ref = self.memory.user_ref(turn.user.user_id, policy)
-        return await MemoryScope(self.memory, ref, turn.writes).get("language") or turn.msg.language
 
     async def _language(self, turn: Turn) -> object:
         """The person's language: user memory ``language``, else the platform's hint."""
