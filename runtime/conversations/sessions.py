@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.episodes.bell import JobBell
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
@@ -52,10 +53,13 @@ class SessionInfo:
 class SessionStore:
     """Opens, resumes, touches and ends sessions."""
 
-    def __init__(self, db: Database, clock: Clock, *, timeout: int = 1800) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, timeout: int = 1800, bell: JobBell | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.timeout = timeout
+        self.bell = bell  # rung after a commit that ended sessions (their jobs are due)
         self._open = Prepared(
             select(
                 _s.id,
@@ -97,8 +101,7 @@ class SessionStore:
                 if row[1] != user_id:  # the account was linked into another user
                     conn.execute(update(SESSIONS).where(_s.id == row[0]).values(user_id=user_id))
                 return _info(row, conversation, user_id=user_id)
-            if row is not None:
-                self.end_in(conn, row[0], "timeout", now)
+            ended = row is not None and self.end_in(conn, row[0], "timeout", now)
             session_id = new_id()
             conn.execute(
                 insert(SESSIONS).values(
@@ -114,9 +117,16 @@ class SessionStore:
                     last_activity_at=now,
                 )
             )
-            return SessionInfo(
-                session_id, conversation, user_id, entry_bot, None, 0, now, now, opened_now=True
-            )
+        if ended:
+            self.ended()
+        return SessionInfo(
+            session_id, conversation, user_id, entry_bot, None, 0, now, now, opened_now=True
+        )
+
+    def ended(self) -> None:
+        """Say that a transaction that ended sessions has committed: their summaries are due."""
+        if self.bell is not None:
+            self.bell.ring()
 
     def _fresh(self, row: tuple[Any, ...], now: datetime) -> bool:
         last_activity: datetime = row[6]
@@ -186,7 +196,10 @@ class SessionStore:
 
     def end(self, session_id: str, reason: str = "explicit") -> bool:
         with self.db.write() as conn:
-            return self.end_in(conn, session_id, reason, self.clock.now())
+            ended = self.end_in(conn, session_id, reason, self.clock.now())
+        if ended:
+            self.ended()
+        return ended
 
     def expire_idle(self, batch: int = 500) -> int:
         """End up to ``batch`` sessions idle past the timeout (the janitor calls this)."""
@@ -203,7 +216,10 @@ class SessionStore:
                 .scalars()
                 .all()
             )
-            return sum(self.end_in(conn, session_id, "timeout", now) for session_id in ids)
+            ended = sum(self.end_in(conn, session_id, "timeout", now) for session_id in ids)
+        if ended:
+            self.ended()
+        return ended
 
 
 def _info(row: tuple[Any, ...], conversation: str, *, user_id: str | None = None) -> SessionInfo:

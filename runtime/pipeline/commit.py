@@ -124,9 +124,12 @@ class TurnCommitter:
                 # a failed turn is as if its message never came: a new session stays new
                 user_messages=session.user_messages + (1 if error is None else 0),
             )
-            if turn.state.end_session:
-                self.sessions.end_in(conn, session.id, "explicit", now)
+            ended = turn.state.end_session and self.sessions.end_in(
+                conn, session.id, "explicit", now
+            )
             self.inbox.finish_in(conn, turn.inbox.id, user_id=user_id, error=error)
+        if ended:
+            self.sessions.ended()
 
     def forget_sync(self, turn: Turn) -> None:
         """Delete the person, then commit only what is not theirs: the reply and the inbox row."""
