@@ -8,9 +8,20 @@ A scope is used in one of two ways:
   replies and the inbox row. Reads inside the turn see the turn's own writes. Nothing is
   written if the turn fails, and no database lock is held while the bot waits on an LLM.
 
-``increment`` and ``append`` are applied at commit as single atomic upserts, so counters
-shared by many conversations lose no update; the value they return inside a turn is the
-value as this turn sees it.
+``append`` is applied at commit as a single atomic upsert, so lists shared by many
+conversations lose no update; the value it returns inside a turn is the value as this turn
+sees it.
+
+``increment`` on user and bot memory is the exception: it is committed at once, in a short
+transaction of its own (one atomic upsert ``... RETURNING``), and returns the committed value.
+A bot may hand that value out as a ticket or order number, so it must be unique across every
+worker, and only the database can say which value this call got; waiting for the turn's
+commit would mean holding a row lock while the bot waits on a model. Like a database sequence,
+an increment is therefore not rolled back when the turn fails: a failed turn leaves a gap in
+the numbers, never a duplicate (taking the number back would hand it out twice once another
+turn has incremented past it). This turn's earlier writes to the same key go with it, so the
+order of its writes holds. Session memory belongs to one conversation, whose turns run one at
+a time, so its increments stay in the turn.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from sqlalchemy import Connection, bindparam, select
 __all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeRef"]
 
 OpKind = Literal["set", "delete", "increment", "append"]
+_COMMITTED_AT_ONCE = ("user", "bot")  # scopes whose increments commit at once (see above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +349,8 @@ class MemoryScope:
             pending = PendingWrites(ops=[(self._ref, op)])
             results = await self._store.db.run(self._store.commit, pending)
             return results[0]
+        if op.kind == "increment" and self._ref.name in _COMMITTED_AT_ONCE:
+            return await self._commit_now(op)
         before = await self._current(op.key)
         after = _apply_local(before, op)
         if op.kind == "append":
@@ -345,6 +359,24 @@ class MemoryScope:
             await self._check_room()
         self._writes.ops.append((self._ref, op))
         return after
+
+    async def _commit_now(self, op: _Op) -> Any:
+        """Commit ``op`` (and this turn's earlier writes to its key) now; the stored result."""
+        assert self._writes is not None
+        writes = self._writes
+        before = await self._current(op.key)
+        _apply_local(before, op)  # a clear error before anything is written
+        if before is MISSING:
+            await self._check_room()
+        earlier = [(r, o) for r, o in writes.ops if r == self._ref and o.key == op.key]
+        pending = PendingWrites(ops=[*earlier, (self._ref, op)])
+        results = await self._store.db.run(self._store.commit, pending)
+        writes.ops[:] = [(r, o) for r, o in writes.ops if not (r == self._ref and o.key == op.key)]
+        base = writes.reads.get((self._ref, op.key), MISSING)
+        writes.reads[(self._ref, op.key)] = results[-1]
+        if self._ref in writes.counts and base is MISSING:
+            writes.counts[self._ref] += 1  # the key now exists in the database
+        return results[-1]
 
     async def _check_room(self) -> None:
         """Refuse a new key early when the turn would pass the limit (commit checks again)."""

@@ -344,11 +344,40 @@ async def test_a_turn_sees_its_own_writes_before_commit(
     store = MemoryStore(database, clock)
     writes = PendingWrites()
     scope = MemoryScope(store, store.user_ref("u", UserMemoryPolicy()), writes)
+    outside = MemoryScope(store, store.user_ref("u", UserMemoryPolicy()))
+    await scope.set("b", 1)
+    await scope.set("b", [1])
+    await scope.append("b", 2)
+    await scope.delete("c")
+    assert await scope.get("b") == [1, 2]
+    assert await outside.get("b") is None
+    store.commit(writes)
+    assert await outside.get("b") == [1, 2]
+
+
+async def test_an_increment_in_a_turn_commits_at_once_with_the_turns_writes_to_its_key(
+    database: Database, clock: ManualClock
+) -> None:
+    """The value a bot gets is the committed one (unique across workers: a ticket number);
+    the turn's earlier writes to that key go first, so the turn's order holds."""
+    with database.write() as conn:
+        conn.execute(insert(USERS).values(id="u", display_name="u", created_at=clock.now()))
+    store = MemoryStore(database, clock)
+    writes = PendingWrites()
+    scope = MemoryScope(store, store.user_ref("u", UserMemoryPolicy()), writes)
+    outside = MemoryScope(store, store.user_ref("u", UserMemoryPolicy()))
     await scope.set("a", 1)
-    await scope.increment("a", 4)
+    await scope.set("other", "pending")
+    assert await scope.increment("a", 4) == 5
+    assert await outside.get("a") == 5  # committed, with the set before it
+    assert await outside.get("other") is None  # the rest still waits for the turn
+    assert await outside.increment("a") == 6  # another worker's increment
+    assert await scope.increment("a") == 7
+    assert await scope.get("a") == 7
     await scope.delete("a")
     await scope.append("a", "x")
     assert await scope.get("a") == ["x"]
-    assert await MemoryScope(store, store.user_ref("u", UserMemoryPolicy())).get("a") is None
+    assert await outside.get("a") == 7
     store.commit(writes)
-    assert await MemoryScope(store, store.user_ref("u", UserMemoryPolicy())).get("a") == ["x"]
+    assert await outside.get("a") == ["x"]
+    assert await outside.get("other") == "pending"
