@@ -161,7 +161,7 @@ class TelegramChannel:
         self._retry_delay = retry_delay
         self._send_retries = send_retries
         self._rate_limit_retries = rate_limit_retries
-        self._pacer = Pacer(pacing)
+        self.pacer = Pacer(pacing)
         self._base_url = base_url or "https://api.telegram.org/bot"
         self._bot: Bot | None = None
         self._redaction = _RedactToken(token)
@@ -433,14 +433,14 @@ class TelegramChannel:
         """
         await self._ready()
         chat: int | str = _chat_ref(reply.chat_id)
-        async with self._pacer.chat(reply.chat_id):
+        async with self.pacer.chat(reply.chat_id):
             for part in split_text(reply.text, MAX_MESSAGE_CHARS):
                 chat = await self._send_part(reply, chat, part)
 
     async def _send_part(self, reply: OutboundMessage, chat: int | str, text: str) -> int | str:
         rate_limited = failures = 0
         while True:
-            await self._pacer.wait(reply.chat_id)
+            await self.pacer.wait(reply.chat_id)
             try:
                 await self.bot.send_message(chat_id=chat, text=text)
                 return chat

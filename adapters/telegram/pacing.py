@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -84,6 +85,8 @@ class Pacer:
         self._sleep = sleep
         self._overall = _Bucket(self.pacing.overall_rate, self.pacing.overall_burst, clock())
         self._chats: dict[str, _ChatGate] = {}
+        # When the latest sends were let through, by this pacer's clock: (chat id, time).
+        self.released: deque[tuple[str, float]] = deque(maxlen=256)
 
     def _gate(self, chat_id: str) -> _ChatGate:
         gate = self._chats.get(chat_id)
@@ -120,3 +123,4 @@ class Pacer:
         delay = self._overall.reserve(self._clock())
         if delay > 0:
             await self._sleep(delay)
+        self.released.append((chat_id, self._clock()))

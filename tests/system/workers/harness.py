@@ -48,7 +48,6 @@ from tests.support import write_bot
 
 SECRET = "worker-test-secret"
 SLACK_SIGNING_SECRET = "worker-test-slack-signing-secret"
-START_TIMEOUT = 30.0
 
 # What every test bot of a worker process starts with: ``record`` appends one event of the
 # turn to events.jsonl in the test's folder, so the test reads what each process did.
@@ -253,17 +252,18 @@ class Deployment:
         return started
 
     def wait_ready(self, worker: Worker) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        """Wait until the worker answers ``/healthz``, however long a busy machine takes to
+        start it; fail at once if it exits. A worker that hangs is the per-test timeout's
+        (pytest-timeout, pyproject.toml) to report."""
+        while True:
             if worker.process.poll() is not None:
                 raise AssertionError(f"worker {worker.index} exited:\n{worker.output()}")
             try:
-                if httpx.get(f"http://127.0.0.1:{worker.port}/healthz", timeout=1).is_success:
+                if httpx.get(f"http://127.0.0.1:{worker.port}/healthz", timeout=5).is_success:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise AssertionError(f"worker {worker.index} not ready:\n{worker.output()}")
 
     def kill(self, worker: Worker) -> None:
         worker.process.send_signal(signal.SIGKILL)

@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 from .harness import RECORDING_BOT, Deployment
+
+pytestmark = pytest.mark.slow  # worker processes: minutes on a busy machine
 
 GROUPS = 8
 MESSAGES_PER_GROUP = 15  # after the first, held one

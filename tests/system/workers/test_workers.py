@@ -19,6 +19,8 @@ from tests.fakes.telegram_api import FakeTelegramAPI
 
 from .harness import Deployment
 
+pytestmark = pytest.mark.slow  # worker processes: minutes on a busy machine
+
 
 @pytest.fixture(scope="module")
 def tg() -> Iterator[FakeTelegramAPI]:
