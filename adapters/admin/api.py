@@ -40,7 +40,7 @@ from mnemobot.runtime.errors import (
     UnknownBot,
     UnknownUser,
 )
-from mnemobot.runtime.ops import CONTENT_TYPE, AuditLog, Metrics
+from mnemobot.runtime.ops import CONTENT_TYPE, Metrics
 from mnemobot.runtime.ops.admin import Actor, Admin, AdminConflict, AdminNotFound
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -132,7 +132,6 @@ def admin_routes(
     runtime: Runtime,
     *,
     environ: Mapping[str, str] | None = None,
-    audit: AuditLog | None = None,
 ) -> list[BaseRoute]:
     """The admin API as one Mount for ``build_app``; ``[]`` when no token is configured.
 
@@ -141,7 +140,7 @@ def admin_routes(
     tokens = admin_tokens(environ)
     if not tokens:
         return []
-    admin = Admin(runtime, audit or AuditLog(runtime.db, runtime.clock))
+    admin = Admin(runtime, runtime.audit)  # the runtime's: built with it in runtime/app/
     document = openapi_document()
 
     async def openapi(_request: Request) -> Response:

@@ -24,6 +24,7 @@ from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
 from mnemobot.runtime.memory.janitor import Janitor
 from mnemobot.runtime.memory.policy import UserPolicies
 from mnemobot.runtime.memory.store import MemoryStore
+from mnemobot.runtime.ops.audit import AuditLog
 from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.people.identity import IdentityStore
 from mnemobot.runtime.people.linking import LinkService
@@ -122,6 +123,7 @@ def build_runtime(
         user_policy=user_policy,
         dialog_runner=dialog_runner,
         recall=Recall(db, clock),
+        audit=AuditLog(db, clock),
         # On start, replies another live worker is sending are left to it (SQLite: one process)
         recover_lease=0.0 if db.dialect.one_process else settings.workers.send_lease,
     )

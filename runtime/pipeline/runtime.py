@@ -48,6 +48,7 @@ from mnemobot.runtime.memory.janitor import Janitor
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
 from mnemobot.runtime.messages import InboundMessage, OutboundMessage, TurnResult
+from mnemobot.runtime.ops.audit import AuditLog
 from mnemobot.runtime.ops.logs import log_turn
 from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.people.identity import IdentityStore, ResolvedUser
@@ -171,6 +172,7 @@ class Runtime:
         user_policy: Callable[[Bot], UserMemoryPolicy],
         dialog_runner: DialogRunner | None,
         recall: Recall,
+        audit: AuditLog,
         recover_lease: float,
     ) -> None:
         self.settings = settings
@@ -194,6 +196,7 @@ class Runtime:
         self.user_policy = user_policy
         self.dialog_runner = dialog_runner
         self.recall = recall
+        self.audit = audit  # operators' writes (the admin API records each one here)
         self.bot_services = BotServices(
             bots=bots,
             db=db,
