@@ -1,14 +1,16 @@
-"""What the benches share: no traffic past loopback, the in-process fake model, and scratch
+"""What the benches share: no traffic past loopback, the in-process model, and scratch
 PostgreSQL databases.
 
 Why a module: ``pipeline.py``, ``_scaling.py`` and ``_slack_ack.py`` each guard sockets and
-(two of them) answer turns with the same fake model, and one definition keeps the figures
-comparable across sections.
+(two of them) answer turns with the same model, and one definition keeps the figures
+comparable across sections. The model is the runtime's own in-process fake,
+:class:`~mnemobot.runtime.llm.scripted.ScriptedLLM`, beside the ``LLM`` protocol it
+implements (as httpx ships ``MockTransport`` beside its transports): benches and tests use the
+seam the product uses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import socket
@@ -22,9 +24,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnemobot.runtime.llm.client import estimate_tokens
+from mnemobot.runtime.llm.scripted import ScriptedLLM
 
-__all__ = ["PG_ADMIN_URL", "REPLY", "FakeLLM", "_loopback_only", "scratch_postgres"]
+__all__ = ["PG_ADMIN_URL", "REPLY", "_loopback_only", "fixed_model", "scratch_postgres"]
 
 REPLY = "Noted, thank you."
 PG_ADMIN_URL = os.environ.get("MNEMOBOT_BENCH_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
@@ -41,33 +43,14 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
     return _real_connect(self, address)
 
 
-class FakeLLM:
-    """The ``runtime.llm.LLM`` protocol in-process: a fixed answer, the estimate for tokens.
+def fixed_model(reply: str = REPLY, *, delay: float = 0.0) -> ScriptedLLM:
+    """The in-process model every bench turn is answered by: ``reply`` to every request,
+    tokens estimated, after ``delay`` seconds waited without using the CPU.
 
-    It keeps the last messages so a bench can check the prompt really held the memories.
+    It keeps the requests it was sent (``.requests``), so a bench can check the prompt really
+    held the memories; a long run clears them now and then (``requests.clear()``).
     """
-
-    def __init__(self, reply: str = REPLY, *, delay: float = 0.0) -> None:
-        self.reply = reply
-        self.delay = delay  # seconds each answer takes, waited without using the CPU
-        self.last_messages: list[dict[str, str]] = []
-
-    async def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str = "default",
-        bot: str = "",
-        user_id: str | None = None,
-        purpose: str = "answer",
-    ) -> str:
-        self.last_messages = messages
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return self.reply
-
-    def count_tokens(self, text: str, *, model: str = "default") -> int:
-        return estimate_tokens(text)
+    return ScriptedLLM(lambda _request: reply, delay=delay)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ How:
   the way ``mnemobot run`` does: a config file, ``load_settings``, ``build_runtime``,
   ``Runtime.start`` (advisory locks, connection pool, ``[workers] max_turns``), the start-up
   heap frozen, one JSON log line per turn to a file as under a process manager. The model
-  is :class:`FakeLLM` (in-process, no HTTP) and the bot is a folder with only
+  is ``fixed_model()`` (ScriptedLLM: in-process, no HTTP) and the bot is a folder with only
   ``config.csv``, as in ``bench/pipeline.py``. Each message goes through
   ``adapters.base.Delivery`` with a channel whose ``send`` reaches no platform: ``accept``
   (the inbox row a webhook stores before its 2xx), then ``process``: ``Runtime.handle``
@@ -95,7 +95,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PG_ADMIN_URL, REPLY, FakeLLM, scratch_postgres
+from _common import PG_ADMIN_URL, REPLY, fixed_model, scratch_postgres
 from mnemobot.runtime.messages import InboundMessage, OutboundMessage
 
 __all__ = ["RoundFigures", "Scaling", "measure_scaling", "report_scaling"]
@@ -269,7 +269,7 @@ def worker_main(index: int, config: str, log_path: str, pipe: Pipe, model_second
 
         log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - the process's lifetime
         configure_logging(log, json_lines=True)
-        runtime = build_runtime(load_settings(Path(config)), llm=FakeLLM(delay=model_seconds))
+        runtime = build_runtime(load_settings(Path(config)), llm=fixed_model(delay=model_seconds))
         loop.run_until_complete(runtime.start())
         runtime.bind_channel(CHANNEL, bot=BOT)
         channel = _NullChannel(runtime)

@@ -10,10 +10,12 @@ starts fast. Each claim is measured here, in one run, on one machine, side by si
    (dedupe, identity, lock, session, commands, the bot, commit) and its replies are marked
    sent (``Runtime.mark_sent``), as a channel does. The bot has no code (a folder with only
    ``config.csv``), so the model answers with the assembled prompt: persona, the person's 20
-   remembered facts, the last 20 turns of the session. The model is :class:`FakeLLM`, an
-   in-process implementation of the ``runtime.llm.LLM`` protocol (no HTTP, no litellm). The
-   floor is the same reads and writes with the bare driver (``sqlite3`` / ``psycopg``), the
-   cheapest way to get the same rows: see :class:`RawTurn`. Target: within 5x of the floor.
+   remembered facts, the last 20 turns of the session. The model is the runtime's
+   ``ScriptedLLM``, an in-process implementation of the ``LLM`` protocol (no HTTP, no
+   litellm). The floor replays the statements a real turn of the runtime executed (recorded
+   with SQLAlchemy's ``before_cursor_execute`` event) with the bare driver (``sqlite3`` /
+   ``psycopg``): see :class:`StatementRecorder` and :class:`Replay`. Target: within 5x of the
+   floor.
 2. **litellm's own cost.** The same turn with :class:`MockLiteLLM`, which calls
    ``litellm.acompletion(..., mock_response=...)``, alternating with the fake; the difference
    is what the SDK costs per call (no network either way).
@@ -47,9 +49,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import dataclasses
-import hashlib
-import json
 import os
 import pstats
 import re
@@ -62,9 +61,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +75,16 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules beside this one
 
-from _common import PG_ADMIN_URL, REPLY, FakeLLM, _loopback_only, scratch_postgres
+from _common import PG_ADMIN_URL, REPLY, _loopback_only, fixed_model, scratch_postgres
 from _scaling import MODEL_BOUND_SECONDS, Scaling, measure_scaling, report_scaling
 from _slack_ack import measure_slack_ack, report_slack_ack
 from mnemobot.runtime.app.build import build_runtime
-from mnemobot.runtime.conversations.locks import LocalLocks
+from mnemobot.runtime.llm.client import LLM, estimate_tokens
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.messages import InboundMessage, TurnResult
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
-from mnemobot.runtime.storage.tables import INBOX
+from sqlalchemy import Connection
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,20 +111,22 @@ STARTUP_RUNS = {"full": 7, "quick": 3}
 # -- the models -------------------------------------------------------------------------------
 
 
-class MockLiteLLM(FakeLLM):
-    """The same, but each answer comes from ``litellm.acompletion(mock_response=...)``.
+class MockLiteLLM:
+    """The ``LLM`` protocol with each answer from ``litellm.acompletion(mock_response=...)``.
 
-    Token counting stays the estimate, so the difference against :class:`FakeLLM` is the
-    completion call alone: request building, the mock response object, logging hooks.
+    Token counting is the same estimate as the in-process model's, so the difference against
+    it is the completion call alone: request building, the mock response object, logging
+    hooks.
     """
 
     def __init__(self, reply: str = REPLY) -> None:
-        super().__init__(reply)
         import litellm
 
         litellm.telemetry = False
         litellm.suppress_debug_info = True
         self.litellm = litellm
+        self.reply = reply
+        self.last_messages: list[dict[str, str]] = []
 
     async def complete(
         self,
@@ -143,6 +142,9 @@ class MockLiteLLM(FakeLLM):
             model=LITELLM_MODEL, messages=messages, mock_response=self.reply
         )
         return str(response.choices[0].message.content or "").strip()
+
+    def count_tokens(self, text: str, *, model: str = "default") -> int:
+        return estimate_tokens(text)
 
 
 # -- mnemobot's side ----------------------------------------------------------------------------
@@ -172,7 +174,7 @@ class SwitchedModel:
     delegates to, so the same runtime answers with either.
     """
 
-    def __init__(self, current: FakeLLM) -> None:
+    def __init__(self, current: LLM) -> None:
         self.current = current
 
     async def complete(
@@ -197,7 +199,7 @@ class OurSide:
 
     def __init__(self, url: str, bots_dir: Path) -> None:
         settings = load_settings(None, database={"url": url}, bots={"dir": str(bots_dir)})
-        self.fake = FakeLLM()
+        self.fake = fixed_model()
         self.model = SwitchedModel(self.fake)
         self.runtime = build_runtime(settings, llm=self.model)
         self.runtime.bind_channel(CHANNEL, bot=BOT)
@@ -210,6 +212,7 @@ class OurSide:
 
     async def turn(self, person: str, text: str) -> TurnResult:
         """Inbound event in, replies committed, marked sent: what a channel's delivery does."""
+        self.fake.requests.clear()  # only the last turn's are checked; a long run keeps none
         result = await self.runtime.handle(message(person, text))
         await self.runtime.mark_sent(result)
         return result
@@ -226,29 +229,11 @@ class OurSide:
             await scope.set(f"fact_{i}", f"the person likes thing number {i}")
         return result.user_id
 
-    def statements(self) -> _StatementCounter:
-        return _StatementCounter(self.runtime.db)
+    def statements(self) -> StatementRecorder:
+        return StatementRecorder(self.runtime.db)
 
     async def stop(self) -> None:
         await self.runtime.stop()
-
-
-class _StatementCounter:
-    """Counts the SQL statements SQLAlchemy sends while active (BEGIN/COMMIT excluded)."""
-
-    def __init__(self, db: Database) -> None:
-        self.engine = db.engine
-        self.count = 0
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-
-    def __enter__(self) -> _StatementCounter:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *_exc: Any) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 def write_bot(root: Path) -> Path:
@@ -259,272 +244,197 @@ def write_bot(root: Path) -> Path:
     return folder.parent
 
 
-# -- the floor: the same reads and writes with the bare driver ---------------------------------
+# -- the floor: the runtime's own statements, replayed with the bare driver ---------------------
 
-_HAS_SEQ = "seq" in INBOX.c  # the ordered inbox of issue 6 (conversation + seq, backlog read)
-
-_INBOX_COLUMNS = "id, channel, event_id, payload, status, received_at"
-_INBOX_VALUES = ":id, :channel, :event_id, :payload, 'received', :now"
-if _HAS_SEQ:
-    _INBOX_COLUMNS += ", conversation, seq"
-    _INBOX_VALUES += ", :conversation, {next_seq}"
-
-SQL: dict[str, str] = {
-    "inbox_insert": (
-        f"INSERT INTO inbox ({_INBOX_COLUMNS}) VALUES ({_INBOX_VALUES})"
-        " ON CONFLICT (channel, event_id) DO NOTHING RETURNING id" + (", seq" if _HAS_SEQ else "")
-    ),
-    "identity": (
-        "SELECT user_id, display_name FROM identities"
-        " WHERE channel_kind = :kind AND external_id = :ext"
-    ),
-    "backlog": (
-        "SELECT id, status, seq, payload FROM inbox WHERE id = :id"
-        " OR (conversation = :conversation AND status = 'received' AND seq < :seq)"
-    ),
-    "session": (
-        "SELECT id, conversation, channel, chat_id, user_id, active_bot, dialog_state,"
-        " user_messages, started_at, last_activity_at, ended_at, end_reason FROM sessions"
-        " WHERE conversation = :conversation AND ended_at IS NULL"
-    ),
-    "episodes": (
-        "SELECT conversation_id, summary, topics, sentiment, resolution, created_at"
-        " FROM episodes WHERE user_id = :user_id ORDER BY created_at DESC LIMIT 20"
-    ),
-    "memories": (
-        'SELECT "key", value, memory_type, ttl, created_at, updated_at FROM user_memory'
-        " WHERE user_id = :user_id AND (ttl IS NULL OR ttl > :now)"
-        " ORDER BY updated_at DESC LIMIT 200"
-    ),
-    "turns": (
-        "SELECT role, text, bot FROM turns WHERE session_id = :session_id"
-        " ORDER BY created_at DESC, seq DESC LIMIT 20"
-    ),
-    "context": (
-        'SELECT "key", value, updated_at FROM session_memory'
-        " WHERE session_id = :session_id AND kind = 'context' ORDER BY \"key\""
-    ),
-    "turn_insert": (
-        "INSERT INTO turns (id, session_id, user_id, bot, role, seq, text, event_id, created_at)"
-        " VALUES (:id, :session_id, :user_id, :bot, :role, :seq, :text, :event_id, :now)"
-    ),
-    "outbox_insert": (
-        "INSERT INTO outbox (id, inbox_id, channel, chat_id, user_id, bot, seq, text, status,"
-        " created_at) VALUES (:id, :inbox_id, :channel, :chat_id, :user_id, :bot, 0, :text,"
-        " 'pending', :now)"
-    ),
-    "session_touch": (
-        "UPDATE sessions SET active_bot = :bot, dialog_state = NULL,"
-        " user_messages = :user_messages, last_activity_at = :now WHERE id = :id"
-    ),
-    "inbox_done": (
-        "UPDATE inbox SET user_id = :user_id, status = 'done', error = NULL, handled_at = :now"
-        " WHERE id = :id"
-    ),
-    "mark_sent": "UPDATE outbox SET status = 'sent', sent_at = :now WHERE id = :id",
-}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MARKS = ("BEGIN", "COMMIT", "ROLLBACK")
 
 
-def sqlite_stamp(moment: datetime) -> str:
-    """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset), so comparisons match."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+@dataclass(frozen=True)
+class Statement:
+    """One thing the runtime sent a driver: SQL and parameters as the driver got them, or a
+    transaction mark (``BEGIN``/``COMMIT``/``ROLLBACK``), on connection ``conn`` (numbered by
+    first use in the recording)."""
+
+    conn: int
+    sql: str
+    params: Any = None
+    many: bool = False
 
 
-class RawTurn:
-    """One turn's reads and writes with the bare driver: the floor.
+class StatementRecorder:
+    """What the runtime's engine sends its driver while active, in order.
 
-    The same statements, in the same transactions where atomicity demands it (the inbox
-    insert; the turn log, outbox, session and inbox update together; marking sent), and
-    single autocommit statements for the reads, which is the cheapest way to read the same
-    rows. No prompt is assembled and no model is asked: what the runtime spends on those is
-    part of what it spends above the floor. Subclasses bind a driver.
+    SQLAlchemy's ``before_cursor_execute`` gives each statement with its parameters after
+    bind processing (exactly what the driver receives), and the ``begin``/``commit``/
+    ``rollback`` events give the transactions around them, each on its DBAPI connection.
     """
 
-    statements = 0
-
-    def lock(self, conversation: str) -> None:
-        """Hold the conversation for the turn, as the runtime's lock does (none by default)."""
-
-    def unlock(self) -> None:
-        """Let the conversation go, after the commit and before marking sent (as the runtime)."""
-
-    def execute(self, name: str, params: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def execute_many(self, name: str, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        raise NotImplementedError
-        yield
-
-    def now(self) -> Any:
-        raise NotImplementedError
-
-    def payload(self, msg: InboundMessage) -> Any:
-        raise NotImplementedError
-
-    def turn(self, person: str, text: str) -> str:
-        """The turn of ``text`` from ``person``; returns the reply id (marked sent)."""
-        msg = message(person, text)
-        conversation = msg.conversation
-        now = self.now()
-        with self.write():
-            inbox = self.execute(
-                "inbox_insert",
-                {
-                    "id": str(uuid.uuid4()),
-                    "channel": msg.channel,
-                    "event_id": msg.event_id,
-                    "payload": self.payload(msg),
-                    "now": now,
-                    "conversation": conversation,
-                },
-            ).fetchone()
-        inbox_id = inbox[0]
-        user_id, _name = self.execute("identity", {"kind": "console", "ext": person}).fetchone()
-        self.lock(conversation)
-        if _HAS_SEQ:
-            params = {"id": inbox_id, "conversation": conversation, "seq": inbox[1]}
-            self.execute("backlog", params).fetchall()
-        session = self.execute("session", {"conversation": conversation}).fetchone()
-        session_id, user_messages = session[0], session[7]
-        self.execute("episodes", {"user_id": user_id}).fetchall()
-        memories = self.execute("memories", {"user_id": user_id, "now": now}).fetchall()
-        if len(memories) != MEMORIES:
-            raise RuntimeError(f"floor read {len(memories)} memories, expected {MEMORIES}")
-        self.execute("turns", {"session_id": session_id}).fetchall()
-        self.execute("context", {"session_id": session_id}).fetchall()
-        reply_id = str(uuid.uuid4())
-        now = self.now()
-        common = {"session_id": session_id, "user_id": user_id, "now": now}
-        with self.write():
-            self.execute_many(
-                "turn_insert",
-                [
-                    {**common, "id": str(uuid.uuid4()), "bot": BOT, "role": "user", "seq": 0,
-                     "text": text, "event_id": msg.event_id},
-                    {**common, "id": str(uuid.uuid4()), "bot": BOT, "role": "bot", "seq": 1,
-                     "text": REPLY, "event_id": None},
-                ],
-            )  # fmt: skip
-            self.execute(
-                "outbox_insert",
-                {"id": reply_id, "inbox_id": inbox_id, "channel": msg.channel,
-                 "chat_id": msg.chat_id, "user_id": user_id, "bot": BOT, "text": REPLY,
-                 "now": now},
-            )  # fmt: skip
-            self.execute(
-                "session_touch",
-                {"bot": BOT, "user_messages": user_messages + 1, "now": now, "id": session_id},
-            )
-            self.execute("inbox_done", {"user_id": user_id, "now": now, "id": inbox_id})
-        self.unlock()
-        with self.write():
-            self.execute("mark_sent", {"now": self.now(), "id": reply_id})
-        return reply_id
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-
-class RawSQLite(RawTurn):
-    """``sqlite3`` with mnemobot's pragmas; ``BEGIN IMMEDIATE``/``COMMIT`` around writes."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-            "foreign_keys=ON",
-        ):
-            self.conn.execute(f"PRAGMA {pragma}")
-        seq = "(SELECT coalesce(max(rowid), 0) + 1 FROM inbox)"
-        self.sql = {name: text.replace("{next_seq}", seq) for name, text in SQL.items()}
-
-    def execute(self, name: str, params: dict[str, Any]) -> Any:
-        self.statements += 1
-        return self.conn.execute(self.sql[name], params)
-
-    def execute_many(self, name: str, rows: list[dict[str, Any]]) -> None:
-        self.statements += 1
-        self.conn.executemany(self.sql[name], rows)
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def now(self) -> str:
-        return sqlite_stamp(datetime.now(UTC))
-
-    def payload(self, msg: InboundMessage) -> str:
-        return json.dumps(dataclasses.asdict(msg))
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class RawPsycopg(RawTurn):
-    """``psycopg`` 3 in autocommit mode (each read its own snapshot), a transaction per write.
-
-    With ``advisory`` (set when the runtime serialises turns with PostgreSQL advisory locks,
-    as it does for several workers), the turn also holds ``pg_advisory_xact_lock`` in a
-    transaction on a second connection from after the identity lookup to after the commit.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url, autocommit=True)
-        self.lock_conn = psycopg.connect(url, autocommit=False)
-        self.advisory = False
-        named = re.compile(r":(\w+)")
-        self.sql = {
-            name: named.sub(r"%(\1)s", text.replace("{next_seq}", "nextval('inbox_seq')"))
-            for name, text in SQL.items()
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine
+        self.statements: list[Statement] = []
+        self._conns: dict[int, int] = {}
+        self._hooks: dict[str, Callable[..., None]] = {
+            "before_cursor_execute": self._execute,
+            "begin": lambda conn: self._mark(conn, "BEGIN"),
+            "commit": lambda conn: self._mark(conn, "COMMIT"),
+            "rollback": lambda conn: self._mark(conn, "ROLLBACK"),
         }
 
-    def execute(self, name: str, params: dict[str, Any]) -> Any:
-        self.statements += 1
-        return self.conn.execute(self.sql[name], params)
+    @property
+    def count(self) -> int:
+        """Statements recorded, transaction marks not counted."""
+        return sum(1 for s in self.statements if s.sql not in _MARKS)
 
-    def execute_many(self, name: str, rows: list[dict[str, Any]]) -> None:
-        self.statements += 1
-        with self.conn.cursor() as cur:
-            cur.executemany(self.sql[name], rows)
+    def _number(self, conn: Connection) -> int:
+        return self._conns.setdefault(id(conn.connection.dbapi_connection), len(self._conns))
 
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self.conn.transaction():
-            yield
+    def _execute(
+        self, conn: Connection, _cursor: Any, sql: str, params: Any, _ctx: Any, many: bool
+    ) -> None:
+        self.statements.append(Statement(self._number(conn), sql, params, many))
 
-    def lock(self, conversation: str) -> None:
-        if self.advisory:
-            self.statements += 1
-            key = int.from_bytes(
-                hashlib.blake2b(conversation.encode(), digest_size=8).digest(), "big", signed=True
-            )
-            self.lock_conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+    def _mark(self, conn: Connection, mark: str) -> None:
+        self.statements.append(Statement(self._number(conn), mark))
 
-    def unlock(self) -> None:
-        if self.advisory:
-            self.lock_conn.commit()
+    def __enter__(self) -> StatementRecorder:
+        for name, hook in self._hooks.items():
+            event.listen(self.engine, name, hook)
+        return self
 
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+    def __exit__(self, *_exc: Any) -> None:
+        for name, hook in self._hooks.items():
+            event.remove(self.engine, name, hook)
 
-    def payload(self, msg: InboundMessage) -> Jsonb:
-        return Jsonb(dataclasses.asdict(msg))
+
+def _freshen(value: Any, new: dict[str, str]) -> Any:
+    """``value`` with every id of ``new`` replaced, inside text, JSON and UUID values."""
+    if isinstance(value, str):
+        for old, fresh in new.items():
+            if old in value:
+                value = value.replace(old, fresh)
+        return value
+    if isinstance(value, uuid.UUID):
+        return uuid.UUID(new[str(value)]) if str(value) in new else value
+    if isinstance(value, dict):
+        return {k: _freshen(v, new) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_freshen(v, new) for v in value)
+    if isinstance(value, Jsonb):
+        return Jsonb(_freshen(value.obj, new))
+    return value
+
+
+def _ids_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield from _UUID.findall(value)
+    elif isinstance(value, uuid.UUID):
+        yield str(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _ids_in(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _ids_in(v)
+    elif isinstance(value, Jsonb):
+        yield from _ids_in(value.obj)
+
+
+class Replay:
+    """The floor: one recorded turn of the runtime, replayed with the bare driver.
+
+    Exactly the statements the runtime executed, with their parameters, on as many
+    connections, in the same transactions (on SQLite ``BEGIN IMMEDIATE`` for a transaction
+    that writes, as the runtime's writes do), every result fetched. Reads outside a
+    transaction stay single autocommit statements, as the runtime runs them. What is new in
+    each turn (an id or event id first seen in an ``INSERT``) gets a fresh UUID per replay,
+    wherever it appears (the inbox payload too); everything else, timestamps included, is
+    replayed as recorded. No prompt is assembled and no model is asked: what the runtime
+    spends on those is part of what it spends above the floor.
+
+    Args:
+        statements: a :class:`StatementRecorder`'s recording of one whole turn.
+        connect: opens one bare driver connection in autocommit mode.
+        write_begin: what begins a transaction that writes (``BEGIN IMMEDIATE`` on SQLite).
+    """
+
+    def __init__(
+        self,
+        statements: list[Statement],
+        connect: Callable[[], Any],
+        *,
+        write_begin: str = "BEGIN",
+    ) -> None:
+        self.conns = [connect() for _ in range(1 + max(s.conn for s in statements))]
+        self.cursors = [conn.cursor() for conn in self.conns]
+        self.statements = sum(1 for s in statements if s.sql not in _MARKS)
+        seen: set[str] = set()
+        fresh: list[str] = []
+        for s in statements:
+            for found in _ids_in(s.params):
+                if found not in seen and s.sql.lstrip().upper().startswith("INSERT"):
+                    fresh.append(found)
+                seen.add(found)
+        self.fresh = fresh
+        self.steps: list[tuple[Any, str, Any, bool, bool]] = []
+        for i, s in enumerate(statements):
+            sql = s.sql
+            if sql == "BEGIN":
+                sql = write_begin if self._writes(statements, i) else "BEGIN"
+            touched = not set(fresh).isdisjoint(_ids_in(s.params))
+            self.steps.append((self.cursors[s.conn], sql, s.params, s.many, touched))
+
+    @staticmethod
+    def _writes(statements: list[Statement], begin: int) -> bool:
+        conn = statements[begin].conn
+        for s in statements[begin + 1 :]:
+            if s.conn != conn:
+                continue
+            if s.sql in ("COMMIT", "ROLLBACK"):
+                return False
+            if s.sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+                return True
+        return False
+
+    def turn(self) -> None:
+        new = {old: str(uuid.uuid4()) for old in self.fresh}
+        for cursor, sql, params, many, touched in self.steps:
+            if touched:
+                params = _freshen(params, new)
+            if many:
+                cursor.executemany(sql, params)
+            elif params is None or sql in _MARKS or sql.startswith("BEGIN"):
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, params)
+            if cursor.description is not None:
+                cursor.fetchall()
 
     def close(self) -> None:
-        self.conn.close()
-        self.lock_conn.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def sqlite_connect(path: Path) -> Callable[[], sqlite3.Connection]:
+    """Bare ``sqlite3`` connections with the runtime's pragmas, in autocommit mode."""
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    return connect
+
+
+def psycopg_connect(url: str) -> Callable[[], psycopg.Connection[Any]]:
+    """Bare ``psycopg`` 3 connections in autocommit mode (BEGIN/COMMIT as recorded)."""
+    return lambda: psycopg.connect(url, autocommit=True)
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -583,64 +493,86 @@ async def alternate(
 # -- 1. the turn against its floor --------------------------------------------------------------
 
 
-async def turn_vs_floor(backend: str, url: str, raw: RawTurn, root: Path, size: str) -> Pair:
-    """Both sides get a person with 20 facts and 20 turns of history, then alternate rounds."""
+async def turn_vs_floor(
+    backend: str, url: str, connect: Callable[[], Any], root: Path, size: str
+) -> Pair:
+    """Both sides get a person with 20 facts and 20 turns of history, then alternate rounds.
+
+    The floor's person has its history made by the runtime too; one more of its turns is
+    recorded (:class:`StatementRecorder`) and the floor replays that turn (:class:`Replay`).
+    """
     n, rounds = SIZES[size][backend]
     side = await OurSide.open(url, write_bot(root))
-    if isinstance(raw, RawPsycopg):
-        raw.advisory = not isinstance(side.runtime.locks, LocalLocks)
+    raw: Replay | None = None
     try:
         await side.add_person("ours")
-        await side.add_person("floor")  # the floor's person, set up through the same API
+        await side.add_person("floor")
         for i in range(HISTORY_WARMUP):
             await side.turn("ours", question(i))
-            raw.turn("floor", question(i))
-        result = await side.turn("ours", question(0))
-        check_our_turn(side, result)
-        with side.statements() as counter:
+            await side.turn("floor", question(i))
+        check_our_turn(side, await side.turn("ours", question(0)))
+        with side.statements() as ours_seen:
             await side.turn("ours", question(1))
-        before = raw.statements
-        raw.turn("floor", question(1))
+        with side.statements() as recorded:
+            check_our_turn(side, await side.turn("floor", question(1)))
+        raw = Replay(recorded.statements, connect, write_begin=WRITE_BEGIN[backend])
+        check_replay(raw)
         pair = Pair(backend)
-        pair.notes["statements"] = (counter.count, raw.statements - before)
+        pair.notes["statements"] = (ours_seen.count, raw.statements)
 
         async def ours(i: int) -> None:
             await side.turn("ours", question(i))
 
-        async def floor(i: int) -> None:
-            raw.turn("floor", question(i))
+        async def floor(_i: int) -> None:
+            raw.turn()
 
         await alternate(pair, ours, floor, n, rounds)
         pair.notes["sizes"] = (n, rounds)
         print(f"  {backend:<10} turn vs floor done", file=sys.stderr)
         return pair
     finally:
-        raw.close()
+        if raw is not None:
+            raw.close()
         await side.stop()
+
+
+WRITE_BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
 
 
 def check_our_turn(side: OurSide, result: TurnResult) -> None:
     """The turn must be the real one: one committed reply, from the model, with the memories."""
     texts = [r.text for r in result.replies]
-    system = side.fake.last_messages[0]["content"] if side.fake.last_messages else ""
+    asked = side.fake.requests[-1].messages if side.fake.requests else []
+    system = asked[0]["content"] if asked else ""
     if texts != [REPLY] or f"fact_{MEMORIES - 1}" not in system:
         raise RuntimeError(f"the turn is not what is measured: replies {texts!r}")
 
 
+def check_replay(raw: Replay) -> None:
+    """A replay must write a turn: two more turn-log rows, and a reply marked sent."""
+    cursor = raw.cursors[0]
+
+    def counts() -> tuple[int, int]:
+        cursor.execute("SELECT count(*) FROM turns")
+        turns = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM outbox WHERE status = 'sent'")
+        return turns, cursor.fetchone()[0]
+
+    before = counts()
+    raw.turn()
+    after = counts()
+    if after != (before[0] + 2, before[1] + 1):
+        raise RuntimeError(f"the floor's replay did not write a turn: {before} -> {after}")
+
+
 async def bench_sqlite(root: Path, size: str) -> Pair:
     path = root / "turn.db"
-    url = f"sqlite:///{path}"
-    # creates and migrates the file for the raw side too
-    side = await OurSide.open(url, write_bot(root))
-    await side.stop()
-    return await turn_vs_floor("sqlite", url, RawSQLite(path), root, size)
+    return await turn_vs_floor("sqlite", f"sqlite:///{path}", sqlite_connect(path), root, size)
 
 
 async def bench_postgresql(root: Path, size: str) -> Pair:
     with scratch_postgres() as url:
-        side = await OurSide.open(url, write_bot(root))  # migrates
-        await side.stop()
-        return await turn_vs_floor("postgresql", url, RawPsycopg(url), root, size)
+        return await turn_vs_floor("postgresql", url, psycopg_connect(url), root, size)
 
 
 # -- 2. litellm with mock_response ------------------------------------------------------------
