@@ -222,6 +222,7 @@ def run(
 
     configure_logging()
     with runtime_for(config, bots="loadable" if skip_broken else "all") as runtime:
+        configure_logging(settings=runtime.settings)  # now every *_env secret is known
         channels = build_channels(runtime)
         settings = runtime.settings
         typer.echo(admin_status_line(), err=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["redact", "secret_reason", "strings_in"]
+__all__ = ["redact", "redact_credentials", "secret_reason", "strings_in"]
 
 
 _SECRET_KEY = re.compile(
@@ -38,6 +38,24 @@ _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\s*(is|was|:|=|-)\s*[^\s,;]+"
         ),
     ),
+)
+# The patterns above that name a credential (not personal data, not any long hex string or
+# path-like run, which log lines hold legitimately), plus Telegram bot tokens (also inside
+# Bot API URLs, ``/bot<token>/``).
+_CREDENTIAL_KINDS = (
+    "an API key",
+    "a Slack token",
+    "a GitHub token",
+    "an AWS key",
+    "a Google API key",
+    "a JWT",
+    "a private key",
+    "a bearer token",
+    "a password",
+)
+_CREDENTIAL_PATTERNS = (
+    *(pattern for name, pattern in _TOKEN_PATTERNS if name in _CREDENTIAL_KINDS),
+    re.compile(r"(?<![0-9])[0-9]{5,12}:[A-Za-z0-9_-]{30,}"),  # a Telegram bot token
 )
 _OPAQUE = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
 _CARD = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
@@ -118,4 +136,15 @@ def redact(text: str) -> str:
         text = pattern.sub("[redacted]", text)
     for match in reversed(_opaque(text)):
         text = text[: match.start()] + "[redacted]" + text[match.end() :]
+    return text
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with anything shaped like a token, key or stated password made [redacted].
+
+    Narrower than :func:`redact`: used on every log line (see ``runtime/ops/logs.py``), where
+    ids, hashes and paths must stay readable.
+    """
+    for pattern in _CREDENTIAL_PATTERNS:
+        text = pattern.sub("[redacted]", text)
     return text

@@ -9,20 +9,43 @@ either). Fields travel in ``extra={"fields": {...}}`` and become JSON keys, or `
 count. The message text goes in only when debug was asked for (``debug=True``, i.e. the
 operator turned it on); tokens and secrets never reach it, and a field whose name says it
 holds one is masked by the formatters as a last line of defence.
+
+Secrets are kept out of every log line by the set-up itself, not by the code that logs:
+:func:`configure_logging` installs a log record factory (:class:`Redactor`) that every logger
+of the process goes through, ours, the libraries' and uvicorn's with its own handlers alike.
+When a record is made it replaces, in the message, the stack and the exception's
+text (its traceback, chained causes included), every configured secret (channel tokens,
+signing secrets, API keys named by ``*_env`` settings, admin tokens, the database password,
+any ``*_TOKEN``/``*_SECRET``/``*_API_KEY``/``*_PASSWORD`` variable) and anything shaped like a
+credential (``secrets_filter.redact_credentials``) with ``[redacted]``; our formatters clean
+the lines they write once more (``extra`` fields arrive after the factory). So a library that
+logs ``InvalidToken("The token `123:ABC...` was rejected")`` with ``logger.exception`` writes
+``The token `[redacted]` was rejected``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote, urlsplit
+
+from mnemobot.runtime.memory.secrets_filter import redact_credentials
+
+if TYPE_CHECKING:
+    from mnemobot.runtime.settings import Settings
 
 __all__ = [
     "HumanFormatter",
     "JsonFormatter",
+    "Redactor",
     "configure_logging",
+    "configured_secrets",
     "log_turn",
     "turn_fields",
 ]
@@ -30,6 +53,103 @@ __all__ = [
 TURN_LOGGER = "mnemobot.turns"
 _SECRET_WORDS = ("token", "secret", "password", "api_key", "apikey", "authorization")
 _HANDLER_NAME = "mnemobot"
+_SECRET_VARIABLES = ("_TOKEN", "_SECRET", "_API_KEY", "_PASSWORD", "_KEY")
+MIN_SECRET_LENGTH = 6  # shorter values are not secrets worth the name, and would mangle lines
+REDACTED = "[redacted]"
+
+
+class Redactor:
+    """Replaces every known secret, and anything shaped like a credential, in a text.
+
+    Also the log record factory :func:`configure_logging` installs: called with a record
+    factory's arguments, it makes the record with the factory it wraps, then cleans it.
+    """
+
+    def __init__(
+        self, secrets: Iterable[str] = (), wraps: Callable[..., logging.LogRecord] | None = None
+    ) -> None:
+        variants = {v for s in secrets if len(s) >= MIN_SECRET_LENGTH for v in (s, quote(s, ""))}
+        self._secrets = sorted(variants, key=len, reverse=True)
+        self._wraps = wraps or logging.LogRecord
+
+    @property
+    def wraps(self) -> Callable[..., logging.LogRecord]:
+        return self._wraps
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self._wraps(*args, **kwargs)
+        self.clean(record)
+        return record
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret and credential replaced by ``[redacted]``."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return redact_credentials(text)
+
+    def clean(self, record: logging.LogRecord) -> None:
+        """Redact ``record`` in place: message, stack, exception text with its causes."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the handler's to report
+            message = str(record.msg)
+        clean = self.text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            # Formatted now (Formatter.format uses exc_text when it is set); the traceback
+            # module prints the chained causes and contexts too.
+            record.exc_text = self.text("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_text = record.exc_text.rstrip("\n")
+        elif record.exc_text:
+            record.exc_text = self.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.text(record.stack_info)
+
+
+def configured_secrets(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every secret this deployment is configured with, to keep out of the logs.
+
+    The values of the variables that settings name with ``*_env`` (channel tokens, signing
+    and webhook secrets, app tokens, cookie secrets, model API keys), each admin token, the
+    database URL's password, and any variable whose name ends in ``_TOKEN``, ``_SECRET``,
+    ``_API_KEY``, ``_KEY`` or ``_PASSWORD`` (the provider keys litellm reads on its own).
+    """
+    env = os.environ if environ is None else environ
+    names = {name for name in env if name.upper().endswith(_SECRET_VARIABLES)}
+    found: list[str] = []
+    if settings is not None:
+        sections: list[Any] = [
+            settings.llm.model_dump(),
+            *(c.model_dump() for c in settings.channels),
+        ]
+        names |= set(_env_names(sections))
+        password = urlsplit(settings.database.url).password
+        if password:
+            found.append(password)
+    for name in sorted(names):
+        value = env.get(name, "").strip()
+        if value:
+            found.append(value)
+            found.extend(part.strip() for part in value.split(","))  # token lists
+            found.extend(part.partition(":")[2] for part in value.split(","))  # name:token
+    return [s for s in dict.fromkeys(found) if len(s) >= MIN_SECRET_LENGTH]
+
+
+def _env_names(value: Any) -> Iterable[str]:
+    """The values of every ``*_env`` key in nested settings (variable names)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).endswith("_env") and isinstance(item, str) and item:
+                yield item
+            else:
+                yield from _env_names(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _env_names(item)
 
 
 def _masked(fields: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +161,13 @@ def _masked(fields: dict[str, Any]) -> dict[str, Any]:
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, "fields", None)
     return _masked(fields) if isinstance(fields, dict) else {}
+
+
+def _redacted(line: str) -> str:
+    """``line`` through the installed redaction: ``extra`` fields are set on a record after
+    the record factory has run, so our formatters clean what they write once more."""
+    factory = logging.getLogRecordFactory()
+    return factory.text(line) if isinstance(factory, Redactor) else line
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,9 +182,13 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in _fields(record).items():
             entry.setdefault(key, value)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return _redacted(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 class HumanFormatter(logging.Formatter):
@@ -70,9 +201,9 @@ class HumanFormatter(logging.Formatter):
         line = super().format(record)
         pairs = " ".join(f"{k}={v}" for k, v in _fields(record).items())
         if not pairs:
-            return line
+            return _redacted(line)
         head, sep, tail = line.partition("\n")  # keep a traceback below the fields
-        return f"{head} {pairs}{sep}{tail}"
+        return _redacted(f"{head} {pairs}{sep}{tail}")
 
 
 def configure_logging(
@@ -80,12 +211,22 @@ def configure_logging(
     *,
     level: int | str = logging.INFO,
     json_lines: bool | None = None,
+    settings: Settings | None = None,
+    secrets: Iterable[str] = (),
 ) -> logging.Handler:
-    """Send mnemobot's logs to ``stream`` (stderr): JSON unless it is a terminal.
+    """Send mnemobot's logs to ``stream`` (stderr): JSON unless it is a terminal, and keep
+    every secret out of every log record of the process (see the module docstring).
 
-    Idempotent: calling it again replaces the handler it installed before, so tests and a
-    CLI that configures twice do not print every line twice. Returns the handler.
+    Args:
+        settings: the deployment's settings, whose ``*_env`` variables hold secrets; call
+            again once they are loaded (the environment's ``*_TOKEN``... are covered before).
+        secrets: more values to redact.
+
+    Idempotent: calling it again replaces the handler and the redaction it installed before,
+    so tests and a CLI that configures twice do not print every line twice. Returns the
+    handler.
     """
+    install_redaction([*configured_secrets(settings), *secrets])
     stream = stream if stream is not None else sys.stderr
     if json_lines is None:
         isatty = getattr(stream, "isatty", None)
@@ -104,6 +245,19 @@ def configure_logging(
 
 
 _CHATTY = ("alembic.runtime.plugins", "httpx", "httpcore", "LiteLLM", "telegram.ext")
+
+
+def install_redaction(secrets: Iterable[str]) -> Redactor:
+    """Make every log record of the process redact ``secrets`` and credential-shaped text.
+
+    Replaces a redaction installed before (the factory it wrapped is kept), so calling it
+    again with more secrets does not stack factories. Returns the installed redactor.
+    """
+    current = logging.getLogRecordFactory()
+    base = current.wraps if isinstance(current, Redactor) else current
+    redactor = Redactor(secrets, wraps=base)
+    logging.setLogRecordFactory(redactor)
+    return redactor
 
 
 def turn_fields(

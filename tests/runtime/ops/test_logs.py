@@ -22,7 +22,9 @@ def restore_logging():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     levels = {name: logger.level for name, logger in _loggers()}
+    factory = logging.getLogRecordFactory()
     yield
+    logging.setLogRecordFactory(factory)
     root.handlers[:] = handlers
     root.setLevel(level)
     for name, logger in _loggers():
@@ -86,3 +88,51 @@ def test_a_terminal_gets_readable_lines_and_secret_fields_are_masked(restore_log
     assert "bot=sales-bot channel=console:sales-bot user_id=u-1 outcome=ok ms=500.0" in first
     assert second.endswith("sent api_token=***") and "xoxb" not in second
     assert not stream.getvalue().startswith("{")
+
+
+def test_every_logger_and_handler_keeps_secrets_out_chained_causes_included(
+    restore_logging, monkeypatch: pytest.MonkeyPatch
+):
+    """Issue 14: redaction is the logging set-up's, not a filter on two named loggers."""
+    from mnemobot.runtime.settings import Settings
+
+    token = "7150123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    signing = "a-slack-signing-secret-value"
+    monkeypatch.setenv("TG_SALES", token)  # a variable name that does not say "token"
+    monkeypatch.setenv("SLACK_SIGNING", signing)
+    monkeypatch.setenv("OPENAI_API_KEY", "not-shaped-like-a-key-1234")
+    settings = Settings(
+        channels=[
+            {"name": "tg", "kind": "telegram", "bot": "b", "token_env": "TG_SALES"},
+            {"name": "sl", "kind": "slack", "bot": "b", "signing_secret_env": "SLACK_SIGNING"},
+        ],
+        database={"url": "postgresql+psycopg://bot:db-pass-word@127.0.0.1/x"},
+    )
+    ours, theirs = io.StringIO(), io.StringIO()
+    configure_logging(ours, settings=settings)
+    library = logging.getLogger("some.library")  # its own handler, not propagating
+    own = logging.StreamHandler(theirs)
+    own.setFormatter(logging.Formatter("%(message)s"))
+    library.addHandler(own)
+    library.propagate = False
+    try:
+        try:
+            try:
+                raise ValueError(f"connect to postgresql://bot:db-pass-word@h failed ({signing})")
+            except ValueError as cause:
+                raise RuntimeError(f"The token `{token}` was rejected by the server.") from cause
+        except RuntimeError:
+            library.exception("could not start %s", f"https://api.telegram.org/bot{token}/getMe")
+            logging.getLogger("mnemobot.x").exception("failed", extra={"fields": {"u": signing}})
+        logging.getLogger("mnemobot.y").warning(
+            "keys %s and %s", "not-shaped-like-a-key-1234", "sk-proj-abcdefghijklmnopqrstuv"
+        )
+    finally:
+        library.removeHandler(own)
+        library.propagate = True
+
+    logged = ours.getvalue() + theirs.getvalue()
+    assert "was rejected" in logged and "ValueError" in logged  # the cause is there...
+    for secret in (token, signing, "db-pass-word", "not-shaped", "sk-proj-abcdefghijklmnopqrstuv"):
+        assert secret not in logged  # ...without a secret
+    assert logged.count("[redacted]") >= 8

@@ -146,6 +146,7 @@ class Deployment:
     slack: FakeSlackAPI | None = None
     slack_token: str = "xoxb-worker-test"
     slack_channel: str = "slack"
+    extra_env: dict[str, str] = field(default_factory=dict)  # more of the workers' environment
     _db: Database | None = None
     _slack_bot_user: str = field(default="", init=False)
     _slack_people: set[str] = field(default_factory=set, init=False)
@@ -218,6 +219,7 @@ class Deployment:
             WORKER_TEST_DIR=str(self.root),
             PYTHONPATH=str(REPO),
         )
+        env.update(self.extra_env)
         return env
 
     def launch(self) -> Worker:
