@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
+from starlette.routing import BaseRoute
+
 from mnemobot.runtime import ChannelSettings, Delivery, OutboundMessage
 from mnemobot.runtime.errors import ConfigError
-from starlette.routing import BaseRoute
 
 __all__ = ["Channel", "token_from_env"]
 

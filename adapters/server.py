@@ -13,14 +13,15 @@ import socket
 from collections.abc import Iterator, Sequence
 
 import uvicorn
-from mnemobot.adapters.headers import SecurityHeaders
-from mnemobot.adapters.web.pages import home_routes
-from mnemobot.runtime.errors import ConfigError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+
+from mnemobot.adapters.headers import SecurityHeaders
+from mnemobot.adapters.web.pages import home_routes
+from mnemobot.runtime.errors import ConfigError
 
 __all__ = ["build_app", "check_port_free", "serve"]
 

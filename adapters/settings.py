@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from mnemobot.runtime import ChannelSettings
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.settings import close_match
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 __all__ = ["ChannelOptions", "read_settings"]
 

@@ -96,6 +96,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PG_ADMIN_URL, REPLY, fixed_model, scratch_postgres
+
 from mnemobot.runtime.messages import InboundMessage, OutboundMessage
 
 __all__ = ["RoundFigures", "Scaling", "measure_scaling", "report_scaling"]

@@ -78,13 +78,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the _modules bes
 from _common import PG_ADMIN_URL, REPLY, _loopback_only, fixed_model, scratch_postgres
 from _scaling import MODEL_BOUND_SECONDS, Scaling, measure_scaling, report_scaling
 from _slack_ack import measure_slack_ack, report_slack_ack
+from sqlalchemy import Connection
+
 from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.llm.client import LLM, estimate_tokens
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.messages import InboundMessage, TurnResult
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
-from sqlalchemy import Connection
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from sqlalchemy import insert
+
 from mnemobot.runtime.bots.options import BotOptions
 from mnemobot.runtime.bots.registry import Bot
 from mnemobot.runtime.clock import SystemClock
@@ -35,7 +37,6 @@ from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import upgrade
 from mnemobot.runtime.storage.tables import EPISODES, USERS, new_id
-from sqlalchemy import insert
 
 
 async def populate(

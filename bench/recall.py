@@ -45,6 +45,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from sqlalchemy import select
+
 from mnemobot.adapters.console import ConsoleChannel
 from mnemobot.runtime import Runtime, build_runtime, load_settings
 from mnemobot.runtime.clock import ManualClock
@@ -56,7 +58,6 @@ from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.recall.query import STOP_WORDS, fold
 from mnemobot.runtime.recall.search import Recalled
 from mnemobot.runtime.storage.tables import EPISODES, TURNS
-from sqlalchemy import select
 
 TOKENIZER = "gpt-4o-mini"
 BOT = "recall-bot"

@@ -18,14 +18,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
 from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import upgrade
-from sqlalchemy import text
-from sqlmodel import SQLModel
 
 PG_ADMIN_URL = os.environ.get("MNEMOBOT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent

@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import mnemobot.runtime.storage.tables as tables
 import pytest
 from sqlmodel import SQLModel
+
+import mnemobot.runtime.storage.tables as tables
 
 REPO = Path(__file__).resolve().parent.parent
 PLATFORM_SDKS = {"telegram", "slack_bolt", "slack_sdk"}

@@ -17,6 +17,13 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
 from mnemobot.adapters.admin import schema as s
 from mnemobot.adapters.admin.auth import (
     ACTOR_KEY,
@@ -42,12 +49,6 @@ from mnemobot.runtime.errors import (
 )
 from mnemobot.runtime.ops import CONTENT_TYPE, Metrics
 from mnemobot.runtime.ops.admin import Actor, Admin, AdminConflict, AdminNotFound
-from pydantic import BaseModel, ValidationError
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
 
 __all__ = ["METRICS_TOKEN_ENV", "admin_routes", "metrics_routes"]
 

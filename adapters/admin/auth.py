@@ -19,9 +19,10 @@ import os
 import re
 from collections.abc import Mapping
 
-from mnemobot.runtime.errors import ConfigError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mnemobot.runtime.errors import ConfigError
 
 __all__ = [
     "ACTOR_KEY",

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mnemobot.adapters.admin import schema as s
-from mnemobot.adapters.admin.operations import OPS
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+
+from mnemobot.adapters.admin import schema as s
+from mnemobot.adapters.admin.operations import OPS
 
 __all__ = ["openapi_document"]
 

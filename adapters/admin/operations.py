@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+from starlette.requests import Request
+
 from mnemobot.adapters.admin import schema as s
 from mnemobot.adapters.admin.auth import ADMIN_PREFIX
 from mnemobot.runtime.ops.admin import Actor, Admin
-from pydantic import BaseModel
-from starlette.requests import Request
 
 __all__ = ["OPS", "Call", "Handler", "Op"]
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from slack_bolt.authorization import AuthorizeResult
+
 from mnemobot.adapters.bodies import _BadBody, parse_json
 from mnemobot.runtime import InboundMessage
-from slack_bolt.authorization import AuthorizeResult
 
 __all__ = [
     "IGNORE_RULES",

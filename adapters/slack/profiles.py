@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
-from mnemobot.runtime import InboundMessage
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from mnemobot.runtime import InboundMessage
 
 __all__ = ["Profile", "ProfileCache", "SlackProfiles", "profile_of"]
 

@@ -13,13 +13,14 @@ import asyncio
 import logging
 
 import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
 from mnemobot.adapters.slack.events import escape_mrkdwn, target_of
 from mnemobot.adapters.text import split_text
 from mnemobot.runtime import OutboundMessage
 from mnemobot.runtime.conversations import LocalLocks
 from mnemobot.runtime.errors import ChannelError, RateLimited
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 __all__ = ["SlackSender"]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, field_validator
+
 from mnemobot.adapters.settings import ChannelOptions
 from mnemobot.runtime.settings import Seconds
-from pydantic import Field, field_validator
 
 __all__ = ["DEFAULT_API_URL", "SLACK_TEXT_LIMIT", "SlackSettings"]
 

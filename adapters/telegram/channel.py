@@ -32,14 +32,6 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
-from mnemobot.adapters.channel import token_from_env
-from mnemobot.adapters.settings import read_settings
-from mnemobot.adapters.telegram.pacing import Pacer, Pacing
-from mnemobot.adapters.telegram.settings import TelegramSettings
-from mnemobot.adapters.telegram.updates import to_inbound
-from mnemobot.adapters.text import split_text
-from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
-from mnemobot.runtime.errors import ChannelError, ConfigError, RateLimited, StorageError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -53,6 +45,15 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import HTTPXRequest
+
+from mnemobot.adapters.channel import token_from_env
+from mnemobot.adapters.settings import read_settings
+from mnemobot.adapters.telegram.pacing import Pacer, Pacing
+from mnemobot.adapters.telegram.settings import TelegramSettings
+from mnemobot.adapters.telegram.updates import to_inbound
+from mnemobot.adapters.text import split_text
+from mnemobot.runtime import ChannelSettings, Delivery, InboundMessage, OutboundMessage, Runtime
+from mnemobot.runtime.errors import ChannelError, ConfigError, RateLimited, StorageError
 
 __all__ = [
     "MAX_MESSAGE_CHARS",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from mnemobot.adapters.settings import ChannelOptions
 from mnemobot.runtime.settings import Seconds
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["PacingSettings", "TelegramSettings"]
 

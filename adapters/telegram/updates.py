@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mnemobot.runtime import InboundMessage
 from telegram import Message, MessageEntity, Update, User
 from telegram.constants import ChatType
+
+from mnemobot.runtime import InboundMessage
 
 __all__ = ["to_inbound"]
 

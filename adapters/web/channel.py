@@ -40,6 +40,11 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Sequence
 
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
 from mnemobot.adapters.settings import read_settings
 from mnemobot.adapters.web.cookies import COOKIE_MAX_AGE, COOKIE_NAME, VisitorCookies
 from mnemobot.adapters.web.limits import RateLimiter, WebLimits
@@ -63,10 +68,6 @@ from mnemobot.runtime import (
     Runtime,
 )
 from mnemobot.runtime.errors import ChannelError, ConfigError
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 __all__ = ["WebChannel"]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import secrets
 
-from mnemobot.adapters.bodies import _BadBody, parse_json, read_limited
-from mnemobot.adapters.web.limits import Refusal
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from mnemobot.adapters.bodies import _BadBody, parse_json, read_limited
+from mnemobot.adapters.web.limits import Refusal
 
 __all__ = ["client_address", "error", "language", "read_message", "too_many"]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from mnemobot.adapters.settings import ChannelOptions
 from mnemobot.runtime.settings import Seconds
-from pydantic import Field
 
 __all__ = ["WebSettings"]
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
+
 from mnemobot.runtime.cli.common import (
     ConfigOption,
     fail,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+
 from mnemobot.runtime.errors import MnemobotError
 
 if TYPE_CHECKING:

@@ -17,12 +17,13 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection, bindparam, or_, select, update
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.messages import InboundMessage
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import INBOX, new_id
-from sqlalchemy import Connection, bindparam, or_, select, update
 
 __all__ = ["Backlog", "InboxEntry", "InboxStore"]
 

@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
+from sqlalchemy import Connection, text
+
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
-from sqlalchemy import Connection, text
 
 __all__ = [
     "ConversationLocks",

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.messages import OutboundMessage
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import INBOX, OUTBOX
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 __all__ = ["OutboxStore"]
 

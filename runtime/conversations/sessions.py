@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.episodes.bell import JobBell
 from mnemobot.runtime.storage.database import Database
@@ -22,7 +24,6 @@ from mnemobot.runtime.storage.tables import (
     SESSIONS,
     new_id,
 )
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 __all__ = ["SessionInfo", "SessionStore"]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import SESSIONS, TURNS
-from sqlalchemy import select
 
 __all__ = ["OpenSession", "TranscriptLine", "open_session"]
 

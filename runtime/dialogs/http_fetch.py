@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+
 from mnemobot.runtime.dialogs.errors import DialogRuntimeError
 
 __all__ = ["fetch_json_or_text", "host_allowed", "is_public_address"]

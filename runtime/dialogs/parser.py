@@ -22,6 +22,7 @@ from typing import cast
 
 from lark import Lark
 from lark.exceptions import UnexpectedInput, VisitError
+
 from mnemobot.runtime.dialogs import nodes as n
 from mnemobot.runtime.dialogs.errors import DialogSyntaxError
 from mnemobot.runtime.dialogs.syntax_errors import excerpt, from_lark, terminal_names

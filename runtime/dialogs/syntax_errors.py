@@ -14,6 +14,7 @@ from typing import Any
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr, TerminalDef
+
 from mnemobot.runtime.dialogs.errors import DialogSyntaxError
 
 __all__ = ["excerpt", "from_lark", "terminal_names"]

@@ -14,6 +14,7 @@ from typing import Any, cast
 from lark import Token
 from lark.tree import Meta
 from lark.visitors import Transformer_NonRecursive, v_args
+
 from mnemobot.runtime.dialogs import nodes as n
 
 __all__ = ["Builder"]

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import LostLease
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import JOBS, new_id
-from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
 
 __all__ = ["EMBED_JOB", "EPISODE_JOB", "FACTS_JOB", "EpisodeJobs", "Job", "LostLease"]
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
 from mnemobot.runtime.memory.secrets_filter import redact
 from mnemobot.runtime.pipeline.commands import COMMANDS
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 __all__ = [
     "MAX_TRANSCRIPT_CHARS",

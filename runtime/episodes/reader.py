@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam, select
+
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import EPISODES
-from sqlalchemy import bindparam, select
 
 __all__ = ["EpisodeReader"]
 

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import and_, delete, func, insert, select
+
 from mnemobot.runtime.bots.registry import Bot
 from mnemobot.runtime.episodes.jobs import LostLease
 from mnemobot.runtime.episodes.prompts import ROLLUP_RULES, EpisodeSummary, quoted
@@ -26,7 +28,6 @@ from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.llm.structured import InvalidAnswer
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import EPISODES, new_id
-from sqlalchemy import and_, delete, func, insert, select
 
 __all__ = ["AskForSummary", "EpisodeRollup"]
 

@@ -10,9 +10,10 @@ import json
 import logging
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from mnemobot.runtime.errors import InvalidAnswer
 from mnemobot.runtime.llm.client import LLM
-from pydantic import BaseModel, ValidationError
 
 __all__ = ["InvalidAnswer", "ask_for_json"]
 

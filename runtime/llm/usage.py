@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import func, insert, select
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.llm.client import Usage
 from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.people.identity import IdentityStore
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import LLM_USAGE, new_id
-from sqlalchemy import func, insert, select
 
 __all__ = ["UsageRecorder", "UsageStore"]
 

@@ -18,13 +18,14 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from sqlalchemy import delete, or_, select
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.conversations.locks import try_xact_lock
 from mnemobot.runtime.conversations.sessions import SessionStore
 from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import EPISODES, LINK_ATTEMPTS, LINK_CODES, USER_MEMORY
-from sqlalchemy import delete, or_, select
 
 __all__ = ["Janitor"]
 

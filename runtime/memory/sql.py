@@ -16,11 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from mnemobot.runtime.errors import InvalidValue
-from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.dialect import Dialect
-from mnemobot.runtime.storage.prepared import Prepared
-from mnemobot.runtime.storage.tables import new_id
 from sqlalchemy import (
     JSON,
     Connection,
@@ -35,6 +30,12 @@ from sqlalchemy import (
     select,
     text,
 )
+
+from mnemobot.runtime.errors import InvalidValue
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.dialect import Dialect
+from mnemobot.runtime.storage.prepared import Prepared
+from mnemobot.runtime.storage.tables import new_id
 
 __all__ = ["MISSING", "KeyValueSQL", "StoredValue"]
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import Connection, bindparam, select
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import InvalidValue, MemoryDisabled, MemoryFull
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
@@ -43,7 +45,6 @@ from mnemobot.runtime.storage.tables import (
     USER_MEMORY,
     USERS,
 )
-from sqlalchemy import Connection, bindparam, select
 
 __all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeRef"]
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, insert, select
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import AUDIT_LOG
-from sqlalchemy import Connection, insert, select
 
 __all__ = ["AuditLog", "AuditRecord"]
 

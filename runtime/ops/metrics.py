@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from mnemobot.runtime.llm.client import Usage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from mnemobot.runtime.llm.client import Usage
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 

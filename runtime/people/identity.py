@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import UnknownUser
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import IDENTITIES, USERS, new_id
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 __all__ = ["IdentityStore", "ResolvedUser"]
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Connection, delete, func, insert, select, update
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import LinkError
 from mnemobot.runtime.storage.database import Database
@@ -28,7 +30,6 @@ from mnemobot.runtime.storage.tables import (
     User,
     new_id,
 )
-from sqlalchemy import Connection, delete, func, insert, select, update
 
 __all__ = ["LinkService", "MergeResult"]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam, insert
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.conversations.inbox import InboxStore
 from mnemobot.runtime.conversations.outbox import OutboxStore
@@ -27,7 +29,6 @@ from mnemobot.runtime.pipeline.turn import Turn
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import TURNS, new_id
-from sqlalchemy import bindparam, insert
 
 __all__ = ["TurnCommitter"]
 

@@ -38,11 +38,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+
 from mnemobot.runtime.errors import StorageError
 from mnemobot.runtime.storage.dialect import SQLITE, Dialect, dialect_for
 from mnemobot.runtime.storage.prepared import Prepared
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 __all__ = ["Database", "normalise_url"]
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mnemobot.runtime.errors import ConfigError
 from sqlalchemy import ColumnElement, Connection, Select, Table, func, literal_column, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError
+
+from mnemobot.runtime.errors import ConfigError
 
 __all__ = ["POSTGRESQL", "SQLITE", "Dialect", "JsonMerge", "dialect_for", "dialect_of"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from mnemobot.runtime.app.deployment import build_channels
 from mnemobot.runtime.errors import ConfigError
 

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.settings import DEFAULT_CONFIG_PATH, load_settings, parse_duration
 

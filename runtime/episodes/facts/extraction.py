@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, insert, or_, select, update
+
 from mnemobot.runtime.episodes.facts.prompts import FactProposal, KnownFact
 from mnemobot.runtime.errors import InvalidKey, InvalidValue
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
@@ -40,7 +42,6 @@ from mnemobot.runtime.memory.sql import KeyValueSQL
 from mnemobot.runtime.memory.values import check_key, check_value
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import FACT_HISTORY, USER_MEMORY, USERS, new_id
-from sqlalchemy import Connection, insert, or_, select, update
 
 __all__ = ["FactChanges", "Provenance", "apply_fact_changes", "fact_history", "known_facts"]
 

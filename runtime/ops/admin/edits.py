@@ -11,6 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
 from mnemobot.runtime.errors import InvalidValue, MemoryFull, UnknownUser
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.values import check_key, check_value, memory_type_for
@@ -26,7 +28,6 @@ from mnemobot.runtime.storage.tables import (
     USERS,
     new_id,
 )
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 __all__ = ["PersonEdits"]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import Connection, String, cast, func, or_, select
+
 from mnemobot.runtime.episodes.facts.extraction import fact_history
 from mnemobot.runtime.errors import UnknownUser
 from mnemobot.runtime.ops.admin.base import Actor, AdminPart, iso
@@ -25,7 +27,6 @@ from mnemobot.runtime.storage.tables import (
     USER_MEMORY,
     USERS,
 )
-from sqlalchemy import Connection, String, cast, func, or_, select
 
 __all__ = ["People"]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import mnemobot.runtime.storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
-from mnemobot.runtime.storage.fulltext import outside_the_models
 from sqlmodel import SQLModel
+
+import mnemobot.runtime.storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
+from mnemobot.runtime.storage.fulltext import outside_the_models
 
 connection = context.config.attributes["connection"]
 context.configure(

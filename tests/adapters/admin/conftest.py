@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+
 from mnemobot.adapters.admin.api import admin_routes
 from mnemobot.adapters.admin.auth import ADMIN_TOKEN_ENV
 from mnemobot.adapters.server import build_app
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
-
 from tests.support import Chat
 
 TOKEN = "test-token-0123456789abcdef"

@@ -11,14 +11,14 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import func, insert, select
+from typer.testing import CliRunner
+
 from mnemobot.adapters.admin.api import admin_routes
 from mnemobot.adapters.admin.auth import ADMIN_TOKEN_ENV, admin_status_line, admin_tokens
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.people.privacy import export_user
 from mnemobot.runtime.storage.tables import AUDIT_LOG, EPISODES, IDENTITIES, new_id
-from sqlalchemy import func, insert, select
-from typer.testing import CliRunner
-
 from tests.adapters.admin.conftest import ACTOR, TOKEN, admin_app, http
 from tests.support import Chat
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
 from mnemobot.adapters.server import build_app
 from mnemobot.adapters.slack.channel import SlackChannel
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.storage.tables import INBOX
-from sqlalchemy import func, select
-
 from tests.fakes.slack_api import FakeSlackAPI, signed_event_request
 from tests.support import write_bot
 

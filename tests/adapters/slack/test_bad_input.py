@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 import pytest
-from mnemobot.runtime.storage.tables import IDENTITIES, USERS
 from sqlalchemy import func, select
 
+from mnemobot.runtime.storage.tables import IDENTITIES, USERS
 from tests.fakes.slack_api import message_event
 
 from .conftest import BOT_USER, SECRET

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mnemobot.adapters.slack.channel import SlackChannel
 from mnemobot.runtime.app.deployment import build_channels
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.pipeline.runtime import Runtime
-
 from tests.fakes.slack_api import FakeSlackAPI
 
 from .conftest import SECRET, TOKEN

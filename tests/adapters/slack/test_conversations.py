@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnemobot.runtime.storage.tables import IDENTITIES, USERS
 from sqlalchemy import select
 
+from mnemobot.runtime.storage.tables import IDENTITIES, USERS
 from tests.fakes.slack_api import FakeSlackAPI, app_mention_event, message_event
 
 from .conftest import BOT_USER, TEAM, TOKEN

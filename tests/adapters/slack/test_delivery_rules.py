@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from mnemobot.adapters.slack.channel import SlackChannel
 
+from mnemobot.adapters.slack.channel import SlackChannel
 from tests.fakes.slack_api import message_event, url_verification_payload
 
 from .conftest import BOT_ID, BOT_USER, SECRET, TOKEN

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mnemobot.adapters.telegram.channel import TelegramChannel
 from mnemobot.runtime.app.deployment import build_channels
 from mnemobot.runtime.pipeline.runtime import Runtime
-
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.support import write_bot
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy import func, make_url, select
+
 from mnemobot.adapters.telegram.channel import TelegramChannel
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.storage.tables import INBOX, OUTBOX
-from sqlalchemy import func, make_url, select
-
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.telegram_api import FakeTelegramAPI
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from mnemobot.runtime.app.deployment import build_channels, run_deployment
 from mnemobot.runtime.errors import ConfigError
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from mnemobot.runtime.storage.tables import IDENTITIES, USER_MEMORY
 from sqlalchemy import select
+
+from mnemobot.runtime.storage.tables import IDENTITIES, USER_MEMORY
 
 from .conftest import SALES_CHANNEL, SUPPORT_CHANNEL
 from .support import SALES, SUPPORT, Person

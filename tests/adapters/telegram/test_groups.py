@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnemobot.adapters.telegram.updates import to_inbound
 from telegram import Update, User
+
+from mnemobot.adapters.telegram.updates import to_inbound
 
 from .conftest import ECHO_CHANNEL, SALES_CHANNEL
 from .support import ECHO, Person, inbox_rows

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+
 from mnemobot.adapters.server import build_app, serve
 
 from .conftest import ECHO_CHANNEL

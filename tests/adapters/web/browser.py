@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+
 from mnemobot.adapters.admin.api import admin_routes
 from mnemobot.adapters.server import build_app
 from mnemobot.adapters.web.channel import WebChannel

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mnemobot.adapters.server import build_app
 from mnemobot.adapters.web.channel import WebChannel
 from mnemobot.runtime.pipeline.runtime import Runtime

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
-
 from tests.adapters.web.browser import LiveServer, chromium, live_server, screenshot, wait_until
 
 pytestmark = [

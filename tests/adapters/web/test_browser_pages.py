@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from mnemobot.runtime.pipeline.runtime import Runtime
 
+from mnemobot.runtime.pipeline.runtime import Runtime
 from tests.adapters.web.browser import LiveServer, chromium, live_server, screenshot, wait_until
 from tests.adapters.web.test_browser import (
     ADMIN_TOKEN,

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from mnemobot.adapters.admin.api import admin_routes
 from mnemobot.adapters.server import build_app
 from mnemobot.adapters.web.channel import WebChannel
 from mnemobot.adapters.web.pages import inspector_routes
-
 from tests.adapters.web.conftest import BASE_URL, wait_for
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no storage here

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
 from mnemobot.adapters.server import build_app
 from mnemobot.adapters.web.channel import WebChannel
 from mnemobot.adapters.web.limits import WebLimits
@@ -21,8 +23,6 @@ from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.settings import ChannelSettings
 from mnemobot.runtime.storage.tables import IDENTITIES, INBOX, USERS
-from sqlalchemy import func, select
-
 from tests.adapters.web.conftest import BASE_URL, SECRET, wait_for
 
 

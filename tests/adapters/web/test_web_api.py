@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
 from mnemobot.adapters.console import ConsoleChannel
 from mnemobot.adapters.web.channel import WebChannel
 from mnemobot.adapters.web.cookies import COOKIE_NAME, VisitorCookies
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.settings import ChannelSettings
 from mnemobot.runtime.storage.tables import INBOX, OUTBOX
-from sqlalchemy import func, select
-
 from tests.adapters.web.conftest import SECRET, parse_events, wait_for
 
 

@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+
 from mnemobot.runtime.bots.options import OPTIONS, BotOptions, load_options
 from mnemobot.runtime.bots.registry import load_bot, load_bots
 from mnemobot.runtime.errors import ConfigError, UnknownBot
-
 from tests.support import write_bot
 
 REPO = Path(__file__).resolve().parents[3]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnemobot.runtime.clock import ManualClock
-from mnemobot.runtime.storage.tables import JOBS, SESSION_MEMORY, SESSIONS
 from sqlalchemy import select
 
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.storage.tables import JOBS, SESSION_MEMORY, SESSIONS
 from tests.support import Chat, write_bot
 
 STEP_BOT = """

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from mnemobot.runtime.clock import ManualClock
 
+from mnemobot.runtime.clock import ManualClock
 from tests.runtime.dialogs.fakehost import FakeHost
 
 

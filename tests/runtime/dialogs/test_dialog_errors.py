@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from lark import Lark
 from lark import logger as lark_logger
+
 from mnemobot.runtime.dialogs import (
     DialogLimits,
     DialogRuntimeError,
@@ -18,7 +19,6 @@ from mnemobot.runtime.dialogs import (
 )
 from mnemobot.runtime.dialogs.parser import MAX_NESTING
 from mnemobot.runtime.errors import ConfigError, MemoryFull, MnemobotError
-
 from tests.runtime.dialogs.fakehost import FakeHost
 
 

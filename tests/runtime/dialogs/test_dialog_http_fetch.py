@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+
 from mnemobot.runtime.dialogs import DialogRuntimeError, fetch_json_or_text
 from mnemobot.runtime.dialogs.http_fetch import host_allowed, is_public_address
 

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import pytest
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.dialogs import DialogOutcome, parse_dialog, run_dialog
-
 from tests.runtime.dialogs.fakehost import FakeHost
 
 

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from mnemobot.runtime.dialogs import DialogStateError, parse_dialog, run_dialog
 
+from mnemobot.runtime.dialogs import DialogStateError, parse_dialog, run_dialog
 from tests.runtime.dialogs.fakehost import FakeHost, converse
 
 

@@ -12,9 +12,9 @@ import json
 import logging
 
 import pytest
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.dialogs import parse_dialog, run_dialog
-
 from tests.runtime.dialogs import seed_programs as seeds
 from tests.runtime.dialogs.fakehost import FakeHost, Memory, converse
 

@@ -12,13 +12,13 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.episodes.facts.extraction import fact_history
 from mnemobot.runtime.memory.secrets_filter import redact, secret_reason
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.storage.tables import EPISODES, FACT_HISTORY, JOBS, USER_MEMORY
-from sqlalchemy import select, update
-
 from tests.fakes.openai_api import FakeOpenAI
 from tests.runtime.episodes.test_worker import converse, jobs_of, llm_for, make_bot, worker_for
 from tests.support import Chat

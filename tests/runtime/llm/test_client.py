@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
 from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.llm.client import NO_MODEL_HELP, LiteLLM
 from mnemobot.runtime.pipeline.runtime import LLM_DOWN_APOLOGY
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.tables import LLM_USAGE
-from sqlalchemy import select
-
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat, write_bot
 

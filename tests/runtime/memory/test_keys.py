@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, insert, select
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.errors import InvalidKey
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
@@ -27,8 +29,6 @@ from mnemobot.runtime.memory.values import check_key
 from mnemobot.runtime.pipeline.runtime import APOLOGY, Runtime
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import BOT_MEMORY, SESSION_MEMORY, USER_MEMORY, USERS
-from sqlalchemy import func, insert, select
-
 from tests.support import Chat, write_bot
 
 BAD_KEYS = {

@@ -10,13 +10,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import func, insert, select
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.errors import InvalidKey, InvalidValue, MemoryDisabled, MemoryFull
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import USER_MEMORY, USERS
-from sqlalchemy import func, insert, select
 
 VALUES: list[Any] = [
     "pt-BR",

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+
 from mnemobot.runtime.ops.logs import configure_logging, log_turn
 
 

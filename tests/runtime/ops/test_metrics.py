@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import httpx
+from prometheus_client import REGISTRY
+
 from mnemobot.adapters.admin.api import METRICS_TOKEN_ENV, metrics_routes
 from mnemobot.adapters.server import build_app
 from mnemobot.runtime.llm.client import Usage
 from mnemobot.runtime.ops.metrics import CONTENT_TYPE, Metrics
-from prometheus_client import REGISTRY
 
 NAMES = (
     "mnemobot_messages_received_total",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import insert, select
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.messages import InboundMessage
 from mnemobot.runtime.storage.tables import EPISODES, IDENTITIES, MERGES, USER_MEMORY, USERS, new_id
-from sqlalchemy import insert, select
-
 from tests.support import Chat, write_bot
 
 MEMO_BOT = """

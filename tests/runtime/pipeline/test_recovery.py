@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.messages import InboundMessage, OutboundMessage
 from mnemobot.runtime.pipeline.delivery import Delivery
 from mnemobot.runtime.pipeline.recovery import Reclaimer
-
 from tests.support import write_bot
 
 CHANNEL = "console:slow"

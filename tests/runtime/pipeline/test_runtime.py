@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+
 from mnemobot.runtime.errors import StorageError, UnknownBot
 from mnemobot.runtime.messages import InboundMessage
 from mnemobot.runtime.pipeline.runtime import APOLOGY, MEMORY_FULL_APOLOGY
-from sqlalchemy import func, select
-
 from tests.support import Chat, write_bot
 
 COUNTER_BOT = """
@@ -161,8 +161,8 @@ async def test_a_database_that_goes_away_mid_turn_loses_nothing(
 ):
     """The commit fails: nothing is half-written, and a redelivery is then handled once."""
     import psycopg
-    from mnemobot.runtime.storage.tables import INBOX, OUTBOX, TURNS, USER_MEMORY
 
+    from mnemobot.runtime.storage.tables import INBOX, OUTBOX, TURNS, USER_MEMORY
     from tests.conftest import PG_ADMIN_URL
 
     database = db_url.rsplit("/", 1)[1]

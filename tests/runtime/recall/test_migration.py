@@ -9,14 +9,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import insert
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import FullText
 from mnemobot.runtime.storage.migrate import HEAD, current_revision, upgrade
 from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USERS
-from sqlalchemy import insert
-
 from tests.conftest import PG_ADMIN_URL, _pg_url
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)

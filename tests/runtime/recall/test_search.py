@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, text
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope
@@ -19,8 +21,6 @@ from mnemobot.runtime.people.privacy import forget_user
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.storage.tables import FACT_HISTORY, new_id
-from sqlalchemy import insert, text
-
 from tests.support import Chat, write_bot
 
 ECHO = """

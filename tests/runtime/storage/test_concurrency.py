@@ -8,14 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.errors import MemoryFull
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import USERS
-from sqlalchemy import insert
-
 from tests.support import Chat, write_bot
 
 THREADS = 6

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, insert, select
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import USERS
-from sqlalchemy import func, insert, select
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import bindparam, insert, select
+
 from mnemobot.runtime.errors import StorageError
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import FEW_ROWS, Prepared
 from mnemobot.runtime.storage.tables import USERS
-from sqlalchemy import bindparam, insert, select
 
 ADD_USER = Prepared(
     insert(USERS).values(

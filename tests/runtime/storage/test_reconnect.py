@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy import bindparam, select
+
 from mnemobot.runtime.errors import StorageError
 from mnemobot.runtime.storage import database as database_module
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import USERS
-from sqlalchemy import bindparam, select
-
 from tests.conftest import PG_ADMIN_URL
 
 FIND_USER = Prepared(select(USERS.c.id).where(USERS.c.id == bindparam("user_id")))

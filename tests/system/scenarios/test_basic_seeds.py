@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.llm.client import LiteLLM
 from mnemobot.runtime.pipeline.runtime import APOLOGY
 from mnemobot.runtime.settings import LLMSettings
-
 from tests.fakes.openai_api import FakeOpenAI
 from tests.runtime.dialogs import seed_programs as seeds
 from tests.support import Chat, write_bot
@@ -38,8 +38,9 @@ def bot_memory(runtime, bot: str) -> dict[str, Any]:
 
 
 def open_session_id(runtime, user_id: str) -> str:
-    from mnemobot.runtime.storage.tables import SESSIONS
     from sqlalchemy import select
+
+    from mnemobot.runtime.storage.tables import SESSIONS
 
     with runtime.db.read() as conn:
         return conn.execute(
@@ -50,8 +51,9 @@ def open_session_id(runtime, user_id: str) -> str:
 
 
 def context_of(runtime, user_id: str) -> dict[str, Any]:
-    from mnemobot.runtime.storage.tables import SESSION_MEMORY
     from sqlalchemy import select
+
+    from mnemobot.runtime.storage.tables import SESSION_MEMORY
 
     session = open_session_id(runtime, user_id)
     with runtime.db.read() as conn:
@@ -250,8 +252,9 @@ async def test_conversation_state_in_the_session(make_runtime, tmp_path, clock: 
     await chat.say("hello")  # a new session: the old one's memory is gone
     assert open_session_id(runtime, user_id) != old_session
     with runtime.db.read() as conn:
-        from mnemobot.runtime.storage.tables import SESSION_MEMORY
         from sqlalchemy import func, select
+
+        from mnemobot.runtime.storage.tables import SESSION_MEMORY
 
         left = conn.execute(
             select(func.count()).where(SESSION_MEMORY.c.session_id == old_session)

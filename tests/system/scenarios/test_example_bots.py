@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope
-
 from tests.support import Chat
 
 

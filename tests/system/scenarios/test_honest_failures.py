@@ -13,13 +13,13 @@ import socket
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
 from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.llm.client import NO_MODEL_HELP, LiteLLM
 from mnemobot.runtime.pipeline.runtime import APOLOGY, LLM_DOWN_APOLOGY, MEMORY_FULL_APOLOGY
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.tables import INBOX, SESSIONS, USER_MEMORY
-from sqlalchemy import func, select
-
 from tests.fakes import RecordedRequest, Reply
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat, write_bot

@@ -11,9 +11,9 @@ import asyncio
 
 import httpx
 import pytest
+
 from mnemobot.adapters.server import build_app
 from mnemobot.runtime.app.deployment import build_channels
-
 from tests.adapters.telegram.support import Line, Person
 from tests.conftest import REPO
 from tests.fakes.slack_api import FakeSlackAPI, message_event, signed_event_request

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.tables import IDENTITIES, INBOX, OUTBOX, USER_MEMORY
 from sqlalchemy import func, select
 
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.tables import IDENTITIES, INBOX, OUTBOX, USER_MEMORY
 from tests.conftest import REPO
 from tests.fakes.slack_api import (
     DEFAULT_TEAM,

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.conversations.locks import LocalLocks, PgAdvisoryLocks, try_xact_lock
 from mnemobot.runtime.messages import InboundMessage, OutboundMessage
 from mnemobot.runtime.pipeline.delivery import Delivery
 from mnemobot.runtime.pipeline.recovery import Reclaimer
 from mnemobot.runtime.storage.tables import OUTBOX
-from sqlalchemy import select
-
 from tests.support import write_bot
 
 COUNTER_BOT = """

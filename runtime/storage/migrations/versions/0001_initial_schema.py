@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
 from mnemobot.runtime.storage.tables import json_type
 
 revision = "0001"
