@@ -9,15 +9,23 @@ Each row carries its conversation and ``seq``, the order rows were stored in acr
 worker (a PostgreSQL sequence; the rowid order on SQLite, whose writers queue): the turn
 holding a conversation answers that conversation's earlier unanswered events first, so
 messages spread over several workers are still answered in the order they arrived.
+
+Forgetting a person leaves a *tombstone* of each of their events (:func:`tombstone_in`): the
+row stays, status ``forgotten``, with no payload, conversation, user or error, and its event
+id replaced by a hash (a web event id holds the visitor's id). A redelivery of that event
+finds the tombstone (:meth:`InboxStore.receive` looks for the hash of a new event's id) and
+stops, so forget keeps the guarantee that an event is never handled twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.messages import InboundMessage
@@ -25,9 +33,62 @@ from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import INBOX, new_id
 
-__all__ = ["Backlog", "InboxEntry", "InboxStore"]
+__all__ = ["FORGOTTEN", "Backlog", "InboxEntry", "InboxStore", "tombstone_id", "tombstone_in"]
 
 _t = INBOX
+FORGOTTEN = "forgotten"  # the status of a tombstone
+
+
+def tombstone_id(event_id: str) -> str:
+    """What a forgotten event's id becomes: a hash, enough to recognise a redelivery."""
+    return "forgotten:" + hashlib.sha256(event_id.encode()).hexdigest()[:48]
+
+
+def tombstone_in(
+    conn: Connection,
+    user_id: str,
+    accounts: Collection[tuple[str, str]],
+    now: datetime,
+) -> list[str]:
+    """Turn every inbox row of a person into a tombstone; returns their ids.
+
+    A row is theirs when its turn committed it for ``user_id``, or, still without a user
+    (unanswered, or its turn failed before identifying them), when its message came from one
+    of their ``accounts`` (``(channel_kind, external_id)``): an unanswered event would
+    otherwise be answered after the forget and create the person again.
+    """
+    theirs: list[tuple[str, str]] = [
+        (row.id, row.event_id)
+        for row in conn.execute(select(_t.c.id, _t.c.event_id).where(_t.c.user_id == user_id))
+    ]
+    if accounts:
+        loose = conn.execute(
+            select(_t.c.id, _t.c.event_id, _t.c.payload).where(
+                _t.c.user_id.is_(None), _t.c.payload.is_not(None)
+            )
+        )
+        theirs += [
+            (row.id, row.event_id)
+            for row in loose
+            if isinstance(row.payload, dict)
+            and (row.payload.get("channel_kind"), row.payload.get("external_user_id")) in accounts
+        ]
+    for inbox_id, event_id in theirs:
+        conn.execute(
+            update(_t)
+            .where(_t.c.id == inbox_id)
+            .values(
+                event_id=tombstone_id(event_id),
+                payload=None,
+                user_id=None,
+                conversation=None,
+                error=None,
+                status=FORGOTTEN,
+                handled_at=now,
+                claimed_at=None,
+            )
+        )
+    return [inbox_id for inbox_id, _ in theirs]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +180,13 @@ class InboxStore:
                 },
             )
             if inserted is not None:
-                return InboxEntry(inbox_id, "received", is_new=True, seq=inserted[1])
+                forgotten = self._find.first(
+                    conn, {"channel": msg.channel, "event_id": tombstone_id(msg.event_id)}
+                )
+                if forgotten is None:
+                    return InboxEntry(inbox_id, "received", is_new=True, seq=inserted[1])
+                conn.execute(delete(_t).where(_t.c.id == inbox_id))  # seen, then forgotten
+                return InboxEntry(forgotten[0], FORGOTTEN, is_new=False, seq=forgotten[2])
             row = self._find.first(conn, params)
             assert row is not None  # the conflict that stopped the insert is this row
             return InboxEntry(row[0], row[1], is_new=False, seq=row[2])

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.conversations.inbox import FORGOTTEN
 from mnemobot.runtime.messages import OutboundMessage
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
@@ -90,6 +91,9 @@ class OutboxStore:
         now = self.clock.now()
         with self.db.write() as conn:
             self._sent.execute_many(conn, [{"reply_id": id_, "now": now} for id_ in reply_ids])
+            # The confirmation of a forget held the chat id only until it was sent.
+            forgotten = select(INBOX.c.id).where(INBOX.c.status == FORGOTTEN)
+            conn.execute(delete(_t).where(_t.c.id.in_(reply_ids), _t.c.inbox_id.in_(forgotten)))
 
     def release(self, reply_ids: list[str]) -> None:
         """Give back the claim on replies not delivered, so a later pass may send them."""

@@ -6,15 +6,25 @@ listed there (a test fails if a table with a ``user_id`` column is missing from 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection, delete, or_, select
+
+from mnemobot.runtime.conversations.inbox import tombstone_in
 from mnemobot.runtime.errors import UnknownUser
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.tables import MERGES, PERSONAL_TABLES, USERS, User
-from sqlalchemy import delete, or_, select
+from mnemobot.runtime.storage.fulltext import purge_deleted_in
+from mnemobot.runtime.storage.tables import (
+    IDENTITIES,
+    MERGES,
+    OUTBOX,
+    PERSONAL_TABLES,
+    USERS,
+    User,
+)
 
-__all__ = ["export_user", "forget_user"]
+__all__ = ["export_user", "forget_user", "forget_user_in"]
 
 # Children before parents, so foreign keys hold at every step.
 _DELETE_ORDER = [
@@ -43,22 +53,47 @@ def _exists(conn: Any, user_id: str) -> bool:
     return conn.execute(select(users.id).where(users.id == user_id)).first() is not None
 
 
-def forget_user(db: Database, user_id: str) -> dict[str, int]:
+def forget_user(db: Database, user_id: str, now: datetime | None = None) -> dict[str, int]:
     """Delete every row of ``user_id`` in one transaction; returns rows removed per table."""
+    with db.write() as conn:
+        return forget_user_in(conn, user_id, now or datetime.now(UTC))
+
+
+def forget_user_in(conn: Connection, user_id: str, now: datetime) -> dict[str, int]:
+    """:func:`forget_user` inside the caller's transaction (an in-chat ``/forget yes``).
+
+    Their inbox rows, the unanswered ones included (found by account when no turn has
+    claimed them yet), become payload-free tombstones that still stop a redelivery
+    (``inbox.tombstone_in``); the replies of those events go, sent or not. The count given
+    for ``inbox`` is of the tombstones.
+    """
     removed: dict[str, int] = {}
     meta = User.metadata
-    with db.write() as conn:
-        if not _exists(conn, user_id):
-            raise UnknownUser(f"no user {user_id!r}")
-        for name in _DELETE_ORDER:
-            table = meta.tables[name]
-            column = table.c[PERSONAL_TABLES[name]]
-            removed[name] = conn.execute(delete(table).where(column == user_id)).rowcount
-        removed["merges"] = conn.execute(
-            delete(MERGES).where(
-                or_(_merges.from_user_id == user_id, _merges.into_user_id == user_id)
-            )
-        ).rowcount
+    if not _exists(conn, user_id):
+        raise UnknownUser(f"no user {user_id!r}")
+    ids = IDENTITIES.c
+    accounts = {
+        (str(kind), str(external))
+        for kind, external in conn.execute(
+            select(ids.channel_kind, ids.external_id).where(ids.user_id == user_id)
+        )
+    }
+    events = tombstone_in(conn, user_id, accounts, now)
+    removed["inbox"] = len(events)
+    out = OUTBOX.c
+    removed["outbox"] = conn.execute(
+        delete(OUTBOX).where(or_(out.user_id == user_id, out.inbox_id.in_(events)))
+    ).rowcount
+    for name in _DELETE_ORDER:
+        if name in removed:
+            continue
+        table = meta.tables[name]
+        column = table.c[PERSONAL_TABLES[name]]
+        removed[name] = conn.execute(delete(table).where(column == user_id)).rowcount
+    removed["merges"] = conn.execute(
+        delete(MERGES).where(or_(_merges.from_user_id == user_id, _merges.into_user_id == user_id))
+    ).rowcount
+    purge_deleted_in(conn)
     return removed
 
 

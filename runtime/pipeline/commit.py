@@ -24,7 +24,7 @@ from mnemobot.runtime.conversations.sessions import SessionStore
 from mnemobot.runtime.memory.secrets_filter import redact
 from mnemobot.runtime.memory.store import MemoryStore
 from mnemobot.runtime.messages import OutboundMessage, TurnResult
-from mnemobot.runtime.people.privacy import forget_user
+from mnemobot.runtime.people.privacy import forget_user_in
 from mnemobot.runtime.pipeline.turn import Turn
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
@@ -133,13 +133,16 @@ class TurnCommitter:
             self.sessions.ended()
 
     def forget_sync(self, turn: Turn) -> None:
-        """Delete the person, then commit only what is not theirs: the reply and the inbox row."""
+        """Delete the person and commit the confirmation, in one transaction.
+
+        The event itself becomes a payload-free tombstone with the person's others; the
+        confirmation's outbox row (it needs the chat id to be sent) goes once it is sent.
+        """
         assert turn.user is not None and turn.inbox is not None
-        forget_user(self.db, turn.user.user_id)
         replies = _outbound(turn)
         with self.db.write() as conn:
+            forget_user_in(conn, turn.user.user_id, self.clock.now())
             self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=None)
-            self.inbox.finish_in(conn, turn.inbox.id, user_id=None)
         turn.result = TurnResult(replies, user_id=None, bot=turn.state.active_bot)
 
     def give_up(self, inbox_id: str, error: str) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.dialect import dialect_of
 from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USER_MEMORY
 from sqlalchemy import Connection, TextualSelect, text
 
@@ -171,3 +172,16 @@ def outside_the_models(obj: Any, name: str | None, kind: str, reflected: bool, o
     if kind == "column" and name == "search":
         return False
     return not (kind == "index" and name is not None and name.endswith("_search"))
+
+
+def purge_deleted_in(conn: Connection) -> None:
+    """Make deleted rows' words leave the index itself (forget), inside the caller's transaction.
+
+    SQLite's FTS5 marks a deleted row's tokens deleted and drops them only when it merges
+    segments; ``optimize`` merges them now (SQLite 3.40 has no ``secure-delete``). PostgreSQL's
+    index columns live in the rows themselves and go with them.
+    """
+    if dialect_of(conn) == "postgresql":
+        return
+    for source in SOURCES:
+        conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('optimize')"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import func, insert, select
+from sqlmodel import SQLModel
+
 from mnemobot.runtime.errors import UnknownUser
 from mnemobot.runtime.people.privacy import export_user, forget_user
 from mnemobot.runtime.storage.tables import (
@@ -15,9 +18,6 @@ from mnemobot.runtime.storage.tables import (
     PERSONAL_TABLES,
     new_id,
 )
-from sqlalchemy import func, insert, select
-from sqlmodel import SQLModel
-
 from tests.support import Chat
 
 
@@ -99,7 +99,9 @@ async def test_forget_removes_everything_of_one_person_and_nothing_of_another(ma
     bob = await populate(runtime, clock, "bob")
     before_bob = rows_of(runtime, bob)
     before_ana = rows_of(runtime, ana)
-    assert all(before_ana[t] > 0 for t in before_ana if t != "link_attempts"), before_ana
+    # recall_vectors: only with [memory] embedding on (tests/runtime/recall/test_semantic.py)
+    empty = ("link_attempts", "recall_vectors")
+    assert all(before_ana[t] > 0 for t in before_ana if t not in empty), before_ana
 
     removed = forget_user(runtime.db, ana)
 
@@ -137,3 +139,84 @@ async def test_export_is_one_json_document_of_everything_held(make_runtime, cloc
 def test_every_table_with_a_user_id_is_covered_by_forget_and_export():
     with_user = {t.name for t in SQLModel.metadata.sorted_tables if "user_id" in t.c}
     assert with_user <= set(PERSONAL_TABLES) | {"merges"}
+
+
+def scan(runtime, needles: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Every (table, what, row) of the database, every table and column, holding a needle.
+
+    The audit log keeps the user id of a forget, and only that (documented).
+    """
+    from sqlalchemy import inspect, text
+
+    found = []
+    with runtime.db.read() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')).mappings():
+                for column, value in row.items():
+                    if table == "audit_log" and column == "subject_user_id":
+                        continue
+                    if isinstance(value, bytes):
+                        seen = value.decode("utf-8", "replace")
+                    else:
+                        seen = json.dumps(value, default=str, ensure_ascii=False)
+                    found += [(table, what, seen) for what, n in needles.items() if n in seen]
+    return found
+
+
+@pytest.mark.parametrize("path", ["command", "chat"])
+async def test_after_forget_no_table_holds_a_trace_of_the_person(make_runtime, clock, path):
+    """Issue 14: the inbox row of ``/forget yes`` itself, its reply's chat id, and an event
+    stored but unanswered all went; another person's export is byte for byte the same."""
+    from mnemobot.runtime.messages import InboundMessage
+    from mnemobot.runtime.storage.tables import USERS
+
+    runtime = await make_runtime()
+    quill = await populate(runtime, clock, "quillonby")
+    bob = await populate(runtime, clock, "bob")
+    with runtime.db.write() as conn:
+        conn.execute(USERS.update().where(USERS.c.id == quill).values(email="qb@mail.example"))
+    stored = {
+        r.key: r.value for r in runtime.memory.read_rows(runtime.memory.user_ref(quill, _policy()))
+    }
+    unanswered = InboundMessage(
+        channel="console:sales-bot",
+        channel_kind="console",
+        external_user_id="quillonby",
+        chat_id="quillonby",
+        text="one more thing from Quillonby",
+        event_id="evt-unanswered",
+        display_name="Quillonby Q",
+        payload={"from": {"username": "quill_user_x", "first_name": "Quillonby"}},
+    )
+    assert runtime.inbox.receive(unanswered).is_new
+    bob_before = json.dumps(export_user(runtime.db, bob), sort_keys=True)
+
+    if path == "command":
+        forget_user(runtime.db, quill)
+    else:
+        chat = Chat(runtime, bot="sales-bot", user="quillonby")
+        await chat.say("/forget")
+        [confirmation] = await chat.say("/forget yes")
+        assert "forgot" in confirmation.lower() or "deleted" in confirmation.lower()
+
+    needles = {
+        "user id": quill,
+        "external id": "quillonby",
+        "name": "Quillonby",
+        "username": "quill_user_x",
+        "e-mail": "qb@mail.example",
+        **{f"value of {k}": str(v) for k, v in stored.items() if len(str(v)) >= 6},
+    }
+    assert scan(runtime, needles) == []
+    assert json.dumps(export_user(runtime.db, bob), sort_keys=True) == bob_before
+    # Forgotten events stay forgotten: a redelivery is a duplicate, not a new person.
+    assert not runtime.inbox.receive(unanswered).is_new
+    assert runtime.inbox.unfinished() == []
+    with pytest.raises(UnknownUser):
+        runtime.identity.find("quillonby")
+
+
+def _policy():
+    from mnemobot.runtime.memory.policy import UserMemoryPolicy
+
+    return UserMemoryPolicy()
