@@ -6,6 +6,7 @@ listed there (a test fails if a table with a ``user_id`` column is missing from 
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = ["export_user", "forget_user", "forget_user_in"]
 
 # Children before parents, so foreign keys hold at every step.
 _DELETE_ORDER = [
+    "recall_vectors",
     "session_memory",
     "turns",
     "jobs",
@@ -98,6 +100,8 @@ def forget_user_in(conn: Connection, user_id: str, now: datetime) -> dict[str, i
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):  # recall_vectors.vector: float32 bytes
+        return base64.b64encode(value).decode("ascii")
     return value.isoformat() if isinstance(value, datetime) else value
 
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import Connection, TextualSelect, bindparam, text
+
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
 from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USER_MEMORY
-from sqlalchemy import Connection, TextualSelect, text
 
 __all__ = ["SOURCES", "FullText", "SearchTerm", "Source", "outside_the_models"]
 
@@ -185,3 +186,30 @@ def purge_deleted_in(conn: Connection) -> None:
         return
     for source in SOURCES:
         conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('optimize')"))
+    def rows(
+        self,
+        conn: Connection,
+        source: Source,
+        user_id: str,
+        ids: Sequence[str],
+        *,
+        now: datetime,
+    ) -> dict[str, dict[str, Any]]:
+        """Rows of ``source`` by id, with the same columns a search gives (``score`` None):
+        for what semantic recall found that the words did not. Only ``user_id``'s."""
+        if not ids:
+            return {}
+        columns, joins = _SELECT[source]
+        a = _ALIAS[source]
+        statement = (
+            text(
+                f"SELECT {columns}, NULL AS score FROM {source} {a} {joins} "
+                f"WHERE {a}.user_id = :user_id AND {a}.id IN :ids{_WHERE[source]}"
+            )
+            .bindparams(bindparam("ids", expanding=True))
+            .columns(**_TYPES[source])
+        )
+        params = {"user_id": user_id, "ids": list(ids), "now": now}
+        found = conn.execute(statement, params).mappings().all()
+        return {row["id"]: dict(row) for row in found}
+

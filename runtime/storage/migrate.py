@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0005"
+HEAD = "0006"  # recall_vectors
 # pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
 MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -30,6 +30,7 @@ __all__ = [
     "MERGES",
     "OUTBOX",
     "PERSONAL_TABLES",
+    "RECALL_VECTORS",
     "SESSIONS",
     "SESSION_MEMORY",
     "TURNS",
@@ -47,6 +48,7 @@ __all__ = [
     "LinkCode",
     "Merge",
     "Outbox",
+    "RecallVector",
     "Session",
     "SessionMemory",
     "Turn",
@@ -341,6 +343,27 @@ class AuditEntry(SQLModel, table=True):
     details: Any = _json_column()  # counts only (e.g. forget's rows removed per table)
 
 
+class RecallVector(SQLModel, table=True):
+    """The embedding of one turn or episode, for semantic recall (``[memory] embedding``).
+
+    Computed by the episode worker after a session ends, never on the turn path. The vector is
+    little-endian float32, normalised to length 1 (a dot product is the cosine), so any
+    process can compare it without an extension; ``dims`` and ``model`` say what it is, so
+    changing the model leaves the old vectors unused, not mixed in. Deleted with its source
+    row by triggers (migration 0006), whatever deletes it: forget, retention, roll-up.
+    """
+
+    __tablename__ = "recall_vectors"
+    __table_args__ = (Index("ix_recall_vectors_person", "user_id", "model", "source_kind"),)
+    source_kind: str = Field(primary_key=True, max_length=16)  # "turn" or "episode"
+    source_id: str = Field(primary_key=True, max_length=36)
+    model: str = Field(primary_key=True, max_length=255)
+    user_id: str = Field(max_length=36)
+    dims: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime
+
+
 # Tables whose rows belong to one person, with the column naming them. Forget deletes from
 # each, export reads each; tests/storage/test_privacy.py fails if a new table is forgotten here.
 PERSONAL_TABLES: dict[str, str] = {
@@ -357,6 +380,7 @@ PERSONAL_TABLES: dict[str, str] = {
     "llm_usage": "user_id",
     "sessions": "user_id",
     "identities": "user_id",
+    "recall_vectors": "user_id",
     "users": "id",
 }
 
@@ -383,3 +407,4 @@ MERGES = _table("merges")
 FACT_HISTORY = _table("fact_history")
 LLM_USAGE = _table("llm_usage")
 AUDIT_LOG = _table("audit_log")
+RECALL_VECTORS = _table("recall_vectors")
