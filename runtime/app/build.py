@@ -29,6 +29,7 @@ from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.people.identity import IdentityStore
 from mnemobot.runtime.people.linking import LinkService
 from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.embedding import VectorFiller, embedder_for
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
@@ -82,6 +83,8 @@ def build_runtime(
         llm = make_llm(usage_recorder.record)
     elif llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm, on_usage=usage_recorder.record)
+    embedder = embedder_for(settings, clock)  # [memory] embedding; None: lexical recall only
+    vectors = VectorFiller(db, embedder, clock) if embedder is not None else None
     user_policy = UserPolicies(
         max_value_bytes=settings.memory.max_value_bytes, retention=settings.memory.retention
     )
@@ -118,11 +121,19 @@ def build_runtime(
             batch=settings.janitor.batch,
             metrics=metrics,
         ),
-        episode_worker=EpisodeWorker(db, clock, bots, llm, policy_for=user_policy, metrics=metrics),
+        episode_worker=EpisodeWorker(
+            db,
+            clock,
+            bots,
+            llm,
+            policy_for=user_policy,
+            metrics=metrics,
+            vectors=vectors,
+        ),
         llm=llm,
         user_policy=user_policy,
         dialog_runner=dialog_runner,
-        recall=Recall(db, clock),
+        recall=Recall(db, clock, embedder=embedder),
         audit=AuditLog(db, clock),
         # On start, replies another live worker is sending are left to it (SQLite: one process)
         recover_lease=0.0 if db.dialect.one_process else settings.workers.send_lease,

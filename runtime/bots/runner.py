@@ -121,7 +121,10 @@ def _recall_of(
     async def recall(query: str, limit: int = 5) -> list[dict[str, Any]]:
         if services.recall is None or limit < 1:
             return []
-        found = await services.db.run(services.recall.search, user_id, str(query), limit=limit)
+        vector = await services.recall.query_vector(str(query))  # semantic recall, when on
+        found = await services.db.run(
+            services.recall.search, user_id, str(query), limit=limit, query_vector=vector
+        )
         return [hit.as_dict() for hit in found]
 
     return recall

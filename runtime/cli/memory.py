@@ -200,7 +200,11 @@ def memory_search(
         fail("say whose memory to search: --user NAME")
     with runtime_for(config, bots="optional") as runtime:
         user_id = runtime.identity.find(user)
-        found = runtime.bot_services.recall.search(user_id, query, limit=limit)
+        import asyncio  # not at import: `mnemobot --help` stays light
+
+        recall = runtime.bot_services.recall
+        vector = asyncio.run(recall.query_vector(query))  # semantic recall, when on
+        found = recall.search(user_id, query, limit=limit, query_vector=vector)
     if not found:
         typer.echo(f"nothing remembered about {user} matches {query!r}", err=True)
         raise typer.Exit(1)

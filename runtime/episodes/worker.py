@@ -25,6 +25,12 @@ an ``extract_facts`` job for the same session (see :mod:`runtime.facts`). It is 
 own so that its retries, failures and backoff never hold up or repeat the episode, and so an
 extraction can run even for a bot that keeps no episodes.
 
+With ``[memory] embedding`` set, finishing a ``session_ended`` job (done, skipped or failed)
+also queues an ``embed_session`` job: the vectors of that session's turns and episode, for
+semantic recall, computed here and never on the turn path. A model that is down delays it
+with the same backoff. Each pass also catches up, a batch at a time, on turns and episodes
+that have no vector yet (history from before embeddings were on, jobs that gave up).
+
 Claiming under a lease, finishing once and retrying with backoff live in
 :mod:`runtime.episode_jobs`; what the model is asked, and the shape of its answer, in
 :mod:`runtime.episode_prompts`; the roll-up of the oldest episodes in
@@ -37,13 +43,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from mnemobot.runtime.bots.registry import Bot, BotRegistry
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.episodes.facts.extraction import Provenance, apply_fact_changes, known_facts
 from mnemobot.runtime.episodes.facts.prompts import FactProposal, KnownFact, extraction_messages
-from mnemobot.runtime.episodes.jobs import FACTS_JOB, EpisodeJobs, Job, LostLease
+from mnemobot.runtime.episodes.jobs import EMBED_JOB, FACTS_JOB, EpisodeJobs, Job, LostLease
 from mnemobot.runtime.episodes.prompts import (
     SUMMARY_RULES,
     EpisodeSummary,
@@ -58,6 +65,7 @@ from mnemobot.runtime.llm.structured import InvalidAnswer, ask_for_json
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.sql import KeyValueSQL
 from mnemobot.runtime.ops.metrics import Metrics
+from mnemobot.runtime.recall.embedding import VectorFiller
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import EPISODES, TURNS, USER_MEMORY, new_id
 from sqlalchemy import insert, select
@@ -65,6 +73,8 @@ from sqlalchemy import insert, select
 __all__ = ["EpisodeWorker"]
 
 logger = logging.getLogger(__name__)
+
+CATCH_UP_BATCH = 500  # rows without a vector embedded per catch-up pass
 
 _t = TURNS.c
 
@@ -94,6 +104,9 @@ class EpisodeWorker:
         lease: seconds a claimed job is this worker's before another may take it over.
         no_model_delay: seconds a job waits before being looked at again with no model.
         policy_for: the user-memory rules of a bot (``Runtime.user_policy``), for facts.
+        vectors: fills in recall vectors (``[memory] embedding``); None when it is off.
+        catch_up_every: seconds between passes over rows that still lack a vector (the first
+            pass is at once); None: no such passes, only the jobs.
     """
 
     def __init__(
@@ -112,6 +125,8 @@ class EpisodeWorker:
         no_model_delay: float = 300.0,
         policy_for: Callable[[Bot], UserMemoryPolicy] | None = None,
         metrics: Metrics | None = None,
+        vectors: VectorFiller | None = None,
+        catch_up_every: float | None = 300.0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -133,6 +148,9 @@ class EpisodeWorker:
         self.policy_for = policy_for or _default_policy
         self._warned_no_model = False
         self._user_sql: KeyValueSQL | None = None
+        self.vectors = vectors
+        self.catch_up_every = catch_up_every
+        self._next_catch_up = clock.now()
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -163,6 +181,7 @@ class EpisodeWorker:
         for job in jobs:
             outcome = await self._handle_safely(job)
             counts[outcome] = counts.get(outcome, 0) + 1
+        await self._catch_up()
         return counts
 
     async def _handle_safely(self, job: Job) -> str:
@@ -219,6 +238,8 @@ class EpisodeWorker:
             return "failed"
         if job.kind == FACTS_JOB:
             return await self._extract_facts(job)
+        if job.kind == EMBED_JOB:
+            return await self._embed(job)
         return await self._summarise(job)
 
     def _bot(self, name: str) -> Bot | None:
@@ -255,7 +276,9 @@ class EpisodeWorker:
         follow_up = self._wants_facts(bot, user_messages)
         reason = self._skip_reason(job, bot, user_messages)
         if reason is not None:
-            await self.db.run(self.jobs.finish, job, "skipped", reason, follow_up)
+            await self.db.run(
+                lambda: self.jobs.finish(job, "skipped", reason, follow_up, embed=self._embeds)
+            )
             return "skipped"
         assert bot is not None
         if self.llm is None:
@@ -269,7 +292,10 @@ class EpisodeWorker:
         except LLMError as exc:
             return await self.jobs.retry_later(job, f"model unavailable: {exc}")
         except InvalidAnswer as exc:
-            await self.db.run(self.jobs.finish, job, "failed", str(exc), follow_up)
+            failure = str(exc)
+            await self.db.run(
+                lambda: self.jobs.finish(job, "failed", failure, follow_up, embed=self._embeds)
+            )
             logger.error("episode for session %s failed: %s", job.session_id, exc)
             return "failed"
         await self.db.run(
@@ -330,7 +356,45 @@ class EpisodeWorker:
                     created_at=self.clock.now(),
                 )
             )
-            self.jobs.finish_in(conn, job, "done", None, extract_facts=follow_up)
+            self.jobs.finish_in(
+                conn, job, "done", None, extract_facts=follow_up, embed=self._embeds
+            )
+
+    # -- recall vectors ---------------------------------------------------------------------
+
+    @property
+    def _embeds(self) -> bool:
+        return self.vectors is not None
+
+    async def _embed(self, job: Job) -> str:
+        """Vectors for the session's turns and episode; a model that is down delays the job."""
+        if self.vectors is None:
+            await self.db.run(self.jobs.finish, job, "skipped", "memory.embedding is not set")
+            return "skipped"
+        try:
+            while await self.vectors.fill(session_id=job.session_id) > 0:
+                pass
+        except LLMError as exc:
+            return await self.jobs.retry_later(job, f"embedding model unavailable: {exc}")
+        await self.db.run(self.jobs.finish, job, "done", None)
+        return "done"
+
+    async def _catch_up(self) -> None:
+        """Embed one batch of rows that lack a vector, when due; a failure waits for the next."""
+        now = self.clock.now()
+        every = self.catch_up_every
+        if self.vectors is None or every is None or now < self._next_catch_up:
+            return
+        try:
+            stored = await self.vectors.fill(limit=CATCH_UP_BATCH)
+        except Exception as exc:  # the model is down, or another worker stored the same rows
+            stored = 0
+            logger.warning("recall vectors: catching up failed, tried again later: %s", exc)
+        if stored:
+            logger.info("recall vectors: %d turns and episodes embedded", stored)
+        # a full batch: more are waiting, so the next pass goes on at once
+        wait = 0.0 if stored >= CATCH_UP_BATCH else every
+        self._next_catch_up = now + timedelta(seconds=wait)
 
     # -- fact extraction -------------------------------------------------------------------
 

@@ -84,11 +84,12 @@ async def assemble_prompt(
         if (r.memory_type or "preference") in ABOUT_THE_USER
     ]
     turns = await db.run(recent_turns, db, session_id, 20) if session_id is not None else []
-    found = (
-        await db.run(recall.gather, user_id, question, window=WINDOW_HITS)
-        if recall is not None and remembers and memory_budget > 0
-        else None
-    )
+    found = None
+    if recall is not None and remembers and memory_budget > 0:
+        vector = await recall.query_vector(question)  # None: embeddings off, or the model down
+        found = await db.run(
+            recall.gather, user_id, question, window=WINDOW_HITS, query_vector=vector
+        )
     assembler = PromptAssembler(
         count,
         budget=llm_settings.prompt_budget,

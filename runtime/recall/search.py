@@ -10,16 +10,22 @@ tie.
 from __future__ import annotations
 
 import json
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import search_terms
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import FullText, SearchTerm
 from mnemobot.runtime.storage.tables import TURNS
+from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex
 from sqlalchemy import Connection, bindparam, select
+
+if TYPE_CHECKING:
+    from mnemobot.runtime.recall.embedding import Embedder
 
 __all__ = [
     "FUSION_CONSTANT",
@@ -47,7 +53,7 @@ class Recalled:
     id: str
     text: str
     score: float  # reciprocal rank within its own source: higher is better
-    rank: int  # 0-based place in its own source's list
+    rank: int  # 0-based place in its own source's list (fused with semantic, when on)
     at: datetime  # turns and episodes: when the conversation was; facts: last written
     bot: str | None = None
     channel: str | None = None
@@ -56,6 +62,7 @@ class Recalled:
     key: str | None = None  # facts
     seq: int = 0  # turns: order within the turn's rows
     said_at: datetime | None = None  # turns: the moment it was said (``at`` is its session's)
+    similarity: float | None = None  # semantic recall: cosine to the query; None: not near
 
     def as_dict(self) -> dict[str, Any]:
         """The result as the API, CLI and BASIC give it: JSON values only."""
@@ -70,6 +77,8 @@ class Recalled:
             value = getattr(self, name)
             if value is not None:
                 found[name] = value
+        if self.similarity is not None:
+            found["similarity"] = round(self.similarity, 6)
         return found
 
 
@@ -116,10 +125,27 @@ _NEXT_TURNS = (
 class Recall:
     """Searches one person's memory; every call is scoped to a ``user_id``."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        embedder: Embedder | None = None,
+        index: VectorIndex | None = None,
+    ) -> None:
+        """``embedder`` None (``[memory] embedding`` unset): lexical recall only."""
         self.db = db
         self.clock = clock
         self.fulltext = FullText(db)
+        self.embedder = embedder
+        self.index = index or InProcessIndex()
+
+    async def query_vector(self, query: str) -> array[float] | None:
+        """The vector :meth:`gather` fuses in for ``query`` (:mod:`recall.fusion`); None when
+        embeddings are off or the model failed: recall is then lexical, the turn goes on."""
+        if self.embedder is None:
+            return None
+        return await self.embedder.embed_query(query)
 
     def gather(
         self,
@@ -130,22 +156,38 @@ class Recall:
         episodes: int = EPISODES_READ,
         facts: int = FACTS_READ,
         window: int = 0,
+        query_vector: array[float] | None = None,
     ) -> RecallSet:
         """Every source searched for ``query`` (blocking: run it with ``Database.run``).
 
         The best ``window`` transcript hits come with the line said right after each (most
-        often the answer to it), read in the same snapshot.
+        often the answer to it), read in the same snapshot. With ``query_vector`` (from
+        :meth:`query_vector`) turns and episodes are ranked by meaning too, and fused.
         """
         terms = search_terms(query)
         found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
         if not terms:
             return found
+        model = self.embedder.model if self.embedder is not None else None
+        near = None if model is None or query_vector is None else (model, query_vector)
         now = self.clock.now()
         search = self.fulltext.search
         with self.db.read() as conn:
             rows = search(conn, "turns", user_id, terms, limit=turns, now=now)
+            if near is not None:
+                rows = fused_rows(
+                    conn, self.fulltext, self.index, source="turns", kind="turn",
+                    model=near[0], user_id=user_id, lexical=rows, query_vector=near[1],
+                    limit=turns, now=now,
+                )  # fmt: skip
             found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "episodes", user_id, terms, limit=episodes, now=now)
+            if near is not None:
+                rows = fused_rows(
+                    conn, self.fulltext, self.index, source="episodes", kind="episode",
+                    model=near[0], user_id=user_id, lexical=rows, query_vector=near[1],
+                    limit=episodes, now=now,
+                )  # fmt: skip
             found.episodes = [_episode(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "user_memory", user_id, terms, limit=facts, now=now)
             found.facts = [_fact(row, rank) for rank, row in enumerate(rows)]
@@ -155,10 +197,19 @@ class Recall:
                 found.after[hit.id] = self.following(conn, user_id, hit, 1)
         return found
 
-    def search(self, user_id: str, query: str, *, limit: int = 10) -> list[Recalled]:
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        limit: int = 10,
+        query_vector: array[float] | None = None,
+    ) -> list[Recalled]:
         """The ``limit`` best results across every source (the API's and CLI's search)."""
         reach = max(limit, 1)
-        found = self.gather(user_id, query, turns=reach, episodes=reach, facts=reach)
+        found = self.gather(
+            user_id, query, turns=reach, episodes=reach, facts=reach, query_vector=query_vector
+        )
         return found.merged()[:limit]
 
     def following(
@@ -214,6 +265,7 @@ def _turn(row: dict[str, Any], rank: int) -> Recalled:
         role=row["role"],
         seq=row["seq"],
         said_at=row["created_at"],
+        similarity=row.get("similarity"),
     )
 
 
@@ -232,6 +284,7 @@ def _episode(row: dict[str, Any], rank: int) -> Recalled:
         bot=row["bot"],
         channel=row["channel"],
         session_id=row["conversation_id"],
+        similarity=row.get("similarity"),
     )
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from mnemobot.runtime.storage.tables import EPISODES, RECALL_VECTORS, TURNS
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -36,6 +35,8 @@ from sqlalchemy import (
     insert,
     select,
 )
+
+from mnemobot.runtime.storage.tables import EPISODES, RECALL_VECTORS, TURNS
 
 __all__ = [
     "InProcessIndex",

@@ -1,12 +1,17 @@
 """A fake OpenAI-compatible chat server, for litellm to call over real HTTP on 127.0.0.1.
 
 Tests queue answers (or a rule that computes one from the messages) and then read back every
-request, so they can assert what the model was shown.
+request, so they can assert what the model was shown. It also serves ``/v1/embeddings``:
+deterministic vectors, a hashed bag of words in which the words of one ``synonyms`` group
+share a dimension, so a test can arrange a query that shares no word with a line yet means
+the same to the model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,11 +26,33 @@ Rule = Callable[[list[dict[str, Any]]], str]
 class FakeOpenAI(FakeHTTPServer):
     """``POST /v1/chat/completions``; answers from a queue, else from ``rule``, else "ok"."""
 
-    def __init__(self, rule: Rule | None = None) -> None:
+    def __init__(
+        self,
+        rule: Rule | None = None,
+        *,
+        synonyms: list[set[str]] | None = None,
+        dims: int = 512,
+    ) -> None:
         super().__init__()
         self.rule = rule
         self._answers: deque[str | Reply] = deque()
         self._ids = itertools.count(1)
+        self.dims = dims
+        self.synonyms = {w: min(group) for group in synonyms or [] for w in group}
+        self.embeddings_down = False  # True: every embeddings request answers 503
+
+    def vector(self, text: str) -> list[float]:
+        """The (unnormalised) vector served for ``text``: word counts in hashed dimensions."""
+        vector = [0.0] * self.dims
+        for word in re.findall(r"\w+", text.lower()):
+            word = self.synonyms.get(word, word)
+            digest = hashlib.sha256(word.encode()).digest()
+            vector[int.from_bytes(digest[:4], "big") % self.dims] += 1.0
+        return vector
+
+    def embedded(self) -> list[list[str]]:
+        """The inputs of every embeddings request, in order."""
+        return [list(r.params["input"]) for r in self.requests("embeddings")]
 
     @property
     def api_base(self) -> str:
@@ -48,9 +75,31 @@ class FakeOpenAI(FakeHTTPServer):
     ) -> tuple[str, str | None]:
         if path.rstrip("/").endswith("/chat/completions"):
             return "chat.completions", headers.get("authorization")
+        if path.rstrip("/").endswith("/embeddings"):
+            return "embeddings", headers.get("authorization")
         return "", None
 
+    def _embeddings(self, request: RecordedRequest) -> Reply:
+        if self.embeddings_down:
+            return Reply(503, {"error": {"message": "fake embeddings are down"}})
+        texts = request.params.get("input", [])
+        texts = [texts] if isinstance(texts, str) else texts
+        return Reply(
+            200,
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": self.vector(t)}
+                    for i, t in enumerate(texts)
+                ],
+                "model": request.params.get("model", "fake-embed"),
+                "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+            },
+        )
+
     def handle(self, request: RecordedRequest) -> Reply:
+        if request.api_method == "embeddings":
+            return self._embeddings(request)
         if request.api_method != "chat.completions":
             return Reply(404, {"error": {"message": f"no route {request.path}"}})
         queued = self._answers.popleft() if self._answers else None

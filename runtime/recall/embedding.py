@@ -1,0 +1,162 @@
+"""Optional semantic recall: texts to vectors through litellm's embedding API.
+
+``[memory] embedding`` names a litellm embedding model, or an ``[llm]`` alias whose table says
+the model, ``api_base``, ``api_key_env`` and ``timeout`` (a local server, say); unset, nothing
+here is built and recall is lexical only. Vectors of turns and episodes are computed by the
+episode worker after a session ends (:class:`VectorFiller`), never on the turn path; a turn
+embeds only its query (:meth:`Embedder.embed_query`), and if that fails the turn goes on with
+lexical recall alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from array import array
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.errors import ConfigError, LLMError
+from mnemobot.runtime.llm.client import LiteLLM, ModelRoute
+from mnemobot.runtime.settings import Settings
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.vectors import Unembedded, VectorStore, normalised
+
+__all__ = ["EMBED_BATCH", "QUERY_TIMEOUT", "Embedder", "VectorFiller", "embedder_for"]
+
+logger = logging.getLogger(__name__)
+
+EMBED_BATCH = 64  # texts per embedding request
+QUERY_TIMEOUT = 5.0  # seconds a turn waits for its query's vector at most
+QUERY_PAUSE = 30.0  # after a failed query embedding, turns go lexical-only this long
+MAX_CHARS = 2000  # longer texts are cut: embedding models read a few hundred tokens
+
+
+class Embedder:
+    """Calls one embedding model; every vector it returns is normalised (dot = cosine).
+
+    Args:
+        route: the model and where it is served (from ``[llm]``'s alias mechanism).
+        clock: the time source, for the pause after a failed query embedding.
+        batch: texts per request.
+    """
+
+    def __init__(self, route: ModelRoute, clock: Clock, *, batch: int = EMBED_BATCH) -> None:
+        self.route = route
+        self.clock = clock
+        self.batch = batch
+        self._paused_until: datetime | None = None
+
+    @property
+    def model(self) -> str:
+        """The litellm model string, as stored with each vector."""
+        return self.route.model
+
+    async def embed(
+        self, texts: Sequence[str], *, seconds: float | None = None
+    ) -> list[array[float]]:
+        """One normalised vector per text, in order; LLMError if the model cannot be reached."""
+        vectors: list[array[float]] = []
+        for start in range(0, len(texts), self.batch):
+            chunk = [text[:MAX_CHARS] for text in texts[start : start + self.batch]]
+            vectors.extend(await self._request(chunk, seconds or self.route.timeout))
+        return vectors
+
+    async def embed_query(self, query: str) -> array[float] | None:
+        """The query's vector, or None (logged) when the model fails: recall goes lexical.
+
+        After a failure, turns do not wait on the model again for ``QUERY_PAUSE`` seconds.
+        """
+        now = self.clock.now()
+        if not query.strip() or (self._paused_until is not None and now < self._paused_until):
+            return None
+        try:
+            [vector] = await self.embed([query], seconds=min(QUERY_TIMEOUT, self.route.timeout))
+        except LLMError as exc:
+            self._paused_until = now + timedelta(seconds=QUERY_PAUSE)
+            logger.warning("recall is lexical only for %.0fs: %s", QUERY_PAUSE, exc)
+            return None
+        self._paused_until = None
+        return vector
+
+    async def _request(self, texts: list[str], seconds: float) -> list[array[float]]:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        route = self.route
+        kwargs: dict[str, Any] = {"timeout": seconds}
+        if route.api_base:
+            kwargs["api_base"] = route.api_base
+        if route.api_key_env:
+            kwargs["api_key"] = os.environ.get(route.api_key_env, "")
+            if not kwargs["api_key"]:
+                raise LLMError(f"embedding {route.describe()}: {route.api_key_env} is not set")
+        try:
+            response = await litellm.aembedding(model=route.model, input=texts, **kwargs)
+        except Exception as exc:
+            raise LLMError(f"embedding {route.describe()} failed: {type(exc).__name__}") from exc
+        data = sorted(response.data, key=lambda item: _field(item, "index"))
+        if len(data) != len(texts):
+            raise LLMError(
+                f"embedding {route.describe()}: {len(data)} vectors for {len(texts)} texts"
+            )
+        return [normalised(_field(item, "embedding")) for item in data]
+
+
+def _field(item: Any, name: str) -> Any:
+    return item[name] if isinstance(item, dict) else getattr(item, name)
+
+
+def embedder_for(settings: Settings, clock: Clock) -> Embedder | None:
+    """The embedder ``[memory] embedding`` asks for, or None when it is unset (the default)."""
+    name = settings.memory.embedding
+    if not name:
+        return None
+    route = LiteLLM(settings.llm).resolve(name)
+    if route is None:
+        raise ConfigError(
+            f"memory.embedding: {name!r} names no model; give a litellm embedding model "
+            '(e.g. "openai/text-embedding-3-small") or an [llm] alias with a model'
+        )
+    return Embedder(route, clock)
+
+
+class VectorFiller:
+    """Gives turns and episodes their vectors: one session's after it ends, or any missing.
+
+    Args:
+        db: the database.
+        embedder: the embedding model.
+        clock: stamps each vector.
+    """
+
+    def __init__(self, db: Database, embedder: Embedder, clock: Clock) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.clock = clock
+        self.store = VectorStore()
+
+    async def fill(self, *, session_id: str | None = None, limit: int = 500) -> int:
+        """Embed up to ``limit`` rows without a vector (one session's, or the oldest
+        anywhere); returns how many were stored. LLMError when the model fails: nothing is
+        stored and the caller retries."""
+        model = self.embedder.model
+
+        def unembedded() -> list[Unembedded]:
+            with self.db.read() as conn:
+                return self.store.unembedded(conn, model, session_id=session_id, limit=limit)
+
+        pending = await self.db.run(unembedded)
+        if not pending:
+            return 0
+        vectors = await self.embedder.embed([item.text for item in pending])
+
+        def put() -> int:
+            with self.db.write() as conn:
+                return self.store.put(
+                    conn, model, list(zip(pending, vectors, strict=True)), self.clock.now()
+                )
+
+        return await self.db.run(put)

@@ -1,0 +1,341 @@
+"""Semantic recall: vectors from an OpenAI-compatible embeddings server, fused with the words.
+
+The embedding model is litellm for real, over HTTP to FakeOpenAI on 127.0.0.1, whose vectors
+are a hashed bag of words where "car" and "automobile" share a dimension: a question that
+shares no word with a line can still mean it. Vectors are computed by the episode worker after
+the session ends (``/end``), never on the turn path. Every test runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from mnemobot.runtime.app.build import build_runtime
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.episodes.worker import EpisodeWorker
+from mnemobot.runtime.llm.answers import assemble_prompt
+from mnemobot.runtime.memory.store import MemoryScope
+from mnemobot.runtime.people.privacy import export_user, forget_user
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.embedding import VectorFiller
+from mnemobot.runtime.recall.fusion import fuse
+from mnemobot.runtime.recall.search import Recall
+from mnemobot.runtime.settings import load_settings
+from mnemobot.runtime.storage.tables import EPISODES, JOBS, RECALL_VECTORS, TURNS
+from tests.fakes.openai_api import FakeOpenAI
+from tests.support import Chat, write_bot
+
+RECALLING_BOT = """
+    async def on_message(ctx):
+        found = await ctx.user.recall(ctx.text, limit=3)
+        await ctx.say(f"{len(found)} found")
+"""
+SUMMARY = (
+    '{"summary": "talked about a vehicle", "topics": ["vehicle"], '
+    '"sentiment": "neutral", "resolution": "resolved"}'
+)
+CAR_LINE = "I finally bought a red automobile with a sunroof"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FAKE_KEY", "not-a-secret")
+    with FakeOpenAI(lambda _messages: SUMMARY, synonyms=[{"car", "automobile"}]) as server:
+        yield server
+
+
+@pytest.fixture
+async def start(db_url: str, clock: ManualClock, tmp_path: Path, fake: FakeOpenAI):
+    """A runtime whose bot recalls on every message; ``embedding=False`` leaves it off."""
+    write_bot(
+        tmp_path / "bots",
+        "helper",
+        bot_py=RECALLING_BOT,
+        config="name,value\nepisodic-memory-threshold,1\nepisodic-memory-retention-days,10\n",
+    )
+
+    async def start(*, embedding: bool = True) -> Runtime:
+        llm: dict[str, Any] = {
+            "default": "openai/chat",
+            "api_base": fake.api_base,
+            "api_key_env": "FAKE_KEY",
+            "retries": 0,
+        }
+        memory: dict[str, Any] = {}
+        if embedding:  # an [llm] alias names the embedding model and where it is served
+            llm["embedder"] = {"model": "openai/fake-embed", "api_base": fake.api_base}
+            memory["embedding"] = "embedder"
+        settings = load_settings(
+            None,
+            database={"url": db_url},
+            bots={"dir": str(tmp_path / "bots")},
+            llm=llm,
+            memory=memory,
+        )
+        runtime = build_runtime(settings, clock=clock)
+        await runtime.start()
+        started.append(runtime)
+        return runtime
+
+    started: list[Runtime] = []
+    yield start
+    for runtime in started:
+        await runtime.stop()
+
+
+async def converse(runtime: Runtime, user: str, *lines: str) -> str:
+    chat = Chat(runtime, bot="helper", user=user)
+    for line in lines:
+        [reply] = await chat.say(line)
+        assert reply.endswith("found")  # the turn was answered
+    await chat.say("/end")
+    return await chat.user_id()
+
+
+def vectors_of(runtime: Runtime, user_id: str | None = None) -> list[Any]:
+    query = select(RECALL_VECTORS)
+    if user_id is not None:
+        query = query.where(RECALL_VECTORS.c.user_id == user_id)
+    with runtime.db.read() as conn:
+        return list(conn.execute(query).all())
+
+
+def jobs_of(runtime: Runtime, kind: str = "embed_session") -> list[Any]:
+    with runtime.db.read() as conn:
+        return list(conn.execute(select(JOBS).where(JOBS.c.kind == kind)).all())
+
+
+def only_jobs(runtime: Runtime, clock: ManualClock) -> EpisodeWorker:
+    """The runtime's worker without the catch-up pass: what the jobs do, alone."""
+    worker = runtime.episode_worker
+    return EpisodeWorker(
+        runtime.db,
+        clock,
+        runtime.bots,
+        worker.llm,
+        policy_for=runtime.user_policy,
+        vectors=worker.vectors,
+        catch_up_every=None,
+    )
+
+
+async def search(runtime: Runtime, user_id: str, query: str, limit: int = 5) -> list[Any]:
+    recall = runtime.recall
+    vector = await recall.query_vector(query)
+    return await runtime.db.run(recall.search, user_id, query, limit=limit, query_vector=vector)
+
+
+# -- off by default -----------------------------------------------------------------------------
+
+
+async def test_off_nothing_is_embedded_and_results_are_the_lexical_ones(
+    start: Any, fake: FakeOpenAI, clock: ManualClock
+) -> None:
+    runtime = await start(embedding=False)
+    ana = await converse(runtime, "ana", CAR_LINE, "the car is red")
+    await runtime.episode_worker.run_until_idle()
+
+    assert runtime.recall.embedder is None
+    assert await runtime.recall.query_vector("car") is None
+    found = await search(runtime, ana, "red car")
+    lexical = Recall(runtime.db, clock).search(ana, "red car", limit=5)
+    assert [f.as_dict() for f in found] == [f.as_dict() for f in lexical]
+    assert [(f.id, f.rank, f.score) for f in found] == [(f.id, f.rank, f.score) for f in lexical]
+    assert all("similarity" not in f.as_dict() for f in found)
+    assert fake.embedded() == []
+    assert jobs_of(runtime) == []
+    assert vectors_of(runtime) == []
+
+
+# -- computed after the session ------------------------------------------------------------------
+
+
+async def test_the_worker_embeds_a_sessions_turns_and_episode_after_it_ends(
+    start: Any, fake: FakeOpenAI, clock: ManualClock
+) -> None:
+    runtime = await start()
+    ana = await converse(runtime, "ana", CAR_LINE)
+    fake.clear_requests()  # the turn's own query embedding
+    assert vectors_of(runtime) == []  # nothing embedded on the turn path
+
+    counts = await only_jobs(runtime, clock).run_until_idle()
+
+    assert counts["done"] == 2  # the episode, then its session's vectors
+    [job] = jobs_of(runtime)
+    assert job.status == "done"
+    with runtime.db.read() as conn:
+        turns = conn.execute(select(func.count()).where(TURNS.c.user_id == ana)).scalar()
+    kinds = sorted(v.source_kind for v in vectors_of(runtime, ana))
+    assert kinds == ["episode"] + ["turn"] * turns
+    assert {v.model for v in vectors_of(runtime)} == {"openai/fake-embed"}
+    assert {CAR_LINE, "talked about a vehicle"} <= {text for request in fake.embedded() for text in request}
+    assert len(fake.embedded()) == 1  # one batched request
+
+
+async def test_a_question_without_the_lines_words_finds_it_by_meaning(
+    start: Any, clock: ManualClock
+) -> None:
+    runtime = await start()
+    ana = await converse(
+        runtime, "ana", "the weather was lovely today", CAR_LINE, "my sister lives in Porto"
+    )
+    await runtime.episode_worker.run_until_idle()
+
+    lexical = Recall(runtime.db, clock).search(ana, "which car?", limit=5)
+    assert CAR_LINE not in [f.text for f in lexical]  # no word of it in the question
+    found = await search(runtime, ana, "which car?")
+
+    [hit] = [f for f in found if f.text == CAR_LINE]
+    assert hit.kind == "turn" and hit.similarity is not None and hit.similarity > 0.2
+    assert (hit.bot, hit.channel, hit.role, hit.session_id) == (
+        "helper",
+        "console:helper",
+        "user",
+        next(f.session_id for f in Recall(runtime.db, clock).search(ana, "sunroof")),
+    )
+    assert hit.at.date() == clock.now().date()
+    assert hit.as_dict()["similarity"] == round(hit.similarity, 6)
+    turns = [f for f in found if f.kind == "turn"]
+    assert turns[0].text == CAR_LINE and turns[0].rank == 0
+
+
+async def test_words_and_meaning_are_fused_and_ranks_stay_the_prompts() -> None:
+    lexical = [("a", 9.0), ("b", 5.0), ("c", 1.0)]
+    semantic = [("c", 0.9), ("d", 0.8), ("a", 0.1)]
+
+    linear = fuse(lexical, semantic, "linear")
+    rrf = fuse(lexical, semantic, "rrf")
+
+    assert [key for key, _ in linear] == ["a", "c", "d", "b"]  # c: 0 + 0.5, d: 0.5 x 0.875
+    assert linear[0][1] == pytest.approx(0.5)
+    assert [key for key, _ in rrf] == ["a", "c", "b", "d"]  # ties: lexical order first
+    assert rrf[0][1] == pytest.approx(1 / 60 + 1 / 62)
+    assert fuse(lexical, [], "linear") == [("a", 0.5), ("b", 0.25), ("c", 0.0)]
+
+
+async def test_the_prompt_gets_the_line_found_by_meaning(start: Any) -> None:
+    runtime = await start()
+    ana = await converse(runtime, "ana", CAR_LINE, "unrelated chatter about biscuits")
+    await runtime.episode_worker.run_until_idle()
+    bot = runtime.bots.get("helper")
+    memory = runtime.memory
+
+    async def prompt(recall: Recall) -> str:
+        built = await assemble_prompt(
+            db=runtime.db,
+            llm=runtime.llm,
+            llm_settings=runtime.settings.llm,
+            bot=bot,
+            user_memory=MemoryScope(memory, memory.user_ref(ana, runtime.user_policy(bot))),
+            context=None,
+            session_id=None,
+            recall=recall,
+            user_id=ana,
+            memory_budget=1500,
+            question="what colour is my car?",
+        )
+        return built.messages[0]["content"]
+
+    assert CAR_LINE in await prompt(runtime.recall)
+    assert CAR_LINE not in await prompt(Recall(runtime.db, runtime.clock))  # words alone
+
+
+# -- failures stay off the turn path -----------------------------------------------------------------
+
+
+async def test_a_failing_embedding_server_slows_no_turn_and_the_job_is_retried(
+    start: Any, fake: FakeOpenAI, clock: ManualClock
+) -> None:
+    runtime = await start()
+    fake.embeddings_down = True
+    chat = Chat(runtime, bot="helper", user="ana")
+    assert await chat.say(CAR_LINE) == ["helper: 0 found"]  # answered, lexically
+    asked = len(fake.requests("embeddings"))
+    assert asked >= 1  # the query's embedding was tried, and failed
+    assert await chat.say("the red car") == ["helper: 1 found"]
+    assert len(fake.requests("embeddings")) == asked  # later turns do not wait on it again
+    await chat.say("/end")
+    ana = await chat.user_id()
+
+    worker = only_jobs(runtime, clock)
+    await worker.run_until_idle()
+
+    [job] = jobs_of(runtime)
+    assert (job.status, job.attempts) == ("pending", 1)
+    assert "embedding model unavailable" in job.last_error
+    assert vectors_of(runtime) == []
+
+    fake.embeddings_down = False
+    clock.advance(seconds=61)  # past the first retry's backoff
+    await worker.run_until_idle()
+
+    [job] = jobs_of(runtime)
+    assert job.status == "done"
+    assert any(v.source_kind == "turn" for v in vectors_of(runtime, ana))
+
+
+async def test_history_from_before_embeddings_were_on_is_caught_up(
+    start: Any, clock: ManualClock
+) -> None:
+    before = await start(embedding=False)
+    ana = await converse(before, "ana", CAR_LINE)
+    await before.episode_worker.run_until_idle()
+    assert vectors_of(before) == []
+
+    runtime = await start()
+    await runtime.episode_worker.run_until_idle()  # no job: the catch-up pass
+
+    assert {v.source_kind for v in vectors_of(runtime, ana)} == {"turn", "episode"}
+    filler = runtime.episode_worker.vectors
+    assert isinstance(filler, VectorFiller) and await filler.fill() == 0  # nothing left
+
+
+# -- privacy -----------------------------------------------------------------------------------------
+
+
+async def test_a_search_by_meaning_never_returns_another_persons_line(
+    start: Any, clock: ManualClock
+) -> None:
+    runtime = await start()
+    ana = await converse(runtime, "ana", "my automobile is blue")
+    bea = await converse(runtime, "bea", "my automobile is green", "the biscuits were fine")
+    await runtime.episode_worker.run_until_idle()
+
+    for_ana = await search(runtime, ana, "which car?", limit=50)
+    for_bea = await search(runtime, bea, "which car?", limit=50)
+
+    assert "my automobile is blue" in [f.text for f in for_ana]
+    assert not {f.text for f in for_ana} & {"my automobile is green", "the biscuits were fine"}
+    assert "my automobile is green" in [f.text for f in for_bea]
+    assert "my automobile is blue" not in [f.text for f in for_bea]
+
+
+async def test_vectors_go_with_forget_retention_and_their_rows(
+    start: Any, clock: ManualClock
+) -> None:
+    runtime = await start()
+    ana = await converse(runtime, "ana", CAR_LINE)
+    bea = await converse(runtime, "bea", "my automobile is green")
+    await runtime.episode_worker.run_until_idle()
+    assert vectors_of(runtime, ana) and vectors_of(runtime, bea)
+    exported = export_user(runtime.db, ana)["recall_vectors"]
+    assert exported and all(isinstance(v["vector"], str) for v in exported)  # JSON-ready
+
+    removed = forget_user(runtime.db, ana)
+
+    assert removed["recall_vectors"] > 0
+    assert vectors_of(runtime, ana) == []
+    assert {v.source_kind for v in vectors_of(runtime, bea)} == {"turn", "episode"}
+
+    clock.advance(days=11)  # past the bot's episodic-memory-retention-days
+    assert runtime.janitor.sweep()["episodes"] == 1
+    assert {v.source_kind for v in vectors_of(runtime, bea)} == {"turn"}
+
+    with runtime.db.write() as conn:
+        conn.execute(delete(TURNS).where(TURNS.c.user_id == bea))
+        assert conn.execute(select(func.count()).select_from(EPISODES)).scalar() == 0
+    assert vectors_of(runtime) == []
