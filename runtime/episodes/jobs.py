@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
 
@@ -26,13 +26,27 @@ from mnemobot.runtime.errors import LostLease
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import JOBS, new_id
 
-__all__ = ["EMBED_JOB", "EPISODE_JOB", "FACTS_JOB", "EpisodeJobs", "Job", "LostLease"]
+__all__ = [
+    "EMBED_JOB",
+    "EPISODE_JOB",
+    "FACTS_JOB",
+    "EpisodeJobs",
+    "Job",
+    "JobEnd",
+    "JobKind",
+    "JobStatus",
+    "LostLease",
+]
 
 logger = logging.getLogger(__name__)
 
-EPISODE_JOB = "session_ended"
-FACTS_JOB = "extract_facts"
-EMBED_JOB = "embed_session"  # vectors of a session's turns and episode ([memory] embedding)
+JobKind = Literal["session_ended", "extract_facts", "embed_session"]
+JobStatus = Literal["pending", "running", "done", "skipped", "failed"]
+JobEnd = Literal["done", "skipped", "failed"]  # the statuses a job is finished with
+
+EPISODE_JOB: JobKind = "session_ended"
+FACTS_JOB: JobKind = "extract_facts"
+EMBED_JOB: JobKind = "embed_session"  # a session's turn and episode vectors ([memory] embedding)
 _j = JOBS.c
 
 
@@ -41,7 +55,7 @@ class Job:
     """A claimed job; ``lease`` is what finishing checks to know the job is still ours."""
 
     id: str
-    kind: str
+    kind: JobKind
     user_id: str | None
     payload: dict[str, Any]
     attempts: int
@@ -119,7 +133,7 @@ class EpisodeJobs:
             rows = conn.execute(claim, {"ids": ids}).all() if ids else []
         order = {job_id: n for n, job_id in enumerate(ids)}
         return [
-            Job(r.id, r.kind, r.user_id, dict(r.payload or {}), r.attempts, lease)
+            Job(r.id, cast(JobKind, r.kind), r.user_id, dict(r.payload or {}), r.attempts, lease)
             for r in sorted(rows, key=lambda r: order[r.id])
         ]
 
@@ -127,7 +141,7 @@ class EpisodeJobs:
         self,
         conn: Connection,
         job: Job,
-        status: str,
+        status: JobEnd,
         reason: str | None,
         *,
         extract_facts: bool = False,
@@ -163,7 +177,7 @@ class EpisodeJobs:
     def finish(
         self,
         job: Job,
-        status: str,
+        status: JobEnd,
         reason: str | None,
         extract: bool = False,
         *,
@@ -189,7 +203,7 @@ class EpisodeJobs:
         if released != 1:
             raise LostLease(job.id)
 
-    async def retry_later(self, job: Job, reason: str) -> str:
+    async def retry_later(self, job: Job, reason: str) -> Literal["failed", "delayed"]:
         """Back to pending with exponential backoff, or failed once attempts run out."""
         attempts = job.attempts + 1
         if attempts >= self.max_attempts:

@@ -37,7 +37,7 @@ from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import InvalidValue, MemoryDisabled, MemoryFull
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.sql import MISSING, KeyValueSQL, StoredValue
-from mnemobot.runtime.memory.values import check_key, check_value, memory_type_for
+from mnemobot.runtime.memory.values import MemoryType, check_key, check_value, memory_type_for
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import (
     BOT_MEMORY,
@@ -46,17 +46,19 @@ from mnemobot.runtime.storage.tables import (
     USERS,
 )
 
-__all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeRef"]
+__all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeName", "ScopeRef", "SessionKind"]
 
 OpKind = Literal["set", "delete", "increment", "append"]
-_COMMITTED_AT_ONCE = ("user", "bot")  # scopes whose increments commit at once (see above)
+ScopeName = Literal["user", "bot", "session", "context"]
+SessionKind = Literal["memory", "context", "runtime"]  # session rows: a bot's, SET CONTEXT, ours
+_COMMITTED_AT_ONCE: tuple[ScopeName, ...] = ("user", "bot")  # increments commit at once (above)
 
 
 @dataclass(frozen=True, slots=True)
 class ScopeRef:
     """Which table and which owner a scope reads and writes (equal when those are equal)."""
 
-    name: str  # "user", "bot", "session", "context"
+    name: ScopeName
     owner: tuple[tuple[str, Any], ...]
     kv: KeyValueSQL = field(compare=False)
     insert_extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
@@ -74,7 +76,7 @@ class _Op:
     key: str
     value: Any = None
     json_text: str = ""
-    memory_type: str | None = None
+    memory_type: MemoryType | None = None
     ttl: datetime | None = None
 
 
@@ -151,7 +153,7 @@ class MemoryStore:
     def bot_ref(self, bot: str) -> ScopeRef:
         return ScopeRef("bot", (("bot", bot),), self.bot_sql)
 
-    def session_ref(self, session_id: str, user_id: str, kind: str = "memory") -> ScopeRef:
+    def session_ref(self, session_id: str, user_id: str, kind: SessionKind = "memory") -> ScopeRef:
         return ScopeRef(
             "context" if kind == "context" else "session",
             (("session_id", session_id), ("kind", kind)),
@@ -232,7 +234,7 @@ class MemoryScope:
         self._writes = writes
 
     @property
-    def name(self) -> str:
+    def name(self) -> ScopeName:
         return self._ref.name
 
     # -- reading ------------------------------------------------------------------------

@@ -10,15 +10,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 from mnemobot.runtime.errors import InvalidKey, InvalidValue
 
-__all__ = ["MAX_KEY_LENGTH", "MEMORY_TYPES", "check_key", "check_value", "memory_type_for"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MEMORY_TYPES",
+    "MemoryType",
+    "check_key",
+    "check_value",
+    "memory_type_for",
+]
 
 MAX_KEY_LENGTH = 255
 MAX_DEPTH = 64
-MEMORY_TYPES = ("preference", "fact", "context")
+MemoryType = Literal["preference", "fact", "context"]
+MEMORY_TYPES: tuple[MemoryType, ...] = ("preference", "fact", "context")
 
 # C0 and C1 controls (newlines, tabs, ESC for terminal colours, DEL), Unicode line and
 # paragraph separators, and bidi overrides/isolates: each would let a key break a log line,
@@ -26,7 +34,7 @@ MEMORY_TYPES = ("preference", "fact", "context")
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 # The seed's naming convention: fact_name is a fact, ctx_last_topic context, pref_x preference.
-_PREFIX_TYPES = {"fact_": "fact", "ctx_": "context", "pref_": "preference"}
+_PREFIX_TYPES: dict[str, MemoryType] = {"fact_": "fact", "ctx_": "context", "pref_": "preference"}
 
 
 def check_key(key: object) -> str:
@@ -89,12 +97,17 @@ def check_value(value: Any, max_bytes: int) -> str:
     return text
 
 
-def memory_type_for(key: str, explicit: str | None = None) -> str:
-    """The memory_type of a write: as given, else from the key's prefix, else preference."""
+def memory_type_for(key: str, explicit: str | None = None) -> MemoryType:
+    """The memory_type of a write: as given, else from the key's prefix, else preference.
+
+    ``explicit`` is a plain string because it comes from outside (the CLI, the admin API, a
+    bot); one that is not a memory type is refused with InvalidValue.
+    """
     if explicit is not None:
-        if explicit not in MEMORY_TYPES:
-            raise InvalidValue(f"memory_type must be one of {', '.join(MEMORY_TYPES)}")
-        return explicit
+        for kind in MEMORY_TYPES:
+            if explicit == kind:
+                return kind
+        raise InvalidValue(f"memory_type must be one of {', '.join(MEMORY_TYPES)}")
     for prefix, kind in _PREFIX_TYPES.items():
         if key.startswith(prefix):
             return kind
