@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
@@ -42,6 +44,37 @@ Raises LLMError when the model is down and InvalidAnswer when its answers stay i
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """An episode as stored, with what a roll-up reads of it."""
+
+    id: str
+    conversation_id: str
+    summary: str
+    topics: tuple[str, ...]
+    sentiment: str | None
+    resolution: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def rolled_up(self) -> int:
+        """How many conversations this episode covers (a roll-up covers several)."""
+        return int(self.details.get("rolled_up", 1))
+
+    def shown(self) -> dict[str, Any]:
+        """What the model is shown of it, as JSON."""
+        return {
+            "when": self.created_at.isoformat(),
+            "summary": self.summary,
+            "topics": list(self.topics),
+            "sentiment": self.sentiment,
+            "resolution": self.resolution,
+            "decisions": self.details.get("decisions", []),
+            "action_items": self.details.get("action_items", []),
+        }
+
+
 class EpisodeRollup:
     """Rolls the oldest episodes of a person with a bot into one when over the maximum.
 
@@ -65,18 +98,7 @@ class EpisodeRollup:
         oldest = await self.db.run(self._over_limit, user_id, bot.name, limit)
         if len(oldest) < 2:
             return 0
-        shown = [
-            {
-                "when": e["created_at"].isoformat(),
-                "summary": e["summary"],
-                "topics": e["topics"] or [],
-                "sentiment": e["sentiment"],
-                "resolution": e["resolution"],
-                "decisions": (e["details"] or {}).get("decisions", []),
-                "action_items": (e["details"] or {}).get("action_items", []),
-            }
-            for e in oldest
-        ]
+        shown = [e.shown() for e in oldest]
         messages = [
             {"role": "system", "content": ROLLUP_RULES.replace("{bot}", bot.name)},
             {"role": "user", "content": quoted("episodes", shown)},
@@ -96,7 +118,7 @@ class EpisodeRollup:
         rolled = await self.db.run(self._store_rollup, user_id, bot, oldest, summary.redacted())
         return len(oldest) if rolled else 0
 
-    def _over_limit(self, user_id: str, bot: str, limit: int) -> list[dict[str, Any]]:
+    def _over_limit(self, user_id: str, bot: str, limit: int) -> list[_Stored]:
         """The oldest episodes to merge so that, with the roll-up, ``limit`` remain."""
         mine = and_(_e.user_id == user_id, _e.bot == bot)
         with self.db.read() as conn:
@@ -105,20 +127,44 @@ class EpisodeRollup:
             if excess <= 0:
                 return []
             rows = conn.execute(
-                select(EPISODES).where(mine).order_by(_e.created_at, _e.id).limit(excess + 1)
-            ).mappings()
-            return [dict(row) for row in rows]
+                select(
+                    _e.id,
+                    _e.conversation_id,
+                    _e.summary,
+                    _e.topics,
+                    _e.sentiment,
+                    _e.resolution,
+                    _e.details,
+                    _e.created_at,
+                )
+                .where(mine)
+                .order_by(_e.created_at, _e.id)
+                .limit(excess + 1)
+            ).all()
+            return [
+                _Stored(
+                    id=r.id,
+                    conversation_id=r.conversation_id,
+                    summary=r.summary,
+                    topics=tuple(r.topics or ()),
+                    sentiment=r.sentiment,
+                    resolution=r.resolution,
+                    details=dict(r.details or {}),
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
 
     def _store_rollup(
-        self, user_id: str, bot: Bot, oldest: list[dict[str, Any]], summary: EpisodeSummary
+        self, user_id: str, bot: Bot, oldest: list[_Stored], summary: EpisodeSummary
     ) -> bool:
-        ids = [e["id"] for e in oldest]
+        ids = [e.id for e in oldest]
         details = {
-            "rolled_up": sum(int((e["details"] or {}).get("rolled_up", 1)) for e in oldest),
+            "rolled_up": sum(e.rolled_up for e in oldest),
             "episode_ids": ids,
-            "conversation_ids": [e["conversation_id"] for e in oldest],
-            "from": oldest[0]["created_at"].isoformat(),
-            "to": oldest[-1]["created_at"].isoformat(),
+            "conversation_ids": [e.conversation_id for e in oldest],
+            "from": oldest[0].created_at.isoformat(),
+            "to": oldest[-1].created_at.isoformat(),
             "decisions": summary.decisions,
             "action_items": summary.action_items,
             "model": bot.options.episodic_memory_model,
@@ -139,7 +185,7 @@ class EpisodeRollup:
                         sentiment=summary.sentiment,
                         resolution=summary.resolution,
                         details=details,
-                        created_at=oldest[-1]["created_at"],  # keeps its place in time
+                        created_at=oldest[-1].created_at,  # keeps its place in time
                     )
                 )
         except LostLease:
