@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.episodes.bell import JobBell
+from mnemobot.runtime.episodes.jobs import EPISODE_JOB
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
@@ -178,7 +179,7 @@ class SessionStore:
         conn.execute(
             insert(JOBS).values(
                 id=new_id(),
-                kind="session_ended",
+                kind=EPISODE_JOB,
                 user_id=row.user_id,
                 payload={
                     "session_id": session_id,
