@@ -17,17 +17,19 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from mnemobot.runtime.errors import ConfigError
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mnemobot.runtime.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -190,10 +192,37 @@ class LinkSettings(BaseModel):
     by_email: bool = False  # accounts with the same platform-verified e-mail are one person
 
 
+_DAY = 86400
+
+
 class JanitorSettings(BaseModel):
+    """Sweeps, and how long handled rows are kept (durations; 0 keeps them forever).
+
+    ``inbox_rows`` and ``turns`` are at least a day: an inbox row's event id is what stops a
+    platform's redelivery (Telegram's, up to 24 hours) from being handled twice, and a turn
+    younger than that may belong to a conversation still going on.
+    """
+
     model_config = ConfigDict(extra="forbid")
     interval: WholeSeconds = Field(default=120, gt=0)
     batch: int = Field(default=500, gt=0)
+    inbox_payloads: WholeSeconds = Field(default=7 * _DAY, ge=0)  # what a handled event said
+    inbox_rows: WholeSeconds = Field(default=30 * _DAY, ge=0)  # its event id: the dedupe point
+    outbox_sent: WholeSeconds = Field(default=7 * _DAY, ge=0)  # replies already sent
+    turns: WholeSeconds = Field(default=365 * _DAY, ge=0)  # the turn log (transcript, recall)
+
+    @field_validator("inbox_rows", "turns")
+    @classmethod
+    def _at_least_a_day(cls, value: int, info: ValidationInfo) -> int:
+        if 0 < value < _DAY:
+            why = (
+                "an event id is what keeps a platform's redelivery (up to 24 hours) from "
+                "being handled twice"
+                if info.field_name == "inbox_rows"
+                else "younger turns may belong to a conversation still going on"
+            )
+            raise ValueError(f"must be 0 (keep forever) or at least 1d: {why}")
+        return value
 
 
 class WorkersSettings(BaseModel):

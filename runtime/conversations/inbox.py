@@ -15,6 +15,13 @@ row stays, status ``forgotten``, with no payload, conversation, user or error, a
 id replaced by a hash (a web event id holds the visitor's id). A redelivery of that event
 finds the tombstone (:meth:`InboxStore.receive` looks for the hash of a new event's id) and
 stops, so forget keeps the guarantee that an event is never handled twice.
+
+Handled rows do not stay forever (the janitor, ``[janitor]`` ages): first their payload goes
+(:func:`clear_payloads_in`: what the person said, their names, the raw platform event, and the
+conversation, which names their account), then, once older than any platform's redelivery
+window, the row with its event id (:func:`delete_handled_in`). Until then a redelivery still
+finds the row and stops. Rows still ``received`` are never touched, nor rows with a reply
+still waiting to be sent.
 """
 
 from __future__ import annotations
@@ -25,15 +32,34 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    exists,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.messages import InboundMessage
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
-from mnemobot.runtime.storage.tables import INBOX, new_id
+from mnemobot.runtime.storage.tables import INBOX, OUTBOX, new_id
 
-__all__ = ["FORGOTTEN", "Backlog", "InboxEntry", "InboxStore", "tombstone_id", "tombstone_in"]
+__all__ = [
+    "FORGOTTEN",
+    "Backlog",
+    "InboxEntry",
+    "InboxStore",
+    "clear_payloads_in",
+    "delete_handled_in",
+    "tombstone_id",
+    "tombstone_in",
+]
 
 _t = INBOX
 FORGOTTEN = "forgotten"  # the status of a tombstone
@@ -79,7 +105,7 @@ def tombstone_in(
             .where(_t.c.id == inbox_id)
             .values(
                 event_id=tombstone_id(event_id),
-                payload=None,
+                payload=null(),  # SQL NULL, as the janitor clears payloads
                 user_id=None,
                 conversation=None,
                 error=None,
@@ -89,6 +115,64 @@ def tombstone_in(
             )
         )
     return [inbox_id for inbox_id, _ in theirs]
+
+
+def _no_reply_pending() -> ColumnElement[bool]:
+    return ~exists().where(OUTBOX.c.inbox_id == _t.c.id, OUTBOX.c.status == "pending")
+
+
+def clear_payloads_in(conn: Connection, handled_before: datetime, limit: int) -> int:
+    """Clear the payload and conversation of up to ``limit`` events handled (done or failed)
+    before ``handled_before``; returns how many. The row and its event id stay.
+
+    Finds them through the partial index of rows that still hold a payload, so rows already
+    cleared cost nothing on later passes.
+    """
+    ids = (
+        conn.execute(
+            select(_t.c.id)
+            .where(
+                _t.c.payload.is_not(None),
+                _t.c.handled_at <= handled_before,
+                _t.c.status.in_(("done", "failed")),
+                _no_reply_pending(),
+            )
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    # null(): SQL NULL, which leaves the partial index; a bare None would store JSON null.
+    conn.execute(update(_t).where(_t.c.id.in_(ids)).values(payload=null(), conversation=None))
+    return len(ids)
+
+
+def delete_handled_in(conn: Connection, handled_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` events handled (done, failed or forgotten) before
+    ``handled_before``; returns how many. A redelivery of one is then a new event: the
+    caller keeps ``handled_before`` older than any platform's redelivery window.
+    """
+    ids = (
+        conn.execute(
+            select(_t.c.id)
+            .where(
+                _t.c.status.in_(("done", "failed", FORGOTTEN)),
+                # implied by handled_at (an event is handled after it is received); lets
+                # the (status, received_at) index find them
+                _t.c.received_at <= handled_before,
+                _t.c.handled_at <= handled_before,
+                _no_reply_pending(),
+            )
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    return int(conn.execute(delete(_t).where(_t.c.id.in_(ids))).rowcount)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ taken again. A reply still unsent when its claim is older than the lease (its wo
 between commit and send) is claimed by a reclaimer and sent; ``sent`` ends it for good.
 The one gap no platform closes: a worker killed after the platform took a reply and before
 it was marked sent, whose reply is sent again after the lease.
+
+A sent reply is kept ``[janitor] outbox_sent`` long (its text is in the turn log too), then
+the janitor deletes it (:func:`delete_sent_in`); unsent replies are never purged.
 """
 
 from __future__ import annotations
@@ -22,9 +25,30 @@ from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import INBOX, OUTBOX
 
-__all__ = ["OutboxStore"]
+__all__ = ["OutboxStore", "delete_sent_in"]
 
 _t = OUTBOX
+
+
+def delete_sent_in(conn: Connection, sent_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` replies sent before ``sent_before``; returns how many."""
+    ids = (
+        conn.execute(
+            select(_t.c.id)
+            .where(
+                _t.c.status == "sent",
+                _t.c.created_at
+                <= sent_before,  # implied by sent_at; the (status, created_at) index
+                _t.c.sent_at <= sent_before,
+            )
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    return int(conn.execute(delete(_t).where(_t.c.id.in_(ids))).rowcount)
 
 
 class OutboxStore:

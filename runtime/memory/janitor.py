@@ -2,12 +2,17 @@
 
 Expired user memory already reads as missing; the janitor deletes the rows. It also ends
 sessions idle past the timeout (so their episodes get written even if the person never
-returns), drops spent link codes and old link attempts, and enforces
-``episodic-memory-retention-days`` per bot.
+returns), drops spent link codes and old link attempts, enforces
+``episodic-memory-retention-days`` per bot, and keeps handled rows only as long as
+``[janitor]`` says (:class:`LogRetention`): inbox payloads, then inbox rows (never before a
+platform could redeliver their event), sent replies, and the turn log, whose recall index
+entries (and vectors) go with each turn by the database's own triggers and generated columns.
 
 With several workers on PostgreSQL every worker runs a janitor, and one pass at a time
 sweeps: it holds a transaction-level advisory lock for the pass and the others skip theirs.
-Each step is idempotent anyway (a session already ended is not ended twice).
+Each step is idempotent anyway (a session already ended is not ended twice). Every purge is
+a batch in a short transaction of its own, repeated until less than a batch is left, so a
+large backlog never holds the database's write lock for long.
 """
 
 from __future__ import annotations
@@ -15,21 +20,80 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Connection, delete, or_, select
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.conversations.inbox import clear_payloads_in, delete_handled_in
 from mnemobot.runtime.conversations.locks import try_xact_lock
+from mnemobot.runtime.conversations.outbox import delete_sent_in
 from mnemobot.runtime.conversations.sessions import SessionStore
 from mnemobot.runtime.ops.metrics import Metrics
+from mnemobot.runtime.settings import JanitorSettings
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.tables import EPISODES, LINK_ATTEMPTS, LINK_CODES, USER_MEMORY
+from mnemobot.runtime.storage.tables import (
+    EPISODES,
+    LINK_ATTEMPTS,
+    LINK_CODES,
+    TURNS,
+    USER_MEMORY,
+)
 
-__all__ = ["Janitor"]
+__all__ = ["Janitor", "LogRetention"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRetention:
+    """How long handled rows are kept, in seconds; 0 keeps them forever.
+
+    Attributes:
+        inbox_payloads: a handled event's payload (and conversation) is cleared this long
+            after it was handled; the row stays, so a redelivery is still a duplicate.
+        inbox_rows: the handled event's row goes this long after; keep it longer than any
+            platform's redelivery window (``[janitor]`` refuses less than a day).
+        outbox_sent: a sent reply's row goes this long after it was sent.
+        turns: a line of the turn log goes this long after it was said, and recall with it.
+    """
+
+    inbox_payloads: float = 0
+    inbox_rows: float = 0
+    outbox_sent: float = 0
+    turns: float = 0
+
+    @classmethod
+    def of(cls, settings: JanitorSettings) -> LogRetention:
+        """The ages ``[janitor]`` configures."""
+        return cls(
+            settings.inbox_payloads, settings.inbox_rows, settings.outbox_sent, settings.turns
+        )
+
+
+def _delete_turns_in(conn: Connection, said_before: datetime, limit: int) -> int:
+    ids = (
+        conn.execute(select(TURNS.c.id).where(TURNS.c.created_at <= said_before).limit(limit))
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    return int(conn.execute(delete(TURNS).where(TURNS.c.id.in_(ids))).rowcount)
+
+
+_Purge = Callable[[Connection, datetime, int], int]
+# Kinds a sweep removes a batch of at a time: sweep_all repeats while one filled its batch.
+_BATCHED = (
+    "sessions_ended",
+    "user_memory_expired",
+    "inbox_payloads",
+    "inbox_rows",
+    "outbox_sent",
+    "turns",
+)
 
 
 class Janitor:
@@ -45,6 +109,7 @@ class Janitor:
         default_retention_days: int = 365,
         link_window: int = 600,
         batch: int = 500,
+        retention: LogRetention | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.db = db
@@ -54,7 +119,15 @@ class Janitor:
         self.default_retention_days = default_retention_days
         self.link_window = link_window
         self.batch = batch
+        self.retention = retention or LogRetention()
         self.metrics = metrics
+        kept = self.retention
+        self._purges: list[tuple[str, float, _Purge]] = [
+            ("inbox_payloads", kept.inbox_payloads, clear_payloads_in),
+            ("inbox_rows", kept.inbox_rows, delete_handled_in),
+            ("outbox_sent", kept.outbox_sent, delete_sent_in),
+            ("turns", kept.turns, _delete_turns_in),
+        ]
 
     def sweep(self) -> dict[str, int]:
         """One pass; returns how many rows of each kind went."""
@@ -99,6 +172,12 @@ class Janitor:
                 )
             ).rowcount
             done["episodes"] = episodes
+        for kind, age, purge in self._purges:
+            if not age:
+                done[kind] = 0
+                continue
+            with self.db.write() as conn:  # one short transaction per batch and kind
+                done[kind] = purge(conn, now - timedelta(seconds=age), self.batch)
         return done
 
     def sweep_all(self, max_passes: int = 100) -> dict[str, int]:
@@ -120,7 +199,7 @@ class Janitor:
             counts = self.sweep()
             for key, value in counts.items():
                 total[key] = total.get(key, 0) + value
-            if counts["sessions_ended"] < self.batch and counts["user_memory_expired"] < self.batch:
+            if all(counts[kind] < self.batch for kind in _BATCHED):
                 break
         return total
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mnemobot.runtime.storage.database import Database
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
+
+from mnemobot.runtime.storage.database import Database
 
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0006"  # recall_vectors
+HEAD = "0007"  # retention indexes
 # pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
 MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 

@@ -12,7 +12,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    Table,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -165,7 +174,10 @@ class Turn(SQLModel, table=True):
     """The turn log: who said what, when, to which bot."""
 
     __tablename__ = "turns"
-    __table_args__ = (Index("ix_turns_session", "session_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_turns_session", "session_id", "created_at"),
+        Index("ix_turns_created_at", "created_at"),  # the janitor's age limit (0007)
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     session_id: str = Field(foreign_key="sessions.id", max_length=36)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
@@ -254,6 +266,13 @@ class InboxEvent(SQLModel, table=True):
         UniqueConstraint("channel", "event_id"),
         Index("ix_inbox_conversation", "conversation", "status", "seq"),
         Index("ix_inbox_unfinished", "status", "received_at"),
+        # Rows still holding a payload, by age: the janitor clears them (0007).
+        Index(
+            "ix_inbox_payload_kept",
+            "handled_at",
+            sqlite_where=text("payload IS NOT NULL"),
+            postgresql_where=text("payload IS NOT NULL"),
+        ),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     channel: str = Field(max_length=128)

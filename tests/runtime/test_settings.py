@@ -353,6 +353,26 @@ def test_a_fractional_retention_reads_like_the_same_text(tmp_path):
     assert load_settings(path).memory.retention == {"email": parse_duration("90.5")}
 
 
+def test_handled_rows_are_kept_for_durations_with_defaults(tmp_path):
+    janitor = load_settings(None).janitor
+    day = 86400
+    assert (janitor.inbox_payloads, janitor.inbox_rows) == (7 * day, 30 * day)
+    assert (janitor.outbox_sent, janitor.turns) == (7 * day, 365 * day)
+    path = write_toml(
+        tmp_path / "deploy.toml",
+        """
+        [janitor]
+        inbox_payloads = "12h"
+        inbox_rows = "1d"
+        outbox_sent = 0
+        turns = "2w"
+        """,
+    )
+    janitor = load_settings(path).janitor
+    assert (janitor.inbox_payloads, janitor.inbox_rows) == (12 * 3600, day)
+    assert (janitor.outbox_sent, janitor.turns) == (0, 14 * day)
+
+
 def test_every_duration_setting_takes_units(tmp_path):
     path = write_toml(
         tmp_path / "deploy.toml",
@@ -395,6 +415,9 @@ def test_every_duration_setting_takes_units(tmp_path):
             "llm: alias `local`: unknown key `api_bsae` (did you mean `api_base`?)",
         ),
         ("[llm]\nwhatever = 5\n", "llm: `whatever` is not a setting, and not a model alias"),
+        ('[janitor]\ninbox_rows = "12h"\n', "janitor.inbox_rows: must be 0 (keep forever) or at"),
+        ('[janitor]\nturns = "1h"\n', "janitor.turns: must be 0 (keep forever) or at least 1d"),
+        ('[janitor]\noutbox_sent = "-1d"\n', "janitor.outbox_sent: a duration must be a finite"),
     ],
 )
 def test_a_duration_or_llm_typo_is_refused_naming_the_key(tmp_path, toml, problem):

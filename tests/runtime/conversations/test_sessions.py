@@ -101,6 +101,10 @@ async def test_the_janitor_ends_idle_sessions_and_deletes_expired_memory(
         "link_codes": 0,
         "link_attempts": 0,
         "episodes": 0,
+        "inbox_payloads": 0,
+        "inbox_rows": 0,
+        "outbox_sent": 0,
+        "turns": 0,
     }
 
 
