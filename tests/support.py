@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 from mnemobot.adapters.console import ConsoleChannel
 from mnemobot.runtime.pipeline.runtime import Runtime
@@ -48,3 +51,15 @@ def write_bot(
     if config is None:
         (folder / "config.csv").write_text("name,value\n", encoding="utf-8")
     return folder
+
+
+async def eventually(check: Any, within: float = 5.0, what: str = "condition") -> Any:
+    """Poll ``check()`` (sync) until it returns something truthy."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -17,11 +17,12 @@ from mnemobot.runtime.conversations.inbox import InboxStore
 from mnemobot.runtime.conversations.locks import locks_for
 from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.conversations.sessions import SessionStore
+from mnemobot.runtime.episodes.bell import JobBell
 from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.episodes.worker import EpisodeWorker
 from mnemobot.runtime.llm.client import LLM, LiteLLM, Usage
 from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
-from mnemobot.runtime.memory.janitor import Janitor
+from mnemobot.runtime.memory.janitor import Janitor, LogRetention
 from mnemobot.runtime.memory.policy import UserPolicies
 from mnemobot.runtime.memory.store import MemoryStore
 from mnemobot.runtime.ops.audit import AuditLog
@@ -76,7 +77,8 @@ def build_runtime(
         held_connections=settings.workers.max_turns,  # each turn in flight holds its lock's
     )
     identity = IdentityStore(db, clock)
-    sessions = SessionStore(db, clock, timeout=settings.sessions.timeout)
+    bell = JobBell()  # a session that ends here wakes this process's episode worker
+    sessions = SessionStore(db, clock, timeout=settings.sessions.timeout, bell=bell)
     usage = UsageStore(db, clock)
     usage_recorder = UsageRecorder(db, usage, identity, metrics)
     if llm is None and make_llm is not None:
@@ -119,6 +121,7 @@ def build_runtime(
             retention_days={b.name: b.options.episodic_memory_retention_days for b in bots},
             link_window=settings.link.code_ttl,
             batch=settings.janitor.batch,
+            retention=LogRetention.of(settings.janitor),
             metrics=metrics,
         ),
         episode_worker=EpisodeWorker(
@@ -128,6 +131,7 @@ def build_runtime(
             llm,
             policy_for=user_policy,
             metrics=metrics,
+            bell=bell,
             vectors=vectors,
         ),
         llm=llm,

@@ -40,14 +40,16 @@ Claiming under a lease, finishing once and retrying with backoff live in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import insert, select
+
 from mnemobot.runtime.bots.registry import Bot, BotRegistry
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.episodes.bell import JobBell
 from mnemobot.runtime.episodes.facts.extraction import Provenance, apply_fact_changes, known_facts
 from mnemobot.runtime.episodes.facts.prompts import FactProposal, KnownFact, extraction_messages
 from mnemobot.runtime.episodes.jobs import EMBED_JOB, FACTS_JOB, EpisodeJobs, Job, LostLease
@@ -68,7 +70,6 @@ from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.recall.embedding import VectorFiller
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import EPISODES, TURNS, USER_MEMORY, new_id
-from sqlalchemy import insert, select
 
 __all__ = ["EpisodeWorker"]
 
@@ -125,6 +126,7 @@ class EpisodeWorker:
         no_model_delay: float = 300.0,
         policy_for: Callable[[Bot], UserMemoryPolicy] | None = None,
         metrics: Metrics | None = None,
+        bell: JobBell | None = None,
         vectors: VectorFiller | None = None,
         catch_up_every: float | None = 300.0,
     ) -> None:
@@ -132,6 +134,7 @@ class EpisodeWorker:
         self.clock = clock
         self.bots = bots
         self.llm = llm
+        self.bell = bell or JobBell()  # rung when a session ends: no wait for the next poll
         self.jobs = EpisodeJobs(
             db,
             clock,
@@ -155,7 +158,8 @@ class EpisodeWorker:
     # -- the loop -----------------------------------------------------------------------
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
-        """Handle due jobs every ``interval`` seconds (at once while a batch comes back full)."""
+        """Handle due jobs every ``interval`` seconds, at once when the bell rings (a session
+        ended here) and while a batch comes back full."""
         while not stop.is_set():
             full = False
             try:
@@ -170,8 +174,7 @@ class EpisodeWorker:
             if full:
                 await asyncio.sleep(0)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await self.bell.wait(interval, stop)
 
     async def run_once(self) -> dict[str, int]:
         """Claim one batch of due jobs and handle each; returns how many ended how."""

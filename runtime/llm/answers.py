@@ -6,6 +6,12 @@ so what the command shows is what the model would be sent.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Hashable
+from typing import cast
+
+from sqlalchemy import bindparam, select
+
 from mnemobot.runtime.bots.registry import Bot
 from mnemobot.runtime.llm.client import LLM, estimate_tokens
 from mnemobot.runtime.llm.prompt import BuiltPrompt, PromptAssembler, RememberedFact, TurnLine
@@ -15,7 +21,6 @@ from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import SESSIONS, TURNS
-from sqlalchemy import bindparam, select
 
 __all__ = ["assemble_prompt", "latest_session", "recent_turns"]
 
@@ -29,6 +34,13 @@ _RECENT_TURNS = Prepared(
     .order_by(TURNS.c.created_at.desc(), TURNS.c.seq.desc())
     .limit(bindparam("limit"))
 )
+
+
+@functools.lru_cache(maxsize=16_384)
+def _counted(llm: Hashable, model: str, text: str) -> int:
+    """Tokens of ``text``, remembered: a person's recalled lines come back prompt after prompt,
+    and a tokenizer call through litellm costs more than the rest of a line's handling."""
+    return cast(LLM, llm).count_tokens(text, model=model)
 
 
 def recent_turns(db: Database, session_id: str, limit: int = 20) -> list[TurnLine]:
@@ -75,7 +87,7 @@ async def assemble_prompt(
     remembers = bot.options.user_memory_enabled
 
     def count(text: str) -> int:
-        return llm.count_tokens(text, model=model) if llm is not None else estimate_tokens(text)
+        return _counted(cast(Hashable, llm), model, text) if llm else estimate_tokens(text)
 
     rows = await user_memory.rows(newest=FACTS_READ) if remembers else []
     facts = [

@@ -61,6 +61,8 @@ RECALLED_RANK = 30.0  # recalled: 30 plus its fused score (at most 1/60)
 # How recalled candidates are chosen (tuned on LoCoMo's development split, bench/recall.py).
 EPISODE_OFFSET = 30  # an episode's summary ranks as a transcript hit this many places lower
 EPISODE_SPACING = 10  # and each further episode this many more (a summary costs ~6 lines)
+CHARS_PER_TOKEN_AT_MOST = 8  # a line this many times longer than the room cannot fit
+FEWEST_TOKENS = 4  # a recalled line costs at least this; with less room left, stop looking
 SESSION_DIVERSITY = 0.1  # a candidate's score / (1 + this x lines already in from its session)
 
 
@@ -208,6 +210,9 @@ class PromptAssembler:
         built = self._fit(persona, question, items, {k: v for k, v in skipped.items() if v})
         if recalled is not None:
             built.searched = " ".join(t.word + ("*" if t.prefix else "") for t in recalled.terms)
+            if recalled.common:
+                common = " ".join(t.word for t in recalled.common)
+                built.searched += f" (in most lines, so not looked for in the transcript: {common})"
         return built
 
     def _facts(
@@ -286,8 +291,12 @@ class PromptAssembler:
             if hit.kind == "turn" and line in seen_lines:
                 item.reason = "the same words are already in"
                 continue
+            line_text = _recalled_line(hit)
+            if room < FEWEST_TOKENS or len(line_text) > room * CHARS_PER_TOKEN_AT_MOST:
+                item.reason = "over the memory budget"  # plainly: not worth the tokenizer
+                continue
             header = _group_header(hit)
-            cost = self.count_tokens(_recalled_line(hit)) + 1
+            cost = self.count_tokens(line_text) + 1
             if header not in headed:
                 cost += self.count_tokens(header) + 1
             item.tokens = cost

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from sqlalchemy import Connection, bindparam, select
+
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import search_terms
@@ -22,7 +24,6 @@ from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import FullText, SearchTerm
 from mnemobot.runtime.storage.tables import TURNS
 from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex
-from sqlalchemy import Connection, bindparam, select
 
 if TYPE_CHECKING:
     from mnemobot.runtime.recall.embedding import Embedder
@@ -42,6 +43,8 @@ FUSION_CONSTANT = 60  # reciprocal rank fusion's k: 1 / (k + rank), as in Cormac
 TURNS_READ = 200  # the best transcript lines read per search (about 40 fit a prompt's memory)
 EPISODES_READ = 10
 FACTS_READ = 20
+COMMON_SHARE = 0.05  # a word in more than this share of all transcript lines tells none apart
+COMMON_FLOOR = 2000  # ...unless it is in fewer lines than this (small histories keep every word)
 WINDOW_HITS = 5  # the best transcript hits bring the line said right after them (the answer)
 
 
@@ -87,6 +90,7 @@ class RecallSet:
     """What one search found, per source, each best first."""
 
     terms: list[SearchTerm]
+    common: list[SearchTerm] = field(default_factory=list)  # left out of the transcript search
     turns: list[Recalled] = field(default_factory=list)
     episodes: list[Recalled] = field(default_factory=list)
     facts: list[Recalled] = field(default_factory=list)
@@ -173,7 +177,9 @@ class Recall:
         now = self.clock.now()
         search = self.fulltext.search
         with self.db.read() as conn:
-            rows = search(conn, "turns", user_id, terms, limit=turns, now=now)
+            distinctive = self._distinctive(conn, terms)
+            found.common = [t for t in terms if t not in distinctive]
+            rows = search(conn, "turns", user_id, distinctive, limit=turns, now=now)
             if near is not None:
                 rows = fused_rows(
                     conn, self.fulltext, self.index, source="turns", kind="turn",
@@ -196,6 +202,19 @@ class Recall:
             for hit in found.turns[:window]:
                 found.after[hit.id] = self.following(conn, user_id, hit, 1)
         return found
+
+    def _distinctive(self, conn: Connection, terms: list[SearchTerm]) -> list[SearchTerm]:
+        """The terms worth searching the transcript for: not those in most lines of it.
+
+        A word in a large share of all lines ranks nothing (its IDF is near zero) but makes
+        the search read every line that holds it. At least the rarest term is kept.
+        """
+        counts = self.fulltext.line_counts(conn, terms)
+        if counts is None:
+            return terms
+        limit = max(COMMON_SHARE * self.fulltext.lines(conn), COMMON_FLOOR)
+        kept = [t for t in terms if counts[t.word] <= limit]
+        return kept or [min(terms, key=lambda t: counts[t.word])]
 
     def search(
         self,

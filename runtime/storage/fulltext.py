@@ -121,6 +121,10 @@ def _postgresql_statement(source: Source) -> TextualSelect:
     return text(sql).columns(**_TYPES[source])
 
 
+_PREFIX_LINES = text("SELECT sum(doc) FROM turns_fts_terms WHERE term >= :low AND term < :high")
+_WORD_LINES = text("SELECT doc FROM turns_fts_terms WHERE term = :word")
+
+
 class FullText:
     """Searches one database's recall index; statements built once per source."""
 
@@ -148,6 +152,31 @@ class FullText:
         rows = conn.execute(self._statements[source], params).mappings().all()
         return [dict(row) for row in rows]
 
+    def line_counts(self, conn: Connection, terms: Sequence[SearchTerm]) -> dict[str, int] | None:
+        """How many transcript lines (of everyone) hold each term; None where unknown.
+
+        SQLite's FTS5 keeps these counts in its vocabulary (read in well under a millisecond
+        a term); PostgreSQL's only equivalent, ``ts_stat``, reads the whole index, so there
+        the answer is None and every term is searched.
+        """
+        if self._postgres:
+            return None
+        counts = {}
+        for term in terms:
+            if term.prefix:
+                row = conn.execute(_PREFIX_LINES, {"low": term.word, "high": term.word + "\uffff"})
+            else:
+                row = conn.execute(_WORD_LINES, {"word": term.word})
+            counts[term.word] = int(row.scalar() or 0)
+        return counts
+
+    def lines(self, conn: Connection) -> int:
+        """About how many transcript lines there are, of everyone (SQLite: the last row number;
+        PostgreSQL: 0, as :meth:`line_counts` has nothing to compare it with there)."""
+        if self._postgres:
+            return 0
+        return int(conn.execute(text("SELECT max(rowid) FROM turns")).scalar() or 0)
+
     def rebuild(self) -> None:
         """Re-index every existing row (after a restore, or a VACUUM that renumbered rowids).
 
@@ -160,32 +189,6 @@ class FullText:
             for source in SOURCES:
                 conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('rebuild')"))
 
-
-def outside_the_models(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
-    """Alembic's ``include_object``: False for the recall index, which no model declares.
-
-    The index is made by migration 0005 in each dialect's own form (FTS5 tables and their
-    shadow tables, ``search`` columns and their GIN indexes); comparing the models with the
-    database must not see it as something to drop.
-    """
-    if kind == "table" and name is not None and "_fts" in name:
-        return False
-    if kind == "column" and name == "search":
-        return False
-    return not (kind == "index" and name is not None and name.endswith("_search"))
-
-
-def purge_deleted_in(conn: Connection) -> None:
-    """Make deleted rows' words leave the index itself (forget), inside the caller's transaction.
-
-    SQLite's FTS5 marks a deleted row's tokens deleted and drops them only when it merges
-    segments; ``optimize`` merges them now (SQLite 3.40 has no ``secure-delete``). PostgreSQL's
-    index columns live in the rows themselves and go with them.
-    """
-    if dialect_of(conn) == "postgresql":
-        return
-    for source in SOURCES:
-        conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('optimize')"))
     def rows(
         self,
         conn: Connection,
@@ -213,3 +216,29 @@ def purge_deleted_in(conn: Connection) -> None:
         found = conn.execute(statement, params).mappings().all()
         return {row["id"]: dict(row) for row in found}
 
+
+def outside_the_models(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """Alembic's ``include_object``: False for the recall index, which no model declares.
+
+    The index is made by migration 0005 in each dialect's own form (FTS5 tables and their
+    shadow tables, ``search`` columns and their GIN indexes); comparing the models with the
+    database must not see it as something to drop.
+    """
+    if kind == "table" and name is not None and "_fts" in name:
+        return False
+    if kind == "column" and name == "search":
+        return False
+    return not (kind == "index" and name is not None and name.endswith("_search"))
+
+
+def purge_deleted_in(conn: Connection) -> None:
+    """Make deleted rows' words leave the index itself (forget), inside the caller's transaction.
+
+    SQLite's FTS5 marks a deleted row's tokens deleted and drops them only when it merges
+    segments; ``optimize`` merges them now (SQLite 3.40 has no ``secure-delete``). PostgreSQL's
+    index columns live in the rows themselves and go with them.
+    """
+    if dialect_of(conn) == "postgresql":
+        return
+    for source in SOURCES:
+        conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('optimize')"))

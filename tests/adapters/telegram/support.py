@@ -9,10 +9,8 @@ answered once the turn is finished, stored and sent.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.storage.tables import INBOX, OUTBOX
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.support import eventually
 
 SALES = "111111:AAA-sales"
 SUPPORT = "222222:BBB-support"
@@ -40,18 +39,6 @@ class Person:
     first_name: str
     last_name: str | None = None
     language_code: str | None = "en"
-
-
-async def eventually(check: Any, within: float = 5.0, what: str = "condition") -> Any:
-    """Poll ``check()`` (sync) until it returns something truthy."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def inbox_rows(runtime: Runtime, channel: str | None = None) -> list[Any]:

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
+
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.episodes.worker import EpisodeWorker
 from mnemobot.runtime.llm.client import LiteLLM
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.tables import EPISODES, JOBS
-from sqlalchemy import select, update
-
 from tests.fakes.openai_api import FakeOpenAI
-from tests.support import Chat, write_bot
+from tests.support import Chat, eventually, write_bot
 
 ECHO_BOT = """
     async def on_message(ctx):
@@ -490,3 +490,32 @@ async def test_a_slow_worker_whose_job_was_taken_over_writes_nothing(
     assert [e.summary for e in episodes_of(runtime)] == ["from the other worker"]
     [job] = jobs_of(runtime)
     assert (job.status, job.attempts) == ("done", 1)
+
+
+# -- promptly ---------------------------------------------------------------------------------
+
+
+async def test_an_ended_session_is_summarised_at_once_and_searchable_not_at_the_next_poll(
+    make_runtime, tmp_path, clock, model
+):
+    make_bot(tmp_path, episodic_memory_threshold=2)
+    runtime = await make_runtime(bots_dir=tmp_path, llm=llm_for(model))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runtime.episode_worker.run(interval=3600, stop=stop))
+    try:
+        # the first pass is done and it waits now, for an hour or the bell
+        await eventually(lambda: runtime.episode_worker.bell._event, what="the worker to wait")
+        model.answer(summary_json("Ana booked a zeppelin flight to Lisbon"))
+        chat = Chat(runtime, bot="helper", user="ana")
+
+        await converse(chat, "book me a zeppelin", "to Lisbon please")
+
+        # an hour's poll away, unless the end of the session woke the worker
+        await eventually(lambda: episodes_of(runtime), within=30, what="the episode")
+    finally:
+        stop.set()
+        await worker
+    found = runtime.recall.search(await chat.user_id(), "zeppelin Lisbon")
+    assert ("episode", "Ana booked a zeppelin flight to Lisbon (topics: refunds)") in {
+        (f.kind, f.text) for f in found
+    }

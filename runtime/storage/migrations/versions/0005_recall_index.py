@@ -53,6 +53,8 @@ def _sqlite() -> None:
             f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new}); END"
         )
         op.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+    # How many lines hold a word: recall leaves out words too common to tell lines apart.
+    op.execute("CREATE VIRTUAL TABLE turns_fts_terms USING fts5vocab(turns_fts, 'row')")
 
 
 def _postgresql() -> None:
@@ -98,6 +100,7 @@ def downgrade() -> None:
             op.execute(f"ALTER TABLE {table} DROP COLUMN search")
         op.execute("DROP FUNCTION IF EXISTS mnemobot_search_vector(text)")
     else:
+        op.execute("DROP TABLE IF EXISTS turns_fts_terms")
         for table in SOURCES:
             for event in ("insert", "delete", "update"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{event}")

@@ -1,0 +1,204 @@
+"""What recall costs a prompt: a person with 100 turns and 5 episodes against one with 100,000
+turns and 2,000 episodes, on SQLite, in one run.
+
+The target (recall issue): building the prompt for the long history costs at most 2x the short
+one and stays under 20 ms p95. The whole path is timed, as a live turn runs it: the full-text
+search of the person's transcript, episodes, facts and fact history, the answers read for the
+best hits, ranking, counting tokens with gpt-4o-mini's tokenizer (through litellm), rendering.
+The histories are synthetic: words drawn from a Zipf distribution over a 20,000-word vocabulary,
+so common words are common and rare ones rare, as in conversation. Prints figures; asserts
+nothing.
+
+    .venv/bin/python bench/recall_cost.py [--questions 200] [--turns 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from sqlalchemy import insert
+
+from mnemobot.runtime.bots.options import BotOptions
+from mnemobot.runtime.bots.registry import Bot
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.llm.answers import assemble_prompt
+from mnemobot.runtime.llm.client import LiteLLM
+from mnemobot.runtime.memory.policy import UserMemoryPolicy
+from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
+from mnemobot.runtime.recall.search import Recall
+from mnemobot.runtime.settings import LLMSettings
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.migrate import upgrade
+from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USERS, new_id
+
+VOCABULARY = 20_000
+TURNS_PER_SESSION = 50
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class Words:
+    """Pseudo-words with Zipf frequencies (rank r drawn with weight 1/r)."""
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        self.words = [
+            "".join(self.random.choice(letters) for _ in range(self.random.randint(3, 10)))
+            for _ in range(VOCABULARY)
+        ]
+        weights = [1 / rank for rank in range(1, VOCABULARY + 1)]
+        total = sum(weights)
+        self.cumulative = []
+        running = 0.0
+        for weight in weights:
+            running += weight / total
+            self.cumulative.append(running)
+
+    def sentence(self, low: int, high: int) -> str:
+        count = self.random.randint(low, high)
+        return " ".join(self.words[self._index()] for _ in range(count))
+
+    def _index(self) -> int:
+        import bisect
+
+        return min(bisect.bisect(self.cumulative, self.random.random()), VOCABULARY - 1)
+
+
+def populate(db: Database, user_id: str, turns: int, episodes: int, words: Words) -> None:
+    sessions = max(1, turns // TURNS_PER_SESSION)
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id=user_id, display_name=user_id, created_at=T0))
+        for s in range(sessions):
+            session_id = new_id()
+            start = T0 + timedelta(days=s)
+            conn.execute(
+                insert(SESSIONS).values(
+                    id=session_id,
+                    conversation=f"console:b:{user_id}:{s}",
+                    channel="console:b",
+                    chat_id=user_id,
+                    user_id=user_id,
+                    active_bot="b",
+                    user_messages=TURNS_PER_SESSION // 2,
+                    started_at=start,
+                    last_activity_at=start,
+                    ended_at=start + timedelta(hours=1),
+                )
+            )
+            count = min(TURNS_PER_SESSION, turns - s * TURNS_PER_SESSION)
+            conn.execute(
+                insert(TURNS),
+                [
+                    {
+                        "id": new_id(),
+                        "session_id": session_id,
+                        "user_id": user_id,
+                        "bot": "b",
+                        "role": "user" if i % 2 == 0 else "bot",
+                        "seq": 0,
+                        "text": words.sentence(6, 30),
+                        "created_at": start + timedelta(seconds=30 * i),
+                    }
+                    for i in range(count)
+                ],
+            )
+            if s < episodes:
+                conn.execute(
+                    insert(EPISODES).values(
+                        id=new_id(),
+                        user_id=user_id,
+                        conversation_id=session_id,
+                        bot="b",
+                        summary=words.sentence(30, 60),
+                        topics=[],
+                        created_at=start + timedelta(hours=2),
+                    )
+                )
+
+
+async def time_prompts(
+    db: Database, llm: LiteLLM, recall: Recall, user_id: str, questions: list[str]
+) -> list[float]:
+    bot = Bot("b", Path("."), BotOptions(name="b", prompt="You are helpful."))
+    store = MemoryStore(db, ManualClock(T0))
+    scope = MemoryScope(store, store.user_ref(user_id, UserMemoryPolicy()))
+    took = []
+    for question in questions:
+        started = time.perf_counter()
+        await assemble_prompt(
+            db=db,
+            llm=llm,
+            llm_settings=llm.settings,
+            bot=bot,
+            user_memory=scope,
+            context=None,
+            session_id=None,
+            recall=recall,
+            user_id=user_id,
+            memory_budget=1500,
+            question=question,
+        )
+        took.append(time.perf_counter() - started)
+    return took
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--turns", type=int, default=100_000)
+    parser.add_argument("--episodes", type=int, default=2_000)
+    args = parser.parse_args()
+    words = Words(seed=7)
+    questions = [f"what did I say about {words.sentence(3, 8)}?" for _ in range(args.questions)]
+    with tempfile.TemporaryDirectory() as folder:
+        db = Database(f"sqlite:///{folder}/bench.db")
+        db.start()
+        upgrade(db)
+        started = time.perf_counter()
+        populate(db, "short", 100, 5, words)
+        populate(db, "long", args.turns, args.episodes, words)
+        print(f"histories written and indexed in {time.perf_counter() - started:.0f} s")
+        llm = LiteLLM(LLMSettings(default="openai/gpt-4o-mini"))
+        llm.count_tokens("warm up the tokenizer")
+        recall = Recall(db, ManualClock(T0 + timedelta(days=5000)))
+        await time_prompts(db, llm, recall, "long", questions[:10])  # warm caches
+        times: dict[str, list[float]] = {"short": [], "long": []}
+        for round_ in range(2):  # alternate halves, so drift does not favour one side
+            half = questions[round_::2]
+            for user in times:
+                times[user] += await time_prompts(db, llm, recall, user, half)
+        db.stop()
+    short, long = times["short"], times["long"]
+    print("| history | prompt build p50 | p95 |\n|---|---|---|")
+    for name, values in (
+        ("100 turns, 5 episodes", short),
+        (f"{args.turns:,} turns, {args.episodes:,} episodes", long),
+    ):
+        print(
+            f"| {name} | {statistics.median(values) * 1000:.2f} ms | {p95(values) * 1000:.2f} ms |"
+        )
+    ratio = statistics.median(long) / statistics.median(short)
+    print(
+        f"\nlong / short at the median: {ratio:.2f}x (target at most 2x); "
+        f"long p95 {p95(long) * 1000:.1f} ms (target under 20 ms)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
