@@ -171,11 +171,13 @@ def screenshot(driver: Any, name: str) -> Path:
 
 
 def wait_until(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 10) -> Any:
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        return WebDriverWait(driver, timeout).until(condition)
+    try:  # a page that redraws while the condition reads it: read it again
+        return WebDriverWait(
+            driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(condition)
     except TimeoutException:
         status = driver.execute_script(
             "const s = document.getElementById('status') || document.getElementById('notice');"

@@ -511,7 +511,9 @@ def test_the_shipped_bots_load():
     assert sales.on_message is not None and sales.on_transfer is None
     assert support.on_message is not None and support.on_transfer is not None
     assert sales.options.prompt == (
-        "You are the sales assistant of a small software shop. Be brief and friendly."
+        "You are the sales assistant of a small software shop. Be brief and friendly. "
+        "Always answer in the person's preferred language (their language in what you know "
+        "about them)."
     )
     assert sales.options.description.startswith("Learns your name and language")
     assert support.options.description.startswith("Greets you by name")
