@@ -172,7 +172,9 @@ async def test_the_worker_embeds_a_sessions_turns_and_episode_after_it_ends(
     kinds = sorted(v.source_kind for v in vectors_of(runtime, ana))
     assert kinds == ["episode"] + ["turn"] * turns
     assert {v.model for v in vectors_of(runtime)} == {"openai/fake-embed"}
-    assert {CAR_LINE, "talked about a vehicle"} <= {text for request in fake.embedded() for text in request}
+    assert {CAR_LINE, "talked about a vehicle"} <= {
+        text for request in fake.embedded() for text in request
+    }
     assert len(fake.embedded()) == 1  # one batched request
 
 

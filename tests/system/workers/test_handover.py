@@ -169,7 +169,9 @@ async def test_a_reclaimer_waits_for_a_live_sender_past_its_lease_and_sends_noth
     msg = message("hi", "e1")
     result = await first.handle(msg)
     sinks = [Sink(first), Sink(second)]
-    reclaimer = Reclaimer(second.delivery_services, {CHANNEL: sinks[1]}, reclaim_after=60, send_lease=30)
+    reclaimer = Reclaimer(
+        second.delivery_services, {CHANNEL: sinks[1]}, reclaim_after=60, send_lease=30
+    )
 
     async with first.locks.hold(msg.conversation):  # the first worker, still sending
         clock.advance(31)
