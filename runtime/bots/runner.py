@@ -134,7 +134,8 @@ def _episodes_of(
     services: BotServices, user_id: str, default_limit: int
 ) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
     async def recent(limit: int = default_limit) -> list[dict[str, Any]]:
-        return await services.db.run(services.episodes.recent, user_id, limit)
+        found = await services.db.run(services.episodes.recent, user_id, limit)
+        return [episode.as_dict() for episode in found]  # bots see the seed's dicts
 
     return recent
 

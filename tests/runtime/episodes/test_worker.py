@@ -441,7 +441,7 @@ async def test_an_episode_is_there_in_the_next_session(make_runtime, tmp_path, c
     assert episode["topics"] == ["refunds"]
     assert (episode["sentiment"], episode["resolution"]) == ("positive", "resolved")
     assert episode["conversation_id"] == jobs_of(runtime)[0].payload["session_id"]
-    assert runtime.episodes.recent(await ana.user_id()) == recent
+    assert [e.as_dict() for e in runtime.episodes.recent(await ana.user_id())] == recent
     # Another person sees none of it.
     assert await Chat(runtime, bot="recall", user="bob").say("hi") == ["recall: recent: []"]
 
