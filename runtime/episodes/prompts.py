@@ -9,10 +9,12 @@ model the same transcript (see :mod:`runtime.fact_prompts` for its own prompt).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from mnemobot.runtime.llm.prompt import TurnLine
 from mnemobot.runtime.memory.secrets_filter import redact
 from mnemobot.runtime.pipeline.commands import COMMANDS
 
@@ -23,6 +25,7 @@ __all__ = [
     "EpisodeSummary",
     "is_command",
     "quoted",
+    "said_by_user",
     "transcript",
 ]
 
@@ -94,15 +97,24 @@ def is_command(text: str) -> bool:
     return bool(words) and words[0].lower() in COMMANDS
 
 
-def transcript(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The session as data for the model: redacted, the middle cut when it is too long."""
+def said_by_user(turns: Sequence[TurnLine]) -> int:
+    """How many of ``turns`` are the person's own messages (commands like ``/end`` are not)."""
+    return sum(1 for t in turns if t.role == "user" and not is_command(t.text))
+
+
+def transcript(turns: Sequence[TurnLine]) -> list[dict[str, str]]:
+    """The session as data for the model: redacted, the middle cut when it is too long.
+
+    Each line is ``{"from": "user" | "bot <name>" | "note", "text": ...}``, the JSON the
+    model is shown.
+    """
     lines = [
         {
-            "from": "user" if t["role"] == "user" else f"bot {t['bot']}",
-            "text": redact(str(t["text"])),
+            "from": "user" if t.role == "user" else f"bot {t.bot}",
+            "text": redact(t.text),
         }
         for t in turns
-        if not (t["role"] == "user" and is_command(t["text"]))
+        if not (t.role == "user" and is_command(t.text))
     ]
     size = sum(len(line["text"]) for line in lines)
     if size <= MAX_TRANSCRIPT_CHARS:

@@ -43,7 +43,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -56,13 +55,14 @@ from mnemobot.runtime.episodes.jobs import EMBED_JOB, FACTS_JOB, EpisodeJobs, Jo
 from mnemobot.runtime.episodes.prompts import (
     SUMMARY_RULES,
     EpisodeSummary,
-    is_command,
     quoted,
+    said_by_user,
     transcript,
 )
 from mnemobot.runtime.episodes.rollup import EpisodeRollup
 from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.llm.client import LLM
+from mnemobot.runtime.llm.prompt import TurnLine
 from mnemobot.runtime.llm.structured import InvalidAnswer, ask_for_json
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.sql import KeyValueSQL
@@ -275,7 +275,7 @@ class EpisodeWorker:
     async def _summarise(self, job: Job) -> str:
         bot = self._bot(job.bot)
         turns = await self.db.run(self._turns, job.session_id)
-        user_messages = sum(1 for t in turns if t["role"] == "user" and not is_command(t["text"]))
+        user_messages = said_by_user(turns)
         follow_up = self._wants_facts(bot, user_messages)
         reason = self._skip_reason(job, bot, user_messages)
         if reason is not None:
@@ -324,7 +324,7 @@ class EpisodeWorker:
             tries=self.answer_tries,
         )
 
-    def _turns(self, session_id: str) -> list[dict[str, Any]]:
+    def _turns(self, session_id: str) -> list[TurnLine]:
         with self.db.read() as conn:
             rows = conn.execute(
                 select(_t.role, _t.bot, _t.text, _t.created_at)
@@ -333,7 +333,7 @@ class EpisodeWorker:
             ).all()
         # A turn's own message and its replies share a timestamp: the message comes first.
         ordered = sorted(rows, key=lambda r: (r.created_at, r.role != "user"))
-        return [{"role": r.role, "bot": r.bot, "text": r.text} for r in ordered]
+        return [TurnLine(role=r.role, text=r.text, bot=r.bot) for r in ordered]
 
     def _store_episode(
         self, job: Job, bot: Bot, summary: EpisodeSummary, user_messages: int, follow_up: bool
@@ -404,7 +404,7 @@ class EpisodeWorker:
     async def _extract_facts(self, job: Job) -> str:
         bot = self._bot(job.bot)
         turns = await self.db.run(self._turns, job.session_id)
-        user_messages = sum(1 for t in turns if t["role"] == "user" and not is_command(t["text"]))
+        user_messages = said_by_user(turns)
         if not self._wants_facts(bot, user_messages) or job.user_id is None:
             reason = "user-memory-agentic is off, or nothing the user said to read"
             await self.db.run(self.jobs.finish, job, "skipped", reason)
