@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from mnemobot.runtime.recall.search import Recalled, RecallSet
+from mnemobot.runtime.recall.search import FUSION_CONSTANT, Recalled, RecallSet
 
 __all__ = [
     "DATA_RULE",
@@ -55,7 +55,9 @@ _OPEN, _CLOSE = "<<<", ">>>"
 # Ranks: a higher rank is kept longer when the whole prompt must shrink.
 CONTEXT_RANK = 100.0  # this conversation's context, set by the bot on purpose
 TURNS_RANK = 60.0  # recent turns of this session: 60..90, the newest highest
+TURNS_SPAN = 30.0  # the newest turn ranks this much above TURNS_RANK, the others evenly below
 FACTS_RANK = 40.0  # facts: 40 minus a tenth per place
+FACT_STEP = 0.1  # each further fact ranks this much lower
 RECALLED_RANK = 30.0  # recalled: 30 plus its fused score (at most 1/60)
 
 # How recalled candidates are chosen (tuned on LoCoMo's development split, bench/recall.py).
@@ -64,6 +66,8 @@ EPISODE_SPACING = 10  # and each further episode this many more (a summary costs
 CHARS_PER_TOKEN_AT_MOST = 8  # a line this many times longer than the room cannot fit
 FEWEST_TOKENS = 4  # a recalled line costs at least this; with less room left, stop looking
 SESSION_DIVERSITY = 0.1  # a candidate's score / (1 + this x lines already in from its session)
+EARLIER_FACTS = 3  # earlier values of facts considered at most
+EARLIER_FACT_WEIGHT = 0.5  # an earlier value's score is its search score times this
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,7 @@ class PromptAssembler:
         recent = list(turns)[-self.max_turns :]
         skipped["turns"] = len(turns) - len(recent)
         for index, turn in enumerate(recent):
-            rank = TURNS_RANK + 30.0 * (index + 1) / len(recent)
+            rank = TURNS_RANK + TURNS_SPAN * (index + 1) / len(recent)
             items.append(PromptItem("turns", str(index), turn, rank=rank))
         matched = {r.key: r.rank for r in recalled.facts} if recalled is not None else {}
         items.extend(self._facts(facts, matched, skipped))
@@ -234,7 +238,7 @@ class PromptAssembler:
                 "facts",
                 fact.key,
                 fact.value,
-                rank=FACTS_RANK - position * 0.1,
+                rank=FACTS_RANK - position * FACT_STEP,
                 detail="matched the message" if fact.key in matched else "newest",
             )
             for position, fact in enumerate(chosen)
@@ -255,10 +259,11 @@ class PromptAssembler:
                 candidates.append((hit.score, answer, f"said after hit #{hit.rank + 1}"))
         for index, episode in enumerate(found.episodes[:max_episodes]):
             place = EPISODE_OFFSET + EPISODE_SPACING * index
-            candidates.append((1.0 / (60 + place), episode, f"episode #{index + 1}"))
+            candidates.append((1.0 / (FUSION_CONSTANT + place), episode, f"episode #{index + 1}"))
         skipped["recalled"] = max(0, len(found.episodes) - max_episodes)
-        for earlier in found.earlier_facts[:3]:
-            candidates.append((earlier.score / 2, earlier, f"earlier fact #{earlier.rank + 1}"))
+        for earlier in found.earlier_facts[:EARLIER_FACTS]:
+            weighted = earlier.score * EARLIER_FACT_WEIGHT
+            candidates.append((weighted, earlier, f"earlier fact #{earlier.rank + 1}"))
         queue = [
             (-score, order, score, hit, why) for order, (score, hit, why) in enumerate(candidates)
         ]
