@@ -28,11 +28,11 @@ from sqlalchemy import insert
 from mnemobot.runtime.bots.options import BotOptions
 from mnemobot.runtime.bots.registry import Bot
 from mnemobot.runtime.clock import SystemClock
-from mnemobot.runtime.episodes.reader import EpisodeReader
-from mnemobot.runtime.llm.answers import EPISODES_CONSIDERED, assemble_prompt
+from mnemobot.runtime.llm.answers import assemble_prompt
 from mnemobot.runtime.llm.client import LiteLLM
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
+from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import upgrade
@@ -69,7 +69,7 @@ async def measure(
 ) -> float:
     bot = Bot("b", Path("."), BotOptions(name="b", prompt="You are helpful."))
     scope = MemoryScope(store, store.user_ref(user_id, UserMemoryPolicy(max_keys=50_000)))
-    reader = EpisodeReader(db)
+    recall = Recall(db, store.clock)
     started = time.perf_counter()
     for _ in range(builds):
         await assemble_prompt(
@@ -80,7 +80,9 @@ async def measure(
             user_memory=scope,
             context=None,
             session_id=None,
-            episodes=reader.recent(user_id, EPISODES_CONSIDERED),
+            recall=recall,
+            user_id=user_id,
+            memory_budget=1500,
             question="Where is my refund for order 42?",
         )
     return (time.perf_counter() - started) / builds
