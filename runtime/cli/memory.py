@@ -13,6 +13,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+
 from mnemobot.runtime.cli.common import ConfigOption, fail, guard, runtime_for
 
 __all__ = ["memory_app"]
@@ -138,7 +139,6 @@ def memory_set(
     """Store a value (JSON) under KEY."""
     import asyncio
 
-    parsed = _parse_value(value, text)
     if bot is not None and user is None and (ttl is not None or memory_type is not None):
         given = " and ".join(
             o for o, v in (("--ttl", ttl), ("--type", memory_type)) if v is not None
@@ -147,6 +147,7 @@ def memory_set(
             f"{given}: a bot's own memory keeps no expiry or type (they apply to a person's "
             "memory, --user NAME); nothing was written"
         )
+    parsed = _parse_value(value, text)
     with runtime_for(config, bots="optional") as runtime:
         scope = _scope(runtime, user, bot)
         if scope.name == "user":

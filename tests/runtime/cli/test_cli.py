@@ -537,6 +537,9 @@ def test_memory_search_finds_what_a_person_said_to_any_bot_with_where(cli, make_
 def test_db_reindex_rebuilds_the_recall_index(cli, make_runtime):
     seed(make_runtime, "ana", ["hi", "Ana", "Português"])
 
+    assert ok(cli("db", "reindex")).startswith("recall index rebuilt (")
+    assert "Português" in ok(cli("memory", "search", "--user", "ana", "portugues"))
+
 
 # --- refusals an operator can read ----------------------------------------------------------
 
@@ -570,6 +573,3 @@ def test_an_unsupported_database_url_is_one_line_saying_which_work(sqlite_cli, u
         assert error.startswith(said)
         assert "postgresql://USER@HOST/DB" in error
         assert "s3cr3t" not in error
-
-    assert ok(cli("db", "reindex")).startswith("recall index rebuilt (")
-    assert "Português" in ok(cli("memory", "search", "--user", "ana", "portugues"))
