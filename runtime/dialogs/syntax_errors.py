@@ -122,10 +122,14 @@ def _open_construct(stack: Sequence[object]) -> tuple[str, str, int] | None:
     candidates: list[tuple[str, str, int]] = []
     for item in stack:
         if isinstance(item, Token) and item.type in _OPENERS:
-            is_elseif = (
-                item.type == "IF" and isinstance(previous, Token) and previous.type == "ELSE"
+            # ELSE IF opens nothing new; the IF of END IF closes (a typo after it, END IFF,
+            # leaves that IF on the stack: it is not the one to name)
+            is_continuation = (
+                item.type == "IF"
+                and isinstance(previous, Token)
+                and previous.type in ("ELSE", "END")
             )
-            if not is_elseif:
+            if not is_continuation:
                 what, closer = _OPENERS[item.type]
                 candidates.append((what, closer, item.line or 0))
         previous = item

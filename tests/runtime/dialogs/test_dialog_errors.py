@@ -47,6 +47,12 @@ def test_grammar_has_no_lalr_conflicts(caplog: pytest.LogCaptureFixture) -> None
         ('TALK "hi"\nIF x = 1 THEN\n  TALK "one"\n', 3, 13, "IF opened on line 2: expected END IF"),
         ("FOR EACH a IN b\n  TALK a\nEND IF\n", 3, 1, '"END IF" does not close the FOR'),
         ("WHILE x\nNEXT\n", 2, 1, '"NEXT" does not close the WHILE'),
+        (
+            'x = 1\nIF x = 1 THEN\n  TALK "a"\nEND IFF\n',
+            4,
+            1,
+            '"END IFF" does not close the IF opened on line 2: expected END IF',
+        ),
         ("NEXT\n", 1, 1, '"NEXT" without a matching'),
         ('FOO "x"\n', 1, 1, 'unknown statement "FOO"'),
         ('TALK "abc\n', 1, 6, "unterminated string"),
