@@ -258,12 +258,14 @@ class SlackChannel:
             await self._connect_socket()
 
     async def stop(self) -> None:
-        """Close the Socket Mode connection (HTTP intake stops with the server), then the
-        Web API connections; a reply sent after this opens its own (slack_sdk does that for a
-        closed session)."""
+        """Close the Socket Mode connection (HTTP intake stops with the server), let the turns
+        already taken send their replies, then close the Web API connections."""
         socket, self._socket = self._socket, None
         if socket is not None:
             await socket.close_async()  # type: ignore[no-untyped-call]
+        # Turns taken before the stop still send their replies over this session; closed
+        # under them, each reply would fail ("Session is closed") and wait for a restart.
+        await self.delivery.drain()
         await self._close_session()
 
     async def _close_session(self) -> None:

@@ -9,8 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from mnemobot.adapters.slack.channel import SlackChannel
+from mnemobot.runtime.storage.tables import OUTBOX
 from tests.fakes.slack_api import message_event, url_verification_payload
 
 from .conftest import BOT_ID, BOT_USER, SECRET, TOKEN
@@ -115,6 +117,19 @@ async def test_the_ack_comes_back_before_a_slow_bot_answers(make_harness: Any) -
     assert posted_at_ack == []
     assert await h.posted(1) == ["thought about it: think hard"]
     assert h.slack.calls("chat.postMessage")[0].time > acked_at
+
+
+async def test_a_turn_in_flight_at_shutdown_still_sends_its_reply(make_harness: Any) -> None:
+    h = await make_harness(bot="slow-bot")
+    response = await h.post(dm("think hard"))
+    assert response.status_code == 200 and h.slack.posted_messages() == []
+
+    await h.channel.stop()  # as mnemobot run does on SIGTERM, while the bot still thinks
+
+    assert [m.text for m in h.slack.posted_messages()] == ["thought about it: think hard"]
+    with h.runtime.db.read() as conn:
+        unsent = conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.sent_at.is_(None))).all()
+    assert unsent == []
 
 
 async def test_our_own_and_other_bots_messages_are_ignored(make_harness: Any) -> None:

@@ -438,7 +438,9 @@ def test_config_option(tmp_path, example_bots):
     bad = tmp_path / "bad.toml"
     bad.write_text('[sessions]\ntimeout = "soon"\n', encoding="utf-8")
     error = fails(bare("db", "upgrade", "--config", str(bad)))
-    assert error == f'error: {bad}: sessions.timeout: "soon" is not a number of seconds\n'
+    assert error == (
+        f"error: {bad}: sessions.timeout: not a duration: 'soon' (use e.g. 90, 5m, 12h, 60d)\n"
+    )
 
     bad.write_text("[sesions]\ntimeout = 60\n", encoding="utf-8")
     error = fails(bare("db", "upgrade", "--config", str(bad)))
