@@ -116,8 +116,8 @@ class KeyValueSQL:
         values["updated_at"] = bindparam("now", type_=stamp)
         if self.has_created:
             values["created_at"] = bindparam("now", type_=stamp)
-        if self.has_type:
-            values["memory_type"] = bindparam("memory_type")
+        if self.has_type:  # None: a new key is a preference, a rewrite keeps its type
+            values["memory_type"] = func.coalesce(bindparam("memory_type"), "preference")
         if self.has_ttl:
             values["ttl"] = bindparam("ttl", type_=stamp)
         return values
@@ -126,7 +126,9 @@ class KeyValueSQL:
         stmt = self.dialect.insert(self.table).values(**self._insert_values())
         updates = {"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
         if self.has_type:
-            updates["memory_type"] = stmt.excluded.memory_type
+            updates["memory_type"] = func.coalesce(
+                bindparam("memory_type"), self.table.c.memory_type
+            )
         if self.has_ttl:
             updates["ttl"] = stmt.excluded.ttl
         return stmt.on_conflict_do_update(
@@ -142,9 +144,9 @@ class KeyValueSQL:
         if self.has_created:
             cols.append("created_at")
             vals.append(":now")
-        if self.has_type:
+        if self.has_type:  # a new row; an existing one keeps its type
             cols.append("memory_type")
-            vals.append(":memory_type")
+            vals.append("coalesce(:memory_type, 'preference')")
         if self.has_ttl:
             cols.append("ttl")
             vals.append(":ttl")
@@ -220,7 +222,7 @@ class KeyValueSQL:
         row_id = new_id()
         params: dict[str, Any] = {**owner, "id": row_id, "key": key, "value": value, "now": now}
         if self.has_type:
-            params["memory_type"] = memory_type or "preference"
+            params["memory_type"] = memory_type
         if self.has_ttl:
             params["ttl"] = ttl
         row = self._upsert.first(conn, params)
@@ -285,7 +287,7 @@ class KeyValueSQL:
         row_id = new_id()
         params: dict[str, Any] = {**owner, "id": row_id, "key": key, "arg": arg, "now": now}
         if self.has_type:
-            params["memory_type"] = memory_type or "preference"
+            params["memory_type"] = memory_type
         if self.has_ttl:
             params["ttl"] = ttl
         row = stmt.first(conn, params)

@@ -278,12 +278,13 @@ class MemoryScope:
                 if value is MISSING:
                     rows.pop(key, None)
                     continue
-                last = self._writes.pending_for(self._ref, key)[-1]
-                old = rows.get(key)
+                pending = self._writes.pending_for(self._ref, key)
+                last, old = pending[-1], rows.get(key)
                 rows[key] = StoredValue(
                     key=key,
                     value=value,
-                    memory_type=last.memory_type or (old.memory_type if old else None),
+                    memory_type=_pending_type(pending)
+                    or (old.memory_type if old else "preference"),
                     ttl=last.ttl,
                     created_at=old.created_at if old else now,
                     updated_at=now,
@@ -407,3 +408,14 @@ class MemoryScope:
     def _max_bytes(self) -> int:
         policy = self._ref.policy
         return policy.max_value_bytes if policy is not None else self._store.max_value_bytes
+
+
+def _pending_type(pending: list[_Op]) -> str | None:
+    """The type this turn's writes give a key: the newest one that names it, back to a delete
+    (a write that names none keeps the type it had; None: the stored one)."""
+    for op in reversed(pending):
+        if op.kind == "delete":
+            return "preference"
+        if op.memory_type is not None:
+            return op.memory_type
+    return None

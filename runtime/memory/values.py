@@ -97,8 +97,12 @@ def check_value(value: Any, max_bytes: int) -> str:
     return text
 
 
-def memory_type_for(key: str, explicit: str | None = None) -> MemoryType:
-    """The memory_type of a write: as given, else from the key's prefix, else preference.
+def memory_type_for(key: str, explicit: str | None = None) -> MemoryType | None:
+    """The memory_type of a write: as given, else from the key's prefix, else None.
+
+    None means "whatever the key is": a rewrite keeps the stored type (a fact written again
+    through ``SET USER MEMORY`` stays a fact, seed 002's ``USER FACTS()`` keep it), and a new
+    key is a preference.
 
     ``explicit`` is a plain string because it comes from outside (the CLI, the admin API, a
     bot); one that is not a memory type is refused with InvalidValue.
@@ -111,4 +115,4 @@ def memory_type_for(key: str, explicit: str | None = None) -> MemoryType:
     for prefix, kind in _PREFIX_TYPES.items():
         if key.startswith(prefix):
             return kind
-    return "preference"
+    return None

@@ -89,6 +89,7 @@ class PersonEdits(AdminPart):
             self._lock_user(conn, user_id)
             now = self.clock.now()
             old = self._current(conn, user_id, key, now)
+            kind = kind or (old["memory_type"] if old is not None else "preference")
             sql = self.runtime.memory.user_sql
             created = sql.set(
                 conn,

@@ -170,6 +170,26 @@ async def test_memory_type_from_argument_or_key_prefix(memory: Memory) -> None:
         await memory.user("alice").set("x", 1, memory_type="secret")
 
 
+async def test_rewriting_a_key_keeps_its_type_unless_the_write_says_otherwise(
+    memory: Memory,
+) -> None:
+    alice = memory.user("alice")
+    await alice.set("company", "Acme", memory_type="fact")  # SET USER FACT "company", "Acme"
+    await memory.commit()
+
+    await memory.user("alice").set("company", "Acme 2")  # SET USER MEMORY "company", "Acme 2"
+    await memory.user("alice").increment("visits")  # a new key without a type: a preference
+    await memory.commit()
+
+    types = {r.key: (r.value, r.memory_type) for r in await memory.fresh("alice").rows()}
+    assert types == {"company": ("Acme 2", "fact"), "visits": (1, "preference")}
+    await memory.user("alice").set("company", "Acme 3", memory_type="preference")
+    await memory.user("alice").increment("visits")  # an increment keeps the type too
+    await memory.commit()
+    types = {r.key: (r.value, r.memory_type) for r in await memory.fresh("alice").rows()}
+    assert types == {"company": ("Acme 3", "preference"), "visits": (2, "preference")}
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
