@@ -49,12 +49,10 @@ from sqlalchemy import select
 
 from mnemobot.adapters.console import ConsoleChannel
 from mnemobot.runtime import Runtime, build_runtime, load_settings
+from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.clock import ManualClock
-from mnemobot.runtime.llm.answers import assemble_prompt
 from mnemobot.runtime.llm.prompt import BuiltPrompt
 from mnemobot.runtime.llm.scripted import ModelRequest, ScriptedLLM
-from mnemobot.runtime.memory.policy import UserMemoryPolicy
-from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.recall.query import STOP_WORDS, fold
 from mnemobot.runtime.recall.search import Recalled
 from mnemobot.runtime.storage.tables import EPISODES, TURNS
@@ -268,21 +266,8 @@ class Measured:
 
 
 async def prompt_for(runtime: Runtime, user_id: str, question: str) -> BuiltPrompt:
-    bot = runtime.bots.get(BOT)
-    memory = runtime.memory
-    return await assemble_prompt(
-        db=runtime.db,
-        llm=runtime.llm,
-        llm_settings=runtime.settings.llm,
-        bot=bot,
-        user_memory=MemoryScope(memory, memory.user_ref(user_id, UserMemoryPolicy())),
-        context=None,
-        session_id=None,
-        recall=runtime.bot_services.recall,
-        user_id=user_id,
-        memory_budget=runtime.settings.memory.recall_budget,
-        question=question,
-    )
+    built, _ = await preview_prompt(runtime.bot_services, runtime.bots.get(BOT), user_id, question)
+    return built
 
 
 def measure(

@@ -22,8 +22,9 @@ from mnemobot.runtime.bots.registry import Bot, BotRegistry
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.errors import LLMError, MnemobotError
-from mnemobot.runtime.llm.answers import assemble_prompt
+from mnemobot.runtime.llm.answers import assemble_prompt, latest_session
 from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP
+from mnemobot.runtime.llm.prompt import BuiltPrompt
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
 from mnemobot.runtime.pipeline.turn import Turn
@@ -36,6 +37,7 @@ __all__ = [
     "BotServices",
     "DialogRunner",
     "bot_context",
+    "preview_prompt",
     "run_active_bot",
 ]
 
@@ -196,7 +198,7 @@ async def _ask_llm(services: BotServices, ctx: BotContext, question: str) -> str
         user_memory=ctx.user.memory,
         context=ctx.session.context,
         session_id=ctx.session.id,
-        recall=services.recall if bot.options.user_memory_enabled else None,
+        recall=services.recall,  # assemble_prompt leaves it out when user memory is off
         user_id=ctx.user.id,
         memory_budget=services.recall_budget,
         question=question,
@@ -204,6 +206,34 @@ async def _ask_llm(services: BotServices, ctx: BotContext, question: str) -> str
     return await services.llm.complete(
         built.messages, model=bot.options.model, bot=bot.name, user_id=ctx.user.id
     )
+
+
+async def preview_prompt(
+    services: BotServices, bot: Bot, user_id: str, message: str
+) -> tuple[BuiltPrompt, str | None]:
+    """The prompt ``bot`` would send for ``message`` from ``user_id`` now, outside any turn
+    (``mnemobot prompt``, the admin preview), with the id of the person's open session with
+    that bot, whose context it includes. Reads only."""
+    session_id = await services.db.run(latest_session, services.db, user_id, bot.name)
+    memory = services.memory
+    built = await assemble_prompt(
+        db=services.db,
+        llm=services.llm,
+        llm_settings=services.llm_settings,
+        bot=bot,
+        user_memory=MemoryScope(memory, memory.user_ref(user_id, services.user_policy(bot))),
+        context=(
+            MemoryScope(memory, memory.session_ref(session_id, user_id, "context"))
+            if session_id
+            else None
+        ),
+        session_id=session_id,
+        recall=services.recall,
+        user_id=user_id,
+        memory_budget=services.recall_budget,
+        question=message,
+    )
+    return built, session_id
 
 
 async def _llm_answer(services: BotServices, ctx: BotContext) -> None:

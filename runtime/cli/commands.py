@@ -351,8 +351,7 @@ def prompt(
     """Show the prompt a bot would send its model for a person: what is in, what was cut, why."""
     import asyncio
 
-    from mnemobot.runtime.llm.answers import assemble_prompt, latest_session
-    from mnemobot.runtime.memory.store import MemoryScope
+    from mnemobot.runtime.bots.runner import preview_prompt
 
     with runtime_for(config) as runtime:
         chosen = runtime.bots.get(bot)
@@ -360,29 +359,7 @@ def prompt(
         runtime.janitor.sweep_all()  # ends sessions idle past the timeout
         if runtime.llm is not None:  # ...and summarises them, as `mnemobot run` would
             asyncio.run(runtime.episode_worker.run_until_idle())
-        session_id = latest_session(runtime.db, user_id, chosen.name)
-        memory = runtime.memory
-        built = asyncio.run(
-            assemble_prompt(
-                db=runtime.db,
-                llm=runtime.llm,
-                llm_settings=runtime.settings.llm,
-                bot=chosen,
-                user_memory=MemoryScope(
-                    memory, memory.user_ref(user_id, runtime.user_policy(chosen))
-                ),
-                context=(
-                    MemoryScope(memory, memory.session_ref(session_id, user_id, "context"))
-                    if session_id
-                    else None
-                ),
-                session_id=session_id,
-                recall=runtime.bot_services.recall,
-                user_id=user_id,
-                memory_budget=runtime.settings.memory.recall_budget,
-                question=message,
-            )
-        )
+        built, _ = asyncio.run(preview_prompt(runtime.bot_services, chosen, user_id, message))
     counted = "the model's tokenizer" if runtime.llm is not None else "an estimate (no model set)"
     typer.echo(f"prompt of {chosen.name} for {user} ({user_id}); tokens counted with {counted}")
     typer.echo(built.report())

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.errors import InvalidValue, UnknownUser
-from mnemobot.runtime.llm.answers import assemble_prompt, latest_session
-from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.memory.values import check_key, check_value
 from mnemobot.runtime.ops.admin.base import Actor, AdminNotFound, AdminPart, iso
 from mnemobot.runtime.ops.audit import AuditRecord
@@ -89,25 +88,7 @@ class Bots(AdminPart):
         chosen = runtime.bots.get(bot)
         if not await self.db.run(runtime.identity.exists, user_id):
             raise UnknownUser(f"no user {user_id!r}")
-        session_id = await self.db.run(latest_session, self.db, user_id, chosen.name)
-        memory = runtime.memory
-        built = await assemble_prompt(
-            db=self.db,
-            llm=runtime.llm,
-            llm_settings=runtime.settings.llm,
-            bot=chosen,
-            user_memory=MemoryScope(memory, memory.user_ref(user_id, runtime.user_policy(chosen))),
-            context=(
-                MemoryScope(memory, memory.session_ref(session_id, user_id, "context"))
-                if session_id
-                else None
-            ),
-            session_id=session_id,
-            recall=runtime.bot_services.recall,
-            user_id=user_id,
-            memory_budget=runtime.settings.memory.recall_budget,
-            question=message,
-        )
+        built, session_id = await preview_prompt(runtime.bot_services, chosen, user_id, message)
         return {
             "user_id": user_id,
             "bot": chosen.name,
