@@ -124,7 +124,7 @@ def _recall_of(
         if services.recall is None or limit < 1:
             return []
         vector = await services.recall.query_vector(str(query))  # semantic recall, when on
-        found = await services.db.run(
+        found = await services.db.run_search(
             services.recall.search, user_id, str(query), limit=limit, query_vector=vector
         )
         return [hit.as_dict() for hit in found]

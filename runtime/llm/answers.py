@@ -99,7 +99,7 @@ async def assemble_prompt(
     found = None
     if recall is not None and remembers and memory_budget > 0:
         vector = await recall.query_vector(question)  # None: embeddings off, or the model down
-        found = await db.run(
+        found = await db.run_search(
             recall.gather, user_id, question, window=WINDOW_HITS, query_vector=vector
         )
     assembler = PromptAssembler(

@@ -7,8 +7,9 @@ busy timeout instead of failing on a lock upgrade. PostgreSQL is used through ps
 The storage layer below is synchronous SQLAlchemy Core (the cheapest path per statement; see
 ``bench/memory_ops.py``). :meth:`Database.run` is the async door the runtime uses: on SQLite
 the work runs inline (a local file, microseconds per statement, and one writer at a time
-anyway); on PostgreSQL it runs on threads of the database's own, so network round trips never
-stall the event loop.
+anyway), except reads that take milliseconds (recall's searches, :meth:`Database.run_search`)
+and writes that would wait for the lock, which go to threads; on PostgreSQL it runs on threads
+of the database's own, so network round trips never stall the event loop.
 
 On PostgreSQL a thread is a connection in use, so threads and pool are sized together:
 :data:`STATEMENT_THREADS` for :meth:`Database.run`, :data:`INTAKE_THREADS` for storing
@@ -55,6 +56,7 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 STATEMENT_THREADS = 10  # PostgreSQL: threads (so connections) running Database.run
 INTAKE_THREADS = 4  # PostgreSQL: threads that only store arriving events (see run_intake)
+SEARCH_THREADS = 2  # SQLite: threads for reads that can take milliseconds (see run_search)
 SPARE_CONNECTIONS = 3  # PostgreSQL: a deployment role lock, start-up checks, a CLI's calls
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is pinged
 _IDLE_SINCE = "mnemobot_idle_since"  # connection record info key
@@ -165,6 +167,7 @@ class Database:
         self._held_lock = threading.Lock()
         self._statements: ThreadPoolExecutor | None = None
         self._intake: ThreadPoolExecutor | None = None
+        self._searches: ThreadPoolExecutor | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -205,6 +208,7 @@ class Database:
             # One writer at a time anyway: one thread for run(), one for run_intake().
             self._statements = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
             self._intake = ThreadPoolExecutor(1, thread_name_prefix="sqlite-intake")
+            self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="sqlite-search")
         else:
             engine = create_engine(
                 url,
@@ -218,10 +222,10 @@ class Database:
         self._engine = engine
 
     def stop(self) -> None:
-        for threads in (self._statements, self._intake):
+        for threads in (self._statements, self._intake, self._searches):
             if threads is not None:
                 threads.shutdown(wait=True)
-        self._statements = self._intake = None
+        self._statements = self._intake = self._searches = None
         with self._held_lock:
             held, self._held = self._held, []
         for conn in held:
@@ -333,6 +337,20 @@ class Database:
             finally:
                 local.inline = False
         return await _on(self._statements, fn, *args, **kwargs)
+
+    async def run_search(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run read-only work that can take milliseconds (recall's searches) off the loop.
+
+        :meth:`run` keeps SQLite statements on the event loop because most cost microseconds;
+        a full-text search over a long history ranks thousands of rows, and on the loop every
+        other conversation (and a platform waiting for its acknowledgement) would wait for it.
+        On SQLite it runs on threads of its own, each with its own connection (WAL readers
+        never wait for the writer, and the sqlite3 module lets go of the GIL while a
+        statement runs); on PostgreSQL on the statement threads, as :meth:`run`. ``fn`` must
+        only read.
+        """
+        threads = self._searches if self._dialect is SQLITE else self._statements
+        return await _on(threads, fn, *args, **kwargs)
 
     async def run_intake(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Like :meth:`run`, on threads that only store arriving events.

@@ -88,3 +88,24 @@ async def test_a_write_waits_for_another_process_off_the_loop_and_writes_once(sq
     loop_thread = threading.current_thread().name
     assert [name == loop_thread for name in calls] == [True, False, True, False]
     assert users(db) == 2
+
+
+async def test_a_search_reads_off_the_loop_while_another_process_writes(sqlite_db):
+    """Recall's searches rank thousands of rows: they run on a thread, never on the loop."""
+    db, path = sqlite_db
+    await db.run(add_user, db, "ana", [])
+    seen: list[str] = []
+
+    def count_users(db: Database) -> int:
+        seen.append(threading.current_thread().name)
+        return users(db)
+
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: WAL readers do not wait for it
+    try:
+        assert await db.run_search(count_users, db) == 1
+    finally:
+        other.rollback()
+        other.close()
+
+    assert seen and seen[0].startswith("sqlite-search")
