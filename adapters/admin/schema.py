@@ -191,6 +191,9 @@ class SessionRow(_Out):
     end_reason: str | None
     memory: list[SessionKey] = Field(description="Session scope (SET/GET), while it is open.")
     context: list[SessionKey] = Field(description="Session context (SET CONTEXT).")
+    temp: list[SessionKey] = Field(
+        description="Temp memory (ctx.temp, SET TEMP) of the dialog or flow running now."
+    )
     turns: list[TurnRow] = Field(description="The most recent turns, oldest first.")
     summary: SummaryState | None = Field(
         description="Where this session's episode stands once it ended; null while open."

@@ -1,4 +1,5 @@
-"""What a bot's code sees during a turn: ``ctx.user``, ``ctx.bot``, ``ctx.session``, ``ctx.say``.
+"""What a bot's code sees during a turn: ``ctx.user``, ``ctx.bot``, ``ctx.session``, ``ctx.temp``,
+``ctx.say``.
 
 Every read and write goes through the turn's :class:`~runtime.memory.store.PendingWrites`,
 so a bot that raises leaves nothing behind, and everything it wrote commits together with
@@ -121,6 +122,7 @@ class BotContext:
         user: UserView,
         bot: BotView,
         session: SessionView,
+        temp: MemoryScope,
         turn: TurnState,
         llm: Callable[[BotContext, str], Awaitable[str]],
     ) -> None:
@@ -128,6 +130,9 @@ class BotContext:
         self.user = user
         self.bot = bot
         self.session = session
+        # Botpress's ``temp``: this dialog's or flow's values (get/set/delete/items/clear),
+        # cleared when the dialog ends, the session ends or the conversation is transferred.
+        self.temp = temp
         self._turn = turn
         self._llm = llm
         self.log = logging.getLogger(f"mnemobot.bots.{bot.name}")

@@ -76,6 +76,12 @@ class ContextDialogHost:
     async def context_set(self, key: str, value: Any) -> None:
         await self._ctx.session.context.set(key, value)
 
+    async def temp_get(self, key: str) -> Any:
+        return _missing_as_empty(await self._ctx.temp.get(key))
+
+    async def temp_set(self, key: str, value: Any) -> None:
+        await self._ctx.temp.set(key, value)
+
     async def llm(self, prompt: str) -> str:
         return await self._ctx.llm(prompt)
 
@@ -108,3 +114,5 @@ async def run_bot_dialog(ctx: BotContext, bot: Bot, message: str | None, clock: 
         logger.warning("dialog state of bot %s dropped: %s; restarting the dialog", bot.name, exc)
         outcome = await run_dialog(bot.dialog, host, None, None, limits=limits, clock=clock)
     ctx.dialog_state = outcome.state if outcome.waiting else None
+    if not outcome.waiting:
+        await ctx.temp.clear()  # the dialog ended: so does its temp memory

@@ -112,6 +112,9 @@ def bot_context(services: BotServices, turn: Turn, bot: Bot) -> BotContext:
                 turn.writes,
             ),
         ),
+        temp=MemoryScope(
+            services.memory, services.memory.session_ref(session.id, user_id, "temp"), turn.writes
+        ),
         turn=turn.state,
         llm=partial(_ask_llm, services),
     )
@@ -166,6 +169,7 @@ async def run_active_bot(services: BotServices, turn: Turn) -> None:
         if hops > MAX_TRANSFERS_PER_TURN:
             raise MnemobotError(f"more than {MAX_TRANSFERS_PER_TURN} transfers in one turn")
         target = services.bots.get(turn.state.transfer_to)
+        await ctx.temp.clear()  # a transfer ends the flow: the next bot starts without temp
         turn.state.transfer_to = None
         turn.state.active_bot = target.name
         turn.state.dialog_state = None

@@ -186,6 +186,9 @@ class Evaluator:
         if isinstance(expr, n.GetBotMemory):
             key = self.key(await self.eval(expr.key), expr.pos)
             return self.from_host(await self.host.bot_memory_get(key), expr.pos)
+        if isinstance(expr, n.GetTemp):
+            key = self.key(await self.eval(expr.key), expr.pos)
+            return self.from_host(await self.host.temp_get(key), expr.pos)
         if isinstance(expr, n.GetSession):
             key_value = await self.eval(expr.key)
             if isinstance(key_value, str) and _is_url(key_value):

@@ -9,7 +9,8 @@ Conventions every implementation follows:
 - Values are JSON (str, int, float, bool, None, list, dict with str keys) and go in and come
   back as they are: a map written with ``user_memory_set`` reads back as a map.
 - A missing key reads as ``""`` (``None`` is accepted too and treated the same).
-- Writing ``""`` clears the key (``user_memory_set``, ``bot_memory_set``, ``session_set``).
+- Writing ``""`` clears the key (``user_memory_set``, ``bot_memory_set``, ``session_set``,
+  ``temp_set``).
 - Any method may raise a ``runtime.errors.MnemobotError`` (``MemoryFull``, ``LLMError``, a
   ``DialogRuntimeError`` from the HTTP fetcher...); the interpreter adds the line it ran.
 """
@@ -67,6 +68,15 @@ class DialogHost(Protocol):
 
     async def context_set(self, key: str, value: Any) -> None:
         """``SET CONTEXT key AS value``: a session value the LLM prompt includes."""
+        ...
+
+    async def temp_get(self, key: str) -> Any:
+        """``GET TEMP key``: this dialog's temp value (Botpress's ``temp``), or ``""``."""
+        ...
+
+    async def temp_set(self, key: str, value: Any) -> None:
+        """``SET TEMP key, value``: kept until the dialog ends, the session ends or a
+        transfer; ``""`` clears the key."""
         ...
 
     async def llm(self, prompt: str) -> str:

@@ -193,6 +193,8 @@ class _Run(Evaluator):
             await self.host.bot_memory_set(key, value)
         elif stmt.scope == "session":
             await self.host.session_set(key, value)
+        elif stmt.scope == "temp":
+            await self.host.temp_set(key, value)
         else:
             await self.host.context_set(key, value)
 

@@ -164,6 +164,14 @@ class GetBotMemory:
 
 
 @dataclass(frozen=True, slots=True)
+class GetTemp:
+    """``GET TEMP key``: this dialog's temp memory (Botpress's ``temp``)."""
+
+    key: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class GetSession:
     """``GET key``: session memory, or an HTTP fetch when the key is an http(s) URL."""
 
@@ -191,6 +199,7 @@ Expr: TypeAlias = (
     | Logic
     | GetUserMemory
     | GetBotMemory
+    | GetTemp
     | GetSession
     | UserFacts
 )
@@ -220,7 +229,7 @@ class Print:
     pos: Pos
 
 
-MemoryScope: TypeAlias = Literal["user", "fact", "bot", "session", "context"]
+MemoryScope: TypeAlias = Literal["user", "fact", "bot", "session", "context", "temp"]
 
 
 @dataclass(frozen=True, slots=True)

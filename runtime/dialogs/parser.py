@@ -82,7 +82,7 @@ def _expr_children(expr: n.Expr) -> tuple[n.Expr, ...]:
         return (expr.left, expr.right)
     if isinstance(expr, n.Logic):
         return expr.operands
-    if isinstance(expr, n.GetUserMemory | n.GetBotMemory | n.GetSession):
+    if isinstance(expr, n.GetUserMemory | n.GetBotMemory | n.GetTemp | n.GetSession):
         return (expr.key,)
     return ()
 

@@ -133,6 +133,9 @@ class Builder(Transformer_NonRecursive[Token, Any]):
     def set_session(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.SetMemory("session", children[0], children[1], _pos(meta))
 
+    def set_temp(self, meta: Meta, children: list[Any]) -> n.Stmt:
+        return n.SetMemory("temp", children[0], children[1], _pos(meta))
+
     def set_context(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.SetMemory("context", children[0], children[1], _pos(meta))
 
@@ -289,6 +292,9 @@ class Builder(Transformer_NonRecursive[Token, Any]):
 
     def get_bot_memory(self, meta: Meta, children: list[Any]) -> n.Expr:
         return n.GetBotMemory(children[0], _pos(meta))
+
+    def get_temp(self, meta: Meta, children: list[Any]) -> n.Expr:
+        return n.GetTemp(children[0], _pos(meta))
 
     def get_session(self, meta: Meta, children: list[Any]) -> n.Expr:
         return n.GetSession(children[0], _pos(meta))

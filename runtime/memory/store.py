@@ -49,8 +49,9 @@ from mnemobot.runtime.storage.tables import (
 __all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeName", "ScopeRef", "SessionKind"]
 
 OpKind = Literal["set", "delete", "increment", "append"]
-ScopeName = Literal["user", "bot", "session", "context"]
-SessionKind = Literal["memory", "context", "runtime"]  # session rows: a bot's, SET CONTEXT, ours
+ScopeName = Literal["user", "bot", "session", "context", "temp"]
+# session rows: a bot's, SET CONTEXT, ours, and temp (one dialog or flow: Botpress's ``temp``)
+SessionKind = Literal["memory", "context", "runtime", "temp"]
 _COMMITTED_AT_ONCE: tuple[ScopeName, ...] = ("user", "bot")  # increments commit at once (above)
 
 
@@ -155,7 +156,7 @@ class MemoryStore:
 
     def session_ref(self, session_id: str, user_id: str, kind: SessionKind = "memory") -> ScopeRef:
         return ScopeRef(
-            "context" if kind == "context" else "session",
+            kind if kind in ("context", "temp") else "session",
             (("session_id", session_id), ("kind", kind)),
             self.session_sql,
             insert_extra=(("user_id", user_id),),
@@ -324,6 +325,11 @@ class MemoryScope:
         """Remove ``key``; removing a missing key is not an error."""
         self._check_enabled()
         await self._add(_Op("delete", check_key(key)), None, None)
+
+    async def clear(self) -> None:
+        """Remove every key of the scope (temp memory, when its dialog or flow ends)."""
+        for row in await self.rows():
+            await self.delete(row.key)
 
     async def increment(self, key: str, by: int | float = 1) -> int | float:
         """Add ``by`` to a number (a missing key counts as 0) without losing concurrent updates."""

@@ -207,7 +207,8 @@ function render(detail) {
     box.dataset.sessionId = s.id;
     box.append(heading);
     const context = [...s.context.map((c) => `${c.key} = ${json(c.value)}`),
-      ...s.memory.map((c) => `(session) ${c.key} = ${json(c.value)}`)];
+      ...s.memory.map((c) => `(session) ${c.key} = ${json(c.value)}`),
+      ...(s.temp || []).map((c) => `(temp) ${c.key} = ${json(c.value)}`)];
     box.append(el("p", context.length ? `Context: ${context.join("; ")}` : "No session context.", "hint"));
     const turns = document.createElement("ol");
     turns.setAttribute("aria-label", "Recent turns");

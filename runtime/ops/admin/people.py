@@ -273,7 +273,7 @@ class People(AdminPart):
 
     @staticmethod
     def _session(conn: Connection, session: Any, turns: int) -> dict[str, Any]:
-        scoped: dict[str, list[dict[str, Any]]] = {"memory": [], "context": []}
+        scoped: dict[str, list[dict[str, Any]]] = {"memory": [], "context": [], "temp": []}
         for r in conn.execute(
             select(SESSION_MEMORY).where(_sm.session_id == session["id"]).order_by(_sm.key)
         ).mappings():
@@ -299,6 +299,7 @@ class People(AdminPart):
             ),
             "memory": scoped["memory"],
             "context": scoped["context"],
+            "temp": scoped["temp"],
             "turns": [_row(t, "role", "bot", "text", "created_at") for t in reversed(list(recent))],
         }
 

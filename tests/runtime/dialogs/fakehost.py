@@ -44,6 +44,7 @@ class FakeHost:
         self.memory = memory or Memory()
         self.session: dict[str, Any] = {}
         self.context: dict[str, Any] = {}
+        self.temp: dict[str, Any] = {}
         self.said: list[str] = []
         self.prompts: list[str] = []
         self.transfers: list[str] = []
@@ -93,6 +94,12 @@ class FakeHost:
 
     async def context_set(self, key: str, value: Any) -> None:
         self._put(self.context, key, value)
+
+    async def temp_get(self, key: str) -> Any:
+        return _json(self.temp.get(key, ""))
+
+    async def temp_set(self, key: str, value: Any) -> None:
+        self._put(self.temp, key, value)
 
     async def llm(self, prompt: str) -> str:
         self.prompts.append(prompt)

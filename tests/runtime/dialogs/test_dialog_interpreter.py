@@ -322,6 +322,21 @@ TALK r.ok
     assert host.fetched == ["https://example.com/x"]
 
 
+async def test_temp_is_a_named_scope_of_its_own(host: FakeHost) -> None:
+    program = """
+SET TEMP "servers", ["a", "b"]
+set temp "gone", 1
+SET TEMP "gone", ""
+SET "servers", "session"
+TALK JSON(GET TEMP "servers") + " " + JSON(GET TEMP("missing")) + " " + GET "servers"
+k = "servers"
+TALK LEN(GET TEMP k)
+"""
+    assert await said(program, host) == ['["a", "b"] "" session', "2"]
+    assert host.temp == {"servers": ["a", "b"]}
+    assert host.session == {"servers": "session"}
+
+
 async def test_memory_values_are_json_and_empty_clears(host: FakeHost) -> None:
     host.memory.user["old"] = "x"
     program = """
