@@ -9,7 +9,7 @@ The hierarchy, so callers can catch as wide or as narrow as they need::
     ├── StorageError           the database refused or went away; the turn is rolled back
     ├── MemoryError_           memory could not be read or written as asked
     │   ├── MemoryFull         user-memory-max-keys reached; nothing was written
-    │   ├── MemoryDisabled     user-memory-enabled is false for this bot
+    │   ├── MemoryDisabled     user- or episodic-memory-enabled is false for this bot
     │   ├── InvalidKey         empty, too long or not a string
     │   └── InvalidValue       not JSON, or larger than the value size cap
     ├── LinkError              /link CODE was wrong, expired, used, or tried too often
@@ -114,7 +114,8 @@ class MemoryFull(MemoryError_):
 
 
 class MemoryDisabled(MemoryError_):
-    """The bot has ``user-memory-enabled,false`` and tried to use user memory."""
+    """The bot has ``user-memory-enabled,false`` and tried to use user memory, or
+    ``episodic-memory-enabled,false`` and asked for a session summary."""
 
 
 class InvalidKey(MemoryError_):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnemobot.runtime.bots.options import BotOptions
+from mnemobot.runtime.episodes.jobs import SUMMARY_REQUESTED
+from mnemobot.runtime.errors import MemoryDisabled
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.messages import InboundMessage
 
@@ -89,15 +91,40 @@ class SessionView:
     """This conversation's session: ``get``/``set`` values and the LLM ``context``.
 
     Both are cleared when the session ends (inactivity or ``ctx.end_session()``).
+    ``await ctx.session.summarize()`` asks for its summary (an episode).
     """
 
     def __init__(
-        self, session_id: str, opened_now: bool, memory: MemoryScope, context: MemoryScope
+        self,
+        session_id: str,
+        opened_now: bool,
+        memory: MemoryScope,
+        context: MemoryScope,
+        marks: MemoryScope | None = None,
+        episodes_enabled: bool = True,
     ):
         self.id = session_id
         self.opened_now = opened_now
         self.context = context
         self._memory = memory
+        self._marks = marks  # the runtime's own marks on the session (kind "runtime")
+        self._episodes_enabled = episodes_enabled
+
+    async def summarize(self) -> None:
+        """Have this session summarised into an episode, even with
+        ``episodic-memory-auto-summarize,false`` or below ``episodic-memory-threshold``.
+
+        The episode worker writes it once the session ends (inactivity, ``/end`` or
+        ``ctx.end_session()``), so it covers the whole session and is written once however
+        often this is called; the request commits with the turn. MemoryDisabled when the
+        bot has ``episodic-memory-enabled,false``.
+        """
+        if not self._episodes_enabled or self._marks is None:
+            raise MemoryDisabled(
+                "episodic memory is off for this bot (episodic-memory-enabled,false in "
+                "config.csv): no session summary can be written"
+            )
+        await self._marks.set(SUMMARY_REQUESTED, True)
 
     async def get(self, key: str, default: Any = None) -> Any:
         return await self._memory.get(key, default)

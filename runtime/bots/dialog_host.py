@@ -82,6 +82,9 @@ class ContextDialogHost:
     async def temp_set(self, key: str, value: Any) -> None:
         await self._ctx.temp.set(key, value)
 
+    async def summarize_session(self) -> None:
+        await self._ctx.session.summarize()
+
     async def llm(self, prompt: str) -> str:
         return await self._ctx.llm(prompt)
 

@@ -111,6 +111,12 @@ def bot_context(services: BotServices, turn: Turn, bot: Bot) -> BotContext:
                 services.memory.session_ref(session.id, user_id, "context"),
                 turn.writes,
             ),
+            MemoryScope(
+                services.memory,
+                services.memory.session_ref(session.id, user_id, "runtime"),
+                turn.writes,
+            ),
+            episodes_enabled=bot.options.episodic_memory_enabled,
         ),
         temp=MemoryScope(
             services.memory, services.memory.session_ref(session.id, user_id, "temp"), turn.writes

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.episodes.bell import JobBell
-from mnemobot.runtime.episodes.jobs import EPISODE_JOB
+from mnemobot.runtime.episodes.jobs import EPISODE_JOB, SUMMARY_REQUESTED
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
@@ -175,6 +175,11 @@ class SessionStore:
         ).rowcount
         if not ended:
             return False
+        requested = conn.execute(
+            select(_sm.value).where(
+                _sm.session_id == session_id, _sm.kind == "runtime", _sm.key == SUMMARY_REQUESTED
+            )
+        ).scalar()
         conn.execute(delete(SESSION_MEMORY).where(_sm.session_id == session_id))
         conn.execute(
             insert(JOBS).values(
@@ -187,6 +192,7 @@ class SessionStore:
                     "channel": row.channel,
                     "user_messages": row.user_messages,
                     "reason": reason,
+                    **({"requested": True} if requested is True else {}),
                 },
                 status="pending",
                 attempts=0,

@@ -79,6 +79,11 @@ class DialogHost(Protocol):
         transfer; ``""`` clears the key."""
         ...
 
+    async def summarize_session(self) -> None:
+        """``SUMMARIZE SESSION``: have this session summarised into an episode when it ends,
+        even with episodic-memory-auto-summarize false."""
+        ...
+
     async def llm(self, prompt: str) -> str:
         """``x = LLM prompt``: the model's answer with the bot's assembled context."""
         ...

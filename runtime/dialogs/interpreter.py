@@ -170,6 +170,8 @@ class _Run(Evaluator):
                 raise self.error("TRANSFER CONVERSATION TO needs a bot name", stmt.pos)
             await self.host.transfer(bot)
             return _Transfer(bot)
+        elif isinstance(stmt, n.SummarizeSession):
+            await self.host.summarize_session()
         elif isinstance(stmt, n.ExitLoop):
             self.exit_loop(stmt)
         elif isinstance(stmt, n.If):

@@ -43,6 +43,7 @@ __all__ = [
     "Print",
     "SetMemory",
     "Stmt",
+    "SummarizeSession",
     "Talk",
     "Transfer",
     "UserFacts",
@@ -278,6 +279,13 @@ class Transfer:
 
 
 @dataclass(frozen=True, slots=True)
+class SummarizeSession:
+    """``SUMMARIZE SESSION``: ask for this session's episode, written when it ends."""
+
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class ExitLoop:
     kind: Literal["for", "while"]
     pos: Pos
@@ -333,6 +341,7 @@ Stmt: TypeAlias = (
     | AssignLlm
     | AssignRecall
     | Transfer
+    | SummarizeSession
     | ExitLoop
     | If
     | ForEach

@@ -158,6 +158,9 @@ class Builder(Transformer_NonRecursive[Token, Any]):
     def transfer(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.Transfer(children[0], _pos(meta))
 
+    def summarize_session(self, meta: Meta, children: list[Any]) -> n.Stmt:
+        return n.SummarizeSession(_pos(meta))
+
     def exit_for(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.ExitLoop("for", _pos(meta))
 

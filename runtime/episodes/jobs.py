@@ -30,6 +30,7 @@ __all__ = [
     "EMBED_JOB",
     "EPISODE_JOB",
     "FACTS_JOB",
+    "SUMMARY_REQUESTED",
     "EpisodeJobs",
     "Job",
     "JobEnd",
@@ -47,6 +48,10 @@ JobEnd = Literal["done", "skipped", "failed"]  # the statuses a job is finished 
 EPISODE_JOB: JobKind = "session_ended"
 FACTS_JOB: JobKind = "extract_facts"
 EMBED_JOB: JobKind = "embed_session"  # a session's turn and episode vectors ([memory] embedding)
+# A session's runtime mark (session_memory kind "runtime") that a bot asked for its summary
+# (``ctx.session.summarize()``, ``SUMMARIZE SESSION``); its ending job then carries
+# ``"requested": true`` and is summarised even with episodic-memory-auto-summarize false.
+SUMMARY_REQUESTED = "summary_requested"
 _j = JOBS.c
 
 
@@ -68,6 +73,11 @@ class Job:
     @property
     def bot(self) -> str:
         return str(self.payload.get("bot", ""))
+
+    @property
+    def requested(self) -> bool:
+        """A bot asked for this session's summary (see SUMMARY_REQUESTED)."""
+        return self.payload.get("requested") is True
 
 
 class EpisodeJobs:

@@ -6,7 +6,9 @@ Ending a session records a durable ``session_ended`` job in the same transaction
 * skips it, with the reason in ``last_error``, when the bot is unknown, has
   ``episodic-memory-enabled`` or ``episodic-memory-auto-summarize`` false, or the session had
   fewer than ``episodic-memory-threshold`` user messages (commands such as ``/end`` do not
-  count);
+  count); a session whose bot asked for its summary (``ctx.session.summarize()``, BASIC
+  ``SUMMARIZE SESSION``) is summarised whatever auto-summarize and the threshold say, as
+  long as the person said something;
 * otherwise asks the bot's ``episodic-memory-model`` for a JSON summary of the transcript
   (quoted as data), validates it, retries an invalid answer telling the model what was wrong,
   and stores the episode and marks the job done in one transaction. Answers that stay
@@ -263,6 +265,8 @@ class EpisodeWorker:
         opts = bot.options
         if not opts.episodic_memory_enabled:
             return "episodic-memory-enabled is false"
+        if job.requested:  # the bot asked for it: neither auto-summarize nor the threshold hold
+            return None if user_messages else "requested, but the person said nothing"
         if not opts.episodic_memory_auto_summarize:
             return "episodic-memory-auto-summarize is false"
         if user_messages < opts.episodic_memory_threshold:

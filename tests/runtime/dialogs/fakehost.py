@@ -45,6 +45,7 @@ class FakeHost:
         self.session: dict[str, Any] = {}
         self.context: dict[str, Any] = {}
         self.temp: dict[str, Any] = {}
+        self.summaries_asked = 0
         self.said: list[str] = []
         self.prompts: list[str] = []
         self.transfers: list[str] = []
@@ -100,6 +101,9 @@ class FakeHost:
 
     async def temp_set(self, key: str, value: Any) -> None:
         self._put(self.temp, key, value)
+
+    async def summarize_session(self) -> None:
+        self.summaries_asked += 1
 
     async def llm(self, prompt: str) -> str:
         self.prompts.append(prompt)

@@ -337,6 +337,11 @@ TALK LEN(GET TEMP k)
     assert host.session == {"servers": "session"}
 
 
+async def test_summarize_session_asks_the_host(host: FakeHost) -> None:
+    assert await said('summarize session\nTALK "asked"\n', host) == ["asked"]
+    assert host.summaries_asked == 1
+
+
 async def test_memory_values_are_json_and_empty_clears(host: FakeHost) -> None:
     host.memory.user["old"] = "x"
     program = """
