@@ -9,7 +9,8 @@ The hierarchy, so callers can catch as wide or as narrow as they need::
     ├── StorageError           the database refused or went away; the turn is rolled back
     ├── MemoryError_           memory could not be read or written as asked
     │   ├── MemoryFull         user-memory-max-keys reached; nothing was written
-    │   ├── MemoryDisabled     user- or episodic-memory-enabled is false for this bot
+    │   ├── MemoryDisabled     user- or episodic-memory-enabled is false; user-memories forbids
+    │   ├── UnknownMemory      no free-text memory of this person has that id
     │   ├── InvalidKey         empty, too long or not a string
     │   └── InvalidValue       not JSON, or larger than the value size cap
     ├── LinkError              /link CODE was wrong, expired, used, or tried too often
@@ -60,6 +61,7 @@ __all__ = [
     "RateLimited",
     "StorageError",
     "UnknownBot",
+    "UnknownMemory",
     "UnknownUser",
 ]
 
@@ -106,16 +108,22 @@ class MemoryError_(MnemobotError):  # trailing underscore: the builtin MemoryErr
 class MemoryFull(MemoryError_):
     """A write would create a key past ``user-memory-max-keys``; nothing was written."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, what: str = "keys") -> None:
+        scope = "user memory" if what == "keys" else "user memories"
         super().__init__(
-            f"user memory full: {limit} keys (user-memory-max-keys); delete keys or raise the limit"
+            f"{scope} full: {limit} {what} (user-memory-max-keys); delete {what} or raise the limit"
         )
         self.limit = limit
 
 
 class MemoryDisabled(MemoryError_):
     """The bot has ``user-memory-enabled,false`` and tried to use user memory, or
-    ``episodic-memory-enabled,false`` and asked for a session summary."""
+    ``episodic-memory-enabled,false`` and asked for a session summary. Or ``user-memories``
+    is ``off`` (no free-text memories) or ``agentic`` (only the model writes them)."""
+
+
+class UnknownMemory(MemoryError_):
+    """No free-text memory of this person has the given id; nothing was changed."""
 
 
 class InvalidKey(MemoryError_):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -46,7 +46,15 @@ from mnemobot.runtime.storage.tables import (
     USERS,
 )
 
-__all__ = ["MemoryScope", "MemoryStore", "PendingWrites", "ScopeName", "ScopeRef", "SessionKind"]
+__all__ = [
+    "DeferredWrites",
+    "MemoryScope",
+    "MemoryStore",
+    "PendingWrites",
+    "ScopeName",
+    "ScopeRef",
+    "SessionKind",
+]
 
 OpKind = Literal["set", "delete", "increment", "append"]
 ScopeName = Literal["user", "bot", "session", "context", "temp"]
@@ -81,6 +89,13 @@ class _Op:
     ttl: datetime | None = None
 
 
+class DeferredWrites(Protocol):
+    """A scope's own buffered writes that are not key/value (free-text memories): applied
+    in the turn's transaction after the key/value writes, or dropped with them."""
+
+    def apply_in(self, conn: Connection, now: datetime) -> None: ...
+
+
 @dataclass
 class PendingWrites:
     """The writes a turn has made so far, in order, with what it has read."""
@@ -88,6 +103,7 @@ class PendingWrites:
     ops: list[tuple[ScopeRef, _Op]] = field(default_factory=list)
     reads: dict[tuple[ScopeRef, str], Any] = field(default_factory=dict)
     counts: dict[ScopeRef, int] = field(default_factory=dict)
+    deferred: dict[str, DeferredWrites] = field(default_factory=dict)  # by scope and owner
 
     def pending_for(self, ref: ScopeRef, key: str) -> list[_Op]:
         return [op for r, op in self.ops if r == ref and op.key == key]
@@ -103,6 +119,7 @@ class PendingWrites:
         self.ops.clear()
         self.reads.clear()
         self.counts.clear()
+        self.deferred.clear()
 
 
 def _apply_local(value: Any, op: _Op) -> Any:
@@ -212,6 +229,8 @@ class MemoryStore:
             assert ref.policy is not None
             if ref.kv.count(conn, dict(ref.owner), now) > ref.policy.max_keys:
                 raise MemoryFull(ref.policy.max_keys)
+        for deferred in writes.deferred.values():
+            deferred.apply_in(conn, now)
         return results
 
     def commit(self, writes: PendingWrites) -> list[Any]:

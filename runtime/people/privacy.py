@@ -41,6 +41,7 @@ _DELETE_ORDER = [
     "llm_usage",
     "episodes",
     "user_memory",
+    "user_memories",
     "sessions",
     "identities",
     "users",

@@ -1,6 +1,6 @@
 """Full-text search of one person's memory, in the database's own index.
 
-The index (migration 0005) is SQLite FTS5 tables kept by triggers, or PostgreSQL generated
+The index (migrations 0005 and 0008) is SQLite FTS5 tables kept by triggers, or PostgreSQL generated
 ``tsvector`` columns with GIN indexes; either way it changes in the same transaction as the
 row it indexes, and goes when the row goes (forget, retention, TTL). This module is the only
 place that knows which of the two it is talking to: callers hand it search terms and get rows
@@ -21,12 +21,24 @@ from sqlalchemy import Connection, TextualSelect, bindparam, text
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
-from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USER_MEMORY
+from mnemobot.runtime.storage.tables import (
+    EPISODES,
+    SESSIONS,
+    TURNS,
+    USER_MEMORIES,
+    USER_MEMORY,
+)
 
 __all__ = ["SOURCES", "FullText", "SearchTerm", "Source", "outside_the_models"]
 
-Source = Literal["turns", "episodes", "user_memory", "fact_history"]
-SOURCES: tuple[Source, ...] = ("turns", "episodes", "user_memory", "fact_history")
+Source = Literal["turns", "episodes", "user_memory", "fact_history", "user_memories"]
+SOURCES: tuple[Source, ...] = (
+    "turns",
+    "episodes",
+    "user_memory",
+    "fact_history",
+    "user_memories",  # free-text memories (0008)
+)
 
 _DATETIME = TURNS.c.created_at.type
 _JSON = USER_MEMORY.c.value.type
@@ -74,13 +86,24 @@ _SELECT = {
         "h.id, h.key, h.value, h.action, h.session_id, h.bot, h.superseded_at, h.created_at",
         "",
     ),
+    "user_memories": (
+        "n.id, n.memory, n.topics, n.source, n.bot, n.session_id, n.updated_at",
+        "",
+    ),
 }
-_ALIAS = {"turns": "t", "episodes": "e", "user_memory": "m", "fact_history": "h"}
+_ALIAS = {
+    "turns": "t",
+    "episodes": "e",
+    "user_memory": "m",
+    "fact_history": "h",
+    "user_memories": "n",
+}
 _WHERE = {  # beyond the person: what is live and worth recalling
     "turns": "",
     "episodes": "",
     "user_memory": " AND (m.ttl IS NULL OR m.ttl > :now)",
     "fact_history": " AND h.superseded_at IS NOT NULL",  # earlier values; the live one is above
+    "user_memories": "",
 }
 _TYPES: dict[Source, dict[str, Any]] = {
     "turns": {"created_at": _DATETIME, "started_at": SESSIONS.c.started_at.type},
@@ -91,6 +114,7 @@ _TYPES: dict[Source, dict[str, Any]] = {
     },
     "user_memory": {"value": _JSON, "updated_at": _DATETIME},
     "fact_history": {"value": _JSON, "superseded_at": _DATETIME, "created_at": _DATETIME},
+    "user_memories": {"topics": USER_MEMORIES.c.topics.type, "updated_at": _DATETIME},
 }
 
 

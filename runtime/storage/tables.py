@@ -44,6 +44,7 @@ __all__ = [
     "SESSION_MEMORY",
     "TURNS",
     "USERS",
+    "USER_MEMORIES",
     "USER_MEMORY",
     "AuditEntry",
     "BotMemory",
@@ -63,6 +64,7 @@ __all__ = [
     "Turn",
     "User",
     "UserMemory",
+    "UserMemoryNote",
     "json_type",
     "new_id",
 ]
@@ -120,6 +122,29 @@ class UserMemory(SQLModel, table=True):
     value: Any = _json_column()
     memory_type: str = Field(default="preference", max_length=50)
     ttl: datetime | None = Field(default=None, index=True)
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserMemoryNote(SQLModel, table=True):
+    """A free-text memory about a person (seed 004's ``UserMemory``), beside key/value memory.
+
+    ``memory`` is the text, named as the seed names it; ``input`` is what it was learnt from,
+    ``feedback`` an optional remark on it. ``source``, ``bot`` and ``session_id`` say where
+    the last change came from (a bot's code, the model after a session, an operator).
+    """
+
+    __tablename__ = "user_memories"
+    __table_args__ = (Index("ix_user_memories_recent", "user_id", "updated_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", max_length=36)
+    memory: str
+    topics: Any = _json_column()
+    input: str | None = None
+    feedback: str | None = None
+    source: str = Field(default="bot", max_length=32)  # bot, agentic, admin, cli
+    bot: str | None = Field(default=None, max_length=128)
+    session_id: str | None = Field(default=None, max_length=36)
     created_at: datetime
     updated_at: datetime
 
@@ -387,6 +412,7 @@ class RecallVector(SQLModel, table=True):
 # each, export reads each; tests/storage/test_privacy.py fails if a new table is forgotten here.
 PERSONAL_TABLES: dict[str, str] = {
     "user_memory": "user_id",
+    "user_memories": "user_id",
     "session_memory": "user_id",
     "turns": "user_id",
     "episodes": "user_id",
@@ -412,6 +438,7 @@ def _table(name: str) -> Table:
 USERS = _table("users")
 IDENTITIES = _table("identities")
 USER_MEMORY = _table("user_memory")
+USER_MEMORIES = _table("user_memories")
 BOT_MEMORY = _table("bot_memory")
 SESSIONS = _table("sessions")
 SESSION_MEMORY = _table("session_memory")

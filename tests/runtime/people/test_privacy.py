@@ -16,6 +16,7 @@ from mnemobot.runtime.storage.tables import (
     LLM_USAGE,
     MERGES,
     PERSONAL_TABLES,
+    USER_MEMORIES,
     new_id,
 )
 from tests.support import Chat
@@ -54,6 +55,17 @@ async def populate(runtime, clock, name: str) -> str:
                 bot="sales-bot",
                 model="fast",
                 created_at=clock.now(),
+            )
+        )
+        conn.execute(
+            insert(USER_MEMORIES).values(
+                id=new_id(),
+                user_id=user_id,
+                memory=f"{name} prefers short answers",
+                topics=["style"],
+                source="bot",
+                created_at=clock.now(),
+                updated_at=clock.now(),
             )
         )
         conn.execute(

@@ -1,0 +1,28 @@
+"""Free-text memories about a person (seed 004's ``UserMemory``), a scope beside key/value.
+
+``record`` says what a memory is and what it may hold, ``store`` is its SQL, ``view`` is
+``ctx.user.memories`` as a bot's code sees it within a turn.
+"""
+
+from typing import TYPE_CHECKING
+
+from mnemobot.runtime._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from mnemobot.runtime.memories.record import MemoriesMode, Memory, Origin
+    from mnemobot.runtime.memories.store import Change, MemoriesStore
+    from mnemobot.runtime.memories.view import MemoriesView
+
+__all__ = ["Change", "MemoriesMode", "MemoriesStore", "MemoriesView", "Memory", "Origin"]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Memory": "record",
+        "MemoriesMode": "record",
+        "Origin": "record",
+        "Change": "store",
+        "MemoriesStore": "store",
+        "MemoriesView": "view",
+    },
+)
