@@ -169,7 +169,8 @@ class MemorySettings(BaseModel):
     max_value_bytes: int = Field(default=65536, gt=0)
     retention: dict[str, int] = Field(default_factory=dict)  # key -> seconds
     recall_budget: int = Field(default=1500, ge=0)  # prompt tokens for what recall finds
-    # semantic recall: a litellm embedding model or an [llm] alias; unset = lexical only
+    # semantic recall: a litellm embedding model, an [llm] alias, or "local" (the
+    # local-embeddings extra); unset = lexical only
     embedding: str | None = None
 
     @field_validator("retention", mode="before")

@@ -1,11 +1,12 @@
-"""Optional semantic recall: texts to vectors through litellm's embedding API.
+"""Optional semantic recall: texts to vectors, through litellm's embedding API or in process.
 
 ``[memory] embedding`` names a litellm embedding model, or an ``[llm]`` alias whose table says
-the model, ``api_base``, ``api_key_env`` and ``timeout`` (a local server, say); unset, nothing
-here is built and recall is lexical only. Vectors of turns and episodes are computed by the
-episode worker after a session ends (:class:`VectorFiller`), never on the turn path; a turn
-embeds only its query (:meth:`Embedder.embed_query`), and if that fails the turn goes on with
-lexical recall alone.
+the model, ``api_base``, ``api_key_env`` and ``timeout`` (a local server, say), or ``"local"``:
+all-MiniLM-L6-v2 in this process (:mod:`recall.local_embedding`, the local-embeddings extra).
+Either is an :class:`Embedder`; unset, nothing here is built and recall is lexical only.
+Vectors of turns and episodes are computed by the episode worker after a session ends
+(:class:`VectorFiller`), never on the turn path; a turn embeds only its query
+(:meth:`Embedder.embed_query`), and if that fails the turn goes on with lexical recall alone.
 """
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ import os
 from array import array
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import ConfigError, LLMError
 from mnemobot.runtime.llm.client import LiteLLM, ModelRoute
+from mnemobot.runtime.recall.local_embedding import LocalEmbedder, local_model_for
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.vectors import Unembedded, VectorStore, normalised
 
-__all__ = ["EMBED_BATCH", "QUERY_TIMEOUT", "Embedder", "VectorFiller", "embedder_for"]
+__all__ = [
+    "EMBED_BATCH",
+    "QUERY_TIMEOUT",
+    "Embedder",
+    "LiteLLMEmbedder",
+    "VectorFiller",
+    "embedder_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +43,26 @@ QUERY_PAUSE = 30.0  # after a failed query embedding, turns go lexical-only this
 MAX_CHARS = 2000  # longer texts are cut: embedding models read a few hundred tokens
 
 
-class Embedder:
-    """Calls one embedding model; every vector it returns is normalised (dot = cosine).
+class Embedder(Protocol):
+    """What recall and the episode worker need of an embedding model, whichever it is."""
+
+    @property
+    def model(self) -> str:
+        """The model's name, stored with each vector: vectors of two models never meet."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> list[array[float]]:
+        """One vector of length 1 per text, in order; LLMError when the model fails."""
+        ...
+
+    async def embed_query(self, query: str) -> array[float] | None:
+        """The query's vector, or None when the model cannot give it now (recall goes
+        lexical; the turn never fails for it)."""
+        ...
+
+
+class LiteLLMEmbedder:
+    """Calls one embedding model through litellm; every vector it returns is normalised.
 
     Args:
         route: the model and where it is served (from ``[llm]``'s alias mechanism).
@@ -110,17 +137,23 @@ def _field(item: Any, name: str) -> Any:
 
 
 def embedder_for(settings: Settings, clock: Clock) -> Embedder | None:
-    """The embedder ``[memory] embedding`` asks for, or None when it is unset (the default)."""
+    """The embedder ``[memory] embedding`` asks for, or None when it is unset (the default).
+
+    ConfigError at start-up for a value that names no model, or ``"local"`` without its extra.
+    """
     name = settings.memory.embedding
     if not name:
         return None
+    local = local_model_for(name)
+    if local is not None:
+        return LocalEmbedder(local)
     route = LiteLLM(settings.llm).resolve(name)
     if route is None:
         raise ConfigError(
             f"memory.embedding: {name!r} names no model; give a litellm embedding model "
-            '(e.g. "openai/text-embedding-3-small") or an [llm] alias with a model'
+            '(e.g. "openai/text-embedding-3-small"), an [llm] alias with a model, or "local"'
         )
-    return Embedder(route, clock)
+    return LiteLLMEmbedder(route, clock)
 
 
 class VectorFiller:
