@@ -22,6 +22,7 @@ from mnemobot.runtime.episodes.reader import EpisodeReader
 from mnemobot.runtime.episodes.worker import EpisodeWorker
 from mnemobot.runtime.llm.client import LLM, LiteLLM, Usage
 from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
+from mnemobot.runtime.memories.store import MemoriesStore
 from mnemobot.runtime.memory.janitor import Janitor, LogRetention
 from mnemobot.runtime.memory.policy import UserPolicies
 from mnemobot.runtime.memory.store import MemoryStore
@@ -104,6 +105,7 @@ def build_runtime(
         # advisory locks on PostgreSQL (several worker processes), in-process on SQLite
         locks=locks_for(db, max_held=settings.workers.max_turns),
         memory=MemoryStore(db, clock, max_value_bytes=settings.memory.max_value_bytes),
+        memories=MemoriesStore(db, clock),
         identity=identity,
         sessions=sessions,
         inbox=InboxStore(db, clock),

@@ -22,6 +22,7 @@ from typing import Any
 from mnemobot.runtime.bots.options import BotOptions
 from mnemobot.runtime.episodes.jobs import SUMMARY_REQUESTED
 from mnemobot.runtime.errors import MemoryDisabled
+from mnemobot.runtime.memories.view import MemoriesView
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.messages import InboundMessage
 
@@ -66,8 +67,12 @@ class UserView:
     ``await ctx.user.recall("query", limit=5)`` searches everything remembered about the
     person (what they said to any bot on any channel, episodes, facts and their earlier
     values), best first; each result is a dict with ``kind`` (turn, episode, fact, earlier
-    fact), ``text``, ``date``, ``at``, ``score`` and, where known, ``bot``, ``channel``,
+    fact, memory), ``text``, ``date``, ``at``, ``score`` and, where known, ``bot``, ``channel``,
     ``role``, ``key`` and ``session_id``.
+
+    ``ctx.user.memories`` holds free-text memories about the person (seed 004's
+    ``UserMemory``): ``add``, ``upsert``, ``get``, ``list``, ``delete``, ``delete_many``
+    (see :class:`~runtime.memories.view.MemoriesView`).
     """
 
     id: str
@@ -76,6 +81,7 @@ class UserView:
     facts: FactsView
     episodes: Callable[[int], Awaitable[list[dict[str, Any]]]]
     recall: Callable[..., Awaitable[list[dict[str, Any]]]]
+    memories: MemoriesView
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,12 @@ class ContextDialogHost:
     async def user_facts(self) -> dict[str, Any]:
         return await self._ctx.user.facts.all()
 
+    async def user_memory_add(self, text: Any, topics: Any) -> None:
+        await self._ctx.user.memories.add(text, topics=topics)
+
+    async def user_memories(self) -> list[dict[str, Any]]:
+        return [m.as_dict() for m in await self._ctx.user.memories.list()]
+
     async def bot_memory_get(self, key: str) -> Any:
         return _missing_as_empty(await self._ctx.bot.memory.get(key))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from mnemobot.runtime.errors import ConfigError
 
-__all__ = ["OPTIONS", "BotOptions", "load_options"]
+__all__ = ["CHOICES", "OPTIONS", "BotOptions", "load_options"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class BotOptions:
     user_memory_max_keys: int = 1000
     user_memory_default_ttl: int = 0
     user_memory_agentic: bool = False
+    user_memories: str = "manual"  # free-text memories: off, manual or agentic (CHOICES)
     episodic_memory_enabled: bool = True
     episodic_memory_threshold: int = 4
     episodic_memory_history: int = 2
@@ -47,6 +48,8 @@ class BotOptions:
 
 # config.csv spelling -> field name
 OPTIONS: dict[str, str] = {f.name.replace("_", "-"): f.name for f in fields(BotOptions)}
+# options that take one of a few words (field name -> the words)
+CHOICES: dict[str, tuple[str, ...]] = {"user_memories": ("off", "manual", "agentic")}
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -78,6 +81,15 @@ def _convert(raw: str, default: Any, where: str, option: str) -> Any:
     if isinstance(default, tuple):
         return tuple(part.strip() for part in text.replace(";", ",").split(",") if part.strip())
     return text
+
+
+def _choice(raw: str, words: tuple[str, ...], where: str, option: str) -> str:
+    word = raw.strip().lower()
+    if word in words:
+        return word
+    close = difflib.get_close_matches(word, words, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ConfigError(f"{where}: {option} must be one of {', '.join(words)}, got {raw!r}{hint}")
 
 
 def load_options(path: Path, bot_name: str) -> BotOptions:
@@ -118,5 +130,8 @@ def load_options(path: Path, bot_name: str) -> BotOptions:
             raise ConfigError(f"{where}: the bot's name is its folder name ({bot_name!r})")
         if attr in values:
             raise ConfigError(f"{where}: {option} is set twice")
-        values[attr] = _convert(raw, getattr(defaults, attr), where, option)
+        if attr in CHOICES:
+            values[attr] = _choice(raw, CHOICES[attr], where, option)
+        else:
+            values[attr] = _convert(raw, getattr(defaults, attr), where, option)
     return BotOptions(**values)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from mnemobot.runtime.bots.context import BotContext, BotView, FactsView, SessionView, UserView
 from mnemobot.runtime.bots.registry import Bot, BotRegistry
@@ -25,8 +25,11 @@ from mnemobot.runtime.errors import LLMError, MnemobotError
 from mnemobot.runtime.llm.answers import assemble_prompt, latest_session
 from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP
 from mnemobot.runtime.llm.prompt import BuiltPrompt
+from mnemobot.runtime.memories.record import MemoriesMode, Origin
+from mnemobot.runtime.memories.store import MemoriesStore
+from mnemobot.runtime.memories.view import MemoriesView
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
-from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
+from mnemobot.runtime.memory.store import MemoryScope, MemoryStore, PendingWrites
 from mnemobot.runtime.pipeline.turn import Turn
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import LLMSettings
@@ -54,6 +57,7 @@ class BotServices:
         bots: the loaded bots (a transfer names one).
         db: the database the stores read through.
         memory: every memory scope's store.
+        memories: free-text memories' store (``ctx.user.memories``).
         episodes: the person's recent episodes, for the prompt.
         clock: the time source (dialogs read it).
         llm: the model client; None when no model is configured.
@@ -67,6 +71,7 @@ class BotServices:
     bots: BotRegistry
     db: Database
     memory: MemoryStore
+    memories: MemoriesStore
     episodes: EpisodeReader
     clock: Clock
     llm: LLM | None
@@ -94,6 +99,7 @@ def bot_context(services: BotServices, turn: Turn, bot: Bot) -> BotContext:
             facts=FactsView(user_memory),
             episodes=_episodes_of(services, user_id, bot.options.episodic_memory_history),
             recall=_recall_of(services, user_id),
+            memories=memories_view(services, user_id, bot, session.id, turn.writes),
         ),
         bot=BotView(
             bot.name,
@@ -123,6 +129,33 @@ def bot_context(services: BotServices, turn: Turn, bot: Bot) -> BotContext:
         ),
         turn=turn.state,
         llm=partial(_ask_llm, services),
+    )
+
+
+def memories_mode(bot: Bot) -> MemoriesMode:
+    """The bot's ``user-memories`` option, ``off`` when its user memory is disabled."""
+    options = bot.options
+    if not options.user_memory_enabled:
+        return "off"
+    return cast(MemoriesMode, options.user_memories)  # one of CHOICES: load_options checks
+
+
+def memories_view(
+    services: BotServices,
+    user_id: str,
+    bot: Bot,
+    session_id: str | None,
+    writes: PendingWrites | None,
+) -> MemoriesView:
+    """``ctx.user.memories`` for ``bot``: in the turn's ``writes``, or (None) committed at once."""
+    return MemoriesView(
+        services.memories,
+        services.clock,
+        user_id=user_id,
+        mode=memories_mode(bot),
+        limit=bot.options.user_memory_max_keys,
+        origin=Origin("bot", bot.name, session_id),
+        writes=writes,
     )
 
 
@@ -206,6 +239,7 @@ async def _ask_llm(services: BotServices, ctx: BotContext, question: str) -> str
         llm_settings=services.llm_settings,
         bot=bot,
         user_memory=ctx.user.memory,
+        memories=ctx.user.memories,
         context=ctx.session.context,
         session_id=ctx.session.id,
         recall=services.recall,  # assemble_prompt leaves it out when user memory is off
@@ -232,6 +266,7 @@ async def preview_prompt(
         llm_settings=services.llm_settings,
         bot=bot,
         user_memory=MemoryScope(memory, memory.user_ref(user_id, services.user_policy(bot))),
+        memories=memories_view(services, user_id, bot, session_id, None),
         context=(
             MemoryScope(memory, memory.session_ref(session_id, user_id, "context"))
             if session_id

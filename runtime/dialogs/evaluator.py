@@ -195,6 +195,8 @@ class Evaluator:
                 return self.from_host(await self.host.http_get(key_value.strip()), expr.pos)
             key = self.key(key_value, expr.pos)
             return self.from_host(await self.host.session_get(key), expr.pos)
+        if isinstance(expr, n.UserMemories):
+            return self.from_host(await self.host.user_memories(), expr.pos)
         if isinstance(expr, n.UserFacts):
             facts = self.from_host(await self.host.user_facts(), expr.pos)
             return facts if facts != "" else {}

@@ -50,6 +50,16 @@ class DialogHost(Protocol):
         """``USER FACTS()``: every fact of the person, key to value."""
         ...
 
+    async def user_memory_add(self, text: Any, topics: Any) -> None:
+        """``ADD USER MEMORY text[, topics]``: a free-text memory about the person
+        (``topics`` None when not given); a bad text or topics raises InvalidValue."""
+        ...
+
+    async def user_memories(self) -> list[dict[str, Any]]:
+        """``USER MEMORIES()``: the person's free-text memories, oldest first, each a map
+        with id, text (and memory), topics, created_at, updated_at."""
+        ...
+
     async def bot_memory_get(self, key: str) -> Any:
         """``GET BOT MEMORY(key)``: this bot's value shared by all users, or ``""``."""
         ...

@@ -172,6 +172,12 @@ class _Run(Evaluator):
             return _Transfer(bot)
         elif isinstance(stmt, n.SummarizeSession):
             await self.host.summarize_session()
+        elif isinstance(stmt, n.AddUserMemory):
+            note = self.check_boundary(await self.eval(stmt.text), stmt.pos)
+            topics = None
+            if stmt.topics is not None:
+                topics = self.check_boundary(await self.eval(stmt.topics), stmt.pos)
+            await self.host.user_memory_add(note, topics)
         elif isinstance(stmt, n.ExitLoop):
             self.exit_loop(stmt)
         elif isinstance(stmt, n.If):

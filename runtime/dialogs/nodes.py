@@ -13,6 +13,7 @@ from typing import Literal, TypeAlias
 from mnemobot.runtime.dialogs.values import Value
 
 __all__ = [
+    "AddUserMemory",
     "Arith",
     "ArrayLit",
     "Assign",
@@ -47,6 +48,7 @@ __all__ = [
     "Talk",
     "Transfer",
     "UserFacts",
+    "UserMemories",
     "Var",
     "While",
 ]
@@ -185,6 +187,13 @@ class UserFacts:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class UserMemories:
+    """``USER MEMORIES()``: the person's free-text memories, each a map (id, text, topics...)."""
+
+    pos: Pos
+
+
 Expr: TypeAlias = (
     Lit
     | Var
@@ -203,6 +212,7 @@ Expr: TypeAlias = (
     | GetTemp
     | GetSession
     | UserFacts
+    | UserMemories
 )
 
 # ---- statements ----
@@ -286,6 +296,15 @@ class SummarizeSession:
 
 
 @dataclass(frozen=True, slots=True)
+class AddUserMemory:
+    """``ADD USER MEMORY text[, topics]``: remember a free-text memory about the person."""
+
+    text: Expr
+    topics: Expr | None
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class ExitLoop:
     kind: Literal["for", "while"]
     pos: Pos
@@ -342,6 +361,7 @@ Stmt: TypeAlias = (
     | AssignRecall
     | Transfer
     | SummarizeSession
+    | AddUserMemory
     | ExitLoop
     | If
     | ForEach

@@ -97,6 +97,8 @@ def _stmt_parts(stmt: n.Stmt) -> tuple[tuple[n.Expr, ...], tuple[n.Block, ...]]:
         return (stmt.key,), ()
     if isinstance(stmt, n.Assign):
         return (stmt.expr,), ()
+    if isinstance(stmt, n.AddUserMemory):
+        return (stmt.text,) if stmt.topics is None else (stmt.text, stmt.topics), ()
     if isinstance(stmt, n.AssignLlm):
         return (stmt.prompt,), ()
     if isinstance(stmt, n.Transfer):

@@ -161,6 +161,18 @@ class Builder(Transformer_NonRecursive[Token, Any]):
     def summarize_session(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.SummarizeSession(_pos(meta))
 
+    def add_user_memory(self, meta: Meta, children: list[Any]) -> n.Stmt:
+        verb = children[0]
+        if str(verb).upper() != "ADD":
+            raise _Located(
+                verb.line,
+                verb.column,
+                f"unknown statement {str(verb).upper()} USER MEMORY; did you mean "
+                'ADD USER MEMORY "text" or SET USER MEMORY "key", value?',
+            )
+        topics = children[2] if len(children) > 2 else None
+        return n.AddUserMemory(children[1], topics, _pos(meta))
+
     def exit_for(self, meta: Meta, children: list[Any]) -> n.Stmt:
         return n.ExitLoop("for", _pos(meta))
 
@@ -304,3 +316,6 @@ class Builder(Transformer_NonRecursive[Token, Any]):
 
     def user_facts(self, meta: Meta, children: list[Any]) -> n.Expr:
         return n.UserFacts(_pos(meta))
+
+    def user_memories(self, meta: Meta, children: list[Any]) -> n.Expr:
+        return n.UserMemories(_pos(meta))

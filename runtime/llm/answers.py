@@ -14,7 +14,14 @@ from sqlalchemy import bindparam, select
 
 from mnemobot.runtime.bots.registry import Bot
 from mnemobot.runtime.llm.client import LLM, estimate_tokens
-from mnemobot.runtime.llm.prompt import BuiltPrompt, PromptAssembler, RememberedFact, TurnLine
+from mnemobot.runtime.llm.prompt import (
+    BuiltPrompt,
+    PromptAssembler,
+    RememberedFact,
+    RememberedNote,
+    TurnLine,
+)
+from mnemobot.runtime.memories.view import MemoriesView
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.recall.search import WINDOW_HITS, Recall
 from mnemobot.runtime.settings import LLMSettings
@@ -26,6 +33,7 @@ __all__ = ["assemble_prompt", "latest_session", "recent_turns"]
 
 ABOUT_THE_USER = ("fact", "preference")
 FACTS_READ = 200  # the most recently written keys the prompt ranks; older ones rank by key match
+MEMORIES_READ = 200  # the most recently changed free-text memories; older ones only if recalled
 
 
 _RECENT_TURNS = Prepared(
@@ -77,11 +85,14 @@ async def assemble_prompt(
     user_id: str,
     memory_budget: int,
     question: str,
+    memories: MemoriesView | None = None,
 ) -> BuiltPrompt:
     """The prompt ``bot`` would send for ``question``, from the person's memory.
 
     ``recall`` None leaves out everything said before; a bot whose user memory is off
-    (``user-memory-enabled,false``) gets neither facts nor recall.
+    (``user-memory-enabled,false``) gets neither facts nor recall. ``memories`` (free-text,
+    ``ctx.user.memories``) go in unless the bot's ``user-memories`` is ``off``: all of them
+    for a person with few, else those recall finds for the question, then the newest.
     """
     model = bot.options.model
     remembers = bot.options.user_memory_enabled
@@ -95,6 +106,11 @@ async def assemble_prompt(
         for r in rows
         if (r.memory_type or "preference") in ABOUT_THE_USER
     ]
+    notes = []
+    if memories is not None and remembers and memories.mode != "off":
+        notes = [
+            RememberedNote(m.id, m.text, m.updated_at) for m in await memories.recent(MEMORIES_READ)
+        ]
     turns = await db.run(recent_turns, db, session_id, 20) if session_id is not None else []
     found = None
     if recall is not None and remembers and memory_budget > 0:
@@ -113,6 +129,7 @@ async def assemble_prompt(
         persona=options.prompt,
         question=question,
         facts=facts,
+        memories=notes,
         context=await context.items() if context is not None else {},
         recalled=found,
         max_episodes=options.episodic_memory_history if options.episodic_memory_enabled else 0,

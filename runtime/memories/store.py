@@ -208,9 +208,9 @@ class MemoriesStore:
 
     # -- each a transaction of its own --------------------------------------------------------
 
-    def list(self, user_id: str) -> list[Memory]:
+    def list(self, user_id: str, newest: int | None = None) -> list[Memory]:
         with self.db.read() as conn:
-            return self.list_in(conn, user_id)
+            return self.list_in(conn, user_id, newest)
 
     def get(self, user_id: str, memory_id: str) -> Memory | None:
         with self.db.read() as conn:

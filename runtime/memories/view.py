@@ -145,19 +145,23 @@ class MemoriesView:
             self._pending = found
 
     # -- reading ------------------------------------------------------------------------
-
-    async def list(self) -> list[Memory]:
-        """Every memory of the person, oldest first, this turn's writes included."""
-        self._check_readable()
-        return list((await self._current()).values())
+    # (a person's memories are few enough to read whole: at most user-memory-max-keys)
 
     async def get(self, memory_id: str) -> Memory | None:
         """One memory by id, or None when the person has none with that id."""
         self._check_readable()
         return (await self._current()).get(check_id(memory_id))
 
-    async def _current(self) -> dict[str, Memory]:
-        stored = await self._store.db.run(self._store.list, self._user_id)
+    async def recent(self, count: int) -> list[Memory]:
+        """The ``count`` most recently changed memories (this turn's writes included), oldest
+        first: what a prompt reads, so its cost does not grow with the person's memories."""
+        self._check_readable()
+        state = await self._current(newest=count)
+        newest = sorted(state.values(), key=lambda m: m.updated_at, reverse=True)[:count]
+        return sorted(newest, key=lambda m: (m.created_at, m.id))
+
+    async def _current(self, newest: int | None = None) -> dict[str, Memory]:
+        stored = await self._store.db.run(self._store.list, self._user_id, newest)
         state = {m.id: m for m in stored}
         for op in self._pending.ops if self._pending is not None else ():
             if op.kind == "delete":
@@ -291,3 +295,9 @@ class MemoriesView:
                 f"({_mode_name('agentic')}); the bot's own writes are refused so the two never "
                 "overwrite each other. Set user-memories to manual to write them in code"
             )
+
+    # defined last: within the class body, later annotations would take ``list`` for it
+    async def list(self) -> list[Memory]:
+        """Every memory of the person, oldest first, this turn's writes included."""
+        self._check_readable()
+        return list((await self._current()).values())

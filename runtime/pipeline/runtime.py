@@ -44,6 +44,7 @@ from mnemobot.runtime.errors import (
 )
 from mnemobot.runtime.llm.client import LLM, NO_MODEL_HELP
 from mnemobot.runtime.llm.usage import UsageRecorder, UsageStore
+from mnemobot.runtime.memories.store import MemoriesStore
 from mnemobot.runtime.memory.janitor import Janitor
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
@@ -138,7 +139,8 @@ class Runtime:
         clock: the time source (tests pass a ManualClock).
         metrics: where turns, errors and model calls are counted.
         locks: how turns of one conversation are serialised (closed by :meth:`stop`).
-        memory, identity, sessions, inbox, outbox, linking, episodes, usage: the stores.
+        memory, memories, identity, sessions, inbox, outbox, linking, episodes, usage: the
+            stores.
         usage_recorder: where the model client reports its calls (already given to ``llm``).
         janitor, episode_worker: the periodic jobs a deployment runs.
         llm: the model client; None means no model is configured.
@@ -158,6 +160,7 @@ class Runtime:
         metrics: Metrics,
         locks: ConversationLocks,
         memory: MemoryStore,
+        memories: MemoriesStore,
         identity: IdentityStore,
         sessions: SessionStore,
         inbox: InboxStore,
@@ -182,6 +185,7 @@ class Runtime:
         self.metrics = metrics
         self.locks = locks
         self.memory = memory
+        self.memories = memories  # free-text memories (ctx.user.memories, CLI, admin)
         self.identity = identity
         self.sessions = sessions
         self.inbox = inbox
@@ -201,6 +205,7 @@ class Runtime:
             bots=bots,
             db=db,
             memory=memory,
+            memories=memories,
             episodes=episodes,
             clock=clock,
             llm=llm,

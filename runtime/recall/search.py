@@ -37,7 +37,7 @@ __all__ = [
     "Recalled",
 ]
 
-RecallKind = Literal["turn", "episode", "fact", "earlier fact"]
+RecallKind = Literal["turn", "episode", "fact", "earlier fact", "memory"]
 
 FUSION_CONSTANT = 60  # reciprocal rank fusion's k: 1 / (k + rank), as in Cormack et al. 2009
 TURNS_READ = 200  # the best transcript lines read per search (about 40 fit a prompt's memory)
@@ -82,6 +82,8 @@ class Recalled:
                 found[name] = value
         if self.similarity is not None:
             found["similarity"] = round(self.similarity, 6)
+        if self.kind == "memory":
+            found["id"] = self.id  # a bot may edit or delete what it found
         return found
 
 
@@ -95,12 +97,19 @@ class RecallSet:
     episodes: list[Recalled] = field(default_factory=list)
     facts: list[Recalled] = field(default_factory=list)
     earlier_facts: list[Recalled] = field(default_factory=list)
+    memories: list[Recalled] = field(default_factory=list)  # free-text memories
     after: dict[str, list[Recalled]] = field(default_factory=dict)  # hit id -> its answer
     limits: dict[str, int] = field(default_factory=dict)  # source -> rows read at most
 
     def merged(self) -> list[Recalled]:
         """Every source in one list, by reciprocal rank (ties: the newest first)."""
-        everything = [*self.turns, *self.episodes, *self.facts, *self.earlier_facts]
+        everything = [
+            *self.turns,
+            *self.episodes,
+            *self.facts,
+            *self.earlier_facts,
+            *self.memories,
+        ]
         return sorted(everything, key=lambda r: (-r.score, -r.at.timestamp()))
 
 
@@ -199,6 +208,8 @@ class Recall:
             found.facts = [_fact(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "fact_history", user_id, terms, limit=facts, now=now)
             found.earlier_facts = [_earlier_fact(row, rank) for rank, row in enumerate(rows)]
+            rows = search(conn, "user_memories", user_id, terms, limit=facts, now=now)
+            found.memories = [_memory(row, rank) for rank, row in enumerate(rows)]
             for hit in found.turns[:window]:
                 found.after[hit.id] = self.following(conn, user_id, hit, 1)
         return found
@@ -330,4 +341,17 @@ def _earlier_fact(row: dict[str, Any], rank: int) -> Recalled:
         bot=row["bot"],
         session_id=row["session_id"],
         key=row["key"],
+    )
+
+
+def _memory(row: dict[str, Any], rank: int) -> Recalled:
+    return Recalled(
+        "memory",
+        row["id"],
+        row["memory"],
+        _fused(rank),
+        rank,
+        row["updated_at"],
+        bot=row["bot"],
+        session_id=row["session_id"],
     )

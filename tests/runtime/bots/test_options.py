@@ -519,3 +519,19 @@ def test_the_shipped_bots_load():
     assert support.options.description.startswith("Greets you by name")
     assert sales.options.user_memory_max_keys == 1000
     assert support.options.episodic_memory_threshold == 4
+
+
+def test_user_memories_is_one_of_three_words_manual_by_default(tmp_path):
+    assert options_of(tmp_path, "name,value\n").user_memories == "manual"
+    for word in ("off", "manual", "Agentic"):
+        chosen = options_of(tmp_path, f"name,value\nuser-memories,{word}\n")
+        assert chosen.user_memories == word.lower()
+
+
+def test_a_misspelt_user_memories_option_or_value_says_what_was_meant(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean agentic"):
+        options_of(tmp_path, "name,value\nuser-memories,agentc\n")
+    with pytest.raises(ConfigError, match="must be one of off, manual, agentic, got 'yes'"):
+        options_of(tmp_path, "name,value\nuser-memories,yes\n")
+    with pytest.raises(ConfigError, match="did you mean user-memories"):
+        options_of(tmp_path, "name,value\nuser-memorys,manual\n")

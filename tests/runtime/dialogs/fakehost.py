@@ -27,6 +27,7 @@ class Memory:
     user: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     bots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[dict[str, Any]] = field(default_factory=list)  # free-text memories
 
 
 class FakeHost:
@@ -101,6 +102,12 @@ class FakeHost:
 
     async def temp_set(self, key: str, value: Any) -> None:
         self._put(self.temp, key, value)
+
+    async def user_memory_add(self, text: Any, topics: Any) -> None:
+        self.memory.notes.append({"text": text, "topics": _json(topics or [])})
+
+    async def user_memories(self) -> list[dict[str, Any]]:
+        return _json(self.memory.notes)
 
     async def summarize_session(self) -> None:
         self.summaries_asked += 1

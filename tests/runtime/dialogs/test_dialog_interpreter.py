@@ -9,6 +9,7 @@ import pytest
 
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.dialogs import DialogOutcome, parse_dialog, run_dialog
+from mnemobot.runtime.errors import DialogSyntaxError
 from tests.runtime.dialogs.fakehost import FakeHost
 
 
@@ -340,6 +341,32 @@ TALK LEN(GET TEMP k)
 async def test_summarize_session_asks_the_host(host: FakeHost) -> None:
     assert await said('summarize session\nTALK "asked"\n', host) == ["asked"]
     assert host.summaries_asked == 1
+
+
+async def test_add_user_memory_and_user_memories(host: FakeHost) -> None:
+    program = """
+ADD USER MEMORY "Prefers concise answers", ["style"]
+note = "Has a dog called " + "Rex"
+add user memory note
+FOR EACH m IN USER MEMORIES()
+    TALK m.text + " " + JSON(m.topics)
+NEXT
+TALK LEN(USER MEMORIES)
+"""
+    assert await said(program, host) == [
+        'Prefers concise answers ["style"]',
+        "Has a dog called Rex []",
+        "2",
+    ]
+
+
+async def test_add_stays_a_variable_name(host: FakeHost) -> None:
+    assert await said("add = 2\nTALK add + 1\n", host) == ["3"]
+
+
+def test_a_misspelt_add_user_memory_names_the_statement() -> None:
+    with pytest.raises(DialogSyntaxError, match="unknown statement PUT USER MEMORY"):
+        parse_dialog('PUT USER MEMORY "x"\n')
 
 
 async def test_memory_values_are_json_and_empty_clears(host: FakeHost) -> None:
