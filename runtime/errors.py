@@ -15,6 +15,7 @@ The hierarchy, so callers can catch as wide or as narrow as they need::
     │   └── InvalidValue       not JSON, or larger than the value size cap
     ├── LinkError              /link CODE was wrong, expired, used, or tried too often
     ├── UnknownUser            no user with that id, identity or display name
+    ├── InvalidIdentity        an e-mail or channel account (kind:external_id) is malformed
     ├── DialogRuntimeError     a dialog failed while running; the turn is rolled back
     │   ├── DialogValueError   an operator or function got values it cannot work with
     │   └── DialogStateError   a saved dialog state cannot be resumed; start again
@@ -49,6 +50,7 @@ __all__ = [
     "DialogSyntaxError",
     "DialogValueError",
     "InvalidAnswer",
+    "InvalidIdentity",
     "InvalidKey",
     "InvalidValue",
     "LLMError",
@@ -140,6 +142,10 @@ class LinkError(MnemobotError):
 
 class UnknownUser(MnemobotError):
     """No user matches the given id, identity or display name."""
+
+
+class InvalidIdentity(MnemobotError):
+    """An e-mail or channel account (``kind:external_id``) an operator gave is malformed."""
 
 
 class DialogRuntimeError(MnemobotError):

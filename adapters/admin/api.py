@@ -38,6 +38,7 @@ from mnemobot.adapters.admin.operations import OPS, Call, Op, _HTTPError
 from mnemobot.adapters.bodies import _BadBody, parse_json, read_limited
 from mnemobot.runtime import Runtime
 from mnemobot.runtime.errors import (
+    InvalidIdentity,
     InvalidKey,
     InvalidValue,
     LLMError,
@@ -62,7 +63,7 @@ _MAX_BODY = 1_048_576
 def _status_of(exc: MnemobotError) -> int:
     if isinstance(exc, UnknownUser | UnknownBot | AdminNotFound):
         return 404
-    if isinstance(exc, InvalidKey | InvalidValue):
+    if isinstance(exc, InvalidKey | InvalidValue | InvalidIdentity):
         return 422
     if isinstance(exc, AdminConflict | MemoryError_):  # MemoryFull, MemoryDisabled
         return 409

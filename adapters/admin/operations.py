@@ -156,6 +156,24 @@ async def _delete_fact(call: Call) -> Any:
     )
 
 
+async def _create_person(call: Call) -> Any:
+    body: s.PersonNew = call.body
+    return await call.run(
+        call.admin.edits.create_person,
+        call.actor,
+        name=body.name,
+        email=body.email,
+        accounts=body.accounts,
+    )
+
+
+async def _link(call: Call) -> Any:
+    body: s.AccountLink = call.body
+    return await call.run(
+        call.admin.edits.link_account, call.actor, await call.user(), body.account
+    )
+
+
 async def _delete_episode(call: Call) -> Any:
     return await call.run(
         call.admin.edits.delete_episode, call.actor, await call.user(), call.params["episode_id"]
@@ -215,6 +233,26 @@ OPS: tuple[Op, ...] = (
             {**_LIMIT, "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
         ),
         errors=(422,),
+    ),
+    Op(
+        "POST",
+        "/users",
+        _create_person,
+        "Create a person before they first write, by e-mail and/or channel accounts "
+        "(as `mnemobot people add`)",
+        s.PersonCreated,
+        body=s.PersonNew,
+        errors=(409, 422),
+    ),
+    Op(
+        "POST",
+        "/users/{user}/identities",
+        _link,
+        "Tie a channel account to a person; one that already wrote as another person has "
+        "that person merged in (as `mnemobot people link`)",
+        s.Linked,
+        body=s.AccountLink,
+        errors=(404, 409, 422),
     ),
     Op(
         "GET",

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "AccountLink",
     "AuditAnswer",
     "BotMemoryAnswer",
     "BotsAnswer",
@@ -20,8 +21,11 @@ __all__ = [
     "ExportDocument",
     "ForgetReceipt",
     "KeyWrite",
+    "Linked",
     "MemoryRow",
     "MemoryWrite",
+    "PersonCreated",
+    "PersonNew",
     "PromptPreview",
     "PromptRequest",
     "RecallAnswer",
@@ -56,6 +60,27 @@ class KeyWrite(_Body):
     """A value for a fact or a key of a bot's memory."""
 
     value: JsonValue = Field(description="Any JSON value except the empty string.")
+
+
+class PersonNew(_Body):
+    """A person to create before they first write: an e-mail, channel accounts, or both."""
+
+    name: str | None = Field(
+        default=None, max_length=255, description="Their name (default: the platform's)."
+    )
+    email: str | None = Field(default=None, max_length=320)
+    accounts: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Channel accounts as kind:external_id: telegram:123456789, "
+        "slack:TEAM:USER, console:NAME.",
+    )
+
+
+class AccountLink(_Body):
+    """A channel account to tie to a person."""
+
+    account: str = Field(min_length=1, max_length=300, description="kind:external_id")
 
 
 class PromptRequest(_Body):
@@ -229,6 +254,21 @@ class BotMemoryRow(_Out):
 class BotMemoryAnswer(_Out):
     bot: str
     memory: list[BotMemoryRow]
+
+
+class PersonCreated(_Out):
+    id: str = Field(description="The new person's user id.")
+    display_name: str
+    email: str | None
+    accounts: list[str] = Field(description="Their accounts, as kind:external_id.")
+
+
+class Linked(_Out):
+    linked: str = Field(description="The account, as kind:external_id.")
+    user_id: str
+    merged_from: str | None = Field(
+        description="The person the account had (it had written before), merged into this one."
+    )
 
 
 class Deleted(_Out):

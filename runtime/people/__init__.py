@@ -1,4 +1,5 @@
-"""People: who is talking (identity), one person's accounts linked, and forget/export."""
+"""People: who is talking (identity), one person's accounts linked, people created before
+they write (seeding), and forget/export."""
 
 from typing import TYPE_CHECKING
 

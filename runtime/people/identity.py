@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import UnknownUser
+from mnemobot.runtime.people.seeding import CHANNEL_KINDS, parse_account
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import IDENTITIES, USERS, new_id
@@ -150,30 +151,40 @@ class IdentityStore:
             return conn.execute(select(_users.id).where(_users.id == user_id)).first() is not None
 
     def find(self, ref: str) -> str:
-        """A user id from a user id, ``kind:external_id``, or a unique display name.
+        """A user id from a user id, ``kind:external_id``, a console name, or an e-mail or
+        display name that one person has.
 
         The CLI's ``--user alice`` means the console account ``alice`` first, as that is
-        what ``mnemobot chat --user alice`` created.
+        what ``mnemobot chat --user alice`` created. A malformed account of a known kind
+        (``telegram:abc``) is InvalidIdentity; no match, or several, is UnknownUser.
         """
+        candidates: list[tuple[str, str]] = [("console", ref)]
+        kind = ref.partition(":")[0].lower()
+        if kind in CHANNEL_KINDS:
+            candidates.insert(0, parse_account(ref))
+        elif ":" in ref:
+            kind, _, ext = ref.partition(":")
+            candidates.insert(0, (kind, ext))
         with self.db.read() as conn:
             if conn.execute(select(_users.id).where(_users.id == ref)).first():
                 return ref
-            candidates: list[tuple[str, str]] = [("console", ref)]
-            if ":" in ref:
-                kind, _, ext = ref.partition(":")
-                candidates.insert(0, (kind, ext))
             for kind, ext in candidates:
                 row = conn.execute(self._find, {"kind": kind, "ext": ext}).first()
                 if row is not None:
                     return str(row.user_id)
             named = conn.execute(
-                select(_users.id).where(or_(_users.display_name == ref, _users.email == ref))
+                select(_users.id).where(
+                    or_(_users.display_name == ref, func.lower(_users.email) == ref.lower())
+                )
             ).all()
         if len(named) == 1:
             return str(named[0].id)
         if len(named) > 1:
-            raise UnknownUser(f"{len(named)} users are named {ref!r}; give a user id instead")
+            raise UnknownUser(
+                f"{len(named)} users have the name or e-mail {ref!r}; give a user id instead"
+            )
         raise UnknownUser(
-            f"no user {ref!r} (give a user id, a console name, or kind:external_id "
-            "such as telegram:123456789)"
+            f"no user {ref!r} (give a user id, an e-mail, a console name, or kind:external_id "
+            "such as telegram:123456789; `mnemobot people add` creates a person before they "
+            "write)"
         )

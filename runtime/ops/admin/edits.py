@@ -1,8 +1,9 @@
 """Correcting what is held about one person, item by item, each change audited.
 
 Memory keys, facts (with their ``fact_history``, source ``admin``), episodes and linked
-accounts. Every write first checks that the person still exists (on PostgreSQL it holds
-them till commit) and runs in one transaction together with its audit record.
+accounts; and people created before they first write (:mod:`runtime.people.seeding`).
+Every write first checks that the person still exists (on PostgreSQL it holds them till
+commit) and runs in one transaction together with its audit record.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.values import check_key, check_value, memory_type_for
 from mnemobot.runtime.ops.admin.base import Actor, AdminConflict, AdminNotFound, AdminPart, iso
 from mnemobot.runtime.ops.audit import AuditRecord
+from mnemobot.runtime.people.seeding import add_person_in, link_account_in
 from mnemobot.runtime.storage.dialect import dialect_of
 from mnemobot.runtime.storage.tables import (
     EPISODES,
@@ -231,6 +233,48 @@ class PersonEdits(AdminPart):
                     **row,
                 )
             )
+
+    def create_person(
+        self, actor: Actor, *, name: str | None, email: str | None, accounts: list[str]
+    ) -> dict[str, Any]:
+        """A person created before first contact (``mnemobot people add``); their accounts'
+        first messages are theirs."""
+        with self.db.write() as conn:
+            user_id = add_person_in(
+                conn, name=name, email=email, accounts=accounts, now=self.clock.now()
+            )
+            self.audit.record_in(
+                conn, AuditRecord(actor.name, "user.create", actor.route, user_id=user_id)
+            )
+            user = conn.execute(select(USERS).where(_u.id == user_id)).mappings().one()
+            held = conn.execute(
+                select(_i.channel_kind, _i.external_id).where(_i.user_id == user_id)
+            ).all()
+        return {
+            "id": user_id,
+            "display_name": user["display_name"],
+            "email": user["email"],
+            "accounts": sorted(f"{r.channel_kind}:{r.external_id}" for r in held),
+        }
+
+    def link_account(self, actor: Actor, user_id: str, account: str) -> dict[str, Any]:
+        """Tie ``account`` to the person (``mnemobot people link``); an account that wrote
+        before has its person merged into this one."""
+        with self.db.write() as conn:
+            self._lock_user(conn, user_id)
+            linked = link_account_in(conn, user_id, account, self.clock.now())
+            self.audit.record_in(
+                conn,
+                AuditRecord(
+                    actor.name,
+                    "identity.link",
+                    actor.route,
+                    user_id=user_id,
+                    target=linked.account,
+                    details={"merged_from": linked.merged_from},
+                ),
+            )
+        return {"linked": linked.account, "user_id": user_id, "merged_from": linked.merged_from}
 
     def delete_episode(self, actor: Actor, user_id: str, episode_id: str) -> dict[str, Any]:
         with self.db.write() as conn:

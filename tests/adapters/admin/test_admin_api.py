@@ -110,6 +110,7 @@ async def test_the_openapi_document_describes_every_route(api):
     }
     assert operations == {
         ("GET", "/admin/api/users"),
+        ("POST", "/admin/api/users"),
         ("GET", "/admin/api/users/{user}"),
         ("DELETE", "/admin/api/users/{user}"),
         ("GET", "/admin/api/users/{user}/export"),
@@ -119,6 +120,7 @@ async def test_the_openapi_document_describes_every_route(api):
         ("PUT", "/admin/api/users/{user}/facts/{key}"),
         ("DELETE", "/admin/api/users/{user}/facts/{key}"),
         ("DELETE", "/admin/api/users/{user}/episodes/{episode_id}"),
+        ("POST", "/admin/api/users/{user}/identities"),
         ("DELETE", "/admin/api/users/{user}/identities/{identity_id}"),
         ("GET", "/admin/api/bots"),
         ("GET", "/admin/api/bots/{bot}/memory"),

@@ -39,8 +39,8 @@ SALES_GOT_IT = (
 )
 SUPPORT_OLA_ANA = "support-bot: Olá, Ana! Sou o bot de suporte. Como posso ajudar?"
 NO_USER_ANA = (
-    "error: no user 'ana' (give a user id, a console name, or kind:external_id "
-    "such as telegram:123456789)\n"
+    "error: no user 'ana' (give a user id, an e-mail, a console name, or kind:external_id "
+    "such as telegram:123456789; `mnemobot people add` creates a person before they write)\n"
 )
 
 
