@@ -1,9 +1,13 @@
 """The ``mnemobot`` command line.
 
-Start-up stays cheap: at module level this imports typer and nothing of the runtime but its
-errors (no pydantic, no SQLAlchemy, no litellm, no platform SDK); each command imports what it
-needs when it runs. Help is plain click formatting (``rich_markup_mode=None``): rich alone
-would cost more than the rest of ``mnemobot --help``.
+Start-up stays cheap: at module level this imports typer and nothing of the runtime (no
+pydantic, no SQLAlchemy, no litellm, no platform SDK); each command imports what it needs when
+it runs, and is turned into a click command only then (:mod:`mnemobot.runtime.cli.lazy`), so
+``mnemobot --help`` costs little more than ``import typer``. Help is plain click formatting
+(``rich_markup_mode=None``): rich alone would cost more than the rest of ``mnemobot --help``.
+A new command is an ``@app.command()`` function here, or a ``typer.Typer()`` of sub-commands in
+a module of its own mounted with ``app.add_typer`` (as ``memory`` and ``db`` are); import
+what it needs inside the function.
 
 The ``mnemobot memory`` sub-commands live in :mod:`mnemobot.runtime.cli.memory`; the
 ``--config`` option, building a runtime for one command and turning errors into one line,
@@ -13,14 +17,12 @@ which both use, in :mod:`mnemobot.runtime.cli.common`; ``init`` and ``new-bot`` 
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import typer.main
 
 from mnemobot.runtime.cli.common import (
     ConfigOption,
@@ -31,6 +33,7 @@ from mnemobot.runtime.cli.common import (
     settings_for,
     warn,
 )
+from mnemobot.runtime.cli.lazy import LazyGroup, click_command
 from mnemobot.runtime.cli.memory import memory_app
 from mnemobot.runtime.cli.people import people_app
 
@@ -440,29 +443,9 @@ def db_reindex(config: ConfigOption = None) -> None:
     typer.echo(f"recall index rebuilt ({db.describe()})")
 
 
-def _plain_arguments(command: Any) -> None:
-    """Show arguments as ``KEY``, as click does, not typer's ``{KEY}`` and ``KEY <str>``."""
-    from typer.core import TyperArgument, TyperGroup
-
-    def no_type(ctx: Any) -> str:
-        return ""
-
-    for param in command.params:
-        if isinstance(param, TyperArgument):
-            name = param.metavar or (param.name or "").upper()
-            usage = name if param.required else f"[{name}]"
-            param.display_type_rich = no_type  # type: ignore[method-assign]
-            param._usage_display_name = functools.partial(str, usage)  # type: ignore[method-assign]
-    if isinstance(command, TyperGroup):
-        for sub in command.commands.values():
-            _plain_arguments(sub)
-
-
-def cli() -> Any:
-    """The ``mnemobot`` command as click runs it, help text included."""
-    command = typer.main.get_command(app)
-    _plain_arguments(command)
-    return command
+def cli() -> LazyGroup:
+    """The ``mnemobot`` command as click runs it: each command built when it runs."""
+    return click_command(app)
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 
 The commands live in :mod:`mnemobot.runtime.cli.commands` and, for ``mnemobot memory ...``, in
 :mod:`mnemobot.runtime.cli.memory`; both import from here rather than from each other. Like
-them it imports nothing heavy at module level (not even the settings, which bring pydantic):
-the runtime is built inside :func:`runtime_for`, when a command runs, not when
-``mnemobot --help`` starts.
+them it imports nothing of the runtime at module level (not even the settings, which bring
+pydantic, nor the errors, which ``--help`` never needs): the runtime is built inside
+:func:`runtime_for`, when a command runs, not when ``mnemobot --help`` starts.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-
-from mnemobot.runtime.errors import MnemobotError
 
 if TYPE_CHECKING:
     from mnemobot.runtime.bots.registry import BotRegistry
@@ -66,6 +64,7 @@ def warn(message: str) -> None:
 
 def settings_for(config: Path | None) -> Settings:
     """The settings from ``config``, or a one-line error and exit status 1."""
+    from mnemobot.runtime.errors import MnemobotError
     from mnemobot.runtime.settings import load_settings
 
     try:
@@ -115,6 +114,8 @@ def guard(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mnemobot.runtime.errors import MnemobotError
+
         try:
             return fn(*args, **kwargs)
         except MnemobotError as exc:

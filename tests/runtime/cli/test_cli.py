@@ -460,8 +460,50 @@ def test_help_lists_the_commands_without_importing_litellm(sqlite_cli):
     assert "mnemobot.runtime.cli.commands" in result.stderr  # the import log is there to read
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     roots = {name.split(".")[0] for name in imported}
-    # Help needs typer and nothing the commands need when they run.
+    # Help needs typer and nothing the commands need when they run...
     for heavy in ("litellm", "pydantic", "pydantic_settings", "sqlalchemy", "rich", "asyncio"):
+        assert heavy not in roots, heavy
+    # ...and of mnemobot only the command line itself (not even the errors).
+    ours = {name for name in imported if name.startswith("mnemobot.")}
+    assert {name for name in ours if not name.startswith("mnemobot.runtime.cli")} == {
+        "mnemobot.runtime",
+        "mnemobot.runtime._exports",
+    }
+
+
+def test_bots_lists_the_folder_without_a_database_a_model_or_a_channel(tmp_path):
+    bots = tmp_path / "bots"
+    for name in ("sales-bot", "support-bot", "welcome-bot"):  # Python bots and a BASIC dialog
+        shutil.copytree(REPO / "bots" / name, bots / name)
+    mnemobot = _cli(tmp_path, None, bots)
+
+    result = mnemobot("bots", python=[sys.executable, "-X", "importtime"])
+
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()] == [
+        ["sales-bot", "python"],
+        ["support-bot", "python"],
+        ["welcome-bot", "dialog"],
+    ]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "mnemobot.runtime.dialogs.parser" in imported  # the log is there, the dialog parsed
+    roots = {name.split(".")[0] for name in imported}
+    # Listing reads the settings and the bots folder: no database, no model, no platform SDK.
+    for heavy in (
+        "litellm",
+        "sqlalchemy",
+        "sqlmodel",
+        "alembic",
+        "psycopg",
+        "httpx",
+        "telegram",
+        "slack_bolt",
+        "slack_sdk",
+        "starlette",
+        "uvicorn",
+        "prompt_toolkit",
+        "rich",
+    ):
         assert heavy not in roots, heavy
 
 
