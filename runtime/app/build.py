@@ -91,6 +91,7 @@ def build_runtime(
     user_policy = UserPolicies(
         max_value_bytes=settings.memory.max_value_bytes, retention=settings.memory.retention
     )
+    memories = MemoriesStore(db, clock)  # free-text: bots, the agentic worker, operators
     dialog_runner = None
     if any(bot.dialog is not None for bot in bots):
         from mnemobot.runtime.bots.dialog_host import run_bot_dialog
@@ -105,7 +106,7 @@ def build_runtime(
         # advisory locks on PostgreSQL (several worker processes), in-process on SQLite
         locks=locks_for(db, max_held=settings.workers.max_turns),
         memory=MemoryStore(db, clock, max_value_bytes=settings.memory.max_value_bytes),
-        memories=MemoriesStore(db, clock),
+        memories=memories,
         identity=identity,
         sessions=sessions,
         inbox=InboxStore(db, clock),
@@ -135,6 +136,7 @@ def build_runtime(
             metrics=metrics,
             bell=bell,
             vectors=vectors,
+            memories=memories,
         ),
         llm=llm,
         user_policy=user_policy,

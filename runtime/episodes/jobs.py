@@ -30,6 +30,7 @@ __all__ = [
     "EMBED_JOB",
     "EPISODE_JOB",
     "FACTS_JOB",
+    "MEMORIES_JOB",
     "SUMMARY_REQUESTED",
     "EpisodeJobs",
     "Job",
@@ -41,13 +42,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-JobKind = Literal["session_ended", "extract_facts", "embed_session"]
+JobKind = Literal["session_ended", "extract_facts", "embed_session", "edit_memories"]
 JobStatus = Literal["pending", "running", "done", "skipped", "failed"]
 JobEnd = Literal["done", "skipped", "failed"]  # the statuses a job is finished with
 
 EPISODE_JOB: JobKind = "session_ended"
 FACTS_JOB: JobKind = "extract_facts"
 EMBED_JOB: JobKind = "embed_session"  # a session's turn and episode vectors ([memory] embedding)
+MEMORIES_JOB: JobKind = "edit_memories"  # the model edits free-text memories (user-memories)
 # A session's runtime mark (session_memory kind "runtime") that a bot asked for its summary
 # (``ctx.session.summarize()``, ``SUMMARIZE SESSION``); its ending job then carries
 # ``"requested": true`` and is summarised even with episodic-memory-auto-summarize false.
@@ -120,7 +122,7 @@ class EpisodeJobs:
         now = self.clock.now()
         lease = now + timedelta(seconds=self.lease)
         due = and_(
-            _j.kind.in_((EPISODE_JOB, FACTS_JOB, EMBED_JOB)),
+            _j.kind.in_((EPISODE_JOB, FACTS_JOB, EMBED_JOB, MEMORIES_JOB)),
             _j.status.in_(("pending", "running")),
             _j.run_after <= now,
         )
@@ -156,10 +158,12 @@ class EpisodeJobs:
         *,
         extract_facts: bool = False,
         embed: bool = False,
+        edit_memories: bool = False,
     ) -> None:
         """Mark ``job`` ended on ``conn``; raises LostLease (rolling back) if it is not ours.
 
-        ``extract_facts`` and ``embed`` queue those jobs for the same session.
+        ``extract_facts``, ``embed`` and ``edit_memories`` queue those jobs for the same
+        session.
         """
         now = self.clock.now()
         ended = conn.execute(
@@ -169,7 +173,7 @@ class EpisodeJobs:
         ).rowcount
         if ended != 1:
             raise LostLease(job.id)
-        follow_ups = ((FACTS_JOB, extract_facts), (EMBED_JOB, embed))
+        follow_ups = ((FACTS_JOB, extract_facts), (EMBED_JOB, embed), (MEMORIES_JOB, edit_memories))
         for kind in (kind for kind, wanted in follow_ups if wanted):
             conn.execute(
                 insert(JOBS).values(
@@ -192,10 +196,19 @@ class EpisodeJobs:
         extract: bool = False,
         *,
         embed: bool = False,
+        edit_memories: bool = False,
     ) -> None:
         """:meth:`finish_in` in a transaction of its own (nothing else to write with it)."""
         with self.db.write() as conn:
-            self.finish_in(conn, job, status, reason, extract_facts=extract, embed=embed)
+            self.finish_in(
+                conn,
+                job,
+                status,
+                reason,
+                extract_facts=extract,
+                embed=embed,
+                edit_memories=edit_memories,
+            )
 
     def release(self, job: Job, *, delay: float, attempts: int, reason: str | None) -> None:
         """Put ``job`` back to pending, due in ``delay`` seconds; LostLease if not ours."""

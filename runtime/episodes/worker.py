@@ -27,6 +27,11 @@ an ``extract_facts`` job for the same session (see :mod:`runtime.facts`). It is 
 own so that its retries, failures and backoff never hold up or repeat the episode, and so an
 extraction can run even for a bot that keeps no episodes.
 
+When the bot has ``user-memories,agentic``, finishing a ``session_ended`` job also queues an
+``edit_memories`` job: one model call that sees the person's free-text memories and the
+session and answers additions, updates and deletions (:mod:`runtime.episodes.memories`), so a
+refined memory replaces its older wording instead of piling up beside it.
+
 With ``[memory] embedding`` set, finishing a ``session_ended`` job (done, skipped or failed)
 also queues an ``embed_session`` job: the vectors of that session's turns and episode, for
 semantic recall, computed here and never on the turn path. A model that is down delays it
@@ -53,7 +58,16 @@ from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.episodes.bell import JobBell
 from mnemobot.runtime.episodes.facts.extraction import Provenance, apply_fact_changes, known_facts
 from mnemobot.runtime.episodes.facts.prompts import FactProposal, KnownFact, extraction_messages
-from mnemobot.runtime.episodes.jobs import EMBED_JOB, FACTS_JOB, EpisodeJobs, Job, LostLease
+from mnemobot.runtime.episodes.jobs import (
+    EMBED_JOB,
+    FACTS_JOB,
+    MEMORIES_JOB,
+    EpisodeJobs,
+    Job,
+    LostLease,
+)
+from mnemobot.runtime.episodes.memories.editing import apply_memory_edits, shown_memories
+from mnemobot.runtime.episodes.memories.prompts import MemoryEdits, ShownMemory, editing_messages
 from mnemobot.runtime.episodes.prompts import (
     SUMMARY_RULES,
     EpisodeSummary,
@@ -66,6 +80,8 @@ from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.llm.client import LLM
 from mnemobot.runtime.llm.prompt import TurnLine
 from mnemobot.runtime.llm.structured import InvalidAnswer, ask_for_json
+from mnemobot.runtime.memories.record import Origin
+from mnemobot.runtime.memories.store import MemoriesStore
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.sql import KeyValueSQL
 from mnemobot.runtime.ops.metrics import Metrics
@@ -110,6 +126,7 @@ class EpisodeWorker:
         vectors: fills in recall vectors (``[memory] embedding``); None when it is off.
         catch_up_every: seconds between passes over rows that still lack a vector (the first
             pass is at once); None: no such passes, only the jobs.
+        memories: free-text memories' store, edited in ``user-memories,agentic`` mode.
     """
 
     def __init__(
@@ -131,6 +148,7 @@ class EpisodeWorker:
         bell: JobBell | None = None,
         vectors: VectorFiller | None = None,
         catch_up_every: float | None = 300.0,
+        memories: MemoriesStore | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -156,6 +174,7 @@ class EpisodeWorker:
         self.vectors = vectors
         self.catch_up_every = catch_up_every
         self._next_catch_up = clock.now()
+        self.memories = memories or MemoriesStore(db, clock)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -243,6 +262,8 @@ class EpisodeWorker:
             return "failed"
         if job.kind == FACTS_JOB:
             return await self._extract_facts(job)
+        if job.kind == MEMORIES_JOB:
+            return await self._edit_memories(job)
         if job.kind == EMBED_JOB:
             return await self._embed(job)
         return await self._summarise(job)
@@ -255,6 +276,15 @@ class EpisodeWorker:
         return (
             bot is not None
             and bot.options.user_memory_agentic
+            and bot.options.user_memory_enabled
+            and user_messages > 0
+        )
+
+    @staticmethod
+    def _wants_memories(bot: Bot | None, user_messages: int) -> bool:
+        return (
+            bot is not None
+            and bot.options.user_memories == "agentic"
             and bot.options.user_memory_enabled
             and user_messages > 0
         )
@@ -281,10 +311,18 @@ class EpisodeWorker:
         turns = await self.db.run(self._turns, job.session_id)
         user_messages = said_by_user(turns)
         follow_up = self._wants_facts(bot, user_messages)
+        memories = self._wants_memories(bot, user_messages)
         reason = self._skip_reason(job, bot, user_messages)
         if reason is not None:
             await self.db.run(
-                lambda: self.jobs.finish(job, "skipped", reason, follow_up, embed=self._embeds)
+                lambda: self.jobs.finish(
+                    job,
+                    "skipped",
+                    reason,
+                    follow_up,
+                    embed=self._embeds,
+                    edit_memories=memories,
+                )
             )
             return "skipped"
         assert bot is not None
@@ -301,12 +339,19 @@ class EpisodeWorker:
         except InvalidAnswer as exc:
             failure = str(exc)
             await self.db.run(
-                lambda: self.jobs.finish(job, "failed", failure, follow_up, embed=self._embeds)
+                lambda: self.jobs.finish(
+                    job,
+                    "failed",
+                    failure,
+                    follow_up,
+                    embed=self._embeds,
+                    edit_memories=memories,
+                )
             )
             logger.error("episode for session %s failed: %s", job.session_id, exc)
             return "failed"
         await self.db.run(
-            self._store_episode, job, bot, summary.redacted(), user_messages, follow_up
+            self._store_episode, job, bot, summary.redacted(), user_messages, follow_up, memories
         )
         if job.user_id is not None:
             await self.rollup.enforce_max_episodes(job.user_id, bot)
@@ -340,7 +385,13 @@ class EpisodeWorker:
         return [TurnLine(role=r.role, text=r.text, bot=r.bot) for r in ordered]
 
     def _store_episode(
-        self, job: Job, bot: Bot, summary: EpisodeSummary, user_messages: int, follow_up: bool
+        self,
+        job: Job,
+        bot: Bot,
+        summary: EpisodeSummary,
+        user_messages: int,
+        follow_up: bool,
+        memories: bool = False,
     ) -> None:
         details = {
             "decisions": summary.decisions,
@@ -364,7 +415,13 @@ class EpisodeWorker:
                 )
             )
             self.jobs.finish_in(
-                conn, job, "done", None, extract_facts=follow_up, embed=self._embeds
+                conn,
+                job,
+                "done",
+                None,
+                extract_facts=follow_up,
+                embed=self._embeds,
+                edit_memories=memories,
             )
 
     # -- recall vectors ---------------------------------------------------------------------
@@ -473,3 +530,62 @@ class EpisodeWorker:
         resolve = getattr(self.llm, "resolve", None)
         route = resolve(alias) if callable(resolve) else None
         return str(getattr(route, "model", alias))
+
+    # -- agentic free-text memories ----------------------------------------------------------
+
+    async def _edit_memories(self, job: Job) -> str:
+        """One model call that sees the person's memories and the session, and edits them."""
+        bot = self._bot(job.bot)
+        turns = await self.db.run(self._turns, job.session_id)
+        if not self._wants_memories(bot, said_by_user(turns)) or job.user_id is None:
+            reason = "user-memories is not agentic, or nothing the user said to read"
+            await self.db.run(self.jobs.finish, job, "skipped", reason)
+            return "skipped"
+        assert bot is not None
+        if self.llm is None:
+            return await self._wait_for_model(job)
+        user_id = job.user_id
+        shown = await self.db.run(self._shown_memories, user_id)
+        try:
+            edits = await ask_for_json(
+                self.llm,
+                editing_messages(shown, transcript(turns)),
+                MemoryEdits,
+                model=bot.options.episodic_memory_model,
+                bot=bot.name,
+                user_id=user_id,
+                purpose="memories",
+                tries=self.answer_tries,
+            )
+        except LLMError as exc:
+            return await self.jobs.retry_later(job, f"model unavailable: {exc}")
+        except InvalidAnswer as exc:
+            await self.db.run(self.jobs.finish, job, "failed", str(exc))
+            return "failed"
+        await self.db.run(self._apply_memories, job, bot, shown, edits)
+        return "done"
+
+    def _shown_memories(self, user_id: str) -> list[ShownMemory]:
+        with self.db.read() as conn:
+            return shown_memories(conn, user_id)
+
+    def _apply_memories(
+        self, job: Job, bot: Bot, shown: list[ShownMemory], edits: MemoryEdits
+    ) -> None:
+        assert job.user_id is not None
+        with self.db.write() as conn:
+            changes = apply_memory_edits(
+                conn,
+                self.memories,
+                user_id=job.user_id,
+                shown=shown,
+                edits=edits,
+                origin=Origin("agentic", bot.name, job.session_id),
+                limit=bot.options.user_memory_max_keys,
+                now=self.clock.now(),
+            )
+            note = "; ".join(changes.rejected)[:2000] or None
+            self.jobs.finish_in(conn, job, "done", note)
+        logger.info(
+            "memories from session %s (bot %s): %s", job.session_id, bot.name, changes.counts()
+        )
