@@ -34,6 +34,7 @@ from mnemobot.runtime.cli.common import (
     warn,
 )
 from mnemobot.runtime.cli.lazy import LazyGroup, click_command
+from mnemobot.runtime.cli.memories import memories_app
 from mnemobot.runtime.cli.memory import memory_app
 from mnemobot.runtime.cli.people import people_app
 
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(memory_app, name="memory")
+app.add_typer(memories_app, name="memories")
 app.add_typer(people_app, name="people")
 app.add_typer(db_app, name="db")
 
