@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mnemobot.runtime.errors import ConfigError
+from mnemobot.runtime.memory.sensitive import SensitiveRule, check_value_kinds
 
 __all__ = ["CHOICES", "OPTIONS", "BotOptions", "load_options"]
 
@@ -44,6 +45,13 @@ class BotOptions:
     http_timeout: float = 10.0
     http_max_bytes: int = 1_000_000
     dialog_step_budget: int = 10_000
+    sensitive_keys: tuple[str, ...] = field(default_factory=tuple)
+    sensitive_values: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def sensitive(self) -> SensitiveRule:
+        """What this bot keeps out of prompts and shows hidden (runtime/memory/sensitive.py)."""
+        return SensitiveRule(self.sensitive_keys, self.sensitive_values)
 
 
 # config.csv spelling -> field name
@@ -134,4 +142,6 @@ def load_options(path: Path, bot_name: str) -> BotOptions:
             values[attr] = _choice(raw, CHOICES[attr], where, option)
         else:
             values[attr] = _convert(raw, getattr(defaults, attr), where, option)
+        if attr == "sensitive_values" and (problem := check_value_kinds(values[attr], where)):
+            raise ConfigError(problem)
     return BotOptions(**values)

@@ -29,6 +29,7 @@ from typing import Any
 
 from mnemobot.runtime.bots.options import BotOptions, load_options
 from mnemobot.runtime.errors import ConfigError, UnknownBot
+from mnemobot.runtime.memory.sensitive import SensitiveRule
 
 __all__ = ["Bot", "BotRegistry", "load_bot", "load_bots"]
 
@@ -174,6 +175,12 @@ class BotRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._bots)
+
+    @property
+    def sensitive(self) -> SensitiveRule:
+        """Every loaded bot's sensitive-keys and sensitive-values together: user memory is
+        shared, so what one bot declares sensitive stays out of every prompt."""
+        return SensitiveRule.union(bot.options.sensitive for bot in self._bots.values())
 
     def get(self, name: str) -> Bot:
         try:

@@ -221,6 +221,11 @@ async def run_active_bot(services: BotServices, turn: Turn) -> None:
             await target.on_message(ctx)
         else:
             await _llm_answer(services, ctx)
+    # Sensitive values this turn wrote are masked where its log repeats them (the person's
+    # answer to "your password?", a reply that echoes it): see runtime/memory/sensitive.py.
+    turn.hidden_texts = services.bots.sensitive.hidden_texts(
+        (op.key, op.value) for _, op in turn.writes.ops if op.kind in ("set", "append")
+    )
 
 
 async def _dialog(services: BotServices, ctx: BotContext, bot: Bot, message: str | None) -> None:
@@ -240,6 +245,7 @@ async def _ask_llm(services: BotServices, ctx: BotContext, question: str) -> str
         bot=bot,
         user_memory=ctx.user.memory,
         memories=ctx.user.memories,
+        sensitive=services.bots.sensitive,
         context=ctx.session.context,
         session_id=ctx.session.id,
         recall=services.recall,  # assemble_prompt leaves it out when user memory is off
@@ -267,6 +273,7 @@ async def preview_prompt(
         bot=bot,
         user_memory=MemoryScope(memory, memory.user_ref(user_id, services.user_policy(bot))),
         memories=memories_view(services, user_id, bot, session_id, None),
+        sensitive=services.bots.sensitive,
         context=(
             MemoryScope(memory, memory.session_ref(session_id, user_id, "context"))
             if session_id

@@ -22,8 +22,9 @@ from mnemobot.runtime.llm.prompt import (
     TurnLine,
 )
 from mnemobot.runtime.memories.view import MemoriesView
+from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.memory.store import MemoryScope
-from mnemobot.runtime.recall.search import WINDOW_HITS, Recall
+from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled, RecallSet
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
@@ -86,6 +87,7 @@ async def assemble_prompt(
     memory_budget: int,
     question: str,
     memories: MemoriesView | None = None,
+    sensitive: SensitiveRule | None = None,
 ) -> BuiltPrompt:
     """The prompt ``bot`` would send for ``question``, from the person's memory.
 
@@ -93,6 +95,7 @@ async def assemble_prompt(
     (``user-memory-enabled,false``) gets neither facts nor recall. ``memories`` (free-text,
     ``ctx.user.memories``) go in unless the bot's ``user-memories`` is ``off``: all of them
     for a person with few, else those recall finds for the question, then the newest.
+    What ``sensitive`` (else the bot's own sensitive-keys/values) names is kept out.
     """
     model = bot.options.model
     remembers = bot.options.user_memory_enabled
@@ -125,13 +128,38 @@ async def assemble_prompt(
         memory_budget=memory_budget,
     )
     options = bot.options
-    return assembler.build(
+    rule = options.sensitive if sensitive is None else sensitive
+    shared = await context.items() if context is not None else {}
+    before = len(facts) + len(notes) + len(shared)
+    facts = [f for f in facts if not rule.hides(f.key, f.value)]
+    notes = [n for n in notes if not rule.hides(None, n.text)]
+    shared = {k: v for k, v in shared.items() if not rule.hides(k, v)}
+    kept_out = before - len(facts) - len(notes) - len(shared)
+    if found is not None and rule:
+        kept_out += _recall_without_sensitive(found, rule)
+    built = assembler.build(
         persona=options.prompt,
         question=question,
         facts=facts,
         memories=notes,
-        context=await context.items() if context is not None else {},
+        context=shared,
         recalled=found,
         max_episodes=options.episodic_memory_history if options.episodic_memory_enabled else 0,
         turns=turns,
     )
+    built.kept_out = kept_out
+    return built
+
+
+def _recall_without_sensitive(found: RecallSet, rule: SensitiveRule) -> int:
+    """Drop from ``found`` the facts with a sensitive key and anything holding a sensitive
+    value; returns how many were dropped."""
+    dropped = 0
+    for source in ("turns", "episodes", "facts", "earlier_facts", "memories"):
+        hits: list[Recalled] = getattr(found, source)
+        kept = [h for h in hits if not (rule.key_hidden(h.key) or rule.text_hidden(h.text))]
+        dropped += len(hits) - len(kept)
+        setattr(found, source, kept)
+    for hit_id, answers in found.after.items():
+        found.after[hit_id] = [a for a in answers if not rule.text_hidden(a.text)]
+    return dropped

@@ -134,6 +134,7 @@ class BuiltPrompt:
     tokens: int
     not_considered: dict[str, int] = field(default_factory=dict)
     searched: str = ""  # the words recall looked for
+    kept_out: int = 0  # remembered items left out as sensitive (sensitive-keys/-values)
 
     def included(self, section: Section) -> list[PromptItem]:
         return [i for i in self.items if i.section == section and i.included]
@@ -146,6 +147,8 @@ class BuiltPrompt:
         ]
         if self.searched:
             lines.append(f"recall searched for: {self.searched}")
+        if self.kept_out:
+            lines.append(f"kept out as sensitive (sensitive-keys/-values): {self.kept_out}")
         for section in SECTIONS:
             items = [i for i in self.items if i.section == section]
             skipped = self.not_considered.get(section, 0)

@@ -8,9 +8,10 @@ safe to log.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["redact", "redact_credentials", "secret_reason", "strings_in"]
+__all__ = ["redact", "redact_credentials", "secret_reason", "strings_in", "value_kind_in"]
 
 
 _SECRET_KEY = re.compile(
@@ -97,6 +98,35 @@ def _text_secret(text: str) -> str | None:
     if _opaque(text):
         return "a long opaque string (a key or token?)"
     return None
+
+
+_TOKEN_KINDS = (
+    "an API key",
+    "a Slack token",
+    "a GitHub token",
+    "an AWS key",
+    "a Google API key",
+    "a JWT",
+    "a private key",
+    "a bearer token",
+)
+
+
+def value_kind_in(text: str, kinds: Sequence[str]) -> bool:
+    """Whether ``text`` holds a value of one of ``kinds``: ``a card number`` (Luhn-checked),
+    ``a token`` (any key or token above, or a long opaque string), or a pattern's own name
+    (``an IBAN``, ``a social security number``). A bot's ``sensitive-values`` names them."""
+    for kind in kinds:
+        if kind == "a card number" and _card_numbers(text):
+            return True
+        if kind == "a token" and (
+            any(p.search(text) for name, p in _TOKEN_PATTERNS if name in _TOKEN_KINDS)
+            or _opaque(text)
+        ):
+            return True
+        if any(name == kind and p.search(text) for name, p in _TOKEN_PATTERNS):
+            return True
+    return False
 
 
 def strings_in(value: Any) -> list[str]:

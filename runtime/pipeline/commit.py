@@ -22,6 +22,7 @@ from mnemobot.runtime.conversations.inbox import InboxStore
 from mnemobot.runtime.conversations.outbox import OutboxStore
 from mnemobot.runtime.conversations.sessions import SessionStore
 from mnemobot.runtime.memory.secrets_filter import redact
+from mnemobot.runtime.memory.sensitive import masker
 from mnemobot.runtime.memory.store import MemoryStore
 from mnemobot.runtime.messages import OutboundMessage, TurnResult
 from mnemobot.runtime.people.privacy import forget_user_in
@@ -85,6 +86,7 @@ class TurnCommitter:
         now = self.clock.now()
         user_id = turn.user.user_id
         session = turn.session
+        mask = masker(turn.hidden_texts)
         rows: list[dict[str, Any]] = [
             {
                 "id": new_id(),
@@ -93,7 +95,9 @@ class TurnCommitter:
                 "bot": turn.addressed_bot,
                 "role": "user",
                 "seq": 0,
-                "text": redact(turn.msg.text if turn.logged_text is None else turn.logged_text),
+                "text": redact(
+                    mask(turn.msg.text if turn.logged_text is None else turn.logged_text)
+                ),
                 "event_id": turn.msg.event_id,
                 "created_at": now,
             }
@@ -106,7 +110,7 @@ class TurnCommitter:
                 "bot": r.bot,
                 "role": "bot",
                 "seq": r.seq + 1,
-                "text": redact(r.text),
+                "text": redact(mask(r.text)),
                 "event_id": None,
                 "created_at": now,
             }

@@ -39,3 +39,4 @@ class Turn:
     addressed_bot: str = ""
     logged_text: str | None = None  # what the turn log keeps, when not the whole text
     deliver: Deliver | None = None  # sends committed replies while the conversation is held
+    hidden_texts: list[str] = field(default_factory=list)  # sensitive values the log masks

@@ -41,10 +41,11 @@ class Bots(AdminPart):
         """Every key of a bot's own memory (shared by all the people it talks to)."""
         store = self.runtime.memory
         rows = store.read_rows(store.bot_ref(self._check_bot(bot)))
+        rule = self.runtime.bots.sensitive
         return [
             {
                 "key": r.key,
-                "value": r.value,
+                "value": rule.shown(r.key, r.value),
                 "created_at": iso(r.created_at),
                 "updated_at": iso(r.updated_at),
             }

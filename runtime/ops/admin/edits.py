@@ -61,7 +61,7 @@ class PersonEdits(AdminPart):
             if r.key == key:
                 return {
                     "key": r.key,
-                    "value": r.value,
+                    "value": self.runtime.bots.sensitive.shown(r.key, r.value),
                     "memory_type": r.memory_type,
                     "ttl": iso(r.ttl),
                     "created_at": iso(r.created_at),

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, String, cast, func, or_, select
 
 from mnemobot.runtime.episodes.facts.extraction import fact_history
 from mnemobot.runtime.errors import UnknownUser
+from mnemobot.runtime.memory.sensitive import HIDDEN
 from mnemobot.runtime.ops.admin.base import Actor, AdminPart, iso
 from mnemobot.runtime.ops.audit import AuditRecord
 from mnemobot.runtime.people.privacy import export_user, forget_user
@@ -53,6 +54,7 @@ NAME_KEYS = (
 )
 SUMMARY_JOB = "session_ended"
 SESSIONS_SHOWN = 10
+SCOPED = ("memory", "context", "temp")  # a session's kinds of rows the inspector shows
 EPISODES_SHOWN = 100
 
 
@@ -83,7 +85,12 @@ class People(AdminPart):
 
     def recall(self, user_id: str, query: str, limit: int = 10) -> list[dict[str, Any]]:
         """What recall finds about ``user_id`` for ``query``, best first, each with its source."""
-        return [hit.as_dict() for hit in self.runtime.recall.search(user_id, query, limit=limit)]
+        rule = self.runtime.bots.sensitive
+        found = [hit.as_dict() for hit in self.runtime.recall.search(user_id, query, limit=limit)]
+        for hit in found:
+            if rule.key_hidden(hit.get("key")) or rule.text_hidden(hit["text"]):
+                hit["text"] = HIDDEN
+        return found
 
     def search(self, q: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
         """People whose id, name, e-mail or channel account matches ``q``, by name.
@@ -215,7 +222,11 @@ class People(AdminPart):
         for session in sessions:
             session["summary"] = summaries.get(session["id"])
         history = fact_history(self.db, user_id)
+        rule = self.runtime.bots.sensitive  # sensitive-keys/-values: shown as (hidden)
+        for row in [*memory, *history, *(r for s in sessions for k in SCOPED for r in s[k])]:
+            row["value"] = rule.shown(row["key"], row["value"])
         names = {m["key"]: m["value"] for m in memory if m["key"] in NAME_KEYS}
+        names = {k: v for k, v in names.items() if v != HIDDEN}
         return {
             "user": {
                 **_row(user, "id", "display_name", "email", "language", "created_at"),
@@ -273,7 +284,7 @@ class People(AdminPart):
 
     @staticmethod
     def _session(conn: Connection, session: Any, turns: int) -> dict[str, Any]:
-        scoped: dict[str, list[dict[str, Any]]] = {"memory": [], "context": [], "temp": []}
+        scoped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SCOPED}
         for r in conn.execute(
             select(SESSION_MEMORY).where(_sm.session_id == session["id"]).order_by(_sm.key)
         ).mappings():
