@@ -126,6 +126,7 @@ async def assemble_prompt(
         budget=llm_settings.prompt_budget,
         reserve=llm_settings.answer_reserve,
         memory_budget=memory_budget,
+        bot=bot.name,
     )
     options = bot.options
     rule = options.sensitive if sensitive is None else sensitive

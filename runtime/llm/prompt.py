@@ -183,6 +183,8 @@ class PromptAssembler:
         max_memories: free-text memories considered at most: all of them when a person has
             no more, else those recall matched for the message first, then the newest.
         max_turns: recent turns of this session considered at most.
+        bot: the bot the prompt is for: recalled conversations with it are headed by their
+            date alone (a name repeated on every group costs the lines it could hold).
     """
 
     def __init__(
@@ -195,6 +197,7 @@ class PromptAssembler:
         max_facts: int = 40,
         max_turns: int = 20,
         max_memories: int = 20,
+        bot: str | None = None,
     ) -> None:
         self.count_tokens = count_tokens
         self.budget = budget
@@ -203,6 +206,7 @@ class PromptAssembler:
         self.max_facts = max_facts
         self.max_memories = max_memories
         self.max_turns = max_turns
+        self.bot = bot
 
     def build(
         self,
@@ -311,10 +315,8 @@ class PromptAssembler:
     ) -> list[PromptItem]:
         """Recalled candidates, best first, filling ``memory_budget`` whole item by item."""
         candidates: list[tuple[float, Recalled, str]] = []
-        for hit in found.turns:
-            candidates.append((hit.score, hit, f"transcript hit #{hit.rank + 1}"))
-            for answer in found.after.get(hit.id, ()):
-                candidates.append((hit.score, answer, f"said after hit #{hit.rank + 1}"))
+        for turn in found.turns:
+            candidates.append((turn.score, turn, _found_as(turn)))
         for index, episode in enumerate(found.episodes[:max_episodes]):
             place = EPISODE_OFFSET + EPISODE_SPACING * index
             candidates.append((1.0 / (FUSION_CONSTANT + place), episode, f"episode #{index + 1}"))
@@ -358,7 +360,7 @@ class PromptAssembler:
             if room < FEWEST_TOKENS or len(line_text) > room * CHARS_PER_TOKEN_AT_MOST:
                 item.reason = "over the memory budget"  # plainly: not worth the tokenizer
                 continue
-            header = _group_header(hit)
+            header = _group_header(hit, self.bot)
             cost = self.count_tokens(line_text) + 1
             if header not in headed:
                 cost += self.count_tokens(header) + 1
@@ -408,8 +410,7 @@ class PromptAssembler:
     def _total(self, messages: list[dict[str, str]]) -> int:
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
 
-    @staticmethod
-    def _render(persona: str, question: str, items: list[PromptItem]) -> list[dict[str, str]]:
+    def _render(self, persona: str, question: str, items: list[PromptItem]) -> list[dict[str, str]]:
         parts = [persona.strip(), DATA_RULE]
         notes = [i for i in items if i.section == "memories" and i.included]
         if notes:
@@ -424,7 +425,7 @@ class PromptAssembler:
                 parts.append(f"{_section_heading(section)}\n{_OPEN}\n{text}\n{_CLOSE}")
         recalled = [i.content for i in items if i.section == "recalled" and i.included]
         if recalled:
-            parts.append(f"{_section_heading('recalled')}\n{_transcript(recalled)}")
+            parts.append(f"{_section_heading('recalled')}\n{_transcript(recalled, self.bot)}")
         messages = [{"role": "system", "content": "\n\n".join(parts)}]
         for item in items:
             if isinstance(item.content, TurnLine) and item.included:
@@ -444,6 +445,14 @@ def _quoted(text: str) -> str:
     return flat.replace(_OPEN, "‹‹‹").replace(_CLOSE, "›››")
 
 
+def _found_as(line: Recalled) -> str:
+    """How a transcript line was found, for the trace."""
+    if line.strength is None:
+        return f"transcript hit #{line.rank + 1}"
+    how = "no word matched" if line.hit is None else f"hit #{line.hit + 1}"
+    return f"transcript line #{line.rank + 1} ({how}, {line.strength:.3f} with the lines around it)"
+
+
 def _recalled_line(hit: Recalled) -> str:
     if hit.kind == "turn":
         return f"{'user' if hit.role == 'user' else 'bot'}: {_quoted(hit.text)}"
@@ -452,15 +461,16 @@ def _recalled_line(hit: Recalled) -> str:
     return f"{hit.kind}: {_quoted(hit.text)}"
 
 
-def _group_header(hit: Recalled) -> str:
-    """The line that opens a group: a conversation's date and bot, or earlier fact values."""
+def _group_header(hit: Recalled, own_bot: str | None) -> str:
+    """The line that opens a group: a conversation's date, and its bot unless it is
+    ``own_bot`` (the one the prompt is for); or earlier fact values."""
     if hit.kind == "earlier fact":
         return "[earlier values of facts]"
-    bot = f" · {hit.bot}" if hit.bot else ""
+    bot = f" · {hit.bot}" if hit.bot and hit.bot != own_bot else ""
     return f"[{hit.at.date().isoformat()}{bot}]"
 
 
-def _transcript(recalled: list[Recalled]) -> str:
+def _transcript(recalled: list[Recalled], own_bot: str | None) -> str:
     """Recalled items grouped by conversation, oldest first, summaries before lines."""
     groups: dict[str, list[Recalled]] = {}
     for hit in recalled:
@@ -473,7 +483,7 @@ def _transcript(recalled: list[Recalled]) -> str:
 
     lines = [_OPEN]
     for group in sorted(groups.values(), key=when):
-        lines.append(_group_header(group[0]))
+        lines.append(_group_header(group[0], own_bot))
         group.sort(key=lambda h: (h.kind != "episode", h.said_at or h.at, h.seq))
         lines.extend(_recalled_line(h) for h in group)
     lines.append(_CLOSE)

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.recall.around import neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import search_terms
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import FullText, SearchTerm
-from mnemobot.runtime.storage.tables import TURNS
 from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ EPISODES_READ = 10
 FACTS_READ = 20
 COMMON_SHARE = 0.05  # a word in more than this share of all transcript lines tells none apart
 COMMON_FLOOR = 2000  # ...unless it is in fewer lines than this (small histories keep every word)
-WINDOW_HITS = 5  # the best transcript hits bring the line said right after them (the answer)
+WINDOW_HITS = 40  # the best transcript hits ranked with the lines around them (recall.around)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,8 @@ class Recalled:
     seq: int = 0  # turns: order within the turn's rows
     said_at: datetime | None = None  # turns: the moment it was said (``at`` is its session's)
     similarity: float | None = None  # semantic recall: cosine to the query; None: not near
+    hit: int | None = None  # ranked in context: its place among the hits; None: no word matched
+    strength: float | None = None  # ranked in context: with the lines around it (recall.around)
 
     def as_dict(self) -> dict[str, Any]:
         """The result as the API, CLI and BASIC give it: JSON values only."""
@@ -98,7 +100,6 @@ class RecallSet:
     facts: list[Recalled] = field(default_factory=list)
     earlier_facts: list[Recalled] = field(default_factory=list)
     memories: list[Recalled] = field(default_factory=list)  # free-text memories
-    after: dict[str, list[Recalled]] = field(default_factory=dict)  # hit id -> its answer
     limits: dict[str, int] = field(default_factory=dict)  # source -> rows read at most
 
     def merged(self) -> list[Recalled]:
@@ -121,18 +122,6 @@ def _value_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-_NEXT_TURNS = (
-    select(TURNS.c.id, TURNS.c.role, TURNS.c.text, TURNS.c.seq, TURNS.c.created_at, TURNS.c.bot)
-    .where(
-        TURNS.c.session_id == bindparam("session_id"),
-        TURNS.c.user_id == bindparam("user_id"),
-        TURNS.c.created_at >= bindparam("created_at"),
-    )
-    .order_by(TURNS.c.created_at, TURNS.c.seq)
-    .limit(bindparam("limit"))
-)
 
 
 class Recall:
@@ -173,9 +162,11 @@ class Recall:
     ) -> RecallSet:
         """Every source searched for ``query`` (blocking: run it with ``Database.run``).
 
-        The best ``window`` transcript hits come with the line said right after each (most
-        often the answer to it), read in the same snapshot. With ``query_vector`` (from
-        :meth:`query_vector`) turns and episodes are ranked by meaning too, and fused.
+        With ``window``, the best ``window`` transcript hits are read with the lines said right
+        before and after them, in the same snapshot, and ranked with them and their
+        conversation's summary (:mod:`recall.around`): ``turns`` then holds those lines too,
+        in that order. With ``query_vector`` (from :meth:`query_vector`) turns and episodes
+        are ranked by meaning too, and fused.
         """
         terms = search_terms(query)
         found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
@@ -210,9 +201,28 @@ class Recall:
             found.earlier_facts = [_earlier_fact(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "user_memories", user_id, terms, limit=facts, now=now)
             found.memories = [_memory(row, rank) for rank, row in enumerate(rows)]
-            for hit in found.turns[:window]:
-                found.after[hit.id] = self.following(conn, user_id, hit, 1)
+            if window > 0:
+                found.turns = self._in_context(conn, user_id, found, window)
         return found
+
+    def _in_context(
+        self, conn: Connection, user_id: str, found: RecallSet, window: int
+    ) -> list[Recalled]:
+        """``found.turns`` and the lines around the best ``window`` of them, ranked together."""
+        places, rows = neighbours(conn, user_id, found.turns[:window])
+        by_id = {hit.id: hit for hit in found.turns}
+        lines = [by_id.get(row["id"]) or _line_next_to(row, by_id[row["next_to"]]) for row in rows]
+        ranked = ranked_in_context(found.turns, places, lines, found.episodes)
+        return [
+            replace(
+                line,
+                score=_fused(rank),
+                rank=rank,
+                hit=line.rank if line.id in by_id else None,
+                strength=strength,
+            )
+            for rank, (line, strength) in enumerate(ranked)
+        ]
 
     def _distinctive(self, conn: Connection, terms: list[SearchTerm]) -> list[SearchTerm]:
         """The terms worth searching the transcript for: not those in most lines of it.
@@ -241,44 +251,6 @@ class Recall:
             user_id, query, turns=reach, episodes=reach, facts=reach, query_vector=query_vector
         )
         return found.merged()[:limit]
-
-    def following(
-        self, conn: Connection, user_id: str, hit: Recalled, count: int
-    ) -> list[Recalled]:
-        """The ``count`` lines of ``hit``'s session said right after it (its answer, mostly)."""
-        rows = conn.execute(
-            _NEXT_TURNS,
-            {
-                "session_id": hit.session_id,
-                "user_id": user_id,
-                "created_at": hit.said_at,
-                "limit": count + 8,  # rows of one turn share created_at; skip up to the hit
-            },
-        ).all()
-        after: list[Recalled] = []
-        seen_hit = False
-        for turn_id, role, text, seq, said_at, bot in rows:
-            if seen_hit:
-                after.append(
-                    Recalled(
-                        "turn",
-                        turn_id,
-                        text,
-                        hit.score,
-                        hit.rank,
-                        hit.at,
-                        bot=bot,
-                        channel=hit.channel,
-                        session_id=hit.session_id,
-                        role=role,
-                        seq=seq,
-                        said_at=said_at,
-                    )
-                )
-                if len(after) == count:
-                    break
-            seen_hit = seen_hit or turn_id == hit.id
-        return after
 
 
 def _turn(row: dict[str, Any], rank: int) -> Recalled:
@@ -354,4 +326,22 @@ def _memory(row: dict[str, Any], rank: int) -> Recalled:
         row["updated_at"],
         bot=row["bot"],
         session_id=row["session_id"],
+    )
+
+
+def _line_next_to(row: dict[str, Any], hit: Recalled) -> Recalled:
+    """A line said right before or after ``hit``: dated, placed and ranked as the hit."""
+    return Recalled(
+        "turn",
+        row["id"],
+        row["text"],
+        hit.score,
+        hit.rank,
+        hit.at,  # its session's date, as the hit's
+        bot=row["bot"],
+        channel=hit.channel,
+        session_id=row["session_id"],
+        role=row["role"],
+        seq=row["seq"],
+        said_at=row["created_at"],
     )

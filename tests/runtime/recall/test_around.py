@@ -1,0 +1,153 @@
+"""A transcript line ranked with the lines around it (recall.around).
+
+The ranking rule on its own first (places in, order out), then the whole path on SQLite and
+PostgreSQL: a person's conversation written through the console channel, searched with the
+lines around the hits, and the prompt a bot would send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mnemobot.runtime.bots.runner import preview_prompt
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.around import Around, ranked_in_context, strength
+from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled
+from tests.support import Chat, write_bot
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def line(name: str, session: str = "s1", kind: str = "turn") -> Recalled:
+    return Recalled(kind, name, f"text of {name}", 0.0, 0, T0, session_id=session)  # type: ignore[arg-type]
+
+
+def order(ranked: list[tuple[Recalled, float | None]]) -> list[str]:
+    return [found.id for found, _ in ranked]
+
+
+def test_a_passage_outranks_a_lone_hit_the_search_put_first() -> None:
+    lone, first, second = line("lone", "s1"), line("first", "s2"), line("second", "s2")
+    places = {
+        "lone": Around(None, None),
+        "first": Around(None, "second"),
+        "second": Around("first", None),
+    }
+
+    ranked = ranked_in_context([lone, first, second], places, [])
+
+    assert order(ranked) == ["second", "first", "lone"]
+    value = dict((found.id, v) for found, v in ranked)
+    assert value["second"] == pytest.approx(strength(2) + 0.7 * strength(1))  # the line before
+    assert value["first"] == pytest.approx(strength(1) + 0.3 * strength(2))  # the line after
+
+
+def test_the_line_after_the_best_hit_outranks_weak_hits_though_no_word_matched() -> None:
+    hits = [line(f"hit{place}", f"s{place}") for place in range(8)]
+    answer = line("answer", "s0")
+    places = {hit.id: Around(None, None) for hit in hits}
+    places["hit0"] = Around(None, "answer")
+
+    ranked = ranked_in_context(hits, places, [answer])
+
+    assert order(ranked) == [*(f"hit{p}" for p in range(5)), "answer", "hit5", "hit6", "hit7"]
+    assert ranked[5][1] == pytest.approx(0.7)  # 0.7 of hit0's 1: above hit5's 1 / 1.5
+
+
+def test_a_conversation_whose_summary_matched_lifts_its_lines() -> None:
+    in_s1, in_s2 = line("in_s1", "s1"), line("in_s2", "s2")
+    places = {"in_s1": Around(None, None), "in_s2": Around(None, None)}
+    summary_of_s2 = line("summary", "s2", kind="episode")
+
+    assert order(ranked_in_context([in_s1, in_s2], places, [])) == ["in_s1", "in_s2"]
+    lifted = ranked_in_context([in_s1, in_s2], places, [], [summary_of_s2])
+    assert order(lifted) == ["in_s2", "in_s1"]
+    assert lifted[0][1] == pytest.approx(strength(1) * 1.5)
+
+
+def test_hits_beyond_the_window_keep_their_order_after_the_ranked_ones() -> None:
+    hits = [line(f"hit{place}") for place in range(4)]
+    places = {"hit0": Around(None, None), "hit1": Around(None, None)}
+
+    ranked = ranked_in_context(hits, places, [])
+
+    assert ranked == [(hits[0], 1.0), (hits[1], strength(1)), (hits[2], None), (hits[3], None)]
+
+
+# -- the whole path, on both databases --------------------------------------------------------
+
+REPLIES = """
+    REPLIES = {
+        "how long have you had your tortoises?": "Three years now, since the spring.",
+        "my cousin keeps tortoises too": "Nice!",
+    }
+
+    async def on_message(ctx):
+        await ctx.say(REPLIES.get(ctx.text, "ok"))
+"""
+
+
+@pytest.fixture
+async def runtime(make_runtime: Callable[..., Any], tmp_path: Path) -> Runtime:
+    write_bot(tmp_path / "bots", "pets", bot_py=REPLIES)
+    return await make_runtime(bots_dir=tmp_path / "bots")
+
+
+async def test_the_answer_after_a_matched_question_is_found_and_goes_in_the_prompt(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    first_day = clock.now().date()
+    ana_chat = Chat(runtime, bot="pets", user="ana")
+
+    async def say(text: str) -> None:
+        await ana_chat.say(text)
+        clock.advance(seconds=30)  # lines of a session in the order they were said
+
+    for text in ["hello", "how long have you had your tortoises?", "lovely"]:
+        await say(text)
+    clock.advance(days=3)
+    for day in range(6):  # later conversations that mention the word, with no answer near
+        await say("my cousin keeps tortoises too")
+        await say(f"the weather on day {day} was grey")
+        clock.advance(days=3)
+    bea_chat = Chat(runtime, bot="pets", user="bea")
+    await bea_chat.say("how long have you had your tortoises?")
+    ana = await ana_chat.user_id()
+
+    found = await runtime.db.run(
+        Recall(runtime.db, clock).gather, ana, "tortoises: how long?", window=WINDOW_HITS
+    )
+
+    [answer] = [f for f in found.turns if f.text == "Three years now, since the spring."]
+    assert answer.hit is None and answer.role == "bot"  # no word of it matched
+    weaker = [f for f in found.turns if f.hit is not None and f.hit >= 5]
+    assert weaker and all(answer.rank < f.rank for f in weaker)  # 0.7 of the best hit's strength
+    hit_sessions = {f.session_id for f in found.turns if f.hit is not None}
+    assert {f.session_id for f in found.turns} == hit_sessions  # never another person's lines
+    built, _ = await preview_prompt(
+        runtime.bot_services, runtime.bots.get("pets"), ana, "tortoises: how long?"
+    )
+    system = built.messages[0]["content"]
+    assert "bot: Three years now, since the spring." in system
+    [item] = [i for i in built.items if i.rendered() == "bot: Three years now, since the spring."]
+    assert item.included and "(no word matched" in item.detail
+    assert f"[{first_day.isoformat()}]\n" in system and "· pets" not in system  # own bot
+
+
+async def test_without_a_window_the_search_gives_hits_only(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana_chat = Chat(runtime, bot="pets", user="ana")
+    await ana_chat.say("how long have you had your tortoises?")
+    ana = await ana_chat.user_id()
+
+    found = Recall(runtime.db, clock).search(ana, "tortoises", limit=10)
+
+    assert [f.text for f in found] == ["how long have you had your tortoises?"]
+    assert found[0].hit is None and found[0].strength is None
