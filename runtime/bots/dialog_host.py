@@ -121,6 +121,7 @@ async def run_bot_dialog(ctx: BotContext, bot: Bot, message: str | None, clock: 
     except DialogStateError as exc:
         # The saved position no longer fits the program (start.bas changed): start over.
         logger.warning("dialog state of bot %s dropped: %s; restarting the dialog", bot.name, exc)
+        await ctx.temp.clear()  # the old run's flow is over, and its temp memory with it
         outcome = await run_dialog(bot.dialog, host, None, None, limits=limits, clock=clock)
     ctx.dialog_state = outcome.state if outcome.waiting else None
     if not outcome.waiting:

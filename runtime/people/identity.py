@@ -87,7 +87,7 @@ class IdentityStore:
 
         owner = conn.execute(
             select(_users.id)
-            .where(_users.email == email, _users.id != resolved.user_id)
+            .where(func.lower(_users.email) == email.lower(), _users.id != resolved.user_id)
             .order_by(_users.created_at)
             .limit(1)
         ).scalar()

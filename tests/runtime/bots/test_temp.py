@@ -113,3 +113,19 @@ async def test_basic_temp_lasts_while_the_dialog_waits_and_shows_in_the_inspecto
     assert temp_rows(runtime) == {}
     [session] = admin.people.user_detail(await chat.user_id())["sessions"]
     assert session["temp"] == []
+
+
+async def test_a_dialog_restarted_after_its_program_changed_starts_without_temp(
+    make_runtime: Callable[..., Any], tmp_path: Path
+) -> None:
+    write_bot(tmp_path, "ask-bot", start_bas=DIALOG)
+    before = await make_runtime(bots_dir=tmp_path)
+    assert await Chat(before, bot="ask-bot", user="ana").say("hi") == ["ask-bot: temp step asked"]
+    await before.stop()
+
+    # start.bas changes while the dialog waits: its saved state no longer fits, it restarts
+    write_bot(tmp_path, "ask-bot", start_bas='TALK "new, temp [" + GET TEMP "step" + "]"\n')
+    after = await make_runtime(bots_dir=tmp_path)
+
+    assert await Chat(after, bot="ask-bot", user="ana").say("blue") == ["ask-bot: new, temp []"]
+    assert temp_rows(after) == {}

@@ -149,3 +149,21 @@ async def test_an_account_tied_on_later_is_theirs_and_one_that_wrote_is_merged_i
 
     with pytest.raises(AdminConflict, match="telegram:5550002 is already this person's account"):
         link(runtime, bob, "telegram:5550002")
+
+
+async def test_seeded_by_e_mail_a_slack_account_with_it_joins_at_first_contact(
+    make_runtime,
+) -> None:
+    # [link] by_email: a platform-verified e-mail (Slack's profile) ties the account on
+    runtime = await make_runtime()
+    ana = add(runtime, email="Ana@Acme.test")
+    await memory_of(runtime, ana).set("company", "Acme", memory_type="fact")
+
+    first = runtime.identity.resolve(
+        "slack", "T1:U1", "Ana", email="ana@acme.test", link_by_email=True
+    )
+
+    assert first.user_id == ana
+    assert runtime.identity.find("slack:T1:U1") == ana
+    assert users(runtime) == 1
+    assert await memory_of(runtime, ana).get("company") == "Acme"
