@@ -46,6 +46,7 @@ from mnemobot.runtime.errors import (
     MnemobotError,
     StorageError,
     UnknownBot,
+    UnknownMemory,
     UnknownUser,
 )
 from mnemobot.runtime.ops import CONTENT_TYPE, Metrics
@@ -61,7 +62,7 @@ _MAX_BODY = 1_048_576
 
 
 def _status_of(exc: MnemobotError) -> int:
-    if isinstance(exc, UnknownUser | UnknownBot | AdminNotFound):
+    if isinstance(exc, UnknownUser | UnknownBot | AdminNotFound | UnknownMemory):
         return 404
     if isinstance(exc, InvalidKey | InvalidValue | InvalidIdentity):
         return 422

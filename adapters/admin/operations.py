@@ -174,6 +174,48 @@ async def _link(call: Call) -> Any:
     )
 
 
+async def _memories(call: Call) -> Any:
+    return await call.run(call.admin.memories.list, await call.user())
+
+
+async def _add_memory(call: Call) -> Any:
+    body: s.MemoryNoteWrite = call.body
+    return await call.run(
+        call.admin.memories.add,
+        call.actor,
+        await call.user(),
+        body.memory,
+        body.topics,
+        body.input,
+        body.feedback,
+    )
+
+
+async def _edit_memory(call: Call) -> Any:
+    body: s.MemoryEdit = call.body
+    return await call.run(
+        call.admin.memories.edit,
+        call.actor,
+        await call.user(),
+        call.params["memory_id"],
+        body.memory,
+        body.topics,
+        body.input,
+        body.feedback,
+    )
+
+
+async def _delete_memory_note(call: Call) -> Any:
+    user_id = await call.user()
+    await call.run(call.admin.memories.delete, call.actor, user_id, [call.params["memory_id"]])
+    return {"deleted": call.params["memory_id"]}
+
+
+async def _delete_memory_notes(call: Call) -> Any:
+    body: s.MemoryIds = call.body
+    return await call.run(call.admin.memories.delete, call.actor, await call.user(), body.ids)
+
+
 async def _delete_episode(call: Call) -> Any:
     return await call.run(
         call.admin.edits.delete_episode, call.actor, await call.user(), call.params["episode_id"]
@@ -324,6 +366,58 @@ OPS: tuple[Op, ...] = (
         "Delete a fact (its history keeps the change)",
         s.Deleted,
         errors=(404, 409, 422),
+    ),
+    Op(
+        "GET",
+        "/users/{user}/memories",
+        _memories,
+        "A person's free-text memories (seed 004's user memories), oldest first",
+        s.MemoriesAnswer,
+        errors=(404,),
+    ),
+    Op(
+        "POST",
+        "/users/{user}/memories",
+        _add_memory,
+        "Add a free-text memory about a person; answers it with its new id",
+        s.MemoryNote,
+        body=s.MemoryNoteWrite,
+        errors=(400, 404, 409, 422),
+    ),
+    Op(
+        "PUT",
+        "/users/{user}/memories/{memory_id}",
+        _edit_memory,
+        "Edit a free-text memory in place (fields left out are kept)",
+        s.MemoryNote,
+        body=s.MemoryEdit,
+        errors=(400, 404, 422),
+    ),
+    Op(
+        "PATCH",
+        "/users/{user}/memories/{memory_id}",
+        _edit_memory,
+        "Edit a free-text memory in place (as PUT: fields left out are kept)",
+        s.MemoryNote,
+        body=s.MemoryEdit,
+        errors=(400, 404, 422),
+    ),
+    Op(
+        "DELETE",
+        "/users/{user}/memories/{memory_id}",
+        _delete_memory_note,
+        "Delete one free-text memory",
+        s.Deleted,
+        errors=(404, 422),
+    ),
+    Op(
+        "DELETE",
+        "/users/{user}/memories",
+        _delete_memory_notes,
+        'Delete several free-text memories at once, all or none (body: {"ids": [...]})',
+        s.MemoriesDeleted,
+        body=s.MemoryIds,
+        errors=(400, 404, 422),
     ),
     Op(
         "DELETE",

@@ -11,6 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from mnemobot.runtime.memories import (
+    MAX_FEEDBACK_CHARS,
+    MAX_INPUT_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TOPIC_CHARS,
+    MAX_TOPICS,
+)
+
 __all__ = [
     "AccountLink",
     "AuditAnswer",
@@ -22,6 +30,12 @@ __all__ = [
     "ForgetReceipt",
     "KeyWrite",
     "Linked",
+    "MemoriesAnswer",
+    "MemoriesDeleted",
+    "MemoryEdit",
+    "MemoryIds",
+    "MemoryNote",
+    "MemoryNoteWrite",
     "MemoryRow",
     "MemoryWrite",
     "PersonCreated",
@@ -54,6 +68,48 @@ class MemoryWrite(_Body):
     memory_type: Literal["preference", "fact", "context"] | None = Field(
         default=None, description="Omitted: from the key's prefix (fact_, ctx_, pref_)."
     )
+
+
+_TEXT = Field(
+    min_length=1,
+    max_length=MAX_TEXT_CHARS,
+    description="The memory's text (seed 004's `memory`), a sentence or two.",
+)
+_TOPICS = Field(
+    default=None,
+    max_length=MAX_TOPICS,
+    description=f"Short topic words, at most {MAX_TOPICS} of {MAX_TOPIC_CHARS} characters.",
+)
+
+
+class MemoryNoteWrite(_Body):
+    """A new free-text memory about a person."""
+
+    memory: str = _TEXT
+    topics: list[str] | None = _TOPICS
+    input: str | None = Field(
+        default=None, max_length=MAX_INPUT_CHARS, description="What the person said it came from."
+    )
+    feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS)
+
+
+class MemoryEdit(_Body):
+    """A change to a free-text memory; what is left out is kept."""
+
+    memory: str | None = Field(
+        default=None, min_length=1, max_length=MAX_TEXT_CHARS, description="The new text."
+    )
+    topics: list[str] | None = Field(
+        default=None, max_length=MAX_TOPICS, description="Replaces the topics."
+    )
+    input: str | None = Field(default=None, max_length=MAX_INPUT_CHARS)
+    feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS)
+
+
+class MemoryIds(_Body):
+    """Which memories to delete at once, all or none."""
+
+    ids: list[str] = Field(min_length=1, max_length=1000)
 
 
 class KeyWrite(_Body):
@@ -225,11 +281,37 @@ class SessionRow(_Out):
     )
 
 
+class MemoryNote(_Out):
+    """A free-text memory about a person (seed 004's ``UserMemory``)."""
+
+    id: str
+    text: str
+    memory: str = Field(description="The text again, under seed 004's name.")
+    topics: list[str]
+    input: str | None
+    feedback: str | None
+    source: str = Field(description="Who made the last change: bot, agentic, admin or cli.")
+    bot: str | None
+    session_id: str | None = Field(description="The session the last change came from.")
+    created_at: str
+    updated_at: str
+
+
+class MemoriesAnswer(_Out):
+    user_id: str
+    memories: list[MemoryNote] = Field(description="Oldest first.")
+
+
+class MemoriesDeleted(_Out):
+    deleted: list[str] = Field(description="The ids deleted.")
+
+
 class UserDetail(_Out):
     user: UserInfo
     identities: list[IdentityRow]
     memory: list[MemoryRow] = Field(description="User scope, every live key (facts included).")
     facts: list[Fact]
+    memories: list[MemoryNote] = Field(description="Free-text memories, oldest first.")
     episodes: list[EpisodeRow]
     sessions: list[SessionRow] = Field(description="Open sessions first, then the latest.")
 

@@ -9,15 +9,41 @@ from typing import TYPE_CHECKING
 from mnemobot.runtime._exports import lazy_exports
 
 if TYPE_CHECKING:
-    from mnemobot.runtime.memories.record import MemoriesMode, Memory, Origin
+    from mnemobot.runtime.memories.record import (
+        MAX_FEEDBACK_CHARS,
+        MAX_INPUT_CHARS,
+        MAX_TEXT_CHARS,
+        MAX_TOPIC_CHARS,
+        MAX_TOPICS,
+        MemoriesMode,
+        Memory,
+        Origin,
+    )
     from mnemobot.runtime.memories.store import Change, MemoriesStore
     from mnemobot.runtime.memories.view import MemoriesView
 
-__all__ = ["Change", "MemoriesMode", "MemoriesStore", "MemoriesView", "Memory", "Origin"]
+__all__ = [
+    "MAX_FEEDBACK_CHARS",
+    "MAX_INPUT_CHARS",
+    "MAX_TEXT_CHARS",
+    "MAX_TOPICS",
+    "MAX_TOPIC_CHARS",
+    "Change",
+    "MemoriesMode",
+    "MemoriesStore",
+    "MemoriesView",
+    "Memory",
+    "Origin",
+]
 
 __getattr__ = lazy_exports(
     __name__,
     {
+        "MAX_FEEDBACK_CHARS": "record",
+        "MAX_INPUT_CHARS": "record",
+        "MAX_TEXT_CHARS": "record",
+        "MAX_TOPICS": "record",
+        "MAX_TOPIC_CHARS": "record",
         "Memory": "record",
         "MemoriesMode": "record",
         "Origin": "record",

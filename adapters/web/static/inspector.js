@@ -8,6 +8,9 @@ const API = {
   search: (q) => `/admin/api/users?q=${encodeURIComponent(q)}`,
   user: (id) => `/admin/api/users/${encodeURIComponent(id)}`,
   key: (id, key) => `/admin/api/users/${encodeURIComponent(id)}/memory/${encodeURIComponent(key)}`,
+  memories: (id) => `/admin/api/users/${encodeURIComponent(id)}/memories`,
+  memory: (id, memoryId) =>
+    `/admin/api/users/${encodeURIComponent(id)}/memories/${encodeURIComponent(memoryId)}`,
   forget: (id) => `/admin/api/users/${encodeURIComponent(id)}`,
   forgetMethod: "DELETE",
   export: (id) => `/admin/api/users/${encodeURIComponent(id)}/export`,
@@ -191,6 +194,29 @@ function render(detail) {
     return tr;
   }), "Nothing remembered.");
 
+  fillTable("memories", (detail.memories || []).map((m) => {
+    const pick = el("input");
+    pick.type = "checkbox";
+    pick.value = m.id;
+    pick.setAttribute("aria-label", `Select ${m.text}`);
+    const edit = el("button", "Edit");
+    edit.type = "button";
+    edit.setAttribute("aria-label", `Edit memory ${m.text}`);
+    edit.addEventListener("click", () => startMemoryEdit(m));
+    const del = el("button", "Delete", "danger");
+    del.type = "button";
+    del.setAttribute("aria-label", `Delete memory ${m.text}`);
+    del.addEventListener("click", guarded(() => deleteMemories([m.id])));
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    actions.append(edit, del);
+    const by = m.source + (m.bot ? ` (${m.bot})` : "");
+    const tr = row([pick, m.text, m.topics.join(", "), when(m.updated_at), by, actions]);
+    tr.dataset.memoryId = m.id;
+    return tr;
+  }), "No memories.");
+  newMemory();
+
   fillTable("facts", detail.facts.map((f) => {
     const history = f.history.map((h) => `${h.action} by ${h.source}${h.bot ? ` (${h.bot})` : ""} ${when(h.created_at)}`);
     return row([el("code", f.key), f.live ? json(f.value) : "(deleted)", f.live ? "yes" : "no",
@@ -279,6 +305,42 @@ async function deleteKey(key) {
   await open(current);
 }
 
+function newMemory() {
+  $("memory-id").value = "";
+  $("memory-text").value = "";
+  $("memory-topics").value = "";
+  $("memory-form-title").textContent = "Add a memory";
+}
+
+function startMemoryEdit(memory) {
+  $("memory-id").value = memory.id;
+  $("memory-text").value = memory.text;
+  $("memory-topics").value = memory.topics.join(", ");
+  $("memory-form-title").textContent = "Edit the memory";
+  $("memory-text").focus();
+}
+
+async function saveMemory() {
+  const id = $("memory-id").value;
+  const topics = $("memory-topics").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const body = { memory: $("memory-text").value, topics };
+  if (id) await api(API.memory(current, id), { method: "PUT", body });
+  else await api(API.memories(current), { method: "POST", body });
+  notice(id ? "Memory saved." : "Memory added.");
+  await open(current);
+}
+
+async function deleteMemories(ids) {
+  if (!ids.length) { notice("Select the memories to delete first.", true); return; }
+  await api(API.memories(current), { method: "DELETE", body: { ids } });
+  notice(`Deleted ${ids.length} ${ids.length === 1 ? "memory" : "memories"}.`);
+  await open(current);
+}
+
+function selectedMemories() {
+  return [...$("memories").querySelectorAll("tbody input[type=checkbox]:checked")].map((c) => c.value);
+}
+
 async function exportUser() {
   const document_ = await api(API.export(current));
   const blob = new Blob([JSON.stringify(document_, null, 2)], { type: "application/json" });
@@ -322,6 +384,9 @@ $("token-form").addEventListener("submit", guarded(() => signIn($("token").value
 $("sign-out").addEventListener("click", () => { signOut(); notice("Signed out."); });
 $("search-form").addEventListener("submit", guarded(() => search($("query").value.trim())));
 $("key-form").addEventListener("submit", guarded(saveKey));
+$("memory-form").addEventListener("submit", guarded(saveMemory));
+$("new-memory").addEventListener("click", newMemory);
+$("delete-memories").addEventListener("click", guarded(() => deleteMemories(selectedMemories())));
 $("prompt-form").addEventListener("submit", guarded(preview));
 $("recall-form").addEventListener("submit", guarded(recall));
 $("export").addEventListener("click", guarded(exportUser));

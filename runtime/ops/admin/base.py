@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mnemobot.runtime.clock import Clock
     from mnemobot.runtime.conversations.sessions import SessionStore
     from mnemobot.runtime.llm.client import LLM
+    from mnemobot.runtime.memories.store import MemoriesStore
     from mnemobot.runtime.memory.policy import UserMemoryPolicy
     from mnemobot.runtime.memory.store import MemoryStore
     from mnemobot.runtime.ops.audit import AuditLog
@@ -47,6 +48,8 @@ class AdminServices(Protocol):
     def clock(self) -> Clock: ...
     @property
     def memory(self) -> MemoryStore: ...
+    @property
+    def memories(self) -> MemoriesStore: ...
     @property
     def identity(self) -> IdentityStore: ...
     @property

@@ -16,7 +16,8 @@ below, so the same rules hold whoever calls them:
 :class:`Admin` is three parts with one job each and nothing shared but the runtime and the
 audit log (:mod:`runtime.admin_base`): :mod:`runtime.admin_people` finds people and reads,
 exports or forgets all of a person; :mod:`runtime.admin_edits` corrects one item of a
-person's memory, facts, episodes or accounts; :mod:`runtime.admin_bots` lists the bots,
+person's memory, facts, episodes or accounts; :mod:`runtime.ops.admin.memories` lists and
+corrects a person's free-text memories; :mod:`runtime.admin_bots` lists the bots,
 corrects their own memory and previews their prompts.
 """
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from mnemobot.runtime.ops.admin.base import AdminPart, AdminServices
 from mnemobot.runtime.ops.admin.bots import Bots
 from mnemobot.runtime.ops.admin.edits import PersonEdits
+from mnemobot.runtime.ops.admin.memories import PersonMemories
 from mnemobot.runtime.ops.admin.people import People
 
 if TYPE_CHECKING:
@@ -52,4 +54,5 @@ class Admin(AdminPart):
         super().__init__(runtime, audit)
         self.people = People(runtime, audit)
         self.edits = PersonEdits(runtime, audit)
+        self.memories = PersonMemories(runtime, audit)
         self.bots = Bots(runtime, audit)
