@@ -230,10 +230,11 @@ class Recall:
         A word in a large share of all lines ranks nothing (its IDF is near zero) but makes
         the search read every line that holds it. At least the rarest term is kept.
         """
-        counts = self.fulltext.line_counts(conn, terms)
+        lines = self.fulltext.lines(conn)
+        counts = self.fulltext.line_counts(conn, terms, lines)
         if counts is None:
             return terms
-        limit = max(COMMON_SHARE * self.fulltext.lines(conn), COMMON_FLOOR)
+        limit = max(COMMON_SHARE * lines, COMMON_FLOOR)
         kept = [t for t in terms if counts[t.word] <= limit]
         return kept or [min(terms, key=lambda t: counts[t.word])]
 
