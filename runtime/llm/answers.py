@@ -161,6 +161,4 @@ def _recall_without_sensitive(found: RecallSet, rule: SensitiveRule) -> int:
         kept = [h for h in hits if not (rule.key_hidden(h.key) or rule.text_hidden(h.text))]
         dropped += len(hits) - len(kept)
         setattr(found, source, kept)
-    for hit_id, answers in found.after.items():
-        found.after[hit_id] = [a for a in answers if not rule.text_hidden(a.text)]
     return dropped
