@@ -211,6 +211,7 @@ class JanitorSettings(BaseModel):
     inbox_rows: WholeSeconds = Field(default=30 * _DAY, ge=0)  # its event id: the dedupe point
     outbox_sent: WholeSeconds = Field(default=7 * _DAY, ge=0)  # replies already sent
     turns: WholeSeconds = Field(default=365 * _DAY, ge=0)  # the turn log (transcript, recall)
+    user_memories: WholeSeconds = Field(default=0, ge=0)  # free-text memories unchanged this long
 
     @field_validator("inbox_rows", "turns")
     @classmethod

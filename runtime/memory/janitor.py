@@ -5,8 +5,9 @@ sessions idle past the timeout (so their episodes get written even if the person
 returns), drops spent link codes and old link attempts, enforces
 ``episodic-memory-retention-days`` per bot, and keeps handled rows only as long as
 ``[janitor]`` says (:class:`LogRetention`): inbox payloads, then inbox rows (never before a
-platform could redeliver their event), sent replies, and the turn log, whose recall index
-entries (and vectors) go with each turn by the database's own triggers and generated columns.
+platform could redeliver their event), sent replies, the turn log, whose recall index
+entries (and vectors) go with each turn by the database's own triggers and generated columns,
+and free-text memories nobody changed for ``[janitor] user_memories`` (off by default).
 
 With several workers on PostgreSQL every worker runs a janitor, and one pass at a time
 sweeps: it holds a transaction-level advisory lock for the pass and the others skip theirs.
@@ -31,6 +32,7 @@ from mnemobot.runtime.conversations.inbox import clear_payloads_in, delete_handl
 from mnemobot.runtime.conversations.locks import try_xact_lock
 from mnemobot.runtime.conversations.outbox import delete_sent_in
 from mnemobot.runtime.conversations.sessions import SessionStore
+from mnemobot.runtime.memories.store import delete_stale_in
 from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.settings import JanitorSettings
 from mnemobot.runtime.storage.database import Database
@@ -58,18 +60,24 @@ class LogRetention:
             platform's redelivery window (``[janitor]`` refuses less than a day).
         outbox_sent: a sent reply's row goes this long after it was sent.
         turns: a line of the turn log goes this long after it was said, and recall with it.
+        user_memories: a free-text memory nobody changed for this long goes (0: kept).
     """
 
     inbox_payloads: float = 0
     inbox_rows: float = 0
     outbox_sent: float = 0
     turns: float = 0
+    user_memories: float = 0
 
     @classmethod
     def of(cls, settings: JanitorSettings) -> LogRetention:
         """The ages ``[janitor]`` configures."""
         return cls(
-            settings.inbox_payloads, settings.inbox_rows, settings.outbox_sent, settings.turns
+            settings.inbox_payloads,
+            settings.inbox_rows,
+            settings.outbox_sent,
+            settings.turns,
+            settings.user_memories,
         )
 
 
@@ -93,6 +101,7 @@ _BATCHED = (
     "inbox_rows",
     "outbox_sent",
     "turns",
+    "user_memories",
 )
 
 
@@ -127,6 +136,7 @@ class Janitor:
             ("inbox_rows", kept.inbox_rows, delete_handled_in),
             ("outbox_sent", kept.outbox_sent, delete_sent_in),
             ("turns", kept.turns, _delete_turns_in),
+            ("user_memories", kept.user_memories, delete_stale_in),
         ]
 
     def sweep(self) -> dict[str, int]:

@@ -17,7 +17,7 @@ from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.errors import InvalidValue, MemoryDisabled, MemoryFull, UnknownMemory
 from mnemobot.runtime.memories import MemoriesStore, MemoriesView, Memory, Origin
 from mnemobot.runtime.memories.record import MAX_TEXT_CHARS, MemoriesMode
-from mnemobot.runtime.memories.store import delete_stale_in
+from mnemobot.runtime.memories.store import Change, delete_stale_in
 from mnemobot.runtime.memories.view import PendingMemories
 from mnemobot.runtime.memory.store import MemoryStore, PendingWrites
 from mnemobot.runtime.people.privacy import export_user, forget_user
@@ -314,3 +314,25 @@ async def test_retention_deletes_memories_unchanged_for_too_long(
         assert delete_stale_in(conn, clock.now() - timedelta(days=5), 100) == 1
     assert [r["id"] for r in memories.stored("alice")] == [kept.id]
     assert old.id not in {r["id"] for r in memories.stored("alice")}
+
+
+async def test_the_janitor_deletes_memories_unchanged_for_janitor_user_memories(
+    make_runtime, clock: ManualClock
+) -> None:
+    runtime = await make_runtime(janitor={"user_memories": "30d"})
+    with runtime.db.write() as conn:
+        conn.execute(insert(USERS).values(id="ana", display_name="Ana", created_at=clock.now()))
+    store = runtime.memories
+    old = store.add("ana", "Liked the old plan", (), origin=ORIGIN, limit=10)
+    kept = store.add("ana", "Likes the new plan", (), origin=ORIGIN, limit=10)
+    clock.advance(days=20)
+    store.edit("ana", kept.id, Change("Likes the new plan a lot"), origin=ORIGIN)
+    clock.advance(days=15)
+
+    assert runtime.janitor.sweep_all()["user_memories"] == 1
+    assert [m.id for m in store.list("ana")] == [kept.id]
+    assert old.id not in {m.id for m in store.list("ana")}
+    kept_forever = await make_runtime()  # 0, the default: memories are permanent
+    clock.advance(days=3650)
+    assert kept_forever.janitor.sweep_all()["user_memories"] == 0
+    assert [m.id for m in store.list("ana")] == [kept.id]
