@@ -128,6 +128,7 @@ _PERSON_INDEX: dict[Source, str] = {
     "episodes": " INDEXED BY ix_episodes_user_id",
     "user_memory": "",  # few rows a person, and the ttl is read from the row anyway
     "fact_history": "",
+    "user_memories": "",  # free-text memories: few a person, like user_memory
 }
 
 
