@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.ops.admin import Admin
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.storage.tables import SESSION_MEMORY
@@ -78,7 +79,7 @@ async def test_ctx_temp_is_a_scope_kept_across_turns_until_cleared(
 
 
 async def test_temp_is_cleared_when_the_session_ends(
-    make_runtime: Callable[..., Any], tmp_path: Path
+    make_runtime: Callable[..., Any], tmp_path: Path, clock: ManualClock
 ) -> None:
     write_bot(tmp_path, "flow-bot", bot_py=FLOW_BOT)
     runtime = await make_runtime(bots_dir=tmp_path)
@@ -91,6 +92,12 @@ async def test_temp_is_cleared_when_the_session_ends(
 
     # written in the turn that ends the session: gone with it
     assert await chat.say("bye") == ["flow-bot: bye"]
+    assert temp_rows(runtime) == {}
+
+    # a session that times out takes its temp memory with it
+    await chat.say("set order 43")
+    clock.advance(runtime.settings.sessions.timeout + 1)
+    assert await chat.say("get order") == ["flow-bot: order = none"]
     assert temp_rows(runtime) == {}
 
 
