@@ -17,7 +17,7 @@ import pytest
 from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
-from mnemobot.runtime.recall.around import Around, ranked_in_context, strength
+from mnemobot.runtime.recall.around import EPISODE_LIFT, Around, ranked_in_context, strength
 from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled
 from tests.support import Chat, write_bot
 
@@ -68,7 +68,7 @@ def test_a_conversation_whose_summary_matched_lifts_its_lines() -> None:
     assert order(ranked_in_context([in_s1, in_s2], places, [])) == ["in_s1", "in_s2"]
     lifted = ranked_in_context([in_s1, in_s2], places, [], [summary_of_s2])
     assert order(lifted) == ["in_s2", "in_s1"]
-    assert lifted[0][1] == pytest.approx(strength(1) * 1.5)
+    assert lifted[0][1] == pytest.approx(strength(1) * (1 + EPISODE_LIFT * strength(0)))
 
 
 def test_hits_beyond_the_window_keep_their_order_after_the_ranked_ones() -> None:
