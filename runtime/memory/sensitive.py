@@ -92,6 +92,15 @@ class SensitiveRule:
         """``value`` as an operator may see it: HIDDEN when it is sensitive."""
         return HIDDEN if self.hides(key, value) else value
 
+    def shown_memory(self, memory: dict[str, Any]) -> dict[str, Any]:
+        """A free-text memory (``Memory.as_dict()``) as an operator may see it: a text, or
+        the input it came from, that holds a sensitive value is HIDDEN."""
+        shown = dict(memory)
+        for field in ("text", "memory", "input", "feedback"):
+            if isinstance(shown.get(field), str) and self.hides(None, shown[field]):
+                shown[field] = HIDDEN
+        return shown
+
     def hidden_texts(self, pairs: Iterable[tuple[str, Any]]) -> list[str]:
         """The strings inside the sensitive values of ``pairs`` (key, value), longest first,
         to mask in text that repeats them."""

@@ -43,7 +43,9 @@ class PersonMemories(AdminPart):
 
     def list(self, user_id: str) -> dict[str, Any]:
         store = self.runtime.memories
-        return {"user_id": user_id, "memories": [m.as_dict() for m in store.list(user_id)]}
+        rule = self.runtime.bots.sensitive  # sensitive-values: shown as (hidden)
+        shown = [rule.shown_memory(m.as_dict()) for m in store.list(user_id)]
+        return {"user_id": user_id, "memories": shown}
 
     def add(
         self,

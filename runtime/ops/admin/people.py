@@ -235,7 +235,9 @@ class People(AdminPart):
             "identities": identity_rows,
             "memory": memory,
             "facts": self._facts(memory, history),
-            "memories": [m.as_dict() for m in self.runtime.memories.list(user_id)],
+            "memories": [
+                rule.shown_memory(m.as_dict()) for m in self.runtime.memories.list(user_id)
+            ],
             "episodes": episodes,
             "sessions": sessions,
         }

@@ -15,6 +15,7 @@ from mnemobot.adapters.admin.api import admin_routes
 from mnemobot.adapters.admin.auth import ADMIN_TOKEN_ENV
 from mnemobot.adapters.server import build_app
 from mnemobot.runtime.bots.runner import preview_prompt
+from mnemobot.runtime.memories import Origin
 from mnemobot.runtime.storage.tables import TURNS
 from tests.support import Chat, write_bot
 from tests.system.scenarios.test_basic_seeds import fake_model, model_for
@@ -76,6 +77,12 @@ async def test_stored_secrets_never_reach_the_model_and_are_hidden_from_operator
     assert "kept out as sensitive (sensitive-keys/-values): 4" in built.report()
     assert PASSWORD not in built.report()
 
+    # a free-text memory holding a card number (sensitive-values) is shown hidden too
+    runtime.memories.add(user_id, f"Pays with {CARD}", ("payment",), origin=Origin("cli"), limit=10)
+    paying, _ = await preview_prompt(
+        runtime.bot_services, runtime.bots.get("shop-bot"), user_id, "How do I pay?"
+    )
+    assert "Pays with" not in paying.report() and "4111" not in paying.report()
     app = build_app(
         admin_routes(runtime, environ={ADMIN_TOKEN_ENV: f"ops:{TOKEN}"}), bots=["shop-bot"]
     )
@@ -85,6 +92,7 @@ async def test_stored_secrets_never_reach_the_model_and_are_hidden_from_operator
         headers={"Authorization": f"Bearer {TOKEN}"},
     ) as api:
         detail = (await api.get(f"/admin/api/users/{user_id}")).json()
+        listed = (await api.get(f"/admin/api/users/{user_id}/memories")).json()
         put = await api.put(f"/admin/api/users/{user_id}/memory/bank_pin", json={"value": "7"})
         found = (
             await api.get(f"/admin/api/users/{user_id}/recall", params={"q": "password"})
@@ -93,7 +101,9 @@ async def test_stored_secrets_never_reach_the_model_and_are_hidden_from_operator
     assert memory == {"company": "Acme", "credit_card": "(hidden)", "password": "(hidden)"}
     [session] = detail["sessions"]
     assert session["context"][0] == {**session["context"][0], "value": "(hidden)"}
-    shown = json.dumps(detail)
+    assert [m["text"] for m in detail["memories"]] == ["(hidden)"]
+    assert [m["text"] for m in listed["memories"]] == ["(hidden)"]
+    shown = json.dumps(detail) + json.dumps(listed)
     assert PASSWORD not in shown and "4111" not in shown and "4321-9" not in shown
     assert put.json()["value"] == "(hidden)"  # stored, shown hidden (bank_pin: *_PIN)
     hits = [h for h in found["results"] if h.get("key") == "password"]
