@@ -40,10 +40,8 @@ _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
-# The patterns above that name a credential (not personal data, not any long hex string or
-# path-like run, which log lines hold legitimately), plus Telegram bot tokens (also inside
-# Bot API URLs, ``/bot<token>/``).
-_CREDENTIAL_KINDS = (
+# The patterns above that are keys or tokens (a bot's ``sensitive-values,token``)
+_TOKEN_KINDS = (
     "an API key",
     "a Slack token",
     "a GitHub token",
@@ -52,8 +50,11 @@ _CREDENTIAL_KINDS = (
     "a JWT",
     "a private key",
     "a bearer token",
-    "a password",
 )
+# The patterns above that name a credential (not personal data, not any long hex string or
+# path-like run, which log lines hold legitimately), plus Telegram bot tokens (also inside
+# Bot API URLs, ``/bot<token>/``).
+_CREDENTIAL_KINDS = (*_TOKEN_KINDS, "a password")
 _CREDENTIAL_PATTERNS = (
     *(pattern for name, pattern in _TOKEN_PATTERNS if name in _CREDENTIAL_KINDS),
     re.compile(r"(?<![0-9])[0-9]{5,12}:[A-Za-z0-9_-]{30,}"),  # a Telegram bot token
@@ -98,18 +99,6 @@ def _text_secret(text: str) -> str | None:
     if _opaque(text):
         return "a long opaque string (a key or token?)"
     return None
-
-
-_TOKEN_KINDS = (
-    "an API key",
-    "a Slack token",
-    "a GitHub token",
-    "an AWS key",
-    "a Google API key",
-    "a JWT",
-    "a private key",
-    "a bearer token",
-)
 
 
 def value_kind_in(text: str, kinds: Sequence[str]) -> bool:
