@@ -12,10 +12,10 @@ How, as an operator would run it, and nothing past loopback:
   Slack channel in HTTP mode (Events API at ``POST /webhooks/slack/<name>``) and a SQLite
   database in a temporary folder (``--backend postgresql``: a scratch PostgreSQL database
   instead, created for the run and dropped at the end);
-* its Slack Web API is :class:`tests.fakes.slack_api.FakeSlackAPI` (``auth.test``,
-  ``users.info``) and its model is ``openai/...`` through litellm to :class:`SlowOpenAI`, an
-  OpenAI-compatible fake that holds every ``chat/completions`` request 30 s (one thread per
-  request, so it serves the others meanwhile), both on 127.0.0.1;
+* its Slack Web API (``auth.test``, ``users.info``) and its model (``openai/...`` through
+  litellm) are ``bench/_far_side.py``'s :class:`FarSide` on 127.0.0.1, which holds every
+  ``chat/completions`` request 30 s (one thread per request, so it serves the others
+  meanwhile);
 * the bot is code-less (a folder with only ``config.csv``), so every event is a model turn;
 * a ``sitecustomize`` on the worker's ``PYTHONPATH`` refuses any socket that is not to
   loopback, as :func:`_loopback_only` does in this process.
@@ -69,12 +69,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PG_ADMIN_URL, _loopback_only, scratch_postgres
+from _far_side import FarSide, signed_message
 
-from tests.fakes import RecordedRequest, Reply
-from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.slack_api import FakeSlackAPI, message_event, signed_event_request
-
-__all__ = ["SlackAck", "SlowOpenAI", "measure_slack_ack", "report_slack_ack", "slack_ack"]
+__all__ = ["SlackAck", "measure_slack_ack", "report_slack_ack", "slack_ack"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -116,36 +113,6 @@ def _worker_guard() -> str:
         + inspect.getsource(_loopback_only)
         + "\n\nsocket.socket.connect = _loopback_only\n"
     )
-
-
-# -- the far side -----------------------------------------------------------------------------
-
-
-class SlowOpenAI(FakeOpenAI):
-    """An OpenAI-compatible chat server whose every answer takes ``delay`` seconds.
-
-    Each request waits in its own server thread, so the others are served meanwhile;
-    ``stop()`` wakes them all at once. ``waiting`` counts the requests held right now.
-    """
-
-    def __init__(self, delay: float = MODEL_DELAY) -> None:
-        super().__init__()
-        self.delay = delay
-        self.waiting = 0
-
-    def handle(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            self.waiting += 1
-        try:
-            self.stopping.wait(self.delay)
-        finally:
-            with self._lock:
-                self.waiting -= 1
-        return super().handle(request)
-
-    def calls(self) -> int:
-        """Chat completion requests received so far (answered or not)."""
-        return len(self.requests("chat.completions"))
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -338,9 +305,7 @@ class _Event:
     conversation: str
 
 
-def _plan(
-    load: Load, secret: str, bot_user: str, slack: FakeSlackAPI, seed: int, tag: str = "0"
-) -> list[_Event]:
+def _plan(load: Load, secret: str, seed: int, tag: str = "0") -> list[_Event]:
     """Signed ``message`` events (DMs), ``repeat`` of them to a conversation already used.
 
     Person ``n`` is Slack user ``U<tag><n>`` in the DM ``D<tag><n>``.
@@ -354,15 +319,11 @@ def _plan(
         else:
             person = len(people)
             people.append(person)
-            slack.add_user(f"U{tag}{person:05d}", f"Person {tag}{person}")
-        body, headers = signed_event_request(
+        body, headers = signed_message(
             secret,
-            message_event(
-                channel=f"D{tag}{person:05d}",
-                user=f"U{tag}{person:05d}",
-                text=f"Message {i}: where is my order {i % 17}?",
-                bot_user_id=bot_user,
-            ),
+            channel=f"D{tag}{person:05d}",
+            user=f"U{tag}{person:05d}",
+            text=f"Message {i}: where is my order {i % 17}?",
         )
         events.append(_Event(body, headers, f"D{tag}{person:05d}"))
     return events
@@ -442,22 +403,24 @@ async def _probe(client: httpx.AsyncClient, until: asyncio.Event, out: list[floa
             await asyncio.wait_for(until.wait(), HEALTH_EVERY)
 
 
-async def _settle(llm: SlowOpenAI, count: int, within: float) -> None:
+async def _settle(far: FarSide, count: int, within: float) -> None:
     """Wait until ``count`` model calls arrived, or (at least one did and) none for 1 s.
 
     On PostgreSQL a worker runs at most ``[workers] max_turns`` turns at once, each holding
     its conversation lock through its model call, so fewer than ``count`` may come.
     """
     deadline = time.monotonic() + within
-    seen, quiet_since = llm.calls(), time.monotonic()
-    while llm.calls() < count:
+    seen, quiet_since = far.model_calls(), time.monotonic()
+    while far.model_calls() < count:
         now = time.monotonic()
-        if llm.calls() != seen:
-            seen, quiet_since = llm.calls(), now
+        if far.model_calls() != seen:
+            seen, quiet_since = far.model_calls(), now
         elif seen > 0 and now - quiet_since > 1.0:
             return
         if now > deadline:
-            raise RuntimeError(f"{llm.calls()} of {count} model calls arrived in {within:g} s")
+            raise RuntimeError(
+                f"{far.model_calls()} of {count} model calls arrived in {within:g} s"
+            )
         await asyncio.sleep(0.05)
 
 
@@ -492,20 +455,16 @@ async def slack_ack(
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="mnemobot-bench-slack-") as tmp,
-        FakeSlackAPI() as slack,
-        SlowOpenAI() as llm,
+        FarSide(MODEL_DELAY) as far,
         _database(backend, Path(tmp)) as db_url,
     ):
         root = Path(tmp)
-        auth = slack.add_bot(BOT_TOKEN, name="bench")
         port = _free_port()
         config = _write_config(
-            root, db_url=db_url, port=port, slack=slack.base_url, llm=llm.api_base
+            root, db_url=db_url, port=port, slack=far.slack_api_url, llm=far.model_api_base
         )
-        cold_plan = _plan(
-            Load(COLD_MAX, COLD_RATE, 0.0), signing_secret, auth["user_id"], slack, seed, "W"
-        )
-        events = _plan(load, signing_secret, auth["user_id"], slack, seed)
+        cold_plan = _plan(Load(COLD_MAX, COLD_RATE, 0.0), signing_secret, seed, "W")
+        events = _plan(load, signing_secret, seed)
         path = f"/webhooks/slack/{CHANNEL}"
         log = root / "worker.log"
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
@@ -522,13 +481,13 @@ async def slack_ack(
                     path,
                     cold_plan,
                     COLD_RATE,
-                    enough=lambda n: n >= WARMUP and llm.calls() > 0,
+                    enough=lambda n: n >= WARMUP and far.model_calls() > 0,
                 )
                 if cold.outcomes():
                     raise RuntimeError(
                         f"warm-up events not acked: {cold.outcomes()}\n{_worker_log(log)}"
                     )
-                await _settle(llm, len(cold.timings), START_TIMEOUT)
+                await _settle(far, len(cold.timings), START_TIMEOUT)
                 await asyncio.sleep(0.5)
 
                 health: list[float] = []
@@ -539,7 +498,7 @@ async def slack_ack(
                 cpu = _cpu_seconds(process.pid) - cpu_before
                 done.set()
                 await prober
-                at_model = llm.waiting
+                at_model = far.model_waiting()
                 stored, in_flight = await asyncio.to_thread(_inbox_counts, db_url)
                 acked = len(cold.timings) + sum(1 for _, o in sent.timings if o == "200")
                 if stored < acked:

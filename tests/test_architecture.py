@@ -603,3 +603,9 @@ def test_every_class_of_the_hierarchy_is_raised():
 @pytest.mark.parametrize("folder", ["runtime", "adapters", "bots", "tests", "bench"])
 def test_nothing_imports_the_old_top_level_names(folder):
     assert [str(i) for i in old_name_imports(REPO / folder)] == []
+
+
+def test_the_benches_import_nothing_from_the_tests():
+    # issue 12: bench/ is one file per claim over its own harness (bench/_common.py,
+    # bench/_far_side.py); what a test fake records and injects is no bench's business.
+    assert [str(i) for i in imports_under(REPO / "bench") if i.top == "tests"] == []
