@@ -17,7 +17,6 @@ which both use, in :mod:`mnemobot.runtime.cli.common`; ``init`` and ``new-bot`` 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -307,6 +306,8 @@ def forget(
     config: ConfigOption = None,
 ) -> None:
     """Remove everything held about a person, in every table."""
+    import json
+
     from mnemobot.runtime.people.privacy import forget_user
 
     if not yes and not sys.stdin.isatty():
@@ -330,6 +331,8 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Everything held about a person, as one JSON document."""
+    import json
+
     from mnemobot.runtime.people.privacy import export_user
 
     with runtime_for(config, bots="optional") as runtime:

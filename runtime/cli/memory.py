@@ -9,7 +9,6 @@ own memory) and reading a value from the command line as JSON. The commands modu
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +25,8 @@ memory_app = typer.Typer(
 
 
 def _parse_value(raw: str, as_text: bool) -> Any:
+    import json
+
     if as_text:
         return raw
     try:
@@ -89,6 +90,7 @@ def memory_list(
 ) -> None:
     """Every key with its value, type and expiry."""
     import asyncio
+    import json
 
     with runtime_for(config, bots="optional") as runtime:
         rows = asyncio.run(_scope(runtime, user, bot).rows())
@@ -108,6 +110,7 @@ def memory_get(
 ) -> None:
     """Print one value as JSON (exit status 1 when the key is missing)."""
     import asyncio
+    import json
 
     with runtime_for(config, bots="optional") as runtime:
         marker = object()
@@ -197,6 +200,8 @@ def memory_search(
 ) -> None:
     """Search everything remembered about a person (what they said to any bot, episodes,
     facts and their earlier values), best first, each with where it came from."""
+    import json
+
     if user is None:
         fail("say whose memory to search: --user NAME")
     with runtime_for(config, bots="optional") as runtime:
