@@ -375,7 +375,7 @@ class ExportDocument(BaseModel):
 
 
 class RecallResult(_Out):
-    kind: Literal["turn", "episode", "fact", "earlier fact"]
+    kind: Literal["turn", "episode", "fact", "earlier fact", "memory"]
     text: str
     date: str = Field(description="The day of the conversation (turns, episodes) or the write.")
     at: str
@@ -385,6 +385,10 @@ class RecallResult(_Out):
     role: str | None = None
     key: str | None = None
     session_id: str | None = None
+    id: str | None = Field(default=None, description="A memory's id (kind memory).")
+    similarity: float | None = Field(
+        default=None, description="Semantic recall: the cosine to the query."
+    )
 
 
 class RecallAnswer(_Out):

@@ -81,3 +81,16 @@ async def test_bad_memory_input_is_a_clear_4xx_and_changes_nothing(api, meet):
         assert problem in answer.json()["error"], (method, path, body, answer.text)
     [still] = await _memories(api, ana)
     assert still == kept
+
+
+async def test_recall_over_the_api_finds_a_memory_with_its_id(api, meet):
+    ana = await meet("ana", "Ana")
+    note = (
+        await api.post(f"{USERS}/{ana}/memories", json={"memory": "Plays the cello on Sundays"})
+    ).json()
+
+    answer = await api.get(f"{USERS}/{ana}/recall", params={"q": "cello"})
+
+    assert answer.status_code == 200, answer.text
+    [hit] = [r for r in answer.json()["results"] if r["kind"] == "memory"]
+    assert (hit["id"], hit["text"]) == (note["id"], "Plays the cello on Sundays")
