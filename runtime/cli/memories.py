@@ -10,7 +10,6 @@ runs, so ``mnemobot --help`` stays cheap.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -49,6 +48,8 @@ def memories_list(
     config: ConfigOption = None,
 ) -> None:
     """Every memory, oldest first: id, text, topics, when and by whom it last changed."""
+    import json
+
     with runtime_for(config, bots="optional") as runtime:
         found = runtime.memories.list(runtime.identity.find(user))
     for memory in found:
