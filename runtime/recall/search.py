@@ -45,6 +45,7 @@ EPISODES_READ = 10
 FACTS_READ = 20
 COMMON_SHARE = 0.05  # a word in more than this share of all transcript lines tells none apart
 COMMON_FLOOR = 2000  # ...unless it is in fewer lines than this (small histories keep every word)
+GATE_LINES = 2000  # searches rank only lines holding the rarest words, this many lines at most
 WINDOW_HITS = 40  # the best transcript hits ranked with the lines around them (recall.around)
 
 
@@ -177,9 +178,9 @@ class Recall:
         now = self.clock.now()
         search = self.fulltext.search
         with self.db.read() as conn:
-            distinctive = self._distinctive(conn, terms)
+            distinctive, gate = self._distinctive(conn, terms)
             found.common = [t for t in terms if t not in distinctive]
-            rows = search(conn, "turns", user_id, distinctive, limit=turns, now=now)
+            rows = search(conn, "turns", user_id, distinctive, limit=turns, now=now, gate=gate)
             if near is not None:
                 rows = fused_rows(
                     conn, self.fulltext, self.index, source="turns", kind="turn",
@@ -187,7 +188,7 @@ class Recall:
                     limit=turns, now=now,
                 )  # fmt: skip
             found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
-            rows = search(conn, "episodes", user_id, terms, limit=episodes, now=now)
+            rows = search(conn, "episodes", user_id, terms, limit=episodes, now=now, gate=gate)
             if near is not None:
                 rows = fused_rows(
                     conn, self.fulltext, self.index, source="episodes", kind="episode",
@@ -224,19 +225,34 @@ class Recall:
             for rank, (line, strength) in enumerate(ranked)
         ]
 
-    def _distinctive(self, conn: Connection, terms: list[SearchTerm]) -> list[SearchTerm]:
-        """The terms worth searching the transcript for: not those in most lines of it.
+    def _distinctive(
+        self, conn: Connection, terms: list[SearchTerm]
+    ) -> tuple[list[SearchTerm], list[SearchTerm]]:
+        """The terms worth searching the transcript for (not those in most lines of it), and
+        the searches' gate (:meth:`FullText.search`): the rarest of them, in at most
+        ``GATE_LINES`` lines together (the rarest one whatever its count); none when unknown.
 
         A word in a large share of all lines ranks nothing (its IDF is near zero) but makes
-        the search read every line that holds it. At least the rarest term is kept.
+        the search read every line that holds it. At least the rarest term is kept. A long
+        history fills a search from its rarer words alone, so the lines holding only commoner
+        ones need not be ranked; a short one does not, and is searched whole. Episodes take
+        the same gate: a word rare in the transcript is rare in its summaries.
         """
         lines = self.fulltext.lines(conn)
         counts = self.fulltext.line_counts(conn, terms, lines)
         if counts is None:
-            return terms
+            return terms, []
         limit = max(COMMON_SHARE * lines, COMMON_FLOOR)
         kept = [t for t in terms if counts[t.word] <= limit]
-        return kept or [min(terms, key=lambda t: counts[t.word])]
+        kept = kept or [min(terms, key=lambda t: counts[t.word])]
+        gate: list[SearchTerm] = []
+        gated_lines = 0
+        for term in sorted(kept, key=lambda t: counts[t.word]):
+            if gate and gated_lines + counts[term.word] > GATE_LINES:
+                break
+            gate.append(term)
+            gated_lines += counts[term.word]
+        return kept, gate
 
     def search(
         self,

@@ -65,6 +65,14 @@ def _tsquery(terms: Sequence[SearchTerm]) -> str:
     return " | ".join(f"'{t.word}'" + (":*" if t.prefix else "") for t in terms)
 
 
+def _gated_fts5_query(terms: Sequence[SearchTerm], gate: Sequence[SearchTerm]) -> str:
+    # Rows holding a gate term, ranked by every term: "all NOT (others NOT gate)". bm25 sums
+    # only the phrases of sub-expressions that matched the row; the right-hand side never
+    # matches a row that is kept, so each row scores exactly as it does under "all".
+    others = [t for t in terms if t not in gate]
+    return f"({_fts5_query(terms)}) NOT (({_fts5_query(others)}) NOT ({_fts5_query(gate)}))"
+
+
 # What each source returns: its columns, and the joins that date and place it. The SQLite
 # form finds the best rows in the FTS table first (joined to the source only to keep this
 # person's), then reads those rows whole.
@@ -149,12 +157,14 @@ def _sqlite_statement(source: Source) -> TextualSelect:
 
 
 def _postgresql_statement(source: Source) -> TextualSelect:
+    # :match finds the rows (every term, or the gate's), :query ranks them (every term)
     columns, joins = _SELECT[source]
     a = _ALIAS[source]
     sql = (
         f"SELECT {columns}, ts_rank_cd({a}.search, q.query) AS score "
         f"FROM {source} {a} {joins} CROSS JOIN to_tsquery('simple', :query) AS q(query) "
-        f"WHERE {a}.user_id = :user_id AND {a}.search @@ q.query{_WHERE[source]} "
+        f"WHERE {a}.user_id = :user_id "
+        f"AND {a}.search @@ to_tsquery('simple', :match){_WHERE[source]} "
         f"ORDER BY score DESC LIMIT :limit"
     )
     return text(sql).columns(**_TYPES[source])
@@ -191,12 +201,42 @@ class FullText:
         *,
         limit: int,
         now: datetime,
+        gate: Sequence[SearchTerm] = (),
     ) -> list[dict[str, Any]]:
-        """The best ``limit`` rows of ``source`` for ``terms``, best first, with ``score``."""
+        """The best ``limit`` rows of ``source`` for ``terms``, best first, with ``score``.
+
+        ``gate`` (some of ``terms``, the rarest): when at least ``limit`` of the person's rows
+        hold one of them, only those rows are ranked (each scored by every term, as without
+        a gate); otherwise every row holding any term is. The work of a search is the rows
+        it ranks: a gate of words in a few hundred lines bounds it however long the history,
+        where a word in thousands of lines would have them all scored to keep the best few.
+        """
         if not terms:
             return []
-        query = _tsquery(terms) if self._postgres else _fts5_query(terms)
-        params = {"query": query, "user_id": user_id, "limit": limit, "now": now}
+        gate = [t for t in gate if t in terms]
+        if gate and len(gate) < len(terms):
+            rows = self._run(conn, source, user_id, terms, gate, limit, now)
+            if len(rows) >= limit:
+                return rows
+        return self._run(conn, source, user_id, terms, terms, limit, now)
+
+    def _run(
+        self,
+        conn: Connection,
+        source: Source,
+        user_id: str,
+        terms: Sequence[SearchTerm],
+        gate: Sequence[SearchTerm],
+        limit: int,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        if self._postgres:
+            query, match = _tsquery(terms), _tsquery(gate)
+        else:
+            query = match = (
+                _fts5_query(terms) if len(gate) == len(terms) else _gated_fts5_query(terms, gate)
+            )
+        params = {"query": query, "match": match, "user_id": user_id, "limit": limit, "now": now}
         rows = conn.execute(self._statements[source], params).mappings().all()
         return [dict(row) for row in rows]
 

@@ -15,8 +15,11 @@ from mnemobot.runtime.storage.tables import SESSIONS, TURNS, USERS, new_id
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def write_lines(db: Database, user_id: str, lines: list[str]) -> None:
-    """``lines`` said by ``user_id`` in one new session (the person is made if new)."""
+def write_lines(db: Database, user_id: str, lines: list[str], per_moment: int = 1) -> list[str]:
+    """``lines`` said by ``user_id`` in one new session (the person is made if new), in order;
+    ``per_moment`` lines share each second, told apart by ``seq`` (as the rows of one turn
+    are). Returns the lines' ids."""
+    ids = [new_id() for _ in lines]
     with db.write() as conn:
         if conn.execute(USERS.select().where(USERS.c.id == user_id)).first() is None:
             conn.execute(insert(USERS).values(id=user_id, display_name=user_id, created_at=T0))
@@ -37,17 +40,19 @@ def write_lines(db: Database, user_id: str, lines: list[str]) -> None:
             insert(TURNS),
             [
                 {
-                    "id": new_id(),
+                    "id": line_id,
                     "session_id": session_id,
                     "user_id": user_id,
                     "bot": "b",
                     "role": "user",
+                    "seq": i % per_moment,
                     "text": line,
-                    "created_at": T0 + timedelta(seconds=i),
+                    "created_at": T0 + timedelta(seconds=i // per_moment),
                 }
-                for i, line in enumerate(lines)
+                for i, (line_id, line) in enumerate(zip(ids, lines, strict=True))
             ],
         )
+    return ids
 
 
 def test_line_counts_are_remembered_until_the_transcript_grows(database: Database) -> None:
@@ -67,3 +72,42 @@ def test_line_counts_are_remembered_until_the_transcript_grows(database: Databas
     assert counted() == {"zebra": 10, "zebr": 10}
     write_lines(database, "ana", ["zebras, two"] * 2)  # 203 lines: counted again
     assert counted() == {"zebra": 11, "zebr": 13}
+
+
+RARE, COMMON = SearchTerm("okapi"), SearchTerm("tea")
+
+
+def search(
+    database: Database, user_id: str, limit: int, gate: list[SearchTerm]
+) -> list[tuple[str, float]]:
+    fulltext = FullText(database)
+    with database.read() as conn:
+        rows = fulltext.search(
+            conn, "turns", user_id, [RARE, COMMON], limit=limit, now=T0, gate=gate
+        )
+    return [(row["text"], row["score"]) for row in rows]
+
+
+def test_a_gate_that_fills_the_search_ranks_only_its_lines_each_scored_by_every_word(
+    database: Database,
+) -> None:
+    lines = ["okapi and tea", "an okapi", "okapi okapi tea tea", "tea tea tea", "tea for two"]
+    write_lines(database, "ana", lines)
+    write_lines(database, "bea", ["okapi tea"] * 5)  # another person's lines: never returned
+    write_lines(database, "cy", ["nothing to do with it"] * 40)
+
+    ungated = search(database, "ana", 10, [])
+    assert {text for text, _ in ungated} == set(lines)
+    assert "tea tea tea" in [text for text, _ in ungated[:3]]  # without the gate, in the best 3
+    gated = search(database, "ana", 3, [RARE])
+    assert {text for text, _ in gated} == {"okapi and tea", "an okapi", "okapi okapi tea tea"}
+    assert [score for _, score in gated] == sorted((s for _, s in gated), reverse=True)
+    scores = dict(ungated)
+    for text, score in gated:  # the same score as when every line holding a word is ranked
+        assert abs(score - scores[text]) < 1e-9
+
+
+def test_a_gate_that_cannot_fill_the_search_is_not_used(database: Database) -> None:
+    write_lines(database, "ana", ["okapi and tea", "tea", "tea for two", "more tea"])
+    assert search(database, "ana", 3, [RARE]) == search(database, "ana", 3, [])
+    assert len(search(database, "ana", 3, [RARE])) == 3
