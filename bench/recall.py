@@ -352,7 +352,11 @@ def _bot_folder(root: Path) -> Path:
 
 
 async def run_conversation(
-    conversations: list[Conversation], index: int, distractors: int, root: Path
+    conversations: list[Conversation],
+    index: int,
+    distractors: int,
+    root: Path,
+    budget: int | None = None,
 ) -> tuple[list[Measured], dict[str, list[tuple[int, int, int]]], float]:
     target = conversations[index]
     others = [c for i, c in enumerate(conversations) if i != index] * distractors
@@ -363,6 +367,7 @@ async def run_conversation(
         None,
         database={"url": f"sqlite:///{root / f'recall-{index}-{distractors}.db'}"},
         bots={"dir": str(_bot_folder(root / f"{index}-{distractors}"))},
+        **({} if budget is None else {"memory": {"recall_budget": budget}}),
     )
     llm = ScriptedLLM(script, tokenizer=TOKENIZER)
     runtime = build_runtime(settings, clock=clock, llm=llm)
@@ -448,6 +453,9 @@ async def main() -> None:
         help="times the other conversations are replayed first (default: 0 and 4)",
     )
     parser.add_argument("--quick", action="store_true", help="the first conversation only")
+    parser.add_argument(
+        "--budget", type=int, help="[memory] recall_budget for the run (default: the setting's)"
+    )
     args = parser.parse_args()
     conversations = load(args.path)
     chosen = range(1 if args.quick else len(conversations))
@@ -458,7 +466,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for index in chosen:
                 got, got_base, took = await run_conversation(
-                    conversations, index, distractors, Path(tmp)
+                    conversations, index, distractors, Path(tmp), args.budget
                 )
                 measured += got
                 for name, rows in got_base.items():
@@ -467,7 +475,8 @@ async def main() -> None:
         times = 1 + distractors * (len(conversations) - 1)
         report(
             f"history x{times} ({distractors} x the other conversations first); "
-            f"replay {seconds:.0f} s",
+            + (f"recall_budget {args.budget}; " if args.budget is not None else "")
+            + f"replay {seconds:.0f} s",
             measured,
             base,
         )
