@@ -61,7 +61,9 @@ class Around:
 # A line's place in its session: (created_at, seq), then id (rows of one turn may share both).
 # Each hit's neighbours are found by two seeks in the session's (session_id, created_at) index:
 # a window function over the hits' whole sessions read every line of up to 40 sessions
-# (100,000 lines: 2,000 rows for 80 wanted).
+# (100,000 lines: 2,000 rows for 80 wanted). Lines are found by id, and then checked to be the
+# person's: "user_id || ''" keeps SQLite off the user_id index, which it prefers to the id's
+# for a list of ids and walks every line of the person with.
 _HIT = TURNS.alias("hit")
 _LINE = TURNS.alias("line")
 
@@ -101,7 +103,7 @@ _PLACES = select(
     _next_line("before").label("before"),
     _next_line("after").label("after"),
 ).where(
-    _HIT.c.user_id == bindparam("user_id"),
+    _HIT.c.user_id.concat("") == bindparam("user_id"),
     _HIT.c.id.in_(bindparam("hits", expanding=True)),
 )
 _LINES = select(
@@ -112,7 +114,10 @@ _LINES = select(
     TURNS.c.seq,
     TURNS.c.created_at,
     TURNS.c.bot,
-).where(TURNS.c.user_id == bindparam("user_id"), TURNS.c.id.in_(bindparam("ids", expanding=True)))
+).where(
+    TURNS.c.user_id.concat("") == bindparam("user_id"),
+    TURNS.c.id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def strength(place: int) -> float:
