@@ -200,3 +200,16 @@ def test_warming_up_imports_litellm_and_counts_offline_before_any_turn():
     assert llm.count_tokens("hello there") == llm._litellm.token_counter(
         model="openai/gpt-4o-mini", text="hello there"
     )
+
+
+@pytest.mark.parametrize("length", [0, 1, 200, 1024, 1025, 5000])
+def test_token_counts_are_litellms_token_counter_for_short_and_long_texts(length: int) -> None:
+    """Short texts are counted through litellm.encode (a tenth of token_counter's cost); the
+    count is token_counter's either way, accents, emoji and special-token text included."""
+    llm = LiteLLM(LLMSettings(default="openai/gpt-4o-mini"))
+    sample = "São Paulo, 12,345.67 🙂 <|endoftext|> naïve 日本語 words\n"
+    text = (sample * (length // len(sample) + 1))[:length]
+    llm.warm_up()
+    assert llm.count_tokens(text) == llm._litellm.token_counter(
+        model="openai/gpt-4o-mini", text=text
+    )
