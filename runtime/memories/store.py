@@ -201,6 +201,34 @@ class MemoriesStore:
         query = delete(USER_MEMORIES).where(_n.user_id == user_id, _n.id.in_(list(ids)))
         return int(conn.execute(query).rowcount)
 
+    def add_in(
+        self,
+        conn: Connection,
+        user_id: str,
+        text: str,
+        topics: Sequence[str],
+        *,
+        origin: Origin,
+        limit: int,
+        input: str | None = None,
+        feedback: str | None = None,
+    ) -> Memory:
+        """One memory added on ``conn``: the person held, the row written, the limit checked
+        (MemoryFull rolls the caller's transaction back)."""
+        self.lock_user_in(conn, user_id)
+        memory = self.insert_in(
+            conn,
+            user_id,
+            text,
+            topics,
+            origin=origin,
+            now=self.clock.now(),
+            input=input,
+            feedback=feedback,
+        )
+        self.check_room_in(conn, user_id, limit)
+        return memory
+
     def check_room_in(self, conn: Connection, user_id: str, limit: int) -> None:
         """MemoryFull (the caller rolls back) when the person holds more than ``limit``."""
         if self.count_in(conn, user_id) > limit:
@@ -232,19 +260,16 @@ class MemoriesStore:
         feedback: str | None = None,
     ) -> Memory:
         with self.db.write() as conn:
-            self.lock_user_in(conn, user_id)
-            memory = self.insert_in(
+            return self.add_in(
                 conn,
                 user_id,
                 text,
                 topics,
                 origin=origin,
-                now=self.clock.now(),
+                limit=limit,
                 input=input,
                 feedback=feedback,
             )
-            self.check_room_in(conn, user_id, limit)
-        return memory
 
     def edit(self, user_id: str, memory_id: str, change: Change, *, origin: Origin) -> Memory:
         with self.db.write() as conn:

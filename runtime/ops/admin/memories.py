@@ -33,6 +33,14 @@ __all__ = ["PersonMemories"]
 _ORIGIN = Origin("admin")
 
 
+def _notes(said: Any, feedback: Any) -> tuple[str | None, str | None]:
+    """A memory's ``input`` and ``feedback``, checked."""
+    return (
+        check_note(said, "input", MAX_INPUT_CHARS),
+        check_note(feedback, "feedback", MAX_FEEDBACK_CHARS),
+    )
+
+
 class PersonMemories(AdminPart):
     """List, add, edit and delete one person's free-text memories."""
 
@@ -58,22 +66,18 @@ class PersonMemories(AdminPart):
     ) -> dict[str, Any]:
         """Add a memory; returns it with its new id."""
         clean, tags = check_text(text), check_topics(topics)
-        source = check_note(said, "input", MAX_INPUT_CHARS)
-        remark = check_note(feedback, "feedback", MAX_FEEDBACK_CHARS)
-        store = self.runtime.memories
+        source, remark = _notes(said, feedback)
         with self.db.write() as conn:
-            store.lock_user_in(conn, user_id)
-            memory = store.insert_in(
+            memory = self.runtime.memories.add_in(
                 conn,
                 user_id,
                 clean,
                 tags,
                 origin=_ORIGIN,
-                now=self.clock.now(),
+                limit=self.limit,
                 input=source,
                 feedback=remark,
             )
-            store.check_room_in(conn, user_id, self.limit)
             self._audit(conn, actor, "memories.add", user_id, memory.id)
         return memory.as_dict()
 
@@ -90,8 +94,7 @@ class PersonMemories(AdminPart):
         """Edit a memory in place; a field not given is kept (the text too, for PATCH)."""
         wanted = check_id(memory_id)
         tags = None if topics is None else check_topics(topics)
-        source = check_note(said, "input", MAX_INPUT_CHARS)
-        remark = check_note(feedback, "feedback", MAX_FEEDBACK_CHARS)
+        source, remark = _notes(said, feedback)
         clean = None if text is None else check_text(text)
         store = self.runtime.memories
         with self.db.write() as conn:
