@@ -21,6 +21,10 @@ history is N x (number of other conversations) + 1 times longer. Prints figures;
 nothing.
 
     .venv/bin/python bench/recall.py PATH/locomo-dev.json.gz [--distractors 0 4] [--quick]
+        [--embedding local]
+
+``--embedding`` sets ``[memory] embedding`` (``local``: the local-embeddings extra), so the
+episode worker embeds each replayed session and every prompt fuses meaning with the words.
 """
 
 from __future__ import annotations
@@ -357,6 +361,7 @@ async def run_conversation(
     distractors: int,
     root: Path,
     budget: int | None = None,
+    embedding: str | None = None,
 ) -> tuple[list[Measured], dict[str, list[tuple[int, int, int]]], float]:
     target = conversations[index]
     others = [c for i, c in enumerate(conversations) if i != index] * distractors
@@ -367,7 +372,10 @@ async def run_conversation(
         None,
         database={"url": f"sqlite:///{root / f'recall-{index}-{distractors}.db'}"},
         bots={"dir": str(_bot_folder(root / f"{index}-{distractors}"))},
-        **({} if budget is None else {"memory": {"recall_budget": budget}}),
+        memory={
+            **({} if budget is None else {"recall_budget": budget}),
+            "embedding": embedding,
+        },
     )
     llm = ScriptedLLM(script, tokenizer=TOKENIZER)
     runtime = build_runtime(settings, clock=clock, llm=llm)
@@ -456,6 +464,11 @@ async def main() -> None:
     parser.add_argument(
         "--budget", type=int, help="[memory] recall_budget for the run (default: the setting's)"
     )
+    parser.add_argument(
+        "--embedding",
+        metavar="MODEL",
+        help='[memory] embedding for semantic recall, e.g. "local" (default: lexical only)',
+    )
     args = parser.parse_args()
     conversations = load(args.path)
     chosen = range(1 if args.quick else len(conversations))
@@ -466,7 +479,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for index in chosen:
                 got, got_base, took = await run_conversation(
-                    conversations, index, distractors, Path(tmp), args.budget
+                    conversations, index, distractors, Path(tmp), args.budget, args.embedding
                 )
                 measured += got
                 for name, rows in got_base.items():
@@ -476,7 +489,7 @@ async def main() -> None:
         report(
             f"history x{times} ({distractors} x the other conversations first); "
             + (f"recall_budget {args.budget}; " if args.budget is not None else "")
-            + f"replay {seconds:.0f} s",
+            + f"embedding {args.embedding or 'off'}; replay {seconds:.0f} s",
             measured,
             base,
         )

@@ -369,6 +369,8 @@ def prompt(
         runtime.janitor.sweep_all()  # ends sessions idle past the timeout
         if runtime.llm is not None:  # ...and summarises them, as `mnemobot run` would
             asyncio.run(runtime.episode_worker.run_until_idle())
+        if runtime.recall.embedder is not None:  # one prompt: wait for a local model to load
+            asyncio.run(runtime.recall.embedder.ready())
         built, _ = asyncio.run(preview_prompt(runtime.bot_services, chosen, user_id, message))
     counted = "the model's tokenizer" if runtime.llm is not None else "an estimate (no model set)"
     typer.echo(f"prompt of {chosen.name} for {user} ({user_id}); tokens counted with {counted}")

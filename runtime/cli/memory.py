@@ -209,6 +209,8 @@ def memory_search(
         import asyncio  # not at import: `mnemobot --help` stays light
 
         recall = runtime.bot_services.recall
+        if recall.embedder is not None:  # one search: wait for a local model to load
+            asyncio.run(recall.embedder.ready())
         vector = asyncio.run(recall.query_vector(query))  # semantic recall, when on
         found = recall.search(user_id, query, limit=limit, query_vector=vector)
     if not found:

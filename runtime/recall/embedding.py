@@ -60,6 +60,11 @@ class Embedder(Protocol):
         lexical; the turn never fails for it)."""
         ...
 
+    async def ready(self) -> None:
+        """Wait until queries can be answered (a local model loaded): for one-shot commands,
+        where a turn would go on lexically instead. Never raises; a failure is logged."""
+        ...
+
 
 class LiteLLMEmbedder:
     """Calls one embedding model through litellm; every vector it returns is normalised.
@@ -107,6 +112,9 @@ class LiteLLMEmbedder:
             return None
         self._paused_until = None
         return vector
+
+    async def ready(self) -> None:
+        """A served model is ready whenever the server is: nothing to wait for."""
 
     async def _request(self, texts: list[str], seconds: float) -> list[array[float]]:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -166,6 +166,14 @@ class LocalEmbedder:
             vectors.extend(encoded)
         return vectors
 
+    async def ready(self) -> None:
+        """Wait for the model to load (started now if nobody has): commands that run one
+        search wait for it, where a turn would go on lexically."""
+        try:
+            await asyncio.wrap_future(_model(self.package).loaded)
+        except Exception as exc:
+            logger.warning("local embedding %s cannot load: %r", self.model, exc)
+
     async def embed_query(self, query: str) -> array[float] | None:
         """The query's vector, or None (logged) when the model is still loading or fails."""
         if not query.strip():

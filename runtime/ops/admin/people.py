@@ -8,6 +8,7 @@ held about a person is :mod:`runtime.admin_edits`.
 from __future__ import annotations
 
 import json
+from array import array
 from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, or_, select
@@ -83,14 +84,27 @@ class People(AdminPart):
         """A user id from an id or any reference ``mnemobot --user`` accepts; UnknownUser else."""
         return self.runtime.identity.find(ref)
 
-    def recall(self, user_id: str, query: str, limit: int = 10) -> list[dict[str, Any]]:
-        """What recall finds about ``user_id`` for ``query``, best first, each with its source."""
+    async def query_vector(self, query: str) -> array[float] | None:
+        """The vector :meth:`recall` fuses in for ``query``, as ``ctx.user.recall`` does; None
+        when ``[memory] embedding`` is off or the model cannot answer now (then: the words)."""
+        return await self.runtime.recall.query_vector(query)
+
+    def recall(
+        self,
+        user_id: str,
+        query: str,
+        limit: int = 10,
+        query_vector: array[float] | None = None,
+    ) -> list[dict[str, Any]]:
+        """What recall finds about ``user_id`` for ``query``, best first, each with its source:
+        the same search as ``ctx.user.recall``, by meaning too with ``query_vector``."""
         rule = self.runtime.bots.sensitive
-        found = [hit.as_dict() for hit in self.runtime.recall.search(user_id, query, limit=limit)]
-        for hit in found:
+        found = self.runtime.recall.search(user_id, query, limit=limit, query_vector=query_vector)
+        results = [hit.as_dict() for hit in found]
+        for hit in results:
             if rule.key_hidden(hit.get("key")) or rule.text_hidden(hit["text"]):
                 hit["text"] = HIDDEN
-        return found
+        return results
 
     def search(self, q: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
         """People whose id, name, e-mail or channel account matches ``q``, by name.

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import math
+import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,6 +198,7 @@ async def runtime(
 
 
 @needs_extra
+@pytest.mark.timeout(300)  # the command loads the model again, in a process of its own
 async def test_a_paraphrase_that_words_miss_is_recalled_by_meaning(
     loaded: list[Any], runtime: Runtime, clock: ManualClock
 ) -> None:
@@ -218,3 +222,24 @@ async def test_a_paraphrase_that_words_miss_is_recalled_by_meaning(
     clock.advance(days=3)
     assert await chat.say(QUESTION) == [f"helper: {DOG_LINE}"]
     assert loaded == []
+
+    # a one-shot command waits for the model to load in its own process, then finds it too
+    searched = subprocess.run(
+        [Path(sys.executable).with_name("mnemobot"), "memory", "search", "--json", "-n", "1"]
+        + ["--user", "ana", QUESTION],
+        env={
+            **os.environ,
+            "MNEMOBOT_DATABASE__URL": runtime.settings.database.url,
+            "MNEMOBOT_MEMORY__EMBEDDING": "local",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        },
+        cwd=runtime.settings.bots.dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert searched.returncode == 0, searched.stderr
+    [best] = [json.loads(line) for line in searched.stdout.splitlines()]
+    assert (best["kind"], best["text"], best["bot"]) == ("turn", DOG_LINE, "helper")
+    assert best["similarity"] > 0.3

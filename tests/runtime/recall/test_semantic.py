@@ -26,6 +26,7 @@ from mnemobot.runtime.recall.fusion import fuse
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.tables import EPISODES, JOBS, RECALL_VECTORS, TURNS
+from tests.adapters.admin.conftest import admin_app, http
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat, write_bot
 
@@ -203,6 +204,22 @@ async def test_a_question_without_the_lines_words_finds_it_by_meaning(
     assert hit.as_dict()["similarity"] == round(hit.similarity, 6)
     turns = [f for f in found if f.kind == "turn"]
     assert turns[0].text == CAR_LINE and turns[0].rank == 0
+
+
+async def test_the_admin_search_finds_by_meaning_as_ctx_user_recall_does(start: Any) -> None:
+    runtime = await start()
+    ana = await converse(runtime, "ana", "the weather was lovely today", CAR_LINE)
+    await runtime.episode_worker.run_until_idle()
+
+    async with http(admin_app(runtime)) as api:
+        answer = await api.get(f"/admin/api/users/{ana}/recall", params={"q": "which car?"})
+
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    turns = [r for r in results if r["kind"] == "turn"]
+    assert turns[0]["text"] == CAR_LINE and turns[0]["similarity"] > 0.2
+    given = [{k: v for k, v in r.items() if v is not None} for r in results]  # None: absent
+    assert given == [f.as_dict() for f in await search(runtime, ana, "which car?", limit=10)]
 
 
 async def test_words_and_meaning_are_fused_and_ranks_stay_the_prompts() -> None:
