@@ -165,6 +165,25 @@ async def test_encoding_runs_off_the_event_loop(loaded: list[Any]) -> None:
 # -- recall through a runtime, SQLite and PostgreSQL ------------------------------------------------
 
 
+def search_command(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``mnemobot memory search`` for the question, in a process of its own, local model on."""
+    command = Path(sys.executable).with_name("mnemobot")
+    return subprocess.run(
+        [command, "memory", "search", "--json", "-n", "5", "--user", "ana", QUESTION],
+        env={
+            **os.environ,
+            "MNEMOBOT_DATABASE__URL": database_url,
+            "MNEMOBOT_MEMORY__EMBEDDING": "local",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        },
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
 @pytest.fixture
 async def runtime(
     db_url: str, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -219,27 +238,15 @@ async def test_a_paraphrase_that_words_miss_is_recalled_by_meaning(
     lexical = Recall(runtime.db, clock).search(ana, QUESTION, limit=5)
     assert DOG_LINE not in [found.text for found in lexical]  # the words alone miss it
 
+    # a one-shot command waits for the model to load in its own process, then finds it too
+    searched = await asyncio.to_thread(
+        search_command, runtime.settings.database.url, runtime.settings.bots.dir.parent
+    )
+    assert searched.returncode == 0, searched.stderr
+    found = [json.loads(line) for line in searched.stdout.splitlines()]
+    best = next(hit for hit in found if hit["kind"] == "turn")
+    assert (best["text"], best["bot"], best["similarity"] > 0.3) == (DOG_LINE, "helper", True)
+
     clock.advance(days=3)
     assert await chat.say(QUESTION) == [f"helper: {DOG_LINE}"]
     assert loaded == []
-
-    # a one-shot command waits for the model to load in its own process, then finds it too
-    searched = subprocess.run(
-        [Path(sys.executable).with_name("mnemobot"), "memory", "search", "--json", "-n", "1"]
-        + ["--user", "ana", QUESTION],
-        env={
-            **os.environ,
-            "MNEMOBOT_DATABASE__URL": runtime.settings.database.url,
-            "MNEMOBOT_MEMORY__EMBEDDING": "local",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        },
-        cwd=runtime.settings.bots.dir.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert searched.returncode == 0, searched.stderr
-    [best] = [json.loads(line) for line in searched.stdout.splitlines()]
-    assert (best["kind"], best["text"], best["bot"]) == ("turn", DOG_LINE, "helper")
-    assert best["similarity"] > 0.3
