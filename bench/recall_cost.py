@@ -6,10 +6,12 @@ one and stays under 20 ms p95. The whole path is timed, as a live turn runs it: 
 search of the person's transcript, episodes, facts and fact history, the answers read for the
 best hits, ranking, counting tokens with gpt-4o-mini's tokenizer (through litellm), rendering.
 The histories are synthetic: words drawn from a Zipf distribution over a 20,000-word vocabulary,
-so common words are common and rare ones rare, as in conversation. Prints figures; asserts
-nothing.
+so common words are common and rare ones rare, as in conversation. A third case is a deployment
+with many people on one database: a person with 100 turns and 5 episodes among ``--people``
+others with as much, all speaking the same vocabulary (their own database, so it does not
+change the first two). Prints figures; asserts nothing.
 
-    .venv/bin/python bench/recall_cost.py [--questions 200] [--turns 100000]
+    .venv/bin/python bench/recall_cost.py [--questions 200] [--turns 100000] [--people 1000]
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ async def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--turns", type=int, default=100_000)
     parser.add_argument("--episodes", type=int, default=2_000)
+    parser.add_argument("--people", type=int, default=1_000, help="0: no many-people case")
     args = parser.parse_args()
     words = Words(seed=7)
     questions = [f"what did I say about {words.sentence(3, 8)}?" for _ in range(args.questions)]
@@ -178,21 +181,41 @@ async def main() -> None:
         llm.count_tokens("warm up the tokenizer")
         recall = Recall(db, ManualClock(T0 + timedelta(days=5000)))
         await time_prompts(db, llm, recall, "long", questions[:10])  # warm caches
-        times: dict[str, list[float]] = {"short": [], "long": []}
+        crowd = None
+        if args.people:
+            crowd = Database(f"sqlite:///{folder}/crowd.db")
+            crowd.start()
+            upgrade(crowd)
+            started = time.perf_counter()
+            for person in range(args.people + 1):
+                populate(crowd, f"person{person}", 100, 5, words)
+            print(f"{args.people + 1:,} people written and indexed in "
+                  f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+            crowd_recall = Recall(crowd, ManualClock(T0 + timedelta(days=5000)))
+            await time_prompts(crowd, llm, crowd_recall, "person0", questions[:10])
+        times: dict[str, list[float]] = {"short": [], "long": [], "crowd": []}
         for round_ in range(2):  # alternate halves, so drift does not favour one side
             half = questions[round_::2]
-            for user in times:
+            for user in ("short", "long"):
                 times[user] += await time_prompts(db, llm, recall, user, half)
+            if crowd is not None:
+                times["crowd"] += await time_prompts(crowd, llm, crowd_recall, "person0", half)
         db.stop()
+        if crowd is not None:
+            crowd.stop()
     short, long = times["short"], times["long"]
-    print("| history | prompt build p50 | p95 |\n|---|---|---|")
+    print("| history | prompt build p50 | p95 | / 100 turns at the median |\n|---|---|---|---|")
     for name, values in (
         ("100 turns, 5 episodes", short),
         (f"{args.turns:,} turns, {args.episodes:,} episodes", long),
+        (f"100 turns, 5 episodes, among {args.people:,} people like them", times["crowd"]),
     ):
-        print(
-            f"| {name} | {statistics.median(values) * 1000:.2f} ms | {p95(values) * 1000:.2f} ms |"
-        )
+        if values:
+            print(
+                f"| {name} | {statistics.median(values) * 1000:.2f} ms "
+                f"| {p95(values) * 1000:.2f} ms "
+                f"| {statistics.median(values) / statistics.median(short):.2f}x |"
+            )
     ratio = statistics.median(long) / statistics.median(short)
     print(
         f"\nlong / short at the median: {ratio:.2f}x (target at most 2x); "
