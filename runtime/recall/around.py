@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, ScalarSelect, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, func, or_, select
 
 from mnemobot.runtime.storage.tables import TURNS
 
@@ -59,40 +59,66 @@ class Around:
 
 
 # A line's place in its session: (created_at, seq), then id (rows of one turn may share both).
-# Each hit's neighbours are found by two seeks in the session's (session_id, created_at) index:
-# a window function over the hits' whole sessions read every line of up to 40 sessions
-# (100,000 lines: 2,000 rows for 80 wanted). Lines are found by id, and then checked to be the
-# person's: "user_id || ''" keeps SQLite off the user_id index, which it prefers to the id's
-# for a list of ids and walks every line of the person with.
+# Each hit's neighbours are found by seeks in the session's (session_id, created_at) index: the
+# next line of the same moment, else the first line of the moment before (after) it. A window
+# function over the hits' whole sessions read every line of up to 40 sessions (100,000 lines:
+# 2,000 rows for 80 wanted); one ORDER BY created_at, seq, id sorted every line up to the hit.
+# Lines are found by id, and then checked to be the person's: "user_id || ''" keeps SQLite off
+# the user_id index, which it prefers to the id's for a list of ids and walks every line of the
+# person with.
 _HIT = TURNS.alias("hit")
 _LINE = TURNS.alias("line")
+_MOMENT = TURNS.alias("moment")
 
 
-def _next_line(direction: str) -> ScalarSelect[Any]:
+def _next_line(direction: str) -> ColumnElement[Any]:
     """The id of the person's line right before (``"before"``) or after a hit in its session."""
     earlier = direction == "before"
-    line, hit = _LINE.c, _HIT.c
+    line, moment, hit = _LINE.c, _MOMENT.c, _HIT.c
 
     def past(a: Any, b: Any) -> Any:
         return a < b if earlier else a > b
 
-    order = (line.created_at, line.seq, line.id)
-    return (
+    def nearest(*columns: Any) -> list[Any]:
+        return [c.desc() if earlier else c.asc() for c in columns]
+
+    person: BindParameter[Any] = bindparam("user_id")
+    same_moment = (
         select(line.id)
         .where(
             line.session_id == hit.session_id,
-            line.user_id == bindparam("user_id"),
-            line.created_at <= hit.created_at if earlier else line.created_at >= hit.created_at,
-            or_(
-                past(line.created_at, hit.created_at),
-                and_(line.created_at == hit.created_at, past(line.seq, hit.seq)),
-                and_(line.created_at == hit.created_at, line.seq == hit.seq, past(line.id, hit.id)),
-            ),
+            line.user_id == person,
+            line.created_at == hit.created_at,
+            or_(past(line.seq, hit.seq), and_(line.seq == hit.seq, past(line.id, hit.id))),
         )
-        .order_by(*(c.desc() if earlier else c.asc() for c in order))
+        .order_by(*nearest(line.seq, line.id))
         .limit(1)
         .scalar_subquery()
     )
+    next_moment = (
+        select(moment.created_at)
+        .where(
+            moment.session_id == hit.session_id,
+            moment.user_id == person,
+            past(moment.created_at, hit.created_at),
+        )
+        .order_by(*nearest(moment.created_at))
+        .limit(1)
+        .correlate(_HIT)  # nested a level deeper than the hit's query: say where hit comes from
+        .scalar_subquery()
+    )
+    at_next_moment = (
+        select(line.id)
+        .where(
+            line.session_id == hit.session_id,
+            line.user_id == person,
+            line.created_at == next_moment,
+        )
+        .order_by(*nearest(line.seq, line.id))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(same_moment, at_next_moment)
 
 
 _PLACES = select(
