@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -27,6 +27,7 @@ __all__ = [
     "fail",
     "guard",
     "load_bots_for",
+    "person_for_writing",
     "runtime_for",
     "settings_for",
     "warn",
@@ -51,7 +52,7 @@ a broken bot or no bots folder at all, and say nothing about it.
 """
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print ``error: message`` on stderr and exit with status 1."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
@@ -60,6 +61,22 @@ def fail(message: str) -> None:
 def warn(message: str) -> None:
     """Print ``warning: message`` on stderr and carry on."""
     typer.echo(f"warning: {message}", err=True)
+
+
+def person_for_writing(runtime: Any, user: str) -> str:
+    """The user id a memory write names, creating the person when nobody has it yet.
+
+    Says so on stderr: the operator sees a typo become a new person instead of finding out
+    later that the memory went nowhere anyone will read it.
+    """
+    user_id, created = runtime.identity.find_or_add(user)
+    if created:
+        typer.echo(
+            f"created user {user_id} for {user!r}: nobody had written from it yet; their first "
+            "message will be theirs",
+            err=True,
+        )
+    return str(user_id)
 
 
 def settings_for(config: Path | None) -> Settings:

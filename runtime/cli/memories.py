@@ -14,7 +14,13 @@ from typing import Annotated
 
 import typer
 
-from mnemobot.runtime.cli.common import ConfigOption, fail, guard, runtime_for
+from mnemobot.runtime.cli.common import (
+    ConfigOption,
+    fail,
+    guard,
+    person_for_writing,
+    runtime_for,
+)
 
 __all__ = ["memories_app"]
 
@@ -92,7 +98,7 @@ def memories_add(
     remark = check_note(feedback, "--feedback", MAX_FEEDBACK_CHARS)
     with runtime_for(config, bots="optional") as runtime:
         memory = runtime.memories.add(
-            runtime.identity.find(user),
+            person_for_writing(runtime, user),
             clean,
             topics,
             origin=Origin("cli"),

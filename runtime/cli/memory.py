@@ -13,7 +13,13 @@ from typing import Annotated, Any
 
 import typer
 
-from mnemobot.runtime.cli.common import ConfigOption, fail, guard, runtime_for
+from mnemobot.runtime.cli.common import (
+    ConfigOption,
+    fail,
+    guard,
+    person_for_writing,
+    runtime_for,
+)
 
 __all__ = ["memory_app"]
 
@@ -38,7 +44,8 @@ def _parse_value(raw: str, as_text: bool) -> Any:
         )
 
 
-def _scope(runtime: Any, user: str | None, bot: str | None) -> Any:
+def _scope(runtime: Any, user: str | None, bot: str | None, *, create: bool = False) -> Any:
+    """The memory a command reads or writes; ``create``: a person nobody has yet is made."""
     from mnemobot.runtime.memory.policy import UserMemoryPolicy
     from mnemobot.runtime.memory.store import MemoryScope
 
@@ -47,7 +54,7 @@ def _scope(runtime: Any, user: str | None, bot: str | None) -> Any:
         return MemoryScope(runtime.memory, runtime.memory.bot_ref(bot))
     if user is None:
         fail("say whose memory: --user NAME (or --bot NAME for a bot's own memory)")
-    user_id = runtime.identity.find(user)
+    user_id = person_for_writing(runtime, user) if create else runtime.identity.find(user)
     policy = (
         runtime.user_policy(runtime.bots.get(bot))
         if bot
@@ -152,7 +159,7 @@ def memory_set(
         )
     parsed = _parse_value(value, text)
     with runtime_for(config, bots="optional") as runtime:
-        scope = _scope(runtime, user, bot)
+        scope = _scope(runtime, user, bot, create=True)
         if scope.name == "user":
             asyncio.run(scope.set(key, parsed, ttl=ttl, memory_type=memory_type))
         else:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import UnknownUser
-from mnemobot.runtime.people.seeding import CHANNEL_KINDS, parse_account
+from mnemobot.runtime.people.seeding import (
+    CHANNEL_KINDS,
+    add_person_in,
+    parse_account,
+    parse_email,
+)
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import IDENTITIES, USERS, new_id
@@ -158,6 +164,48 @@ class IdentityStore:
         what ``mnemobot chat --user alice`` created. A malformed account of a known kind
         (``telegram:abc``) is InvalidIdentity; no match, or several, is UnknownUser.
         """
+        found = self._lookup(ref)
+        if found is None:
+            raise UnknownUser(
+                f"no user {ref!r} (give a user id, an e-mail, a console name, or kind:external_id "
+                "such as telegram:123456789; `mnemobot people add` creates a person before they "
+                "write)"
+            )
+        return found
+
+    def find_or_add(self, ref: str) -> tuple[str, bool]:
+        """The person ``ref`` names, created when nobody has that account yet; and whether.
+
+        The memory commands may name a person who has not written yet (DESIGN: command
+        line): an operator seeds ``telegram:123``, ``ana@example.com`` or the console name
+        ``ana`` with memory, and that account's first message is theirs. A user id that
+        does not exist, or a name several people share, is still UnknownUser: neither says
+        who to create.
+        """
+        found = self._lookup(ref)
+        if found is not None:
+            return found, False
+        email: str | None = None
+        accounts: list[str] = []
+        if ":" in ref:
+            kind, external = parse_account(ref)  # InvalidIdentity when malformed
+            accounts.append(f"{kind}:{external}")
+        elif "@" in ref:
+            email = parse_email(ref)
+        elif _is_uuid(ref):
+            raise UnknownUser(f"no user with the id {ref!r}")
+        elif ref.strip() != ref or not ref:
+            raise UnknownUser(f"no user {ref!r}")
+        else:
+            accounts.append(f"console:{ref}")
+        with self.db.write() as conn:
+            user_id = add_person_in(
+                conn, name=None, email=email, accounts=accounts, now=self.clock.now()
+            )
+        return user_id, True
+
+    def _lookup(self, ref: str) -> str | None:
+        """find's search: None when nothing matches; several people is UnknownUser."""
         candidates: list[tuple[str, str]] = [("console", ref)]
         kind = ref.partition(":")[0].lower()
         if kind in CHANNEL_KINDS:
@@ -183,8 +231,12 @@ class IdentityStore:
             raise UnknownUser(
                 f"{len(named)} users have the name or e-mail {ref!r}; give a user id instead"
             )
-        raise UnknownUser(
-            f"no user {ref!r} (give a user id, an e-mail, a console name, or kind:external_id "
-            "such as telegram:123456789; `mnemobot people add` creates a person before they "
-            "write)"
-        )
+        return None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
