@@ -159,6 +159,13 @@ class Builder(Transformer_NonRecursive[Token, Any]):
         return n.Transfer(children[0], _pos(meta))
 
     def summarize_session(self, meta: Meta, children: list[Any]) -> n.Stmt:
+        verb = children[0]
+        if str(verb).upper() != "SUMMARIZE":
+            raise _Located(
+                verb.line,
+                verb.column,
+                f"unknown statement {str(verb).upper()} SESSION; did you mean SUMMARIZE SESSION?",
+            )
         return n.SummarizeSession(_pos(meta))
 
     def add_user_memory(self, meta: Meta, children: list[Any]) -> n.Stmt:

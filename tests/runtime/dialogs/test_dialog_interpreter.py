@@ -360,8 +360,15 @@ TALK LEN(USER MEMORIES)
     ]
 
 
-async def test_add_stays_a_variable_name(host: FakeHost) -> None:
-    assert await said("add = 2\nTALK add + 1\n", host) == ["3"]
+async def test_add_and_summarize_stay_variable_names(host: FakeHost) -> None:
+    program = "add = 2\nsummarize = 3\nsession = add + summarize\nTALK session\n"
+    assert await said(program, host) == ["5"]
+    assert host.summaries_asked == 0
+
+
+def test_a_misspelt_summarize_session_names_the_statement() -> None:
+    with pytest.raises(DialogSyntaxError, match="unknown statement SUMARIZE SESSION"):
+        parse_dialog("SUMARIZE SESSION\n")
 
 
 def test_a_misspelt_add_user_memory_names_the_statement() -> None:
