@@ -105,6 +105,7 @@ async def test_the_janitor_ends_idle_sessions_and_deletes_expired_memory(
         "inbox_rows": 0,
         "outbox_sent": 0,
         "turns": 0,
+        "user_memories": 0,
     }
 
 
