@@ -50,7 +50,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import insert, select
 
 from mnemobot.runtime.bots.registry import Bot, BotRegistry
@@ -88,6 +90,9 @@ from mnemobot.runtime.ops.metrics import Metrics
 from mnemobot.runtime.recall.embedding import VectorFiller
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import EPISODES, TURNS, USER_MEMORY, new_id
+
+Shown = TypeVar("Shown")  # what the model is shown of the person (facts, memories)
+Answer = TypeVar("Answer", bound=BaseModel)  # the edits it answers with
 
 __all__ = ["EpisodeWorker"]
 
@@ -463,27 +468,55 @@ class EpisodeWorker:
     # -- fact extraction -------------------------------------------------------------------
 
     async def _extract_facts(self, job: Job) -> str:
+        return await self._edit_after_session(
+            job,
+            wants=self._wants_facts,
+            skipped="user-memory-agentic is off, or nothing the user said to read",
+            shown_for=self._known_facts,
+            messages=extraction_messages,
+            answer=FactProposal,
+            purpose="facts",
+            apply=self._apply_facts,
+        )
+
+    async def _edit_after_session(
+        self,
+        job: Job,
+        *,
+        wants: Callable[[Bot | None, int], bool],
+        skipped: str,
+        shown_for: Callable[[str], list[Shown]],
+        messages: Callable[[list[Shown], list[dict[str, str]]], list[dict[str, str]]],
+        answer: type[Answer],
+        purpose: str,
+        apply: Callable[[Job, Bot, list[Shown], Answer], None],
+    ) -> str:
+        """What fact extraction and memory editing share: one structured call after a session.
+
+        The model sees what the person has (numbered, so its answer can name an entry) and
+        the session's transcript; its answer is applied in one transaction with the job's
+        end, so an edit is never applied twice. A model that is down retries later; an
+        answer that never fits the schema fails the job.
+        """
         bot = self._bot(job.bot)
         turns = await self.db.run(self._turns, job.session_id)
-        user_messages = said_by_user(turns)
-        if not self._wants_facts(bot, user_messages) or job.user_id is None:
-            reason = "user-memory-agentic is off, or nothing the user said to read"
-            await self.db.run(self.jobs.finish, job, "skipped", reason)
+        if not wants(bot, said_by_user(turns)) or job.user_id is None:
+            await self.db.run(self.jobs.finish, job, "skipped", skipped)
             return "skipped"
         assert bot is not None
         if self.llm is None:
             return await self._wait_for_model(job)
         user_id = job.user_id
-        shown = await self.db.run(self._known_facts, user_id)
+        shown = await self.db.run(shown_for, user_id)
         try:
             proposal = await ask_for_json(
                 self.llm,
-                extraction_messages(shown, transcript(turns)),
-                FactProposal,
+                messages(shown, transcript(turns)),
+                answer,
                 model=bot.options.episodic_memory_model,
                 bot=bot.name,
                 user_id=user_id,
-                purpose="facts",
+                purpose=purpose,
                 tries=self.answer_tries,
             )
         except LLMError as exc:
@@ -491,7 +524,7 @@ class EpisodeWorker:
         except InvalidAnswer as exc:
             await self.db.run(self.jobs.finish, job, "failed", str(exc))
             return "failed"
-        await self.db.run(self._apply_facts, job, bot, shown, proposal)
+        await self.db.run(apply, job, bot, shown, proposal)
         return "done"
 
     def _known_facts(self, user_id: str) -> list[KnownFact]:
@@ -535,35 +568,16 @@ class EpisodeWorker:
 
     async def _edit_memories(self, job: Job) -> str:
         """One model call that sees the person's memories and the session, and edits them."""
-        bot = self._bot(job.bot)
-        turns = await self.db.run(self._turns, job.session_id)
-        if not self._wants_memories(bot, said_by_user(turns)) or job.user_id is None:
-            reason = "user-memories is not agentic, or nothing the user said to read"
-            await self.db.run(self.jobs.finish, job, "skipped", reason)
-            return "skipped"
-        assert bot is not None
-        if self.llm is None:
-            return await self._wait_for_model(job)
-        user_id = job.user_id
-        shown = await self.db.run(self._shown_memories, user_id)
-        try:
-            edits = await ask_for_json(
-                self.llm,
-                editing_messages(shown, transcript(turns)),
-                MemoryEdits,
-                model=bot.options.episodic_memory_model,
-                bot=bot.name,
-                user_id=user_id,
-                purpose="memories",
-                tries=self.answer_tries,
-            )
-        except LLMError as exc:
-            return await self.jobs.retry_later(job, f"model unavailable: {exc}")
-        except InvalidAnswer as exc:
-            await self.db.run(self.jobs.finish, job, "failed", str(exc))
-            return "failed"
-        await self.db.run(self._apply_memories, job, bot, shown, edits)
-        return "done"
+        return await self._edit_after_session(
+            job,
+            wants=self._wants_memories,
+            skipped="user-memories is not agentic, or nothing the user said to read",
+            shown_for=self._shown_memories,
+            messages=editing_messages,
+            answer=MemoryEdits,
+            purpose="memories",
+            apply=self._apply_memories,
+        )
 
     def _shown_memories(self, user_id: str) -> list[ShownMemory]:
         with self.db.read() as conn:
