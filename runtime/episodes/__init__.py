@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING
 from mnemobot.runtime._exports import lazy_exports
 
 if TYPE_CHECKING:
+    from mnemobot.runtime.episodes.changes import Changes
     from mnemobot.runtime.episodes.jobs import EpisodeJobs
     from mnemobot.runtime.episodes.reader import EpisodeReader
     from mnemobot.runtime.episodes.worker import EpisodeWorker
 
-__all__ = ["EpisodeJobs", "EpisodeReader", "EpisodeWorker"]
+__all__ = ["Changes", "EpisodeJobs", "EpisodeReader", "EpisodeWorker"]
 
 __getattr__ = lazy_exports(
     __name__,
     {
+        "Changes": "changes",
         "EpisodeJobs": "jobs",
         "EpisodeReader": "reader",
         "EpisodeWorker": "worker",

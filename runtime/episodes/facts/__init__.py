@@ -6,7 +6,6 @@ from mnemobot.runtime._exports import lazy_exports
 
 if TYPE_CHECKING:
     from mnemobot.runtime.episodes.facts.extraction import (
-        FactChanges,
         apply_fact_changes,
         fact_history,
         known_facts,
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
     from mnemobot.runtime.episodes.facts.prompts import extraction_messages
 
 __all__ = [
-    "FactChanges",
     "apply_fact_changes",
     "extraction_messages",
     "fact_history",
@@ -24,7 +22,6 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
-        "FactChanges": "extraction",
         "apply_fact_changes": "extraction",
         "fact_history": "extraction",
         "known_facts": "extraction",

@@ -28,12 +28,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select, update
 
+from mnemobot.runtime.episodes.changes import Changes
 from mnemobot.runtime.episodes.facts.prompts import FactProposal, KnownFact
 from mnemobot.runtime.errors import InvalidKey, InvalidValue
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
@@ -43,7 +44,7 @@ from mnemobot.runtime.memory.values import check_key, check_value
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import FACT_HISTORY, USER_MEMORY, USERS, new_id
 
-__all__ = ["FactChanges", "Provenance", "apply_fact_changes", "fact_history", "known_facts"]
+__all__ = ["Provenance", "apply_fact_changes", "fact_history", "known_facts"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,24 +64,6 @@ class Provenance:
     bot: str
     model: str
     source: str = "extraction"
-
-
-@dataclass
-class FactChanges:
-    """What was applied, by key, and what was refused with why (never the refused values)."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "added": len(self.added),
-            "updated": len(self.updated),
-            "deleted": len(self.deleted),
-            "rejected": len(self.rejected),
-        }
 
 
 def known_facts(conn: Connection, user_id: str, now: datetime) -> list[KnownFact]:
@@ -160,7 +143,7 @@ class _Apply:
         self.user_id, self.prov, self.now = user_id, provenance, now
         self.current = _current_rows(conn, user_id, now)
         self.touched: set[str] = set()
-        self.changes = FactChanges()
+        self.changes = Changes()
 
     def refuse(self, what: str, why: str) -> None:
         self.changes.rejected.append(f"{what}: {why}")
@@ -293,7 +276,7 @@ def apply_fact_changes(
     proposal: FactProposal,
     provenance: Provenance,
     now: datetime,
-) -> FactChanges:
+) -> Changes:
     """Vet ``proposal`` and apply what passes, on ``conn`` (inside the caller's transaction).
 
     Deletes go first, then updates, then adds; each key changes at most once. Secrets,
@@ -303,7 +286,7 @@ def apply_fact_changes(
     # Serialise with turns writing this user's memory.
     locked = sql.dialect.lock_rows(select(USERS.c.id).where(USERS.c.id == user_id))
     if conn.execute(locked).first() is None:
-        return FactChanges(rejected=["the user no longer exists"])
+        return Changes(rejected=["the user no longer exists"])
     run = _Apply(conn, sql, policy, user_id, provenance, now)
     by_id = {fact.id: fact for fact in shown}
     for removed in proposal.delete:

@@ -6,14 +6,12 @@ from mnemobot.runtime._exports import lazy_exports
 
 if TYPE_CHECKING:
     from mnemobot.runtime.episodes.memories.editing import (
-        MemoryChanges,
         apply_memory_edits,
         shown_memories,
     )
     from mnemobot.runtime.episodes.memories.prompts import MemoryEdits, editing_messages
 
 __all__ = [
-    "MemoryChanges",
     "MemoryEdits",
     "apply_memory_edits",
     "editing_messages",
@@ -23,7 +21,6 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
-        "MemoryChanges": "editing",
         "apply_memory_edits": "editing",
         "shown_memories": "editing",
         "MemoryEdits": "prompts",

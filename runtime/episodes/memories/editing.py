@@ -16,38 +16,20 @@ from (``source`` agentic). Refusals are counted and given as reasons, never with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection
 
+from mnemobot.runtime.episodes.changes import Changes
 from mnemobot.runtime.episodes.memories.prompts import MemoryEdits, ShownMemory
 from mnemobot.runtime.errors import InvalidValue, UnknownUser
 from mnemobot.runtime.memories.record import Memory, Origin, check_text, check_topics
 from mnemobot.runtime.memories.store import Change, MemoriesStore
 from mnemobot.runtime.memory.secrets_filter import secret_reason
 
-__all__ = ["MAX_SHOWN", "MemoryChanges", "apply_memory_edits", "shown_memories"]
+__all__ = ["MAX_SHOWN", "apply_memory_edits", "shown_memories"]
 
 MAX_SHOWN = 200  # the most recently changed memories the model is shown
-
-
-@dataclass
-class MemoryChanges:
-    """What was applied (memory ids) and what was refused, with why."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "added": len(self.added),
-            "updated": len(self.updated),
-            "deleted": len(self.deleted),
-            "rejected": len(self.rejected),
-        }
 
 
 def shown_memories(conn: Connection, user_id: str) -> list[ShownMemory]:
@@ -76,7 +58,7 @@ class _Apply:
         self.origin, self.limit, self.now = origin, limit, now
         self.current: dict[str, Memory] = {m.id: m for m in store.list_in(conn, user_id)}
         self.touched: set[str] = set()
-        self.changes = MemoryChanges()
+        self.changes = Changes()
 
     def refuse(self, what: str, why: str) -> None:
         self.changes.rejected.append(f"{what}: {why}")
@@ -172,7 +154,7 @@ def apply_memory_edits(
     origin: Origin,
     limit: int,
     now: datetime,
-) -> MemoryChanges:
+) -> Changes:
     """Vet ``edits`` and apply what passes, on ``conn`` (inside the caller's transaction).
 
     Deletions first, then updates, then additions; each memory changes at most once.
@@ -180,7 +162,7 @@ def apply_memory_edits(
     try:
         store.lock_user_in(conn, user_id)  # serialised with turns writing their memories
     except UnknownUser:
-        return MemoryChanges(rejected=["the user no longer exists"])
+        return Changes(rejected=["the user no longer exists"])
     run = _Apply(conn, store, user_id, origin, limit, now)
     by_number = {m.number: m for m in shown}
     for removed in edits.delete:
