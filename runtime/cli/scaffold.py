@@ -49,13 +49,16 @@ PYTHON_BOT = '''\
 
 async def on_message(ctx):
     name = await ctx.user.memory.get("name")
-    if name is None:
+    if name is not None:
+        visits = await ctx.user.memory.increment("visits")
+        await ctx.say(f"Welcome back, {{name}}! Visit number {{visits}}.")
+    elif await ctx.session.get("asked_name"):  # this message answers the question
         name = ctx.text.strip()
         await ctx.user.memory.set("name", name)
         await ctx.say(f"Nice to meet you, {{name}}!")
-    else:
-        visits = await ctx.user.memory.increment("visits")
-        await ctx.say(f"Welcome back, {{name}}! Visit number {{visits}}.")
+    else:  # a first "hi" is a greeting, not a name
+        await ctx.session.set("asked_name", True)
+        await ctx.say("Hi! I'm {name}. What's your name?")
 '''
 
 BASIC_BOT = """\

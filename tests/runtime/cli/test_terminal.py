@@ -292,11 +292,12 @@ def test_init_makes_a_folder_both_bots_chat_in(tmp_path, env):
     )
 
     # The Python bot (the default) learns a name; the BASIC bot knows it from user memory.
-    python = mnemobot("chat", "--user", "zoe", cwd=project, input="Zoe\nhi again\n")
+    python = mnemobot("chat", "--user", "zoe", cwd=project, input="hi\nZoe\nhi again\n")
     assert (python.returncode, python.stderr) == (0, "")
-    assert (
-        python.stdout
-        == "hello-bot: Nice to meet you, Zoe!\nhello-bot: Welcome back, Zoe! Visit number 1.\n"
+    assert python.stdout == (
+        "hello-bot: Hi! I'm hello-bot. What's your name?\n"
+        "hello-bot: Nice to meet you, Zoe!\n"
+        "hello-bot: Welcome back, Zoe! Visit number 1.\n"
     )
     basic = mnemobot("chat", "--bot", "greeter", "--user", "zoe", cwd=project, input="hi\n")
     assert (basic.returncode, basic.stdout, basic.stderr) == (
