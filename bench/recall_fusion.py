@@ -13,7 +13,7 @@ episode worker embeds every session after it ends), then, for every question of 
 Use the development split only: the weight is chosen here. Prints figures; asserts nothing.
 
     .venv/bin/python bench/recall_fusion.py PATH/locomo-dev.json.gz [--weights 0 0.5 0.7]
-        [--embedding local] [--quick]
+        [--embedding local] [--quick | --conversation N]
 """
 
 from __future__ import annotations
@@ -142,8 +142,13 @@ async def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7])
     parser.add_argument("--embedding", default="local", help="[memory] embedding")
     parser.add_argument("--quick", action="store_true", help="the first conversation only")
+    parser.add_argument(
+        "--conversation", type=int, metavar="N", help="only the N-th (0-based): one per process"
+    )
     args = parser.parse_args()
     conversations = load(args.path)[: 1 if args.quick else None]
+    if args.conversation is not None:
+        conversations = [conversations[args.conversation]]
     ranks = Ranks()
     measured: dict[float, list[Measured]] = {}
     with tempfile.TemporaryDirectory() as tmp:
