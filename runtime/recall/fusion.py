@@ -3,9 +3,9 @@
 With ``[memory] embedding`` on, the caller embeds the query first (``Recall.query_vector``,
 one call to the model) and hands the vector to ``Recall.gather``, which ranks the person's
 turn and episode vectors by cosine (:class:`storage.vectors.VectorIndex`) and fuses that
-ranking with the full-text one of the same source (:data:`FUSION`). By default an
-equal-weight sum of each ranking's scores, min-max scaled per query: on LoCoMo turns with
-MiniLM it beat BM25 everywhere, where reciprocal rank fusion only matched it (issue 13:
+ranking with the full-text one of the same source (:data:`FUSION`). By default a weighted
+sum of each ranking's scores, min-max scaled per query (:data:`SEMANTIC_WEIGHT`): on LoCoMo
+turns with MiniLM it beat BM25, where reciprocal rank fusion only matched it (issue 13:
 strict evidence-turn recall in the top 20 turns 0.647 -> 0.706). A row found by meaning
 alone is read with the same columns as a full-text hit (session date, bot, channel), so it
 reaches the prompt and the API labelled alike. Without a vector nothing here runs.
@@ -32,8 +32,8 @@ Fusion = Literal["linear", "rrf"]
 FUSION: Fusion = "linear"
 # linear: the semantic share; the lexical one is 1 minus this. Chosen on LoCoMo's dev split
 # with the local model (bench/recall_fusion.py, bench/README.md): strict evidence-turn recall
-# 0.715 / 0.711 / 0.662 at 0 / 0.5 / 0.7, so meaning never outweighs the words.
-SEMANTIC_WEIGHT = 0.5
+# 0.715 / 0.723 / 0.725 / 0.711 / 0.662 at 0 / 0.2 / 0.35 / 0.5 / 0.7: meaning as a third.
+SEMANTIC_WEIGHT = 0.35
 RRF_CONSTANT = 60  # as recall's own FUSION_CONSTANT (Cormack et al. 2009)
 
 

@@ -229,11 +229,15 @@ async def test_words_and_meaning_are_fused_and_ranks_stay_the_prompts() -> None:
     linear = fuse(lexical, semantic, "linear")
     rrf = fuse(lexical, semantic, "rrf")
 
-    assert [key for key, _ in linear] == ["a", "c", "d", "b"]  # c: 0 + 0.5, d: 0.5 x 0.875
-    assert linear[0][1] == pytest.approx(0.5)
+    # meaning weighs 0.35 (fusion.SEMANTIC_WEIGHT): a 0.65 + 0, c 0 + 0.35, b 0.65 x 0.5,
+    # d 0.35 x 0.875
+    assert [key for key, _ in linear] == ["a", "c", "b", "d"]
+    assert [score for _, score in linear] == pytest.approx([0.65, 0.35, 0.325, 0.30625])
     assert [key for key, _ in rrf] == ["a", "c", "b", "d"]  # ties: lexical order first
     assert rrf[0][1] == pytest.approx(1 / 60 + 1 / 62)
-    assert fuse(lexical, [], "linear") == [("a", 0.5), ("b", 0.25), ("c", 0.0)]
+    alone = fuse(lexical, [], "linear")
+    assert [key for key, _ in alone] == ["a", "b", "c"]
+    assert [score for _, score in alone] == pytest.approx([0.65, 0.325, 0.0])
 
 
 async def test_the_prompt_gets_the_line_found_by_meaning(start: Any) -> None:
