@@ -171,14 +171,14 @@ class Recall:
         """
         terms = search_terms(query)
         found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
-        if not terms:
-            return found
         model = self.embedder.model if self.embedder is not None else None
         near = None if model is None or query_vector is None else (model, query_vector)
+        if not terms and near is None:
+            return found  # only stop words ("what was it?"): nothing to match by words
         now = self.clock.now()
-        search = self.fulltext.search
+        search = self.fulltext.search  # no terms: no rows, and meaning alone ranks
         with self.db.read() as conn:
-            distinctive, gate = self._distinctive(conn, terms)
+            distinctive, gate = self._distinctive(conn, terms) if terms else ([], [])
             found.common = [t for t in terms if t not in distinctive]
             rows = search(conn, "turns", user_id, distinctive, limit=turns, now=now, gate=gate)
             if near is not None:

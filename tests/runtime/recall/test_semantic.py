@@ -206,6 +206,21 @@ async def test_a_question_without_the_lines_words_finds_it_by_meaning(
     assert turns[0].text == CAR_LINE and turns[0].rank == 0
 
 
+async def test_a_question_of_stop_words_alone_is_still_searched_by_meaning(
+    start: Any, clock: ManualClock
+) -> None:
+    """ "Where is it?" has no word worth matching; the model still places it near a line."""
+    runtime = await start()
+    ana = await converse(runtime, "ana", "my sister lives in Porto", "I left it at the station")
+    await runtime.episode_worker.run_until_idle()
+
+    assert Recall(runtime.db, clock).search(ana, "where is it?", limit=5) == []  # words: none
+    found = await search(runtime, ana, "where is it?")
+
+    turns = [f for f in found if f.kind == "turn"]
+    assert turns[0].text == "I left it at the station" and turns[0].similarity > 0
+
+
 async def test_the_admin_search_finds_by_meaning_as_ctx_user_recall_does(start: Any) -> None:
     runtime = await start()
     ana = await converse(runtime, "ana", "the weather was lovely today", CAR_LINE)
