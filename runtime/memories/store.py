@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from mnemobot.runtime.clock import Clock
-from mnemobot.runtime.errors import MemoryFull, UnknownMemory, UnknownUser
+from mnemobot.runtime.errors import MemoryFull, UnknownMemory
 from mnemobot.runtime.memories.record import Memory, Origin
+from mnemobot.runtime.people.hold import hold_person_in
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.dialect import dialect_of
-from mnemobot.runtime.storage.tables import USER_MEMORIES, USERS, new_id
+from mnemobot.runtime.storage.tables import USER_MEMORIES, new_id
 
 __all__ = ["Change", "MemoriesStore", "delete_stale_in", "missing_message"]
 
@@ -78,13 +78,6 @@ class MemoriesStore:
         self.clock = clock
 
     # -- inside a caller's transaction ------------------------------------------------------
-
-    @staticmethod
-    def lock_user_in(conn: Connection, user_id: str) -> None:
-        """Hold the person till commit (PostgreSQL); UnknownUser when they are gone."""
-        query = dialect_of(conn).lock_rows(select(USERS.c.id).where(USERS.c.id == user_id))
-        if conn.execute(query).first() is None:
-            raise UnknownUser(f"no user {user_id!r} (forgotten meanwhile?)")
 
     @staticmethod
     def list_in(conn: Connection, user_id: str, newest: int | None = None) -> list[Memory]:
@@ -215,7 +208,7 @@ class MemoriesStore:
     ) -> Memory:
         """One memory added on ``conn``: the person held, the row written, the limit checked
         (MemoryFull rolls the caller's transaction back)."""
-        self.lock_user_in(conn, user_id)
+        hold_person_in(conn, user_id)
         memory = self.insert_in(
             conn,
             user_id,
@@ -273,14 +266,14 @@ class MemoriesStore:
 
     def edit(self, user_id: str, memory_id: str, change: Change, *, origin: Origin) -> Memory:
         with self.db.write() as conn:
-            self.lock_user_in(conn, user_id)
+            hold_person_in(conn, user_id)
             return self.update_in(
                 conn, user_id, memory_id, change, origin=origin, now=self.clock.now()
             )
 
     def delete(self, user_id: str, ids: Sequence[str]) -> int:
         with self.db.write() as conn:
-            self.lock_user_in(conn, user_id)
+            hold_person_in(conn, user_id)
             return self.delete_in(conn, user_id, ids)
 
 

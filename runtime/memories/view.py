@@ -45,6 +45,7 @@ from mnemobot.runtime.memories.record import (
 )
 from mnemobot.runtime.memories.store import Change, MemoriesStore, missing_message
 from mnemobot.runtime.memory.store import PendingWrites
+from mnemobot.runtime.people.hold import hold_person_in
 from mnemobot.runtime.storage.tables import new_id
 
 __all__ = ["MemoriesView", "PendingMemories"]
@@ -72,7 +73,7 @@ class PendingMemories:
         if not self.ops:
             return
         store, user_id = self.store, self.user_id
-        store.lock_user_in(conn, user_id)
+        hold_person_in(conn, user_id)
         added = False
         for op in self.ops:
             if op.kind == "add":

@@ -26,6 +26,7 @@ from mnemobot.runtime.errors import InvalidValue, UnknownUser
 from mnemobot.runtime.memories.record import Memory, Origin, check_text, check_topics
 from mnemobot.runtime.memories.store import Change, MemoriesStore
 from mnemobot.runtime.memory.secrets_filter import secret_reason
+from mnemobot.runtime.people.hold import hold_person_in
 
 __all__ = ["MAX_SHOWN", "apply_memory_edits", "shown_memories"]
 
@@ -160,7 +161,7 @@ def apply_memory_edits(
     Deletions first, then updates, then additions; each memory changes at most once.
     """
     try:
-        store.lock_user_in(conn, user_id)  # serialised with turns writing their memories
+        hold_person_in(conn, user_id)  # serialised with turns writing their memories
     except UnknownUser:
         return Changes(rejected=["the user no longer exists"])
     run = _Apply(conn, store, user_id, origin, limit, now)

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from mnemobot.runtime.errors import InvalidValue, MemoryFull, UnknownUser
+from mnemobot.runtime.errors import InvalidValue, MemoryFull
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.values import check_key, check_value, memory_type_for
 from mnemobot.runtime.ops.admin.base import Actor, AdminConflict, AdminNotFound, AdminPart, iso
 from mnemobot.runtime.ops.audit import AuditRecord
+from mnemobot.runtime.people.hold import hold_person_in
 from mnemobot.runtime.people.seeding import add_person_in, link_account_in
-from mnemobot.runtime.storage.dialect import dialect_of
 from mnemobot.runtime.storage.tables import (
     EPISODES,
     FACT_HISTORY,
@@ -48,12 +48,6 @@ class PersonEdits(AdminPart):
         """The rules of an operator's user-memory write: the CLI's (no bot's own limits)."""
         memory = self.runtime.settings.memory
         return UserMemoryPolicy(max_value_bytes=memory.max_value_bytes, retention=memory.retention)
-
-    def _lock_user(self, conn: Connection, user_id: str) -> None:
-        """Fail with UnknownUser if the person is gone; on PostgreSQL hold them till commit."""
-        query = dialect_of(conn).lock_rows(select(_u.id).where(_u.id == user_id))
-        if conn.execute(query).first() is None:
-            raise UnknownUser(f"no user {user_id!r} (forgotten meanwhile?)")
 
     def user_key(self, user_id: str, key: str) -> dict[str, Any] | None:
         rows = self.runtime.memory.read_rows(self.runtime.memory.user_ref(user_id, self.policy()))
@@ -88,7 +82,7 @@ class PersonEdits(AdminPart):
         parsed = json.loads(check_value(value, policy.max_value_bytes))
         kind = memory_type_for(key, memory_type)
         with self.db.write() as conn:
-            self._lock_user(conn, user_id)
+            hold_person_in(conn, user_id)
             now = self.clock.now()
             old = self._current(conn, user_id, key, now)
             kind = kind or (old["memory_type"] if old is not None else "preference")
@@ -128,7 +122,7 @@ class PersonEdits(AdminPart):
         """Remove a key (or, with ``only_facts``, a fact); AdminNotFound when there is none."""
         check_key(key)
         with self.db.write() as conn:
-            self._lock_user(conn, user_id)
+            hold_person_in(conn, user_id)
             now = self.clock.now()
             old = self._current(conn, user_id, key, now)
             what = "fact" if only_facts else "key"
@@ -261,7 +255,7 @@ class PersonEdits(AdminPart):
         """Tie ``account`` to the person (``mnemobot people link``); an account that wrote
         before has its person merged into this one."""
         with self.db.write() as conn:
-            self._lock_user(conn, user_id)
+            hold_person_in(conn, user_id)
             linked = link_account_in(conn, user_id, account, self.clock.now())
             self.audit.record_in(
                 conn,
@@ -278,7 +272,7 @@ class PersonEdits(AdminPart):
 
     def delete_episode(self, actor: Actor, user_id: str, episode_id: str) -> dict[str, Any]:
         with self.db.write() as conn:
-            self._lock_user(conn, user_id)
+            hold_person_in(conn, user_id)
             gone = conn.execute(
                 delete(EPISODES).where(_e.id == episode_id, _e.user_id == user_id)
             ).rowcount
@@ -301,7 +295,7 @@ class PersonEdits(AdminPart):
         the session (its context, its dialog) carries over to whoever writes next from it.
         """
         with self.db.write() as conn:
-            self._lock_user(conn, user_id)
+            hold_person_in(conn, user_id)
             identity = (
                 conn.execute(select(IDENTITIES).where(_i.id == identity_id, _i.user_id == user_id))
                 .mappings()

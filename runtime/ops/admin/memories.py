@@ -27,6 +27,7 @@ from mnemobot.runtime.memories.store import Change
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.ops.admin.base import Actor, AdminPart
 from mnemobot.runtime.ops.audit import AuditRecord
+from mnemobot.runtime.people.hold import hold_person_in
 
 __all__ = ["PersonMemories"]
 
@@ -98,7 +99,7 @@ class PersonMemories(AdminPart):
         clean = None if text is None else check_text(text)
         store = self.runtime.memories
         with self.db.write() as conn:
-            store.lock_user_in(conn, user_id)
+            hold_person_in(conn, user_id)
             if clean is None:
                 old = store.get_in(conn, user_id, wanted)
                 clean = old.text if old is not None else ""  # unknown: update_in says so
@@ -114,7 +115,7 @@ class PersonMemories(AdminPart):
         ids = check_ids(memory_ids)
         store = self.runtime.memories
         with self.db.write() as conn:
-            store.lock_user_in(conn, user_id)
+            hold_person_in(conn, user_id)
             deleted = store.delete_in(conn, user_id, ids)
             target = ids[0] if len(ids) == 1 else None
             self._audit(
