@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -176,10 +177,11 @@ class BotRegistry:
     def names(self) -> list[str]:
         return sorted(self._bots)
 
-    @property
+    @cached_property
     def sensitive(self) -> SensitiveRule:
         """Every loaded bot's sensitive-keys and sensitive-values together: user memory is
-        shared, so what one bot declares sensitive stays out of every prompt."""
+        shared, so what one bot declares sensitive stays out of every prompt. The bots do not
+        change once loaded, so it is worked out once, not in every turn that asks."""
         return SensitiveRule.union(bot.options.sensitive for bot in self._bots.values())
 
     def get(self, name: str) -> Bot:
