@@ -357,8 +357,11 @@ class PromptAssembler:
             if hit.kind == "turn" and line in seen_lines:
                 item.reason = "the same words are already in"
                 continue
+            if room < FEWEST_TOKENS:
+                item.reason = "over the memory budget"  # full: the rest is only listed
+                continue
             line_text = _recalled_line(hit)
-            if room < FEWEST_TOKENS or len(line_text) > room * CHARS_PER_TOKEN_AT_MOST:
+            if len(line_text) > room * CHARS_PER_TOKEN_AT_MOST:
                 item.reason = "over the memory budget"  # plainly: not worth the tokenizer
                 continue
             header = _group_header(hit, self.bot)
