@@ -87,7 +87,11 @@ def build_runtime(
     elif llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm, on_usage=usage_recorder.record)
     embedder = embedder_for(settings, clock)  # [memory] embedding; None: lexical recall only
-    vectors = VectorFiller(db, embedder, clock) if embedder is not None else None
+    vectors = (  # what no model may see is kept from the embedding model too
+        VectorFiller(db, embedder, clock, sensitive=bots.sensitive)
+        if embedder is not None
+        else None
+    )
     user_policy = UserPolicies(
         max_value_bytes=settings.memory.max_value_bytes, retention=settings.memory.retention
     )

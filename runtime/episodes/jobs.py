@@ -48,7 +48,7 @@ JobEnd = Literal["done", "skipped", "failed"]  # the statuses a job is finished 
 
 EPISODE_JOB: JobKind = "session_ended"
 FACTS_JOB: JobKind = "extract_facts"
-EMBED_JOB: JobKind = "embed_session"  # a session's turn and episode vectors ([memory] embedding)
+EMBED_JOB: JobKind = "embed_session"  # a session's vectors, its person's facts ([memory] embedding)
 MEMORIES_JOB: JobKind = "edit_memories"  # the model edits free-text memories (user-memories)
 # A session's runtime mark (session_memory kind "runtime") that a bot asked for its summary
 # (``ctx.session.summarize()``, ``SUMMARIZE SESSION``); its ending job then carries

@@ -33,10 +33,19 @@ session and answers additions, updates and deletions (:mod:`runtime.episodes.mem
 refined memory replaces its older wording instead of piling up beside it.
 
 With ``[memory] embedding`` set, finishing a ``session_ended`` job (done, skipped or failed)
-also queues an ``embed_session`` job: the vectors of that session's turns and episode, for
-semantic recall, computed here and never on the turn path. A model that is down delays it
-with the same backoff. Each pass also catches up, a batch at a time, on turns and episodes
-that have no vector yet (history from before embeddings were on, jobs that gave up).
+also queues an ``embed_session`` job: the vectors of that session's turns and episode, and of
+the person's facts, earlier fact values and free-text memories that have none, for semantic
+recall, computed here and never on the turn path. A model that is down delays it with the
+same backoff. Each pass also catches up, a batch at a time, on rows that have no vector yet
+(history from before embeddings were on, jobs that gave up), facts and memories first.
+
+A fact or memory written mid-session (by the bot's code, an operator, the command line)
+waits for no session to end: the next catch-up pass embeds it, ``catch_up_every`` seconds
+apart at most (5 minutes by default). Until then recall finds it by its words, as it finds
+everything with embeddings off. One pass in a few minutes, not a job per write, since a
+write happens inside a turn's transaction and a fact may change several times in a
+session; a changed value loses its vector at once (migration 0009's triggers), so the
+stale text is never found by meaning meanwhile.
 
 Claiming under a lease, finishing once and retrying with backoff live in
 :mod:`runtime.episode_jobs`; what the model is asked, and the shape of its answer, in
@@ -436,12 +445,15 @@ class EpisodeWorker:
         return self.vectors is not None
 
     async def _embed(self, job: Job) -> str:
-        """Vectors for the session's turns and episode; a model that is down delays the job."""
+        """Vectors for the session's turns and episode and the person's facts and memories;
+        a model that is down delays the job."""
         if self.vectors is None:
             await self.db.run(self.jobs.finish, job, "skipped", "memory.embedding is not set")
             return "skipped"
         try:
             while await self.vectors.fill(session_id=job.session_id) > 0:
+                pass
+            while job.user_id is not None and await self.vectors.fill(user_id=job.user_id) > 0:
                 pass
         except LLMError as exc:
             return await self.jobs.retry_later(job, f"embedding model unavailable: {exc}")
@@ -460,7 +472,7 @@ class EpisodeWorker:
             stored = 0
             logger.warning("recall vectors: catching up failed, tried again later: %s", exc)
         if stored:
-            logger.info("recall vectors: %d turns and episodes embedded", stored)
+            logger.info("recall vectors: %d rows embedded", stored)
         # a full batch: more are waiting, so the next pass goes on at once
         wait = 0.0 if stored >= CATCH_UP_BATCH else every
         self._next_catch_up = now + timedelta(seconds=wait)

@@ -4,9 +4,11 @@
 the model, ``api_base``, ``api_key_env`` and ``timeout`` (a local server, say), or ``"local"``:
 all-MiniLM-L6-v2 in this process (:mod:`recall.local_embedding`, the local-embeddings extra).
 Either is an :class:`Embedder`; unset, nothing here is built and recall is lexical only.
-Vectors of turns and episodes are computed by the episode worker after a session ends
-(:class:`VectorFiller`), never on the turn path; a turn embeds only its query
+Vectors of turns, episodes, facts (and their earlier values) and free-text memories are
+computed by the episode worker (:class:`VectorFiller`: after a session ends, and in its
+catch-up passes), never on the turn path; a turn embeds only its query
 (:meth:`Embedder.embed_query`), and if that fails the turn goes on with lexical recall alone.
+What the bots' sensitive rules hide is never sent to the model (:class:`VectorFiller`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import ConfigError, LLMError
 from mnemobot.runtime.llm.client import LiteLLM, ModelRoute
+from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.recall.local_embedding import LocalEmbedder, local_model_for
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
@@ -165,39 +168,69 @@ def embedder_for(settings: Settings, clock: Clock) -> Embedder | None:
 
 
 class VectorFiller:
-    """Gives turns and episodes their vectors: one session's after it ends, or any missing.
+    """Gives rows their vectors: one session's turns and episode after it ends, one person's
+    facts and memories, or any row still without one.
+
+    A fact, earlier fact value or memory that ``sensitive`` hides (a key or a value no model
+    may see, :mod:`memory.sensitive`) is not sent to the model: it gets an empty vector
+    (:meth:`VectorStore.put`), so it is not read again, and recall finds it by its words
+    alone, as before embeddings were on.
 
     Args:
         db: the database.
         embedder: the embedding model.
         clock: stamps each vector.
+        sensitive: what no model may see (every loaded bot's rules, ``BotRegistry.sensitive``).
     """
 
-    def __init__(self, db: Database, embedder: Embedder, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        clock: Clock,
+        *,
+        sensitive: SensitiveRule | None = None,
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.clock = clock
+        self.sensitive = sensitive or SensitiveRule()
         self.store = VectorStore()
 
-    async def fill(self, *, session_id: str | None = None, limit: int = 500) -> int:
-        """Embed up to ``limit`` rows without a vector (one session's, or the oldest
-        anywhere); returns how many were stored. LLMError when the model fails: nothing is
-        stored and the caller retries."""
+    async def fill(
+        self, *, session_id: str | None = None, user_id: str | None = None, limit: int = 500
+    ) -> int:
+        """Embed up to ``limit`` rows without a vector (one session's turns and episode, one
+        person's facts and memories, or the oldest of any: :meth:`VectorStore.unembedded`);
+        returns how many were stored. LLMError when the model fails: nothing is stored and
+        the caller retries."""
         model = self.embedder.model
 
         def unembedded() -> list[Unembedded]:
             with self.db.read() as conn:
-                return self.store.unembedded(conn, model, session_id=session_id, limit=limit)
+                return self.store.unembedded(
+                    conn, model, session_id=session_id, user_id=user_id, limit=limit
+                )
 
         pending = await self.db.run(unembedded)
         if not pending:
             return 0
-        vectors = await self.embedder.embed([item.text for item in pending])
+        hidden = [self._hidden(item) for item in pending]
+        texts = [item.text for item, kept_out in zip(pending, hidden, strict=True) if not kept_out]
+        vectors = iter(await self.embedder.embed(texts) if texts else [])
+        embedded = [
+            (item, array("f") if kept_out else next(vectors))
+            for item, kept_out in zip(pending, hidden, strict=True)
+        ]
 
         def put() -> int:
             with self.db.write() as conn:
-                return self.store.put(
-                    conn, model, list(zip(pending, vectors, strict=True)), self.clock.now()
-                )
+                return self.store.put(conn, model, embedded, self.clock.now())
 
         return await self.db.run(put)
+
+    def _hidden(self, item: Unembedded) -> bool:
+        """``item`` holds what no model may see: a sensitive key, or a sensitive value."""
+        if item.kind in ("turn", "episode"):
+            return False  # the transcript is stored with sensitive values already hidden
+        return self.sensitive.hides(item.key, item.value)

@@ -2,13 +2,16 @@
 
 With ``[memory] embedding`` on, the caller embeds the query first (``Recall.query_vector``,
 one call to the model) and hands the vector to ``Recall.gather``, which ranks the person's
-turn and episode vectors by cosine (:class:`storage.vectors.VectorIndex`) and fuses that
-ranking with the full-text one of the same source (:data:`FUSION`). By default a weighted
+vectors of each source (turns, episodes, facts, earlier fact values, free-text memories) by
+cosine (:class:`storage.vectors.VectorIndex`) and fuses that ranking with the full-text one
+of the same source (:data:`FUSION`). By default a weighted
 sum of each ranking's scores, min-max scaled per query (:data:`SEMANTIC_WEIGHT`): on LoCoMo
 turns with MiniLM it beat BM25, where reciprocal rank fusion only matched it (issue 13:
 strict evidence-turn recall in the top 20 turns 0.647 -> 0.706). A row found by meaning
-alone is read with the same columns as a full-text hit (session date, bot, channel), so it
-reaches the prompt and the API labelled alike. Without a vector nothing here runs.
+alone is read with the same columns as a full-text hit (session date, bot, channel; a fact's
+key, a live fact's TTL checked), so it reaches the prompt and the API labelled alike. Facts
+and memories take the weight chosen on turns: LoCoMo has none to tune it on. Without a
+vector nothing here runs.
 """
 
 from __future__ import annotations

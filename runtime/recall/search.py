@@ -5,6 +5,10 @@ ranked by it; the sources are merged by reciprocal rank (a row's place in its ow
 raw score, since bm25 scores of different tables are not comparable). Recency is not a gate:
 a conversation of last year is found as readily as this morning's, and the newest only wins a
 tie.
+
+With ``[memory] embedding`` on, each source is also ranked by meaning against its own kind of
+vector and the two rankings fused (:mod:`recall.fusion`): a fact or a memory is found by what
+it says as a transcript line is, and still comes back as a fact or a memory.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from mnemobot.runtime.recall.around import neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import search_terms
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.fulltext import FullText, SearchTerm
-from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex
+from mnemobot.runtime.storage.fulltext import FullText, SearchTerm, Source
+from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, VectorKind
 
 if TYPE_CHECKING:
     from mnemobot.runtime.recall.embedding import Embedder
@@ -47,6 +51,13 @@ COMMON_SHARE = 0.05  # a word in more than this share of all transcript lines te
 COMMON_FLOOR = 2000  # ...unless it is in fewer lines than this (small histories keep every word)
 GATE_LINES = 2000  # searches rank only lines holding the rarest words, this many lines at most
 WINDOW_HITS = 40  # the best transcript hits ranked with the lines around them (recall.around)
+_KIND_OF: dict[Source, VectorKind] = {  # a source's vectors (storage.vectors)
+    "turns": "turn",
+    "episodes": "episode",
+    "user_memory": "fact",
+    "fact_history": "earlier_fact",
+    "user_memories": "memory",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +189,10 @@ class Recall:
         With ``window``, the best ``window`` transcript hits are read with the lines said right
         before and after them, in the same snapshot, and ranked with them and their
         conversation's summary (:mod:`recall.around`): ``turns`` then holds those lines too,
-        in that order. With ``query_vector`` (from :meth:`query_vector`) turns and episodes
-        are ranked by meaning too, and fused.
+        in that order. With ``query_vector`` (from :meth:`query_vector`) every source is
+        ranked by meaning too, and fused (:mod:`recall.fusion`): turns, episodes, facts,
+        earlier fact values and free-text memories, each against its own kind of vector,
+        so each result still says where it came from.
         """
         terms = search_terms(query)
         found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
@@ -209,14 +222,41 @@ class Recall:
                 )  # fmt: skip
             found.episodes = [_episode(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "user_memory", user_id, terms, limit=facts, now=now)
+            rows = self._by_meaning(conn, near, user_id, "user_memory", rows, limit=facts, now=now)
             found.facts = [_fact(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "fact_history", user_id, terms, limit=facts, now=now)
+            rows = self._by_meaning(conn, near, user_id, "fact_history", rows, limit=facts, now=now)
             found.earlier_facts = [_earlier_fact(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "user_memories", user_id, terms, limit=facts, now=now)
+            rows = self._by_meaning(
+                conn, near, user_id, "user_memories", rows, limit=facts, now=now
+            )
             found.memories = [_memory(row, rank) for rank, row in enumerate(rows)]
             if window > 0:
                 found.turns = self._in_context(conn, user_id, found, window)
         return found
+
+    def _by_meaning(
+        self,
+        conn: Connection,
+        near: tuple[str, array[float]] | None,
+        user_id: str,
+        source: Source,
+        rows: list[dict[str, Any]],
+        *,
+        limit: int,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """``rows`` of a fact or memory source, found by the words, fused with the person's
+        ``limit`` nearest vectors of its kind (``near``: the model and the query's vector;
+        None: the words alone)."""
+        if near is None:
+            return rows
+        model, query_vector = near
+        return fused_rows(
+            conn, self.fulltext, self.index, source=source, kind=_KIND_OF[source], model=model,
+            user_id=user_id, lexical=rows, query_vector=query_vector, limit=limit, now=now,
+        )  # fmt: skip
 
     def _in_context(
         self, conn: Connection, user_id: str, found: RecallSet, window: int
@@ -322,6 +362,7 @@ def _fact(row: dict[str, Any], rank: int) -> Recalled:
         rank,
         row["updated_at"],
         key=row["key"],
+        similarity=row.get("similarity"),
     )
 
 
@@ -336,6 +377,7 @@ def _earlier_fact(row: dict[str, Any], rank: int) -> Recalled:
         bot=row["bot"],
         session_id=row["session_id"],
         key=row["key"],
+        similarity=row.get("similarity"),
     )
 
 
@@ -349,6 +391,7 @@ def _memory(row: dict[str, Any], rank: int) -> Recalled:
         row["updated_at"],
         bot=row["bot"],
         session_id=row["session_id"],
+        similarity=row.get("similarity"),
     )
 
 

@@ -25,7 +25,7 @@ from mnemobot.runtime.storage.database import Database
 __all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0008"  # free-text user memories
+HEAD = "0009"  # recall vectors of facts and free-text memories
 # pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
 MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 

@@ -388,18 +388,21 @@ class AuditEntry(SQLModel, table=True):
 
 
 class RecallVector(SQLModel, table=True):
-    """The embedding of one turn or episode, for semantic recall (``[memory] embedding``).
+    """The embedding of one turn, episode, fact, earlier fact value or free-text memory, for
+    semantic recall (``[memory] embedding``; ``storage.vectors.VectorKind``).
 
-    Computed by the episode worker after a session ends, never on the turn path. The vector is
-    little-endian float32, normalised to length 1 (a dot product is the cosine), so any
-    process can compare it without an extension; ``dims`` and ``model`` say what it is, so
-    changing the model leaves the old vectors unused, not mixed in. Deleted with its source
-    row by triggers (migration 0006), whatever deletes it: forget, retention, roll-up.
+    Computed by the episode worker (after a session ends, and in catch-up passes), never on
+    the turn path. The vector is little-endian float32, normalised to length 1 (a dot product
+    is the cosine), so any process can compare it without an extension; ``dims`` and
+    ``model`` say what it is, so changing the model leaves the old vectors unused, not mixed
+    in (``dims`` 0: a sensitive row kept from the model). Deleted with its source row, or
+    when the row's text changes, by triggers (migrations 0006 and 0009), whatever deletes
+    it: forget, retention, roll-up, TTL expiry.
     """
 
     __tablename__ = "recall_vectors"
     __table_args__ = (Index("ix_recall_vectors_person", "user_id", "model", "source_kind"),)
-    source_kind: str = Field(primary_key=True, max_length=16)  # "turn" or "episode"
+    source_kind: str = Field(primary_key=True, max_length=16)  # "turn", "fact", "memory"...
     source_id: str = Field(primary_key=True, max_length=36)
     model: str = Field(primary_key=True, max_length=255)
     user_id: str = Field(max_length=36)

@@ -1,4 +1,10 @@
-"""Vectors of turns and episodes for semantic recall: stored as bytes, compared in process.
+"""Vectors for semantic recall: stored as bytes, compared in process.
+
+Five kinds of row have vectors (:data:`VectorKind`): transcript lines (``turn``), episodes,
+a person's facts (``fact``: the live ``user_memory`` value, as "key: value"), the earlier
+values in the fact history (``earlier_fact``, superseded rows only, as recall searches them),
+and free-text memories (``memory``, the text alone: its topics are words for the full-text
+search, not part of what it says).
 
 A vector is little-endian float32, normalised to length 1 when written, so the dot product of
 two is their cosine and no database extension is needed: :class:`InProcessIndex` reads one
@@ -8,13 +14,20 @@ deployment with pgvector or sqlite-vec would implement :class:`VectorIndex` over
 its own, fed from the same ``recall_vectors`` rows (``dims`` says the column's size, ``model``
 keeps models apart), and nothing else would change.
 
-Vectors go with their source row: the triggers of migration 0006 delete them when the turn or
-episode is deleted (forget, retention, roll-up) or its text changes.
+Vectors go with their source row: the triggers of migrations 0006 (turns, episodes) and 0009
+(facts, their history, memories) delete them when the row is deleted (forget, retention,
+roll-up, TTL expiry, a key deleted) or its text changes (a fact's key or value, a memory's
+text); the next pass of the filler embeds the new text.
+
+A fact or memory that the bots' sensitive rules hide (:mod:`memory.sensitive`: no model sees
+it) is never sent to the embedding model: :meth:`VectorStore.put` stores an empty vector for
+it (``dims`` 0), which marks it done, is never near any query, and goes with its row.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import operator
 import sys
@@ -22,12 +35,13 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Select,
     Table,
     and_,
     bindparam,
@@ -36,7 +50,14 @@ from sqlalchemy import (
     select,
 )
 
-from mnemobot.runtime.storage.tables import EPISODES, RECALL_VECTORS, TURNS
+from mnemobot.runtime.storage.tables import (
+    EPISODES,
+    FACT_HISTORY,
+    RECALL_VECTORS,
+    TURNS,
+    USER_MEMORIES,
+    USER_MEMORY,
+)
 
 __all__ = [
     "InProcessIndex",
@@ -44,12 +65,14 @@ __all__ = [
     "VectorIndex",
     "VectorKind",
     "VectorStore",
+    "fact_text",
     "normalised",
     "pack",
     "unpack",
 ]
 
-VectorKind = Literal["turn", "episode"]
+VectorKind = Literal["turn", "episode", "fact", "earlier_fact", "memory"]
+PERSON_KINDS: tuple[VectorKind, ...] = ("fact", "memory", "earlier_fact")  # not of a session
 
 _v = RECALL_VECTORS.c
 
@@ -79,14 +102,33 @@ def unpack(blob: bytes) -> array[float]:
     return vector
 
 
+def fact_text(key: str, value: Any) -> str:
+    """What a fact's vector is made from: "favourite food: sushi" for ``favourite_food``.
+
+    The key's underscores and dashes read as spaces, so its words mean what they say to the
+    model; a value that is not a string is its JSON.
+    """
+    words = " ".join(key.replace("_", " ").replace("-", " ").split())
+    if value is None:
+        return words
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return f"{words}: {shown}"
+
+
 @dataclass(frozen=True, slots=True)
 class Unembedded:
-    """A turn or episode with no vector of the model yet: what to embed."""
+    """A row with no vector of the model yet: what to embed.
+
+    ``key`` and ``value`` (facts and memories only) are what the sensitive rules are checked
+    against before ``text`` may go to the model.
+    """
 
     kind: VectorKind
     id: str
     user_id: str
     text: str
+    key: str | None = None
+    value: Any = None
 
 
 class VectorIndex(Protocol):
@@ -140,34 +182,95 @@ def _text_present(column: Column[str]) -> ColumnElement[bool]:
     return func.length(func.trim(column)) > 0
 
 
+_SOURCE_OF: dict[VectorKind, Table] = {
+    "turn": TURNS,
+    "episode": EPISODES,
+    "fact": USER_MEMORY,
+    "earlier_fact": FACT_HISTORY,
+    "memory": USER_MEMORIES,
+}
+_SESSION_OF: dict[VectorKind, Column[str]] = {
+    "turn": TURNS.c.session_id,
+    "episode": EPISODES.c.conversation_id,
+}
+
+
+_t, _e, _f, _h, _n = TURNS.c, EPISODES.c, USER_MEMORY.c, FACT_HISTORY.c, USER_MEMORIES.c
+# kind -> the columns its text is made from, and what else a row needs to be recalled at all:
+# a text (a fact's key is never empty), and for the history a superseded value (the live one
+# is the fact itself), as recall's searches read them.
+_TEXT_OF: dict[VectorKind, tuple[tuple[Column[Any], ...], ColumnElement[bool] | None]] = {
+    "turn": ((_t.text,), _text_present(_t.text)),
+    "episode": ((_e.summary,), _text_present(_e.summary)),
+    "fact": ((_f.key, _f.value), None),
+    "earlier_fact": ((_h.key, _h.value), _h.superseded_at.is_not(None)),
+    "memory": ((_n.memory,), _text_present(_n.memory)),
+}
+
+
+def _missing(kind: VectorKind, model: str) -> Select[Any]:
+    """Rows of ``kind`` with no ``model`` vector, oldest first: id, user_id, text columns."""
+    t = _SOURCE_OF[kind].c
+    columns, recalled = _TEXT_OF[kind]
+    vector = and_(_v.source_kind == kind, _v.source_id == t.id, _v.model == model)
+    query = (
+        select(t.id, t.user_id, *columns)
+        .outerjoin(RECALL_VECTORS, vector)
+        .where(_v.source_id.is_(None), t.user_id.is_not(None))
+        .order_by(t.created_at, t.id)
+    )
+    return query if recalled is None else query.where(recalled)
+
+
+def _unembedded(kind: VectorKind, row: Any) -> Unembedded:
+    if kind in ("fact", "earlier_fact"):
+        source_id, user_id, key, value = row
+        return Unembedded(kind, source_id, user_id, fact_text(key, value), key, value)
+    source_id, user_id, text = row
+    if kind == "memory":
+        return Unembedded(kind, source_id, user_id, text, None, text)
+    return Unembedded(kind, source_id, user_id, text)
+
+
 class VectorStore:
     """Reads what lacks a vector and writes vectors; statements are dialect-neutral."""
 
     def unembedded(
-        self, conn: Connection, model: str, *, session_id: str | None = None, limit: int
+        self,
+        conn: Connection,
+        model: str,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        limit: int,
     ) -> list[Unembedded]:
-        """Turns, then episodes, with no ``model`` vector: one session's, or any (oldest first)."""
+        """Rows with no ``model`` vector, oldest first within each kind, ``limit`` at most.
+
+        ``session_id``: that session's turns, then its episode. ``user_id``: that person's
+        facts, memories and earlier fact values. Neither: any of them, the person kinds
+        first (a few rows a person, each worth more to recall than one transcript line, so a
+        long backlog of old transcript never holds them up), then turns, then episodes.
+        """
+        if session_id is not None and user_id is not None:
+            raise ValueError("unembedded: a session's rows or a person's, not both")
+        kinds: tuple[VectorKind, ...]
+        if session_id is not None:
+            kinds = ("turn", "episode")
+        elif user_id is not None:
+            kinds = PERSON_KINDS
+        else:
+            kinds = (*PERSON_KINDS, "turn", "episode")
         found: list[Unembedded] = []
-        sources: tuple[tuple[VectorKind, Table, Column[str], Column[str]], ...] = (
-            ("turn", TURNS, TURNS.c.text, TURNS.c.session_id),
-            ("episode", EPISODES, EPISODES.c.summary, EPISODES.c.conversation_id),
-        )
-        for kind, table, text, session in sources:
+        for kind in kinds:
             room = limit - len(found)
             if room <= 0:
                 break
-            t = table.c
-            missing = and_(_v.source_kind == kind, _v.source_id == t.id, _v.model == model)
-            query = (
-                select(t.id, t.user_id, text)
-                .outerjoin(RECALL_VECTORS, missing)
-                .where(_v.source_id.is_(None), t.user_id.is_not(None), _text_present(text))
-                .order_by(t.created_at, t.id)
-                .limit(room)
-            )
+            query = _missing(kind, model).limit(room)
             if session_id is not None:
-                query = query.where(session == session_id)
-            found.extend(Unembedded(kind, i, u, s) for i, u, s in conn.execute(query).all())
+                query = query.where(_SESSION_OF[kind] == session_id)
+            if user_id is not None:
+                query = query.where(_SOURCE_OF[kind].c.user_id == user_id)
+            found.extend(_unembedded(kind, row) for row in conn.execute(query).all())
         return found
 
     def put(
@@ -177,7 +280,8 @@ class VectorStore:
         embedded: Sequence[tuple[Unembedded, array[float]]],
         now: datetime,
     ) -> int:
-        """Store vectors (already normalised); those another worker stored meanwhile are kept."""
+        """Store vectors (already normalised; empty for a row kept from the model); those
+        another worker stored meanwhile are kept."""
         if not embedded:
             return 0
         ids = [item.id for item, _ in embedded]

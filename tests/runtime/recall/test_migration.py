@@ -1,22 +1,33 @@
-"""Migration 0005 indexes what a database already holds, on SQLite and on PostgreSQL."""
+"""Migrations 0005 and 0009 on a database that already holds data, on SQLite and PostgreSQL:
+0005 indexes it for the words, 0009 keeps the vectors of facts and memories with their rows."""
 
 from __future__ import annotations
 
 import secrets
+from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, update
 
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import FullText
 from mnemobot.runtime.storage.migrate import HEAD, current_revision, upgrade
-from mnemobot.runtime.storage.tables import EPISODES, SESSIONS, TURNS, USERS
+from mnemobot.runtime.storage.tables import (
+    EPISODES,
+    FACT_HISTORY,
+    SESSIONS,
+    TURNS,
+    USER_MEMORIES,
+    USER_MEMORY,
+    USERS,
+)
+from mnemobot.runtime.storage.vectors import VectorStore
 from tests.conftest import PG_ADMIN_URL, _pg_url
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
@@ -96,3 +107,64 @@ def test_an_existing_transcript_and_episodes_are_searchable_after_the_upgrade(
     assert all(f.at == T0 for f in found)
     FullText(db).rebuild()  # the operator's rebuild keeps the same answers
     assert len(Recall(db, ManualClock(T0)).search("u1", "bicicleta")) == 1
+
+
+def test_facts_and_memories_held_before_0009_get_vectors_that_go_with_their_rows(
+    empty_database: Database,
+) -> None:
+    db = empty_database
+    upgrade(db, "0008")
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
+        conn.execute(
+            insert(USER_MEMORY).values(
+                id="f1", user_id="u1", key="pet", value="a tabby cat", memory_type="fact",
+                created_at=T0, updated_at=T0,
+            )
+        )  # fmt: skip
+        history = {"user_id": "u1", "key": "pet", "source": "admin", "created_at": T0}
+        conn.execute(
+            insert(FACT_HISTORY).values(
+                id="h1", value="a parrot", action="add", superseded_at=T0, **history
+            )
+        )
+        conn.execute(  # the live value's own row: the fact itself is embedded, not this
+            insert(FACT_HISTORY).values(id="h2", value="a tabby cat", action="update", **history)
+        )
+        conn.execute(
+            insert(USER_MEMORIES).values(
+                id="m1", user_id="u1", memory="Ana is learning the cello", topics=["music"],
+                source="admin", created_at=T0, updated_at=T0,
+            )
+        )  # fmt: skip
+    store = VectorStore()
+
+    upgrade(db)
+
+    assert current_revision(db) == HEAD
+    with db.read() as conn:
+        pending = store.unembedded(conn, "m", limit=10)
+    assert [(p.kind, p.id, p.text) for p in pending] == [
+        ("fact", "f1", "pet: a tabby cat"),
+        ("memory", "m1", "Ana is learning the cello"),
+        ("earlier_fact", "h1", "pet: a parrot"),
+    ]
+    with db.write() as conn:
+        store.put(conn, "m", [(p, array("f", [1.0, 0.0])) for p in pending], T0)
+        assert store.count(conn, "u1") == 3
+        conn.execute(update(USER_MEMORY).values(ttl=T0))  # not the text: the vector stays
+        conn.execute(update(USER_MEMORIES).values(topics=["cello"]))
+        conn.execute(update(FACT_HISTORY).values(superseded_at=T0))
+        assert store.count(conn, "u1") == 3
+        conn.execute(update(USER_MEMORY).values(value="a green parrot"))
+        conn.execute(update(USER_MEMORIES).values(memory="Ana is learning the piano"))
+        assert [p.id for p in store.unembedded(conn, "m", limit=10)] == ["f1", "m1", "h2"]
+        conn.execute(delete(FACT_HISTORY).where(FACT_HISTORY.c.id == "h1"))
+        assert store.count(conn, "u1") == 0
+        again = store.unembedded(conn, "m", user_id="u1", limit=10)
+        store.put(conn, "m", [(p, array("f", [1.0, 0.0])) for p in again], T0)
+        assert store.count(conn, "u1") == 3
+        conn.execute(delete(USER_MEMORY))
+        conn.execute(delete(USER_MEMORIES))
+        conn.execute(delete(FACT_HISTORY))
+        assert store.count(conn, "u1") == 0
