@@ -18,10 +18,14 @@ from sqlalchemy import select
 
 from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.llm.answers import assemble_prompt
+from mnemobot.runtime.llm.prompt import PromptItem
 from mnemobot.runtime.memories.record import Origin
 from mnemobot.runtime.memories.store import Change
+from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.ops.admin.base import Actor
 from mnemobot.runtime.ops.admin.service import Admin
+from mnemobot.runtime.people.linking import merge_users
 from mnemobot.runtime.people.privacy import forget_user
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.search import Recall, Recalled
@@ -250,6 +254,54 @@ async def test_an_earlier_value_of_a_fact_is_found_by_meaning(
     assert (now[0].key, now[0].text) == ("pet", "pet: a green parrot")
 
 
+async def test_the_prompt_puts_the_fact_meant_first_and_recalls_its_earlier_value(
+    start: Any, clock: ManualClock
+) -> None:
+    runtime = await start()
+    ana = await tell(runtime, "ana", f"fact pet {PET}")  # the oldest: last by default
+    edits = Admin(runtime, runtime.audit).edits
+    operator = Actor("ops", "test")
+    clock.advance(seconds=1)
+    edits.set_fact(operator, ana, "plays", "the cello")
+    clock.advance(seconds=1)
+    edits.set_fact(operator, ana, "plays", "the drums")
+    clock.advance(seconds=1)
+    await tell(runtime, "ana", "fact job baker")  # the newest: first by default
+    await runtime.episode_worker.run_until_idle()
+    bot = runtime.bots.get("keeper")
+    memory = runtime.memory
+
+    async def prompt(recall: Recall) -> list[PromptItem]:
+        built = await assemble_prompt(
+            db=runtime.db,
+            llm=runtime.llm,
+            llm_settings=runtime.settings.llm,
+            bot=bot,
+            user_memory=MemoryScope(memory, memory.user_ref(ana, runtime.user_policy(bot))),
+            context=None,
+            session_id=None,
+            recall=recall,
+            user_id=ana,
+            memory_budget=1500,
+            question="had she a kitten, an instrument?",
+        )
+        return built.items
+
+    by_meaning = await prompt(runtime.recall)
+    facts = [(i.label, i.detail) for i in by_meaning if i.section == "facts"]
+    assert facts[0] == ("pet", "matched the message")
+    [earlier] = [
+        i.content
+        for i in by_meaning
+        if i.section == "recalled" and i.included and i.content.kind == "earlier fact"
+    ]
+    assert earlier.text == "plays was: the cello"
+
+    by_words = await prompt(Recall(runtime.db, clock))
+    assert next((i.label, i.detail) for i in by_words if i.section == "facts") == ("job", "newest")
+    assert not [i for i in by_words if i.section == "recalled" and i.content.kind != "turn"]
+
+
 async def test_off_by_default_nothing_is_embedded_and_results_are_lexical(
     start: Any, fake: FakeOpenAI, clock: ManualClock
 ) -> None:
@@ -287,6 +339,27 @@ async def test_a_search_by_meaning_never_returns_another_persons_fact_or_memory(
     assert remembered(for_ana) == {f"pet: {PET}", CELLO}
     assert remembered(for_bea) == {"pet: a black cat", "Bea plays the cello"}
     assert not {f.text for f in for_ana} & {"fact pet a black cat", "note Bea plays the cello"}
+
+
+async def test_merged_people_keep_the_vectors_of_the_facts_that_stay(
+    start: Any, clock: ManualClock
+) -> None:
+    runtime = await start()
+    bea = await tell(runtime, "bea", "fact pet a black cat", "fact home Lisbon")
+    clock.advance(seconds=1)
+    ana = await tell(runtime, "ana", "fact home Porto")  # newer: kept over Lisbon
+    await runtime.episode_worker.run_until_idle()
+    black_cat = fact_id(runtime, bea, "pet")
+
+    with runtime.db.write() as conn:
+        merge_users(conn, from_user_id=bea, into_user_id=ana, now=clock.now())
+
+    assert {v.source_id: v.user_id for v in vectors(runtime)} == {
+        black_cat: ana,
+        fact_id(runtime, ana, "home"): ana,
+    }
+    found = await search(runtime, ana, "which kitten?")
+    assert next(f.text for f in found if f.kind == "fact") == "pet: a black cat"
 
 
 async def test_a_sensitive_fact_is_never_sent_to_the_embedding_model(
