@@ -222,6 +222,14 @@ def _missing(kind: VectorKind, model: str) -> Select[Any]:
     return query if recalled is None else query.where(recalled)
 
 
+def _as_read(item: Unembedded) -> tuple[str, ...]:
+    """What must not have changed for ``item``'s vector to be stored: its row and person,
+    and for a fact or memory (whose text a bot rewrites) the text the vector is made from."""
+    if item.kind in PERSON_KINDS:
+        return (item.kind, item.id, item.user_id, item.text)
+    return (item.kind, item.id, item.user_id)
+
+
 def _unembedded(kind: VectorKind, row: Any) -> Unembedded:
     if kind in ("fact", "earlier_fact"):
         source_id, user_id, key, value = row
@@ -281,7 +289,8 @@ class VectorStore:
         now: datetime,
     ) -> int:
         """Store vectors (already normalised; empty for a row kept from the model); those
-        another worker stored meanwhile are kept."""
+        another worker stored meanwhile are kept, and none is stored for a row that went, or
+        changed hands or text, since it was read (:meth:`_current`)."""
         if not embedded:
             return 0
         ids = [item.id for item, _ in embedded]
@@ -290,6 +299,7 @@ class VectorStore:
                 select(_v.source_kind, _v.source_id).where(_v.model == model, _v.source_id.in_(ids))
             ).all()
         )
+        current = self._current(conn, [item for item, _ in embedded])
         rows = [
             {
                 "source_kind": item.kind,
@@ -301,11 +311,36 @@ class VectorStore:
                 "created_at": now,
             }
             for item, vector in embedded
-            if (item.kind, item.id) not in there
+            if (item.kind, item.id) not in there and _as_read(item) in current
         ]
         if rows:
             conn.execute(insert(RECALL_VECTORS), rows)
         return len(rows)
+
+    @staticmethod
+    def _current(conn: Connection, items: Sequence[Unembedded]) -> set[tuple[str, ...]]:
+        """Of ``items``, those whose row is still as it was read (:func:`_as_read`): the
+        embedding call takes a while, and a vector stored for a row deleted or rewritten
+        meanwhile would outlive the trigger that fired for it. The rows are held till commit
+        (PostgreSQL ``FOR SHARE``), so a change waits for the vector and its trigger then
+        removes it; a row being changed right now is skipped (``SKIP LOCKED``: no waiting, no
+        deadlock with a turn) and embedded by a later pass. SQLite's writes are serial."""
+        current: set[tuple[str, ...]] = set()
+        for kind in dict.fromkeys(item.kind for item in items):
+            t = _SOURCE_OF[kind].c
+            columns = _TEXT_OF[kind][0] if kind in PERSON_KINDS else ()
+            ids = [item.id for item in items if item.kind == kind]
+            query = (
+                select(t.id, t.user_id, *columns)
+                .where(t.id.in_(ids))
+                .with_for_update(read=True, skip_locked=True)
+            )
+            found = conn.execute(query).all()
+            if kind in PERSON_KINDS:
+                current.update(_as_read(_unembedded(kind, row)) for row in found)
+            else:
+                current.update((kind, source_id, user_id) for source_id, user_id in found)
+        return current
 
     def count(self, conn: Connection, user_id: str | None = None) -> int:
         """Vectors stored (a person's, or all): for tests and ``mnemobot`` diagnostics."""
