@@ -15,7 +15,7 @@ import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -104,6 +104,9 @@ class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = "sqlite:///data/mnemobot.db"
     echo: bool = False
+    # SQLite's DB-API module: "sqlean" (sqlean.py, the sqlite-vec extra) can load sqlite-vec
+    # where this Python's own sqlite3 cannot (storage/sqlite_vec.py)
+    sqlite_driver: Literal["sqlite3", "sqlean"] = "sqlite3"
 
 
 class LLMSettings(BaseModel):

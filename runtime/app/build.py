@@ -9,6 +9,7 @@ here opens a connection: :meth:`Runtime.start` does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from mnemobot.runtime.bots.registry import BotRegistry, load_bots
@@ -35,8 +36,12 @@ from mnemobot.runtime.recall.embedding import VectorFiller, embedder_for
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.dialect import SQLITE, dialect_for
+from mnemobot.runtime.storage.sqlite_vec import sqlite_driver, vector_search_for
 
 __all__ = ["LLMFactory", "build_runtime"]
+
+logger = logging.getLogger(__name__)
 
 LLMFactory = Callable[[Callable[[Usage], Awaitable[None]]], LLM]
 """Makes a model client given where it reports each call's usage (its ``on_usage``)."""
@@ -72,10 +77,18 @@ def build_runtime(
         bots = BotRegistry({})
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
+    embedder = embedder_for(settings, clock)  # [memory] embedding; None: lexical recall only
+    driver = sqlite_driver(settings.database.sqlite_driver)
+    vector_search = None
+    if embedder is not None:
+        vector_search = vector_search_for(dialect_for(settings.database.url) is SQLITE, driver)
+        logger.info("semantic recall compares vectors %s", vector_search.description)
     db = Database(
         settings.database.url,
         echo=settings.database.echo,
         held_connections=settings.workers.max_turns,  # each turn in flight holds its lock's
+        sqlite_driver=driver,
+        sqlite_extensions=vector_search.extensions if vector_search is not None else (),
     )
     identity = IdentityStore(db, clock)
     bell = JobBell()  # a session that ends here wakes this process's episode worker
@@ -86,7 +99,6 @@ def build_runtime(
         llm = make_llm(usage_recorder.record)
     elif llm is None and settings.llm.default:
         llm = LiteLLM(settings.llm, on_usage=usage_recorder.record)
-    embedder = embedder_for(settings, clock)  # [memory] embedding; None: lexical recall only
     vectors = (  # what no model may see is kept from the embedding model too
         VectorFiller(db, embedder, clock, sensitive=bots.sensitive)
         if embedder is not None
@@ -145,7 +157,12 @@ def build_runtime(
         llm=llm,
         user_policy=user_policy,
         dialog_runner=dialog_runner,
-        recall=Recall(db, clock, embedder=embedder),
+        recall=Recall(
+            db,
+            clock,
+            embedder=embedder,
+            index=vector_search.index if vector_search is not None else None,
+        ),
         audit=AuditLog(db, clock),
         # On start, replies another live worker is sending are left to it (SQLite: one process)
         recover_lease=0.0 if db.dialect.one_process else settings.workers.send_lease,

@@ -420,9 +420,11 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Apply every pending schema migration."""
     from mnemobot.runtime.storage.database import Database
     from mnemobot.runtime.storage.migrate import upgrade
+    from mnemobot.runtime.storage.sqlite_vec import sqlite_driver
 
     settings = settings_for(config)
-    db = Database(settings.database.url)
+    driver = sqlite_driver(settings.database.sqlite_driver)
+    db = Database(settings.database.url, sqlite_driver=driver)
     db.start()
     try:
         upgrade(db)
@@ -438,9 +440,11 @@ def db_reindex(config: ConfigOption = None) -> None:
     from mnemobot.runtime.storage.database import Database
     from mnemobot.runtime.storage.fulltext import FullText
     from mnemobot.runtime.storage.migrate import ensure_schema
+    from mnemobot.runtime.storage.sqlite_vec import sqlite_driver
 
     settings = settings_for(config)
-    db = Database(settings.database.url)
+    driver = sqlite_driver(settings.database.sqlite_driver)
+    db = Database(settings.database.url, sqlite_driver=driver)
     db.start()
     try:
         ensure_schema(db)

@@ -32,11 +32,12 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
@@ -79,10 +80,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, driver: ModuleType, extensions: Sequence[str]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        if extensions:  # sqlite-vec (storage.sqlite_vec), probed to load before we get here
+            dbapi_conn.enable_load_extension(True)
+            for path in extensions:
+                dbapi_conn.load_extension(path)
+            dbapi_conn.enable_load_extension(False)
         cursor = dbapi_conn.cursor()
         # The timeout first: switching a new file to WAL takes a lock another process may hold.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -97,23 +103,23 @@ def _prepare_sqlite(engine: Engine) -> None:
         # exec_driver_sql round (events, execution context, result) costs as much as an upsert.
         # write() asks for IMMEDIATE for its next BEGIN only (the connection is reused).
         mode = conn.info.pop(_SQLITE_BEGIN, "DEFERRED")
-        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         if mode == _NO_WAIT:
-            driver.execute("PRAGMA busy_timeout=0")
+            raw.execute("PRAGMA busy_timeout=0")
             try:
-                driver.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                raw.execute("BEGIN IMMEDIATE")
+            except driver.OperationalError as exc:
+                if exc.sqlite_errorcode == driver.SQLITE_BUSY:
                     raise _WouldWait from exc
-                raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+                raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, driver.Error) from exc
             finally:
-                driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             return
         sql = f"BEGIN {mode}"
         try:
-            driver.execute(sql)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+            raw.execute(sql)
+        except driver.Error as exc:
+            raise DBAPIError.instance(sql, (), exc, driver.Error) from exc
 
 
 def _ping_idle_connections(engine: Engine) -> None:
@@ -151,10 +157,25 @@ class Database:
         held_connections: PostgreSQL connections callers may hold at once outside
             :meth:`run`, for longer than a statement: the conversation locks, one per turn in
             flight (``[workers] max_turns``). The pool makes room for them.
+        sqlite_driver: the DB-API module SQLite is opened with (``[database]
+            sqlite_driver``): the standard ``sqlite3``, or sqlean's, which can load extensions
+            where this Python's cannot.
+        sqlite_extensions: SQLite loadable libraries loaded into every connection (sqlite-vec,
+            :mod:`storage.sqlite_vec`).
     """
 
-    def __init__(self, url: str, *, echo: bool = False, held_connections: int = 16) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        held_connections: int = 16,
+        sqlite_driver: ModuleType = sqlite3,
+        sqlite_extensions: Sequence[str] = (),
+    ) -> None:
         self.url = normalise_url(url)
+        self.sqlite_driver = sqlite_driver
+        self._sqlite_extensions = tuple(sqlite_extensions)
         self._dialect = dialect_for(self.url)  # parsed once: asked every call
         self._echo = echo
         self._held_connections = held_connections
@@ -203,8 +224,13 @@ class Database:
                     raise StorageError(
                         f"cannot create the database folder {folder}: {exc}"
                     ) from exc
-            engine = create_engine(url, echo=self._echo, connect_args={"check_same_thread": False})
-            _prepare_sqlite(engine)
+            engine = create_engine(
+                url,
+                echo=self._echo,
+                module=self.sqlite_driver,
+                connect_args={"check_same_thread": False},
+            )
+            _prepare_sqlite(engine, self.sqlite_driver, self._sqlite_extensions)
             # One writer at a time anyway: one thread for run(), one for run_intake().
             self._statements = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
             self._intake = ThreadPoolExecutor(1, thread_name_prefix="sqlite-intake")
