@@ -28,14 +28,8 @@ from sqlalchemy import insert
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import upgrade
 from mnemobot.runtime.storage.sqlite_vec import SqliteVecIndex, sqlite_driver, vector_search_for
-from mnemobot.runtime.storage.tables import USERS
-from mnemobot.runtime.storage.vectors import (
-    InProcessIndex,
-    Unembedded,
-    VectorIndex,
-    VectorStore,
-    normalised,
-)
+from mnemobot.runtime.storage.tables import RECALL_VECTORS, USERS
+from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, normalised, pack
 
 DIMS = 384
 MODEL = "bench/model"
@@ -48,16 +42,25 @@ def unit(rng: random.Random) -> array[float]:
 
 
 def populate(db: Database, person: str, count: int, rng: random.Random) -> None:
+    """``count`` vectors of ``person``, as ``recall_vectors`` rows (no turns behind them: the
+    search reads only this table)."""
     with db.write() as conn:
         conn.execute(insert(USERS).values(id=person, display_name=person, created_at=T0))
-    store = VectorStore()
     for start in range(0, count, 2000):
-        batch = [
-            (Unembedded("turn", f"{person}-{n}", person, "text"), unit(rng))
+        rows = [
+            {
+                "source_kind": "turn",
+                "source_id": f"{person}-{n}",
+                "model": MODEL,
+                "user_id": person,
+                "dims": DIMS,
+                "vector": pack(unit(rng)),
+                "created_at": T0,
+            }
             for n in range(start, min(count, start + 2000))
         ]
         with db.write() as conn:
-            store.put(conn, MODEL, batch, T0)
+            conn.execute(insert(RECALL_VECTORS), rows)
 
 
 def time_queries(db: Database, index: VectorIndex, person: str, query: array[float]) -> float:
@@ -93,7 +96,7 @@ def main() -> None:
                 for query in queries[:2]:
                     a = InProcessIndex().nearest(conn, person, MODEL, "turn", query, NEAREST)
                     b = search.index.nearest(conn, person, MODEL, "turn", query, NEAREST)
-                    if [i for i, _ in a] != [i for i, _ in b]:
+                    if len(a) != NEAREST or [i for i, _ in a] != [i for i, _ in b]:
                         sys.exit("the two indexes disagree: nothing timed")
             in_process, in_sqlite = [], []
             for query in queries:

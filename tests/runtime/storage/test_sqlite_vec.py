@@ -36,7 +36,7 @@ from mnemobot.runtime.storage.sqlite_vec import (
     vector_search_for,
 )
 from mnemobot.runtime.storage.tables import RECALL_VECTORS, USERS
-from mnemobot.runtime.storage.vectors import InProcessIndex, Unembedded, VectorStore, normalised
+from mnemobot.runtime.storage.vectors import InProcessIndex, normalised, pack
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat, write_bot
 
@@ -67,16 +67,23 @@ def _unit(seed: int, dims: int = 16) -> array[float]:
 
 
 def _store(db: Database, vectors: list[tuple[str, str, array[float]]]) -> None:
-    """(person, id, vector) rows as the episode worker stores them."""
+    """(person, turn id, vector) rows of ``recall_vectors``, in the worker's stored form."""
+    rows = [
+        {
+            "source_kind": "turn",
+            "source_id": sid,
+            "model": MODEL,
+            "user_id": person,
+            "dims": len(vector),
+            "vector": pack(vector),
+            "created_at": T0,
+        }
+        for person, sid, vector in vectors
+    ]
     with db.write() as conn:
         for person in sorted({p for p, _, _ in vectors}):
             conn.execute(insert(USERS).values(id=person, display_name=person, created_at=T0))
-        VectorStore().put(
-            conn,
-            MODEL,
-            [(Unembedded("turn", sid, person, "text"), v) for person, sid, v in vectors],
-            T0,
-        )
+        conn.execute(insert(RECALL_VECTORS), rows)
 
 
 def test_the_nearest_are_the_in_process_indexs_in_the_same_order(vec_db: Database) -> None:
@@ -93,6 +100,7 @@ def test_the_nearest_are_the_in_process_indexs_in_the_same_order(vec_db: Databas
         other_kind = SqliteVecIndex().nearest(conn, "ana", MODEL, "episode", query, 10)
         other_model = SqliteVecIndex().nearest(conn, "ana", "other", "turn", query, 10)
 
+    assert len(found) == 40
     assert [sid for sid, _ in found] == [sid for sid, _ in expected]
     assert all(
         math.isclose(a, b, abs_tol=1e-5) for (_, a), (_, b) in zip(found, expected, strict=True)
