@@ -78,12 +78,16 @@ RARE, COMMON = SearchTerm("okapi"), SearchTerm("tea")
 
 
 def search(
-    database: Database, user_id: str, limit: int, gate: list[SearchTerm]
+    database: Database,
+    user_id: str,
+    limit: int,
+    gate: list[SearchTerm],
+    enough: int | None = None,
 ) -> list[tuple[str, float]]:
     fulltext = FullText(database)
     with database.read() as conn:
         rows = fulltext.search(
-            conn, "turns", user_id, [RARE, COMMON], limit=limit, now=T0, gate=gate
+            conn, "turns", user_id, [RARE, COMMON], limit=limit, now=T0, gate=gate, enough=enough
         )
     return [(row["text"], row["score"]) for row in rows]
 
@@ -111,3 +115,16 @@ def test_a_gate_that_cannot_fill_the_search_is_not_used(database: Database) -> N
     write_lines(database, "ana", ["okapi and tea", "tea", "tea for two", "more tea"])
     assert search(database, "ana", 3, [RARE]) == search(database, "ana", 3, [])
     assert len(search(database, "ana", 3, [RARE])) == 3
+
+
+def test_a_gate_that_fills_what_the_caller_uses_is_kept_though_short_of_the_limit(
+    database: Database,
+) -> None:
+    write_lines(database, "ana", ["okapi and tea", "an okapi", "tea", "tea for two", "more tea"])
+
+    kept = search(database, "ana", 4, [RARE], enough=2)
+    short = search(database, "ana", 4, [RARE], enough=3)
+
+    assert {text for text, _ in kept} == {"okapi and tea", "an okapi"}  # one search, gated
+    assert short == search(database, "ana", 4, [])  # fewer than enough: every line is ranked
+    assert len(short) == 4
