@@ -8,13 +8,13 @@ the session ends (``/end``), never on the turn path. Every test runs on SQLite a
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
 
-from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.episodes.worker import EpisodeWorker
 from mnemobot.runtime.llm.answers import assemble_prompt
@@ -24,10 +24,10 @@ from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.embedding import VectorFiller
 from mnemobot.runtime.recall.fusion import fuse
 from mnemobot.runtime.recall.search import Recall
-from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.tables import EPISODES, JOBS, RECALL_VECTORS, TURNS
 from tests.adapters.admin.conftest import admin_app, http
 from tests.fakes.openai_api import FakeOpenAI
+from tests.runtime.recall.conftest import SemanticRuntime
 from tests.support import Chat, write_bot
 
 RECALLING_BOT = """
@@ -50,7 +50,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-async def start(db_url: str, clock: ManualClock, tmp_path: Path, fake: FakeOpenAI):
+def start(semantic_runtime: SemanticRuntime, tmp_path: Path, fake: FakeOpenAI):
     """A runtime whose bot recalls on every message; ``embedding=False`` leaves it off."""
     write_bot(
         tmp_path / "bots",
@@ -58,34 +58,7 @@ async def start(db_url: str, clock: ManualClock, tmp_path: Path, fake: FakeOpenA
         bot_py=RECALLING_BOT,
         config="name,value\nepisodic-memory-threshold,1\nepisodic-memory-retention-days,10\n",
     )
-
-    async def start(*, embedding: bool = True) -> Runtime:
-        llm: dict[str, Any] = {
-            "default": "openai/chat",
-            "api_base": fake.api_base,
-            "api_key_env": "FAKE_KEY",
-            "retries": 0,
-        }
-        memory: dict[str, Any] = {}
-        if embedding:  # an [llm] alias names the embedding model and where it is served
-            llm["embedder"] = {"model": "openai/fake-embed", "api_base": fake.api_base}
-            memory["embedding"] = "embedder"
-        settings = load_settings(
-            None,
-            database={"url": db_url},
-            bots={"dir": str(tmp_path / "bots")},
-            llm=llm,
-            memory=memory,
-        )
-        runtime = build_runtime(settings, clock=clock)
-        await runtime.start()
-        started.append(runtime)
-        return runtime
-
-    started: list[Runtime] = []
-    yield start
-    for runtime in started:
-        await runtime.stop()
+    return functools.partial(semantic_runtime, fake)
 
 
 async def converse(runtime: Runtime, user: str, *lines: str) -> str:

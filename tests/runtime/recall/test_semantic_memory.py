@@ -9,6 +9,7 @@ test runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.llm.answers import assemble_prompt
 from mnemobot.runtime.llm.prompt import PromptItem
@@ -29,11 +29,11 @@ from mnemobot.runtime.people.linking import merge_users
 from mnemobot.runtime.people.privacy import forget_user
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.search import Recall, Recalled
-from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.tables import RECALL_VECTORS, USER_MEMORIES, USER_MEMORY
 from mnemobot.runtime.storage.vectors import VectorStore
 from tests.adapters.admin.conftest import admin_app, http
 from tests.fakes.openai_api import FakeOpenAI
+from tests.runtime.recall.conftest import SemanticRuntime
 from tests.support import Chat, write_bot
 
 MEMORY_BOT = """
@@ -67,7 +67,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-async def start(db_url: str, clock: ManualClock, tmp_path: Path, fake: FakeOpenAI):
+def start(semantic_runtime: SemanticRuntime, tmp_path: Path, fake: FakeOpenAI):
     """A runtime with the memory bot; ``embedding=False`` leaves embeddings off."""
     write_bot(
         tmp_path / "bots",
@@ -75,35 +75,7 @@ async def start(db_url: str, clock: ManualClock, tmp_path: Path, fake: FakeOpenA
         bot_py=MEMORY_BOT,
         config="name,value\nsensitive-keys,pin\n",
     )
-
-    async def start(*, embedding: bool = True) -> Runtime:
-        llm: dict[str, Any] = {
-            "default": "openai/chat",
-            "api_base": fake.api_base,
-            "api_key_env": "FAKE_KEY",
-            "retries": 0,
-        }
-        memory: dict[str, Any] = {}
-        if embedding:
-            llm["embedder"] = {"model": "openai/fake-embed", "api_base": fake.api_base}
-            memory["embedding"] = "embedder"
-        settings = load_settings(
-            None,
-            database={"url": db_url},
-            bots={"dir": str(tmp_path / "bots")},
-            llm=llm,
-            memory=memory,
-            janitor={"user_memories": 30 * 86400},
-        )
-        runtime = build_runtime(settings, clock=clock)
-        await runtime.start()
-        started.append(runtime)
-        return runtime
-
-    started: list[Runtime] = []
-    yield start
-    for runtime in started:
-        await runtime.stop()
+    return functools.partial(semantic_runtime, fake, janitor={"user_memories": 30 * 86400})
 
 
 async def tell(runtime: Runtime, user: str, *lines: str) -> str:

@@ -1,0 +1,56 @@
+"""Semantic recall's runtimes: a bots folder, a model and an embedding model on FakeOpenAI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mnemobot.runtime.app.build import build_runtime
+from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.settings import load_settings
+from tests.fakes.openai_api import FakeOpenAI
+
+SemanticRuntime = Callable[..., Awaitable[Runtime]]
+
+
+@pytest.fixture
+async def semantic_runtime(
+    db_url: str, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[SemanticRuntime]:
+    """Starts runtimes on ``tmp_path / "bots"`` whose model and embedding model are served by
+    ``fake`` (an ``[llm]`` alias names the embedding model and where it is served);
+    ``embedding=False`` leaves embeddings off; other keywords are settings sections. Each is
+    stopped after the test."""
+    started: list[Runtime] = []
+
+    async def start(fake: FakeOpenAI, *, embedding: bool = True, **sections: Any) -> Runtime:
+        llm: dict[str, Any] = {
+            "default": "openai/chat",
+            "api_base": fake.api_base,
+            "api_key_env": "FAKE_KEY",
+            "retries": 0,
+        }
+        memory: dict[str, Any] = {}
+        if embedding:
+            llm["embedder"] = {"model": "openai/fake-embed", "api_base": fake.api_base}
+            memory["embedding"] = "embedder"
+        settings = load_settings(
+            None,
+            database={"url": db_url},
+            bots={"dir": str(tmp_path / "bots")},
+            llm=llm,
+            memory=memory,
+            **sections,
+        )
+        runtime = build_runtime(settings, clock=clock)
+        await runtime.start()
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in started:
+        await runtime.stop()
