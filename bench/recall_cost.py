@@ -132,13 +132,14 @@ def populate(db: Database, user_id: str, turns: int, episodes: int, words: Words
 
 async def time_prompts(
     db: Database, llm: LiteLLM, recall: Recall, user_id: str, questions: list[str]
-) -> list[float]:
+) -> list[tuple[float, float]]:
+    """Each prompt's (wall seconds, CPU seconds of the process, the search thread's too)."""
     bot = Bot("b", Path("."), BotOptions(name="b", prompt="You are helpful."))
     store = MemoryStore(db, ManualClock(T0))
     scope = MemoryScope(store, store.user_ref(user_id, UserMemoryPolicy()))
     took = []
     for question in questions:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await assemble_prompt(
             db=db,
             llm=llm,
@@ -152,7 +153,7 @@ async def time_prompts(
             memory_budget=1500,
             question=question,
         )
-        took.append(time.perf_counter() - started)
+        took.append((time.perf_counter() - started, time.process_time() - cpu))
     return took
 
 
@@ -193,7 +194,7 @@ async def main() -> None:
                   f"{time.perf_counter() - started:.0f} s")  # fmt: skip
             crowd_recall = Recall(crowd, ManualClock(T0 + timedelta(days=5000)))
             await time_prompts(crowd, llm, crowd_recall, "person0", questions[:10])
-        times: dict[str, list[float]] = {"short": [], "long": [], "crowd": []}
+        times: dict[str, list[tuple[float, float]]] = {"short": [], "long": [], "crowd": []}
         for round_ in range(2):  # alternate halves, so drift does not favour one side
             half = questions[round_::2]
             for user in ("short", "long"):
@@ -203,24 +204,35 @@ async def main() -> None:
         db.stop()
         if crowd is not None:
             crowd.stop()
-    short, long = times["short"], times["long"]
-    print("| history | prompt build p50 | p95 | / 100 turns at the median |\n|---|---|---|---|")
-    for name, values in (
-        ("100 turns, 5 episodes", short),
-        (f"{args.turns:,} turns, {args.episodes:,} episodes", long),
-        (f"100 turns, 5 episodes, among {args.people:,} people like them", times["crowd"]),
+    # Wall time is the target's measure; CPU time (the process's, so the search thread's too)
+    # is what a busy machine disturbs least: another process's work shows in the first only.
+    wall = {name: [w for w, _ in rows] for name, rows in times.items()}
+    cpu = {name: [c for _, c in rows] for name, rows in times.items()}
+    print(
+        "| history | prompt build p50 | p95 | / 100 turns at the median "
+        "| CPU p50 | CPU p95 | CPU / 100 turns |\n|---|---|---|---|---|---|---|"
+    )
+    for name, key in (
+        ("100 turns, 5 episodes", "short"),
+        (f"{args.turns:,} turns, {args.episodes:,} episodes", "long"),
+        (f"100 turns, 5 episodes, among {args.people:,} people like them", "crowd"),
     ):
-        if values:
+        if wall[key]:
             print(
-                f"| {name} | {statistics.median(values) * 1000:.2f} ms "
-                f"| {p95(values) * 1000:.2f} ms "
-                f"| {statistics.median(values) / statistics.median(short):.2f}x |"
+                f"| {name} | {_ms(statistics.median(wall[key]))} | {_ms(p95(wall[key]))} "
+                f"| {statistics.median(wall[key]) / statistics.median(wall['short']):.2f}x "
+                f"| {_ms(statistics.median(cpu[key]))} | {_ms(p95(cpu[key]))} "
+                f"| {statistics.median(cpu[key]) / statistics.median(cpu['short']):.2f}x |"
             )
-    ratio = statistics.median(long) / statistics.median(short)
+    ratio = statistics.median(wall["long"]) / statistics.median(wall["short"])
     print(
         f"\nlong / short at the median: {ratio:.2f}x (target at most 2x); "
-        f"long p95 {p95(long) * 1000:.1f} ms (target under 20 ms)"
+        f"long p95 {p95(wall['long']) * 1000:.1f} ms (target under 20 ms)"
     )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
 
 
 if __name__ == "__main__":
