@@ -49,7 +49,9 @@ EPISODES_READ = 10
 FACTS_READ = 20
 COMMON_SHARE = 0.05  # a word in more than this share of all transcript lines tells none apart
 COMMON_FLOOR = 2000  # ...unless it is in fewer lines than this (small histories keep every word)
-GATE_LINES = 2000  # searches rank only lines holding the rarest words, this many lines at most
+GATE_LINES = 500  # searches rank only lines holding the rarest words, this many lines at most
+# (2,000 -> 500 once a gate that fills WINDOW_HITS is kept: 100,000 turns' prompt ~9% less CPU,
+# LoCoMo dev x1 unchanged, x9 strict 0.649 -> 0.648, one evidence line of 804)
 WINDOW_HITS = 40  # the best transcript hits ranked with the lines around them (recall.around)
 # A gated search (GATE_LINES) that found this many rows is kept though it fell short of its
 # limit: the lines past the best WINDOW_HITS only fill a prompt's last places, and a summary
