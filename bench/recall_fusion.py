@@ -73,7 +73,7 @@ async def _rank(
     runtime: Runtime, user_id: str, q: Question, weights: list[float], replayed: Replayed, r: Ranks
 ) -> None:
     recall = runtime.recall
-    vector = await recall.query_vector(q.text)
+    vector = await recall.query_vector(q.text, user_id)
     assert vector is not None and recall.embedder is not None
     lexical = await runtime.db.run(recall.gather, user_id, q.text, turns=ALL_LINES)
     model = recall.embedder.model

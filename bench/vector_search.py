@@ -29,7 +29,13 @@ from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import upgrade
 from mnemobot.runtime.storage.sqlite_vec import SqliteVecIndex, sqlite_driver, vector_search_for
 from mnemobot.runtime.storage.tables import RECALL_VECTORS, USERS
-from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, normalised, pack
+from mnemobot.runtime.storage.vectors import (
+    InProcessIndex,
+    VectorIndex,
+    normalised,
+    pack,
+    stored_model,
+)
 
 DIMS = 384
 MODEL = "bench/model"
@@ -51,7 +57,7 @@ def populate(db: Database, person: str, count: int, rng: random.Random) -> None:
             {
                 "source_kind": "turn",
                 "source_id": f"{person}-{n}",
-                "model": MODEL,
+                "model": stored_model(MODEL, "turn"),  # as the worker stores a turn's
                 "user_id": person,
                 "dims": DIMS,
                 "vector": pack(unit(rng)),

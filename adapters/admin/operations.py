@@ -108,7 +108,7 @@ async def _recall(call: Call) -> Any:
         raise _HTTPError(422, "say what to look for: ?q= words the person may have said")
     limit = call.query_int("limit", 10, 1, 50)
     user_id = await call.user()
-    vector = await call.admin.people.query_vector(q)  # semantic recall, when configured
+    vector = await call.admin.people.query_vector(q, user_id)  # by meaning, when configured
     results = await call.run(call.admin.people.recall, user_id, q, limit, vector)
     return {"user_id": user_id, "query": q, "results": results}
 

@@ -165,7 +165,7 @@ def _recall_of(
     async def recall(query: str, limit: int = 5) -> list[dict[str, Any]]:
         if services.recall is None or limit < 1:
             return []
-        vector = await services.recall.query_vector(str(query))  # semantic recall, when on
+        vector = await services.recall.query_vector(str(query), user_id)  # by meaning, when on
         found = await services.db.run_search(
             services.recall.search, user_id, str(query), limit=limit, query_vector=vector
         )

@@ -218,7 +218,7 @@ def memory_search(
         recall = runtime.bot_services.recall
         if recall.embedder is not None:  # one search: wait for a local model to load
             asyncio.run(recall.embedder.ready())
-        vector = asyncio.run(recall.query_vector(query))  # semantic recall, when on
+        vector = asyncio.run(recall.query_vector(query, user_id))  # semantic recall, when on
         found = recall.search(user_id, query, limit=limit, query_vector=vector)
     if not found:
         typer.echo(f"nothing remembered about {user} matches {query!r}", err=True)

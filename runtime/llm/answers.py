@@ -24,7 +24,13 @@ from mnemobot.runtime.llm.prompt import (
 from mnemobot.runtime.memories.view import MemoriesView
 from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.memory.store import MemoryScope
-from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled, RecallSet
+from mnemobot.runtime.recall.search import (
+    WINDOW_HITS,
+    WINDOW_HITS_BY_MEANING,
+    Recall,
+    Recalled,
+    RecallSet,
+)
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
@@ -117,9 +123,10 @@ async def assemble_prompt(
     turns = await db.run(recent_turns, db, session_id, 20) if session_id is not None else []
     found = None
     if recall is not None and remembers and memory_budget > 0:
-        vector = await recall.query_vector(question)  # None: embeddings off, or the model down
+        vector = await recall.query_vector(question, user_id)  # None: off, or the model down
+        window = WINDOW_HITS if vector is None else WINDOW_HITS_BY_MEANING
         found = await db.run_search(
-            recall.gather, user_id, question, window=WINDOW_HITS, query_vector=vector
+            recall.gather, user_id, question, window=window, query_vector=vector
         )
     assembler = PromptAssembler(
         count,

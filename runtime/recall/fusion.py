@@ -35,8 +35,10 @@ Fusion = Literal["linear", "rrf"]
 FUSION: Fusion = "linear"
 # linear: the semantic share; the lexical one is 1 minus this. Chosen on LoCoMo's dev split
 # with the local model (bench/recall_fusion.py, bench/README.md): strict evidence-turn recall
-# 0.715 / 0.723 / 0.725 / 0.711 / 0.662 at 0 / 0.2 / 0.35 / 0.5 / 0.7: meaning as a third.
-SEMANTIC_WEIGHT = 0.35
+# 0.715 / 0.723 / 0.725 / 0.711 / 0.662 at 0 / 0.2 / 0.35 / 0.5 / 0.7 when a turn's vector was
+# the line alone; with the line after it in the vector and the question's common words left
+# out of what is embedded, 0.770 / 0.774 / 0.775 / 0.761 at 0.35 / 0.5 / 0.6 / 0.7: a half.
+SEMANTIC_WEIGHT = 0.5
 RRF_CONSTANT = 60  # as recall's own FUSION_CONSTANT (Cormack et al. 2009)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, TextualSelect, bindparam, text
+from sqlalchemy import Connection, TextualSelect, bindparam, select, text
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
@@ -280,6 +280,15 @@ class FullText:
         if self._postgres:
             return 0
         return int(conn.execute(text("SELECT max(rowid) FROM turns")).scalar() or 0)
+
+    def newest_lines(self, conn: Connection, user_id: str, limit: int) -> list[str]:
+        """The text of the person's ``limit`` newest transcript lines (recall counts how
+        common a question's words are in them). SQLite takes them backwards along the
+        (user_id, rowid) index, with no sort; PostgreSQL by a top-N sort of the person's rows.
+        """
+        newest = TURNS.c.created_at.desc() if self._postgres else text("turns.rowid DESC")
+        query = select(TURNS.c.text).where(TURNS.c.user_id == user_id)
+        return list(conn.execute(query.order_by(newest).limit(limit)).scalars())
 
     def rebuild(self) -> None:
         """Re-index every existing row (after a restore, or a VACUUM that renumbered rowids).

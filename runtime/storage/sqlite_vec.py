@@ -29,7 +29,13 @@ from types import ModuleType
 from sqlalchemy import Connection, text
 
 from mnemobot.runtime.errors import ConfigError
-from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, VectorKind, pack
+from mnemobot.runtime.storage.vectors import (
+    InProcessIndex,
+    VectorIndex,
+    VectorKind,
+    pack,
+    stored_model,
+)
 
 __all__ = [
     "SQLITE_DRIVERS",
@@ -74,7 +80,7 @@ class SqliteVecIndex:
         params = {
             "query": pack(query),
             "user_id": user_id,
-            "model": model,
+            "model": stored_model(model, kind),  # a turn's: made with the line after it
             "kind": kind,
             "dims": len(query),
             "limit": limit,

@@ -84,10 +84,11 @@ class People(AdminPart):
         """A user id from an id or any reference ``mnemobot --user`` accepts; UnknownUser else."""
         return self.runtime.identity.find(ref)
 
-    async def query_vector(self, query: str) -> array[float] | None:
-        """The vector :meth:`recall` fuses in for ``query``, as ``ctx.user.recall`` does; None
-        when ``[memory] embedding`` is off or the model cannot answer now (then: the words)."""
-        return await self.runtime.recall.query_vector(query)
+    async def query_vector(self, query: str, user_id: str | None = None) -> array[float] | None:
+        """The vector :meth:`recall` fuses in for ``query`` about ``user_id``, as
+        ``ctx.user.recall`` does; None when ``[memory] embedding`` is off or the model cannot
+        answer now (then: the words)."""
+        return await self.runtime.recall.query_vector(query, user_id)
 
     def recall(
         self,

@@ -33,6 +33,7 @@ from mnemobot.runtime.recall.local_embedding import INSTALL, LocalEmbedder
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.tables import RECALL_VECTORS, TURNS
+from mnemobot.runtime.storage.vectors import stored_model
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat, write_bot
 
@@ -243,7 +244,8 @@ async def test_a_paraphrase_that_words_miss_is_recalled_by_meaning(
             select(RECALL_VECTORS.c.source_kind, RECALL_VECTORS.c.model, RECALL_VECTORS.c.dims)
             .where(RECALL_VECTORS.c.user_id == ana)
         ).all()  # fmt: skip
-    assert sorted(vectors) == [("episode", MODEL, 384)] + [("turn", MODEL, 384)] * len(turns)
+    turn_model = stored_model(MODEL, "turn")  # a turn's vector holds the line after it too
+    assert sorted(vectors) == [("episode", MODEL, 384)] + [("turn", turn_model, 384)] * len(turns)
     lexical = Recall(runtime.db, clock).search(ana, QUESTION, limit=5)
     assert DOG_LINE not in [found.text for found in lexical]  # the words alone miss it
 

@@ -9,11 +9,12 @@ the session ends (``/end``), never on the turn path. Every test runs on SQLite a
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.episodes.worker import EpisodeWorker
@@ -62,12 +63,22 @@ def start(semantic_runtime: SemanticRuntime, tmp_path: Path, fake: FakeOpenAI):
 
 
 async def converse(runtime: Runtime, user: str, *lines: str) -> str:
+    """``lines`` said a second apart (a turn's line and reply share their moment), then /end."""
     chat = Chat(runtime, bot="helper", user=user)
+    clock = runtime.clock
+    assert isinstance(clock, ManualClock)
     for line in lines:
         [reply] = await chat.say(line)
         assert reply.endswith("found")  # the turn was answered
+        clock.advance(seconds=1)
     await chat.say("/end")
     return await chat.user_id()
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
 
 
 def vectors_of(runtime: Runtime, user_id: str | None = None) -> list[Any]:
@@ -99,7 +110,7 @@ def only_jobs(runtime: Runtime, clock: ManualClock) -> EpisodeWorker:
 
 async def search(runtime: Runtime, user_id: str, query: str, limit: int = 5) -> list[Any]:
     recall = runtime.recall
-    vector = await recall.query_vector(query)
+    vector = await recall.query_vector(query, user_id)
     return await runtime.db.run(recall.search, user_id, query, limit=limit, query_vector=vector)
 
 
@@ -145,15 +156,22 @@ async def test_the_worker_embeds_a_sessions_turns_and_episode_after_it_ends(
         turns = conn.execute(select(func.count()).where(TURNS.c.user_id == ana)).scalar()
     kinds = sorted(v.source_kind for v in vectors_of(runtime, ana))
     assert kinds == ["episode"] + ["turn"] * turns
-    assert {v.model for v in vectors_of(runtime)} == {"openai/fake-embed"}
-    assert {CAR_LINE, "talked about a vehicle"} <= {
-        text for request in fake.embedded() for text in request
+    by_kind = {(v.source_kind, v.model) for v in vectors_of(runtime)}
+    assert by_kind == {("episode", "openai/fake-embed"), ("turn", "openai/fake-embed#next")}
+    # a line is embedded with the one said after it in its session; the last line alone
+    ended = "Conversation ended. Say anything to start a new one."
+    assert {text for request in fake.embedded() for text in request} == {
+        f"{CAR_LINE}\n0 found",
+        "0 found\n/end",
+        f"/end\n{ended}",
+        ended,
+        "talked about a vehicle",
     }
     assert len(fake.embedded()) == 1  # one batched request
 
 
 async def test_a_question_without_the_lines_words_finds_it_by_meaning(
-    start: Any, clock: ManualClock
+    start: Any, fake: FakeOpenAI, clock: ManualClock
 ) -> None:
     runtime = await start()
     ana = await converse(
@@ -166,7 +184,11 @@ async def test_a_question_without_the_lines_words_finds_it_by_meaning(
     found = await search(runtime, ana, "which car?")
 
     [hit] = [f for f in found if f.text == CAR_LINE]
-    assert hit.kind == "turn" and hit.similarity is not None and hit.similarity > 0.2
+    # its vector is of the line and the reply after it ("0 found"): that text's cosine
+    assert hit.kind == "turn" and hit.similarity == pytest.approx(
+        cosine(fake.vector("which car?"), fake.vector(f"{CAR_LINE}\n0 found")), abs=1e-6
+    )
+    assert hit.similarity > 0.15
     assert (hit.bot, hit.channel, hit.role, hit.session_id) == (
         "helper",
         "console:helper",
@@ -176,7 +198,10 @@ async def test_a_question_without_the_lines_words_finds_it_by_meaning(
     assert hit.at.date() == clock.now().date()
     assert hit.as_dict()["similarity"] == round(hit.similarity, 6)
     turns = [f for f in found if f.kind == "turn"]
-    assert turns[0].text == CAR_LINE and turns[0].rank == 0
+    # the reply said before it is embedded with it (the same words): the two tie at the top
+    assert {t.text for t in turns[:2]} == {CAR_LINE, "0 found"}
+    assert turns[0].similarity == turns[1].similarity == hit.similarity
+    assert [t.rank for t in turns[:2]] == [0, 1]
 
 
 async def test_a_question_of_stop_words_alone_is_still_searched_by_meaning(
@@ -191,7 +216,9 @@ async def test_a_question_of_stop_words_alone_is_still_searched_by_meaning(
     found = await search(runtime, ana, "where is it?")
 
     turns = [f for f in found if f.kind == "turn"]
-    assert turns[0].text == "I left it at the station" and turns[0].similarity > 0
+    # the line, and the reply before it, embedded with it: tied at the top
+    assert {t.text for t in turns[:2]} == {"I left it at the station", "0 found"}
+    assert turns[0].similarity == turns[1].similarity > 0
 
 
 async def test_the_admin_search_finds_by_meaning_as_ctx_user_recall_does(start: Any) -> None:
@@ -205,7 +232,9 @@ async def test_the_admin_search_finds_by_meaning_as_ctx_user_recall_does(start: 
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
     turns = [r for r in results if r["kind"] == "turn"]
-    assert turns[0]["text"] == CAR_LINE and turns[0]["similarity"] > 0.2
+    # the reply before the line is embedded with it, so the two tie at the top by meaning
+    assert {r["text"] for r in turns[:2]} == {CAR_LINE, "0 found"}
+    assert turns[0]["similarity"] == turns[1]["similarity"] > 0.15
     given = [{k: v for k, v in r.items() if v is not None} for r in results]  # None: absent
     assert given == [f.as_dict() for f in await search(runtime, ana, "which car?", limit=10)]
 
@@ -217,15 +246,15 @@ async def test_words_and_meaning_are_fused_and_ranks_stay_the_prompts() -> None:
     linear = fuse(lexical, semantic, "linear")
     rrf = fuse(lexical, semantic, "rrf")
 
-    # meaning weighs 0.35 (fusion.SEMANTIC_WEIGHT): a 0.65 + 0, c 0 + 0.35, b 0.65 x 0.5,
-    # d 0.35 x 0.875
-    assert [key for key, _ in linear] == ["a", "c", "b", "d"]
-    assert [score for _, score in linear] == pytest.approx([0.65, 0.35, 0.325, 0.30625])
+    # meaning weighs 0.5 (fusion.SEMANTIC_WEIGHT): a 0.5 + 0, c 0 + 0.5 (a tie: the words'
+    # first), d 0.5 x 0.875, b 0.5 x 0.5
+    assert [key for key, _ in linear] == ["a", "c", "d", "b"]
+    assert [score for _, score in linear] == pytest.approx([0.5, 0.5, 0.4375, 0.25])
     assert [key for key, _ in rrf] == ["a", "c", "b", "d"]  # ties: lexical order first
     assert rrf[0][1] == pytest.approx(1 / 60 + 1 / 62)
     alone = fuse(lexical, [], "linear")
     assert [key for key, _ in alone] == ["a", "b", "c"]
-    assert [score for _, score in alone] == pytest.approx([0.65, 0.325, 0.0])
+    assert [score for _, score in alone] == pytest.approx([0.5, 0.25, 0.0])
 
 
 async def test_the_prompt_gets_the_line_found_by_meaning(start: Any) -> None:
@@ -303,6 +332,51 @@ async def test_history_from_before_embeddings_were_on_is_caught_up(
     assert {v.source_kind for v in vectors_of(runtime, ana)} == {"turn", "episode"}
     filler = runtime.episode_worker.vectors
     assert isinstance(filler, VectorFiller) and await filler.fill() == 0  # nothing left
+
+
+async def test_turn_vectors_of_the_line_alone_are_never_compared_and_are_embedded_again(
+    start: Any, fake: FakeOpenAI, clock: ManualClock
+) -> None:
+    """Vectors written before a turn's held the line after it (stored under the bare model
+    name) are not read by a search, and the catch-up pass gives those turns new ones."""
+    runtime = await start()
+    ana = await converse(runtime, "ana", CAR_LINE)
+    await runtime.episode_worker.run_until_idle()
+    with runtime.db.write() as conn:  # as the vectors were before: the bare model, line alone
+        conn.execute(
+            update(RECALL_VECTORS)
+            .where(RECALL_VECTORS.c.source_kind == "turn")
+            .values(model="openai/fake-embed")
+        )
+    found = await search(runtime, ana, "which car?")
+    assert [f for f in found if f.kind == "turn"] == []  # the old vectors are not read
+
+    clock.advance(seconds=301)  # the worker's next catch-up pass is due
+    await runtime.episode_worker.run_until_idle()
+
+    turn_models = [v.model for v in vectors_of(runtime, ana) if v.source_kind == "turn"]
+    assert sorted(set(turn_models)) == ["openai/fake-embed", "openai/fake-embed#next"]
+    turns = [f for f in await search(runtime, ana, "which car?") if f.kind == "turn"]
+    assert turns[0].text == CAR_LINE and turns[0].similarity is not None
+
+
+async def test_the_question_is_embedded_without_the_words_in_many_of_the_persons_lines(
+    start: Any, fake: FakeOpenAI
+) -> None:
+    runtime = await start()
+    said = ["I ran a charity race", *[f"Thanks Melanie, {n} more" for n in range(12)]]
+    ana = await converse(runtime, "ana", *said)
+    fake.clear_requests()
+
+    await search(runtime, ana, "When did Melanie run a charity race?")
+    await search(runtime, "nobody-yet", "When did Melanie run a charity race?")
+
+    # ana: "melanie" is in 12 of her 28 lines (the bot's replies and /end count), "charity"
+    # in one; a person with no lines: the question whole
+    assert fake.embedded() == [
+        ["When did run a charity race?"],
+        ["When did Melanie run a charity race?"],
+    ]
 
 
 # -- privacy -----------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from mnemobot.runtime.storage.sqlite_vec import (
     vector_search_for,
 )
 from mnemobot.runtime.storage.tables import RECALL_VECTORS, USERS
-from mnemobot.runtime.storage.vectors import InProcessIndex, normalised, pack
+from mnemobot.runtime.storage.vectors import InProcessIndex, normalised, pack, stored_model
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support import Chat, write_bot
 
@@ -72,7 +72,7 @@ def _store(db: Database, vectors: list[tuple[str, str, array[float]]]) -> None:
         {
             "source_kind": "turn",
             "source_id": sid,
-            "model": MODEL,
+            "model": stored_model(MODEL, "turn"),  # as the worker stores a turn's
             "user_id": person,
             "dims": len(vector),
             "vector": pack(vector),

@@ -1,0 +1,43 @@
+"""What of a question is embedded: without the words in many of the person's lines."""
+
+from __future__ import annotations
+
+from mnemobot.runtime.recall.query import (
+    COMMON_IN_MEANING,
+    COMMON_IN_MEANING_FLOOR,
+    meaning_query,
+)
+
+# 200 lines: a word in more than 16 of them (8%) is common; "race" is in 2
+LINES = [
+    *[f"Thanks, Melanie! That is great number {n}." for n in range(17)],
+    "I ran a charity race last week",
+    "The race was for mental health",
+    *[f"filler line number {n}" for n in range(181)],
+]
+
+
+def test_a_name_in_many_lines_is_left_out_and_the_rest_kept_as_written() -> None:
+    assert (COMMON_IN_MEANING, COMMON_IN_MEANING_FLOOR, len(LINES)) == (0.08, 10, 200)
+    assert meaning_query("When did Melanie run a charity race?", LINES) == (
+        "When did run a charity race?"
+    )
+    assert meaning_query("When did Melanie run?", LINES[2:]) == "When did Melanie run?"  # 15
+
+
+def test_a_word_is_counted_as_the_search_looks_it_up() -> None:
+    # "Melanie's" is "mela", as "Melanie" is; "the" and "a" are stop words and stay
+    assert meaning_query("What is Melanie's favourite book?", LINES) == ("What is favourite book?")
+    mel = ["Mel is great", *LINES]  # "mel" (3 letters) is itself, not "mela"
+    assert meaning_query("Is Mel the best?", mel) == "Is Mel the best?"
+
+
+def test_a_short_history_keeps_every_word() -> None:
+    lines = [*(["Thanks, Melanie!"] * 10), "I ran a charity race"]  # 10 of 11, at the floor
+    assert meaning_query("When did Melanie run?", lines) == "When did Melanie run?"
+    assert meaning_query("When did Melanie run?", [*lines, "Melanie"]) == "When did run?"
+
+
+def test_a_question_of_common_words_alone_and_a_new_person_keep_the_question() -> None:
+    assert meaning_query("Melanie?", LINES) == "Melanie?"
+    assert meaning_query("When did Melanie run?", []) == "When did Melanie run?"
