@@ -140,6 +140,7 @@ class RecallSet:
     earlier_facts: list[Recalled] = field(default_factory=list)
     memories: list[Recalled] = field(default_factory=list)  # free-text memories
     limits: dict[str, int] = field(default_factory=dict)  # source -> rows read at most
+    by_meaning: bool = False  # ranked by meaning too (a query vector was fused in)
 
     def merged(self) -> list[Recalled]:
         """Every source in one list, by reciprocal rank (ties: the newest first)."""
@@ -224,6 +225,7 @@ class Recall:
         found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
         model = self.embedder.model if self.embedder is not None else None
         near = None if model is None or query_vector is None else (model, query_vector)
+        found.by_meaning = near is not None
         if not terms and near is None:
             return found  # only stop words ("what was it?"): nothing to match by words
         now = self.clock.now()
