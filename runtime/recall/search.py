@@ -310,7 +310,8 @@ class Recall:
     ) -> tuple[list[SearchTerm], list[SearchTerm]]:
         """The terms worth searching the transcript for (not those in most lines of it), and
         the searches' gate (:meth:`FullText.search`): the rarest of them, in at most
-        ``GATE_LINES`` lines together (the rarest one whatever its count); none when unknown.
+        ``GATE_LINES`` lines together (the rarest one in any line whatever its count); none
+        when unknown.
 
         A word in a large share of all lines ranks nothing (its IDF is near zero) but makes
         the search read every line that holds it. At least the rarest term is kept. A long
@@ -328,7 +329,9 @@ class Recall:
         gate: list[SearchTerm] = []
         gated_lines = 0
         for term in sorted(kept, key=lambda t: counts[t.word]):
-            if gate and gated_lines + counts[term.word] > GATE_LINES:
+            # words in no line match nothing: a gate of them alone would find no row, and the
+            # search would go ungated, ranking every line of the commoner words
+            if gated_lines > 0 and gated_lines + counts[term.word] > GATE_LINES:
                 break
             gate.append(term)
             gated_lines += counts[term.word]

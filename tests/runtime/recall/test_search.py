@@ -20,7 +20,10 @@ from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.people.privacy import forget_user
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.search import Recall
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.fulltext import SearchTerm
 from mnemobot.runtime.storage.tables import FACT_HISTORY, new_id
+from tests.runtime.storage.test_fulltext import write_lines
 from tests.support import Chat, write_bot
 
 ECHO = """
@@ -210,3 +213,22 @@ def _indexed(runtime: Runtime, word: str) -> int:
         else:
             query = "SELECT count(*) FROM turns_fts WHERE turns_fts MATCH :w"
         return int(conn.execute(text(query), {"w": word}).scalar() or 0)
+
+
+def test_the_gate_holds_a_word_some_line_has_when_the_rarest_are_in_none(
+    database: Database, clock: ManualClock
+) -> None:
+    """A gate of words no line holds finds nothing, and the search then went ungated, ranking
+    every line of the commoner words: the slowest searches of a long history."""
+    write_lines(database, "ana", ["beta here"] * 600 + ["gamma there"] * 700)
+    recall = Recall(database, clock)
+    terms = [SearchTerm("zzzq"), SearchTerm("beta"), SearchTerm("gamma")]
+
+    with database.read() as conn:
+        kept, gate = recall._distinctive(conn, terms)
+
+    assert kept == terms
+    if database.is_sqlite:
+        assert gate == [SearchTerm("zzzq"), SearchTerm("beta")]  # 600 lines: past GATE_LINES
+    else:
+        assert gate == []  # PostgreSQL has no cheap count: every word is searched
