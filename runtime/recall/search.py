@@ -53,6 +53,7 @@ COMMON_FLOOR = 2000  # ...unless it is in fewer lines than this (small histories
 GATE_LINES = 500  # searches rank only lines holding the rarest words, this many lines at most
 # (2,000 -> 500 once a gate that fills WINDOW_HITS is kept: 100,000 turns' prompt ~9% less CPU,
 # LoCoMo dev x1 unchanged, x9 strict 0.649 -> 0.648, one evidence line of 804)
+WIDE_GATE_LINES = 4000  # ...and when those fill too little, of this many before none at all
 WINDOW_HITS = 40  # the best transcript hits ranked with the lines around them (recall.around)
 # A gated search (GATE_LINES) that found this many rows is kept though it fell short of its
 # limit: the lines past the best WINDOW_HITS only fill a prompt's last places, and a summary
@@ -231,10 +232,10 @@ class Recall:
         now = self.clock.now()
         search = self.fulltext.search  # no terms: no rows, and meaning alone ranks
         with self.db.read() as conn:
-            distinctive, gate = self._distinctive(conn, terms) if terms else ([], [])
+            distinctive, gates = self._distinctive(conn, terms) if terms else ([], [])
             found.common = [t for t in terms if t not in distinctive]
             rows = search(
-                conn, "turns", user_id, distinctive, limit=turns, now=now, gate=gate,
+                conn, "turns", user_id, distinctive, limit=turns, now=now, gates=gates,
                 enough=GATED_TURNS_ENOUGH,
             )  # fmt: skip
             if near is not None:
@@ -245,7 +246,7 @@ class Recall:
                 )  # fmt: skip
             found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
             rows = search(
-                conn, "episodes", user_id, terms, limit=episodes, now=now, gate=gate,
+                conn, "episodes", user_id, terms, limit=episodes, now=now, gates=gates,
                 enough=GATED_EPISODES_ENOUGH,
             )  # fmt: skip
             if near is not None:
@@ -307,17 +308,17 @@ class Recall:
 
     def _distinctive(
         self, conn: Connection, terms: list[SearchTerm]
-    ) -> tuple[list[SearchTerm], list[SearchTerm]]:
+    ) -> tuple[list[SearchTerm], list[list[SearchTerm]]]:
         """The terms worth searching the transcript for (not those in most lines of it), and
-        the searches' gate (:meth:`FullText.search`): the rarest of them, in at most
-        ``GATE_LINES`` lines together (the rarest one in any line whatever its count); none
-        when unknown.
+        the searches' gates (:meth:`FullText.search`): the rarest of them in at most
+        ``GATE_LINES`` lines together, then in at most ``WIDE_GATE_LINES`` (each holding at
+        least the rarest word some line has, whatever its count); none when unknown.
 
         A word in a large share of all lines ranks nothing (its IDF is near zero) but makes
         the search read every line that holds it. At least the rarest term is kept. A long
         history fills a search from its rarer words alone, so the lines holding only commoner
         ones need not be ranked; a short one does not, and is searched whole. Episodes take
-        the same gate: a word rare in the transcript is rare in its summaries.
+        the same gates: a word rare in the transcript is rare in its summaries.
         """
         lines = self.fulltext.lines(conn)
         counts = self.fulltext.line_counts(conn, terms, lines)
@@ -326,16 +327,21 @@ class Recall:
         limit = max(COMMON_SHARE * lines, COMMON_FLOOR)
         kept = [t for t in terms if counts[t.word] <= limit]
         kept = kept or [min(terms, key=lambda t: counts[t.word])]
-        gate: list[SearchTerm] = []
-        gated_lines = 0
-        for term in sorted(kept, key=lambda t: counts[t.word]):
-            # words in no line match nothing: a gate of them alone would find no row, and the
-            # search would go ungated, ranking every line of the commoner words
-            if gated_lines > 0 and gated_lines + counts[term.word] > GATE_LINES:
-                break
-            gate.append(term)
-            gated_lines += counts[term.word]
-        return kept, gate
+        rarest_first = sorted(kept, key=lambda t: counts[t.word])
+        gates: list[list[SearchTerm]] = []
+        for most in (GATE_LINES, WIDE_GATE_LINES):
+            gate: list[SearchTerm] = []
+            gated_lines = 0
+            for term in rarest_first:
+                # words in no line match nothing: a gate of them alone would find no row, and
+                # the search would go ungated, ranking every line of the commoner words
+                if gated_lines > 0 and gated_lines + counts[term.word] > most:
+                    break
+                gate.append(term)
+                gated_lines += counts[term.word]
+            if not gates or len(gate) > len(gates[-1]):
+                gates.append(gate)
+        return kept, gates
 
     def search(
         self,

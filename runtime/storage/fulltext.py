@@ -201,27 +201,29 @@ class FullText:
         *,
         limit: int,
         now: datetime,
-        gate: Sequence[SearchTerm] = (),
+        gates: Sequence[Sequence[SearchTerm]] = (),
         enough: int | None = None,
     ) -> list[dict[str, Any]]:
         """The best ``limit`` rows of ``source`` for ``terms``, best first, with ``score``.
 
-        ``gate`` (some of ``terms``, the rarest): when at least ``enough`` (default ``limit``)
-        of the person's rows hold one of them, only those rows are ranked (each scored by
-        every term, as without a gate); otherwise every row holding any term is. The work of
-        a search is the rows it ranks: a gate of words in a few hundred lines bounds it
-        however long the history, where a word in thousands of lines would have them all
-        scored to keep the best few. A caller that uses only the first few rows says so with
-        ``enough``: a gate that falls short of ``limit`` but fills those then costs one search
-        instead of two (the second ranking every line of the commoner words, the slowest
-        searches of a long history).
+        ``gates`` (each some of ``terms``, the rarest; narrowest first): the first of them
+        that at least ``enough`` (default ``limit``) of the person's rows hold one word of is
+        the search: only those rows are ranked (each scored by every term, as without a
+        gate); when none is, every row holding any term is. The work of a search is the rows
+        it ranks: a gate of words in a few hundred lines bounds it however long the history,
+        where a word in thousands of lines would have them all scored to keep the best few.
+        A caller that uses only the first few rows says so with ``enough``: a gate that falls
+        short of ``limit`` but fills those is kept, and a wider gate is tried before none.
         """
         if not terms:
             return []
-        gate = [t for t in gate if t in terms]
-        if gate and len(gate) < len(terms):
+        needed = limit if enough is None else min(enough, limit)
+        for gate in gates:
+            gate = [t for t in gate if t in terms]
+            if not gate or len(gate) == len(terms):
+                continue  # every term: the search below
             rows = self._run(conn, source, user_id, terms, gate, limit, now)
-            if len(rows) >= (limit if enough is None else min(enough, limit)):
+            if len(rows) >= needed:
                 return rows
         return self._run(conn, source, user_id, terms, terms, limit, now)
 

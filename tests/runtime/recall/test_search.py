@@ -220,15 +220,16 @@ def test_the_gate_holds_a_word_some_line_has_when_the_rarest_are_in_none(
 ) -> None:
     """A gate of words no line holds finds nothing, and the search then went ungated, ranking
     every line of the commoner words: the slowest searches of a long history."""
-    write_lines(database, "ana", ["beta here"] * 600 + ["gamma there"] * 700)
+    write_lines(database, "ana", ["beta here"] * 600 + ["gamma there"] * 1500 + ["delta"] * 1950)
     recall = Recall(database, clock)
-    terms = [SearchTerm("zzzq"), SearchTerm("beta"), SearchTerm("gamma")]
+    zzzq, beta, gamma, delta = (SearchTerm(w) for w in ("zzzq", "beta", "gamma", "delta"))
 
     with database.read() as conn:
-        kept, gate = recall._distinctive(conn, terms)
+        kept, gates = recall._distinctive(conn, [zzzq, beta, gamma, delta])
 
-    assert kept == terms
+    assert kept == [zzzq, beta, gamma, delta]
     if database.is_sqlite:
-        assert gate == [SearchTerm("zzzq"), SearchTerm("beta")]  # 600 lines: past GATE_LINES
+        # 600 lines: past GATE_LINES (500); then WIDE_GATE_LINES (4,000): 2,100, not 4,050
+        assert gates == [[zzzq, beta], [zzzq, beta, gamma]]
     else:
-        assert gate == []  # PostgreSQL has no cheap count: every word is searched
+        assert gates == []  # PostgreSQL has no cheap count: every word is searched

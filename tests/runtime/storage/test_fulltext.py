@@ -87,7 +87,7 @@ def search(
     fulltext = FullText(database)
     with database.read() as conn:
         rows = fulltext.search(
-            conn, "turns", user_id, [RARE, COMMON], limit=limit, now=T0, gate=gate, enough=enough
+            conn, "turns", user_id, [RARE, COMMON], limit=limit, now=T0, gates=[gate], enough=enough
         )
     return [(row["text"], row["score"]) for row in rows]
 
@@ -128,3 +128,21 @@ def test_a_gate_that_fills_what_the_caller_uses_is_kept_though_short_of_the_limi
     assert {text for text, _ in kept} == {"okapi and tea", "an okapi"}  # one search, gated
     assert short == search(database, "ana", 4, [])  # fewer than enough: every line is ranked
     assert len(short) == 4
+
+
+def test_a_wider_gate_is_tried_before_none(database: Database) -> None:
+    write_lines(database, "ana", ["an okapi"] * 2 + ["a zebu"] * 50 + ["tea"] * 100)
+    okapi, zebu, tea = SearchTerm("okapi"), SearchTerm("zebu"), SearchTerm("tea")
+    fulltext = FullText(database)
+
+    def texts(enough: int) -> list[str]:
+        with database.read() as conn:
+            rows = fulltext.search(
+                conn, "turns", "ana", [okapi, zebu, tea], limit=200, now=T0,
+                gates=[[okapi], [okapi, zebu]], enough=enough,
+            )  # fmt: skip
+        return [row["text"] for row in rows]
+
+    assert sorted(set(texts(40))) == ["a zebu", "an okapi"]  # the wider gate fills 40
+    assert len(texts(40)) == 52
+    assert len(texts(60)) == 152  # neither fills 60: every line holding a word is ranked
