@@ -10,7 +10,11 @@ import pytest
 
 from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
+from mnemobot.runtime.llm.answers import assemble_prompt
+from mnemobot.runtime.llm.prompt import BuiltPrompt
+from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import load_settings
 from tests.fakes.openai_api import FakeOpenAI
 
@@ -54,3 +58,25 @@ async def semantic_runtime(
     yield start
     for runtime in started:
         await runtime.stop()
+
+
+async def prompt_with(
+    runtime: Runtime, bot_name: str, user_id: str, question: str, recall: Recall
+) -> BuiltPrompt:
+    """The prompt ``bot_name`` would send ``user_id`` for ``question``, recalling with
+    ``recall`` (the runtime's, or one without embeddings to compare)."""
+    bot = runtime.bots.get(bot_name)
+    memory = runtime.memory
+    return await assemble_prompt(
+        db=runtime.db,
+        llm=runtime.llm,
+        llm_settings=runtime.settings.llm,
+        bot=bot,
+        user_memory=MemoryScope(memory, memory.user_ref(user_id, runtime.user_policy(bot))),
+        context=None,
+        session_id=None,
+        recall=recall,
+        user_id=user_id,
+        memory_budget=1500,
+        question=question,
+    )

@@ -18,8 +18,6 @@ from sqlalchemy import delete, func, select, update
 
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.episodes.worker import EpisodeWorker
-from mnemobot.runtime.llm.answers import assemble_prompt
-from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.people.privacy import export_user, forget_user
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.embedding import VectorFiller
@@ -28,7 +26,7 @@ from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.storage.tables import EPISODES, JOBS, RECALL_VECTORS, TURNS
 from tests.adapters.admin.conftest import admin_app, http
 from tests.fakes.openai_api import FakeOpenAI
-from tests.runtime.recall.conftest import SemanticRuntime
+from tests.runtime.recall.conftest import SemanticRuntime, prompt_with
 from tests.support import Chat, write_bot
 
 RECALLING_BOT = """
@@ -261,23 +259,9 @@ async def test_the_prompt_gets_the_line_found_by_meaning(start: Any) -> None:
     runtime = await start()
     ana = await converse(runtime, "ana", CAR_LINE, "unrelated chatter about biscuits")
     await runtime.episode_worker.run_until_idle()
-    bot = runtime.bots.get("helper")
-    memory = runtime.memory
 
     async def prompt(recall: Recall) -> str:
-        built = await assemble_prompt(
-            db=runtime.db,
-            llm=runtime.llm,
-            llm_settings=runtime.settings.llm,
-            bot=bot,
-            user_memory=MemoryScope(memory, memory.user_ref(ana, runtime.user_policy(bot))),
-            context=None,
-            session_id=None,
-            recall=recall,
-            user_id=ana,
-            memory_budget=1500,
-            question="what colour is my car?",
-        )
+        built = await prompt_with(runtime, "helper", ana, "what colour is my car?", recall)
         return built.messages[0]["content"]
 
     assert CAR_LINE in await prompt(runtime.recall)

@@ -18,11 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from mnemobot.runtime.clock import ManualClock
-from mnemobot.runtime.llm.answers import assemble_prompt
 from mnemobot.runtime.llm.prompt import PromptItem
 from mnemobot.runtime.memories.record import Origin
 from mnemobot.runtime.memories.store import Change
-from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.ops.admin.base import Actor
 from mnemobot.runtime.ops.admin.service import Admin
 from mnemobot.runtime.people.linking import merge_users
@@ -33,7 +31,7 @@ from mnemobot.runtime.storage.tables import RECALL_VECTORS, USER_MEMORIES, USER_
 from mnemobot.runtime.storage.vectors import VectorStore
 from tests.adapters.admin.conftest import admin_app, http
 from tests.fakes.openai_api import FakeOpenAI
-from tests.runtime.recall.conftest import SemanticRuntime
+from tests.runtime.recall.conftest import SemanticRuntime, prompt_with
 from tests.support import Chat, write_bot
 
 MEMORY_BOT = """
@@ -240,22 +238,10 @@ async def test_the_prompt_puts_the_fact_meant_first_and_recalls_its_earlier_valu
     clock.advance(seconds=1)
     await tell(runtime, "ana", "fact job baker")  # the newest: first by default
     await runtime.episode_worker.run_until_idle()
-    bot = runtime.bots.get("keeper")
-    memory = runtime.memory
 
     async def prompt(recall: Recall) -> list[PromptItem]:
-        built = await assemble_prompt(
-            db=runtime.db,
-            llm=runtime.llm,
-            llm_settings=runtime.settings.llm,
-            bot=bot,
-            user_memory=MemoryScope(memory, memory.user_ref(ana, runtime.user_policy(bot))),
-            context=None,
-            session_id=None,
-            recall=recall,
-            user_id=ana,
-            memory_budget=1500,
-            question="had she a kitten, an instrument?",
+        built = await prompt_with(
+            runtime, "keeper", ana, "had she a kitten, an instrument?", recall
         )
         return built.items
 
