@@ -27,7 +27,7 @@ from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.recall.local_embedding import LocalEmbedder, local_model_for
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.vectors import Unembedded, VectorStore, normalised
+from mnemobot.runtime.storage.vectors import PERSON_KINDS, Unembedded, VectorStore, normalised
 
 __all__ = [
     "EMBED_BATCH",
@@ -231,6 +231,6 @@ class VectorFiller:
 
     def _hidden(self, item: Unembedded) -> bool:
         """``item`` holds what no model may see: a sensitive key, or a sensitive value."""
-        if item.kind in ("turn", "episode"):
+        if item.kind not in PERSON_KINDS:
             return False  # the transcript is stored with sensitive values already hidden
         return self.sensitive.hides(item.key, item.value)

@@ -238,23 +238,13 @@ class Recall:
                 conn, "turns", user_id, distinctive, limit=turns, now=now, gates=gates,
                 enough=GATED_TURNS_ENOUGH,
             )  # fmt: skip
-            if near is not None:
-                rows = fused_rows(
-                    conn, self.fulltext, self.index, source="turns", kind="turn",
-                    model=near[0], user_id=user_id, lexical=rows, query_vector=near[1],
-                    limit=turns, now=now,
-                )  # fmt: skip
+            rows = self._by_meaning(conn, near, user_id, "turns", rows, limit=turns, now=now)
             found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
             rows = search(
                 conn, "episodes", user_id, terms, limit=episodes, now=now, gates=gates,
                 enough=GATED_EPISODES_ENOUGH,
             )  # fmt: skip
-            if near is not None:
-                rows = fused_rows(
-                    conn, self.fulltext, self.index, source="episodes", kind="episode",
-                    model=near[0], user_id=user_id, lexical=rows, query_vector=near[1],
-                    limit=episodes, now=now,
-                )  # fmt: skip
+            rows = self._by_meaning(conn, near, user_id, "episodes", rows, limit=episodes, now=now)
             found.episodes = [_episode(row, rank) for rank, row in enumerate(rows)]
             rows = search(conn, "user_memory", user_id, terms, limit=facts, now=now)
             rows = self._by_meaning(conn, near, user_id, "user_memory", rows, limit=facts, now=now)
@@ -282,9 +272,9 @@ class Recall:
         limit: int,
         now: datetime,
     ) -> list[dict[str, Any]]:
-        """``rows`` of a fact or memory source, found by the words, fused with the person's
-        ``limit`` nearest vectors of its kind (``near``: the model and the query's vector;
-        None: the words alone)."""
+        """``rows`` of ``source``, found by the words, fused with the person's ``limit``
+        nearest vectors of its kind (``near``: the model and the query's vector; None: the
+        words alone)."""
         if near is None:
             return rows
         model, query_vector = near
