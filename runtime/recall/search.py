@@ -193,7 +193,8 @@ class Recall:
         if self.embedder is None:
             return None
         if user_id is not None and query.strip():
-            query = await self.db.run(self._meaning_query, user_id, query)
+            # reads and splits the person's newest lines: off the event loop, as a search
+            query = await self.db.run_search(self._meaning_query, user_id, query)
         return await self.embedder.embed_query(query)
 
     def _meaning_query(self, user_id: str, query: str) -> str:
