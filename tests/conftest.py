@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 _real_connect = socket.socket.connect
 _LOOPBACK = ("127.", "::1", "localhost")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The CLI's subprocesses start with their bytecode cached, as an installed package does.
+
+    Under ``PYTHONDONTWRITEBYTECODE`` (set on some machines, this one among them) every
+    ``mnemobot`` a test starts compiled mnemobot and its libraries again, ~0.3 s a command,
+    minutes of a run. One cache folder outside the checkout serves every worker and run.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "mnemobot-tests-pycache")
+    )
 
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
