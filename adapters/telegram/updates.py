@@ -44,9 +44,10 @@ def _without(text: str, spans: list[MessageEntity]) -> str:
 
 
 def _addressed(message: Message, me: User) -> tuple[bool, list[MessageEntity]]:
-    """Whether a group message is meant for this bot, and the entities that name it."""
+    """Whether a group message is meant for this bot, and the entities that name it (in its
+    text, or in its caption when it is a photo, video or file)."""
     username = (me.username or "").lower()
-    entities = message.parse_entities()
+    entities = message.parse_entities() if message.text else message.parse_caption_entities()
     naming = [
         e
         for e, said in entities.items()
@@ -73,13 +74,16 @@ def to_inbound(
 ) -> InboundMessage | None:
     """The neutral message for ``update``, or None when the bot should not answer it.
 
-    Ignored: anything but a new text message (edits, photos, stickers, service messages),
-    messages of bots (this one included, so two bots never loop), channels, and group
-    messages not addressed to this bot. Mentions of the bot are cut from the text and
+    A photo, video or file sent with a caption is answered as its caption, as Slack answers
+    a file shared with a message: a person who asks about a picture gets an answer, not
+    silence. Ignored: edits, stickers, media without a caption, service messages, messages
+    of bots (this one included, so two bots never loop), channels, and group messages not
+    addressed to this bot. Mentions of the bot are cut from the text and
     ``/command@thisbot`` becomes ``/command``, so the runtime's commands work in groups.
     """
     message = update.message
-    if message is None or not message.text:
+    said = None if message is None else message.text or message.caption
+    if message is None or not said:
         return None
     sender = message.from_user
     if sender is None or sender.is_bot or message.sender_chat is not None:
@@ -92,7 +96,7 @@ def to_inbound(
             return None
     else:
         return None
-    text = _without(message.text, naming)
+    text = _without(said, naming)
     match = _COMMAND.match(text)
     if match and match[2].lower() == (me.username or "").lower():
         text = match[1] + text[match.end() :]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from telegram import Update, User
 
 from mnemobot.adapters.telegram.updates import to_inbound
+from mnemobot.runtime.storage.tables import TURNS
 
 from .conftest import ECHO_CHANNEL, SALES_CHANNEL
 from .support import ECHO, Person, inbox_rows
@@ -59,6 +61,36 @@ async def test_messages_of_bots_edits_and_non_text_are_never_answered(deploy, ec
 
     assert [m.text for m in tg.sent_messages(ECHO)] == ["echo: a person"]
     assert [r.event_id for r in inbox_rows(deployment.runtime)] == [str(last["update_id"])]
+
+
+async def test_a_photo_with_a_caption_is_answered_as_its_caption(deploy, echo_bots, tg):
+    """Caption mentions count as text mentions do; a photo with no caption is not answered."""
+    deployment = await deploy({**ECHO_CHANNEL, **FAST}, bots_dir=echo_bots)
+    echo = deployment.line("echo-telegram")
+    chat = {"id": 777, "type": "private", "first_name": "Ana"}
+    group = {"id": -100, "type": "supergroup", "title": "Team"}
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]
+
+    def captioned(where: dict[str, Any], caption: str) -> dict[str, Any]:
+        message = {**_message(_ana(), where, caption), "photo": photo}
+        message["caption"] = message.pop("text")
+        if "entities" in message:
+            message["caption_entities"] = message.pop("entities")
+        return {"message": message}
+
+    tg.push_update(ECHO, captioned(chat, "is this the right cable?"))
+    tg.push_update(ECHO, captioned(group, "look at this"))  # not addressed
+    tg.push_update(ECHO, {"message": {**_message(_ana(), chat, ""), "text": None, "photo": photo}})
+    last = tg.push_update(ECHO, captioned(group, "@echo_bot and this one?"))
+    await echo.settle(last)
+
+    assert sorted((m.chat_id, m.text) for m in tg.sent_messages(ECHO)) == [
+        (-100, "echo: and this one?"),
+        (777, "echo: is this the right cable?"),
+    ]  # two chats: answered side by side, in either order
+    said = select(TURNS.c.text).where(TURNS.c.role == "user")
+    with deployment.runtime.db.read() as conn:
+        assert sorted(conn.execute(said).scalars()) == ["and this one?", "is this the right cable?"]
 
 
 async def test_a_group_keeps_one_conversation_per_person(deploy):
