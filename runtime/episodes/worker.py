@@ -39,13 +39,14 @@ recall, computed here and never on the turn path. A model that is down delays it
 same backoff. Each pass also catches up, a batch at a time, on rows that have no vector yet
 (history from before embeddings were on, jobs that gave up), facts and memories first.
 
-A fact or memory written mid-session (by the bot's code, an operator, the command line)
-waits for no session to end: the next catch-up pass embeds it, ``catch_up_every`` seconds
-apart at most (5 minutes by default). Until then recall finds it by its words, as it finds
-everything with embeddings off. One pass in a few minutes, not a job per write, since a
-write happens inside a turn's transaction and a fact may change several times in a
-session; a changed value loses its vector at once (migration 0009's triggers), so the
-stale text is never found by meaning meanwhile.
+Facts and memories that an ``extract_facts`` or ``edit_memories`` job writes are embedded
+by that job as soon as they are applied. A fact or memory written mid-session (by the bot's
+code, an operator, the command line) waits for no session to end: the next catch-up pass
+embeds it, ``catch_up_every`` seconds apart at most (5 minutes by default). Until then
+recall finds it by its words, as it finds everything with embeddings off. One pass in a few
+minutes, not a job per write, since a write happens inside a turn's transaction and a fact
+may change several times in a session; a changed value loses its vector at once (migration
+0009's triggers), so the stale text is never found by meaning meanwhile.
 
 Claiming under a lease, finishing once and retrying with backoff live in
 :mod:`runtime.episode_jobs`; what the model is asked, and the shape of its answer, in
@@ -451,14 +452,34 @@ class EpisodeWorker:
             await self.db.run(self.jobs.finish, job, "skipped", "memory.embedding is not set")
             return "skipped"
         try:
-            while await self.vectors.fill(session_id=job.session_id) > 0:
-                pass
-            while job.user_id is not None and await self.vectors.fill(user_id=job.user_id) > 0:
-                pass
+            await self._fill(session_id=job.session_id)
+            if job.user_id is not None:
+                await self._fill(user_id=job.user_id)
         except LLMError as exc:
             return await self.jobs.retry_later(job, f"embedding model unavailable: {exc}")
         await self.db.run(self.jobs.finish, job, "done", None)
         return "done"
+
+    async def _fill(self, **rows: str) -> None:
+        """Embed every row of one session or person that has no vector (VectorFiller.fill)."""
+        assert self.vectors is not None
+        while await self.vectors.fill(**rows) > 0:
+            pass
+
+    async def _embed_edits(self, user_id: str) -> None:
+        """Vectors for the facts and memories a job after the session just wrote.
+
+        The session's ``embed_session`` job often runs before the extraction or editing job
+        that writes them, and the catch-up pass may be minutes away: without this, what a
+        person said in their last conversation would be found only by its words until then.
+        The edit is applied either way; a model that is down leaves them to the catch-up.
+        """
+        if self.vectors is None:
+            return
+        try:
+            await self._fill(user_id=user_id)
+        except Exception as exc:  # the model is down, or another worker stored the same rows
+            logger.warning("recall vectors of new facts and memories wait for a catch-up: %s", exc)
 
     async def _catch_up(self) -> None:
         """Embed one batch of rows that lack a vector, when due; a failure waits for the next."""
@@ -537,6 +558,7 @@ class EpisodeWorker:
             await self.db.run(self.jobs.finish, job, "failed", str(exc))
             return "failed"
         await self.db.run(apply, job, bot, shown, proposal)
+        await self._embed_edits(user_id)
         return "done"
 
     def _known_facts(self, user_id: str) -> list[KnownFact]:

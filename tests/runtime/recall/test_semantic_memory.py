@@ -27,7 +27,7 @@ from mnemobot.runtime.people.linking import merge_users
 from mnemobot.runtime.people.privacy import forget_user
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.search import Recall, Recalled
-from mnemobot.runtime.storage.tables import RECALL_VECTORS, USER_MEMORIES, USER_MEMORY
+from mnemobot.runtime.storage.tables import JOBS, RECALL_VECTORS, USER_MEMORIES, USER_MEMORY
 from mnemobot.runtime.storage.vectors import VectorStore
 from tests.adapters.admin.conftest import admin_app, http
 from tests.fakes.openai_api import FakeOpenAI
@@ -130,6 +130,13 @@ def memory_id(runtime: Runtime, user_id: str) -> str:
         )
 
 
+def jobs(runtime: Runtime) -> list[tuple[str, str]]:
+    """(kind, status) of the jobs after sessions, by kind."""
+    query = select(JOBS.c.kind, JOBS.c.status).where(JOBS.c.kind != "session_ended")
+    with runtime.db.read() as conn:
+        return sorted((kind, status) for kind, status in conn.execute(query))
+
+
 def embedded_texts(fake: FakeOpenAI) -> set[str]:
     return {text for request in fake.embedded() for text in request}
 
@@ -174,6 +181,35 @@ async def test_a_fact_written_after_a_pass_waits_for_the_next_one(
     clock.advance(seconds=301)
     await runtime.episode_worker.run_until_idle()
     assert len(vectors(runtime, ana, "fact")) == 2
+    found = await search(runtime, ana, "which kitten?")
+    assert next(f.key for f in found if f.kind == "fact") == "pet"
+
+
+async def test_facts_a_session_taught_are_found_by_meaning_once_extracted(
+    start: Any, fake: FakeOpenAI, tmp_path: Path, clock: ManualClock
+) -> None:
+    """The session's embed_session job ran while the extraction waited for the model; its
+    facts are embedded as the extraction applies them, not at a catch-up minutes later."""
+    config = "name,value\nuser-memory-agentic,true\nepisodic-memory-enabled,false\n"
+    write_bot(tmp_path / "bots", "learner", bot_py=MEMORY_BOT, config=config)
+    runtime = await start()
+    chat = Chat(runtime, bot="learner", user="ana")
+    assert await chat.say("we adopted a tabby last week") == ["learner: noted"]
+    await runtime.episode_worker.run_until_idle()  # the catch-up pass runs: next one in 5 min
+    [ended] = await chat.say("/end")
+    assert ended.endswith("Conversation ended. Say anything to start a new one.")
+    fake.fail_next(503)  # the extraction waits a minute; the session's vectors do not
+    fake.answer(json.dumps({"add": [{"key": "pet", "value": PET}], "update": [], "delete": []}))
+    await runtime.episode_worker.run_until_idle()
+    assert [kind for kind, status in jobs(runtime)] == ["embed_session", "extract_facts"]
+    assert jobs(runtime)[1][1] == "pending"
+
+    clock.advance(seconds=61)  # the extraction is due again; the next catch-up is not
+    await runtime.episode_worker.run_until_idle()
+
+    ana = await chat.user_id()
+    assert [v.source_kind for v in vectors(runtime, ana, "fact")] == ["fact"]
+    assert f"pet: {PET}" in embedded_texts(fake)
     found = await search(runtime, ana, "which kitten?")
     assert next(f.key for f in found if f.kind == "fact") == "pet"
 
