@@ -460,10 +460,10 @@ class EpisodeWorker:
         await self.db.run(self.jobs.finish, job, "done", None)
         return "done"
 
-    async def _fill(self, **rows: str) -> None:
+    async def _fill(self, *, session_id: str | None = None, user_id: str | None = None) -> None:
         """Embed every row of one session or person that has no vector (VectorFiller.fill)."""
         assert self.vectors is not None
-        while await self.vectors.fill(**rows) > 0:
+        while await self.vectors.fill(session_id=session_id, user_id=user_id) > 0:
             pass
 
     async def _embed_edits(self, user_id: str) -> None:
