@@ -37,7 +37,8 @@ also queues an ``embed_session`` job: the vectors of that session's turns and ep
 the person's facts, earlier fact values and free-text memories that have none, for semantic
 recall, computed here and never on the turn path. A model that is down delays it with the
 same backoff. Each pass also catches up, a batch at a time, on rows that have no vector yet
-(history from before embeddings were on, jobs that gave up), facts and memories first.
+(history from before embeddings were on, jobs that gave up), facts and memories first; the
+turns of a session still open are left to its own job, which embeds each with its reply.
 
 Facts and memories that an ``extract_facts`` or ``edit_memories`` job writes are embedded
 by that job as soon as they are applied. A fact or memory written mid-session (by the bot's

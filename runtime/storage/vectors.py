@@ -28,6 +28,8 @@ bench/README.md). The stored ``model`` of a turn vector says so (:func:`stored_m
 vectors of the line alone, written before, are never compared with these: they are left to
 go with their turns, and the catch-up pass embeds those turns again. The line after is newer,
 so retention, which deletes the oldest lines first, never leaves it inside a kept vector.
+The catch-up pass leaves the turns of a session still open to that session's own job: its
+last line has no line after it yet, and would keep a vector of the line alone.
 
 A fact or memory that the bots' sensitive rules hide (:mod:`memory.sensitive`: no model sees
 it) is never sent to the embedding model: :meth:`VectorStore.put` stores an empty vector for
@@ -56,6 +58,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     select,
@@ -65,6 +68,7 @@ from mnemobot.runtime.storage.tables import (
     EPISODES,
     FACT_HISTORY,
     RECALL_VECTORS,
+    SESSIONS,
     TURNS,
     USER_MEMORIES,
     USER_MEMORY,
@@ -235,6 +239,9 @@ _TEXT_OF: dict[VectorKind, tuple[tuple[Column[Any], ...], ColumnElement[bool] | 
 }
 
 
+_still_open = exists().where(SESSIONS.c.id == TURNS.c.session_id, SESSIONS.c.ended_at.is_(None))
+
+
 def _missing(kind: VectorKind, model: str) -> Select[Any]:
     """Rows of ``kind`` with no ``model`` vector, oldest first: id, user_id, text columns."""
     t = _SOURCE_OF[kind].c
@@ -308,7 +315,8 @@ class VectorStore:
         ``session_id``: that session's turns, then its episode. ``user_id``: that person's
         facts, memories and earlier fact values. Neither: any of them, the person kinds
         first (a few rows a person, each worth more to recall than one transcript line, so a
-        long backlog of old transcript never holds them up), then turns, then episodes.
+        long backlog of old transcript never holds them up), then turns of ended sessions
+        (an open one's are its ``embed_session`` job's), then episodes.
         """
         if session_id is not None and user_id is not None:
             raise ValueError("unembedded: a session's rows or a person's, not both")
@@ -329,6 +337,8 @@ class VectorStore:
                 query = query.where(_SESSION_OF[kind] == session_id)
             if user_id is not None:
                 query = query.where(_SOURCE_OF[kind].c.user_id == user_id)
+            if kind == "turn" and session_id is None:
+                query = query.where(~_still_open)
             rows: Sequence[Any] = conn.execute(query).all()
             if kind == "turn":  # the line and the one said after it (turn_text)
                 after = _lines_after(conn, [row[0] for row in rows])

@@ -318,6 +318,28 @@ async def test_history_from_before_embeddings_were_on_is_caught_up(
     assert isinstance(filler, VectorFiller) and await filler.fill() == 0  # nothing left
 
 
+async def test_an_open_sessions_lines_are_left_to_its_end_and_embedded_with_the_reply(
+    start: Any, fake: FakeOpenAI, clock: ManualClock
+) -> None:
+    """The catch-up pass skips a session still open: its last line has no line after it
+    yet, and would keep a vector of the line alone once the session's own job found it done."""
+    runtime = await start()
+    chat = Chat(runtime, bot="helper", user="ana")
+    assert await chat.say(CAR_LINE) == ["helper: 0 found"]
+    ana = await chat.user_id()
+    await runtime.episode_worker.run_until_idle()  # the first pass catches up
+    assert [v for v in vectors_of(runtime, ana) if v.source_kind == "turn"] == []
+
+    clock.advance(seconds=1)
+    await chat.say("/end")
+    await runtime.episode_worker.run_until_idle()  # the session's embed_session job
+
+    [hit] = [f for f in await search(runtime, ana, "which car?") if f.text == CAR_LINE]
+    assert hit.similarity == pytest.approx(  # its vector holds the reply said after it
+        cosine(fake.vector("which car?"), fake.vector(f"{CAR_LINE}\n0 found")), abs=1e-6
+    )
+
+
 async def test_turn_vectors_of_the_line_alone_are_never_compared_and_are_embedded_again(
     start: Any, fake: FakeOpenAI, clock: ManualClock
 ) -> None:
