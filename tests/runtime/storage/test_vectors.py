@@ -1,5 +1,6 @@
-"""VectorStore on both databases: what lacks a vector, and no vector for a row that changed
-while it was being embedded (the model call takes a while; the row's trigger fired before)."""
+"""VectorStore on both databases: what lacks a vector (an open session's turns only for that
+session), and no vector for a row that changed while it was being embedded (the model call
+takes a while; the row's trigger fired before)."""
 
 from __future__ import annotations
 
@@ -25,19 +26,20 @@ VECTOR = array("f", [0.6, 0.8])
 def _person(database: Database) -> None:
     with database.write() as conn:
         conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
-        conn.execute(
-            insert(SESSIONS).values(
-                id="s1", conversation="console:keeper:ana", channel="console:keeper",
-                chat_id="ana", user_id="u1", active_bot="keeper", started_at=T0,
-                last_activity_at=T0,
-            )
-        )  # fmt: skip
-        conn.execute(
-            insert(TURNS).values(
-                id="t1", session_id="s1", user_id="u1", bot="keeper", role="user", seq=0,
-                text="my cat is called Miso", created_at=T0,
-            )
-        )  # fmt: skip
+        for session, ended, line in (("s1", T0, "my cat is called Miso"), ("s2", None, "hi")):
+            conn.execute(
+                insert(SESSIONS).values(
+                    id=session, conversation="console:keeper:ana", channel="console:keeper",
+                    chat_id="ana", user_id="u1", active_bot="keeper", started_at=T0,
+                    last_activity_at=T0, ended_at=ended,
+                )
+            )  # fmt: skip
+            conn.execute(
+                insert(TURNS).values(
+                    id=session.replace("s", "t"), session_id=session, user_id="u1", bot="keeper",
+                    role="user", seq=0, text=line, created_at=T0,
+                )
+            )  # fmt: skip
         conn.execute(
             insert(USER_MEMORY).values(
                 id="f1", user_id="u1", key="favourite_food", value={"dish": "sushi"},
@@ -63,6 +65,7 @@ def test_facts_and_memories_come_first_and_a_session_or_a_person_can_be_asked_fo
         person = store.unembedded(conn, "m", user_id="u1", limit=10)
         nobody = store.unembedded(conn, "m", user_id="u2", limit=10)
         first = store.unembedded(conn, "m", limit=1)
+        still_open = store.unembedded(conn, "m", session_id="s2", limit=10)
 
     assert [(i.kind, i.id, i.text) for i in everything] == [
         ("fact", "f1", 'favourite food: {"dish": "sushi"}'),
@@ -70,7 +73,9 @@ def test_facts_and_memories_come_first_and_a_session_or_a_person_can_be_asked_fo
         ("turn", "t1", "my cat is called Miso"),
     ]
     assert everything[0].key == "favourite_food" and everything[0].value == {"dish": "sushi"}
+    # t2's session is still open: its own job embeds it, with the line said after it
     assert [i.id for i in session] == ["t1"]
+    assert [i.id for i in still_open] == ["t2"]
     assert [i.id for i in person] == ["f1", "m1"]
     assert nobody == []
     assert [i.id for i in first] == ["f1"]
