@@ -7,6 +7,7 @@ from __future__ import annotations
 from array import array
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import delete, insert, update
 
 from mnemobot.runtime.storage.database import Database
@@ -104,3 +105,30 @@ def test_no_vector_is_stored_for_a_row_that_went_or_changed_while_it_was_embedde
         assert store.put(conn, "m", [(again, VECTOR)], T0) == 1
         assert store.put(conn, "m", [(again, VECTOR)], T0) == 0  # already there
         assert store.unembedded(conn, "m", limit=10) == []
+
+
+@pytest.mark.timeout(20)  # waiting for the lock would hang until the other transaction ends
+def test_a_row_another_transaction_is_changing_is_skipped_not_waited_for(
+    database: Database,
+) -> None:
+    """PostgreSQL: the store holds the rows it embeds till commit (``FOR SHARE``), and skips a
+    row another transaction is changing (``SKIP LOCKED``), which a later pass embeds."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite's writes are serial: no other transaction holds a row meanwhile")
+    _person(database)
+    store = VectorStore()
+    with database.read() as conn:
+        pending = store.unembedded(conn, "m", limit=10)
+    assert [item.id for item in pending] == ["f1", "m1", "t1"]
+
+    with database.engine.connect() as turn:  # a turn changing the fact, not yet committed
+        changing = turn.begin()
+        turn.execute(update(USER_MEMORY).values(value={"dish": "ramen"}))
+        with database.write() as conn:
+            stored = store.put(conn, "m", [(item, VECTOR) for item in pending], T0)
+        changing.commit()
+
+    assert stored == 2  # the memory and the turn; the fact was skipped, not waited for
+    with database.read() as conn:
+        [again] = store.unembedded(conn, "m", limit=10)
+    assert (again.id, again.text) == ("f1", 'favourite food: {"dish": "ramen"}')
