@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from mnemobot.runtime.recall.query import (
     COMMON_IN_MEANING,
     COMMON_IN_MEANING_FLOOR,
+    _LinesHolding,
+    fold,
     meaning_query,
 )
 
@@ -41,3 +45,29 @@ def test_a_short_history_keeps_every_word() -> None:
 def test_a_question_of_common_words_alone_and_a_new_person_keep_the_question() -> None:
     assert meaning_query("Melanie?", LINES) == "Melanie?"
     assert meaning_query("When did Melanie run?", []) == "When did Melanie run?"
+
+
+def test_lines_are_counted_by_their_words_whatever_the_script() -> None:
+    """A key is counted where a word starts with it (or is it, when shorter than four
+    letters), once a line: as splitting every line into its words would count it."""
+    lines = [
+        "São Paulo é ótimo; Ünïcode_test naïve",
+        "x_mela mela Melanie\nmel, melanie's",
+        "ﬁne ﬁsh 日本語 テスト",
+        "dog dogs hotdog do_g dog",
+        "",
+        *LINES[:30],
+    ]
+
+    def by_words(key: str) -> int:
+        return sum(1 for line in lines if key in {w[:4] for w in re.findall(r"\w+", fold(line))})
+
+    keys = {w[:4] for line in lines for w in re.findall(r"\w+", fold(line))}
+    holding = _LinesHolding(lines)
+    assert {key: holding.count(key) for key in keys} == {key: by_words(key) for key in keys}
+    assert (holding.count("mela"), holding.count("dog"), holding.count("sao")) == (
+        18,
+        1,
+        1,
+    )  # 17 of LINES and one here
+    assert holding.count("fine") == 1  # the ligature folds to "fi"
