@@ -18,11 +18,13 @@ from collections.abc import Callable
 from mnemobot.adapters.channel import Channel
 from mnemobot.adapters.server import build_app, check_port_free, serve
 from mnemobot.runtime.errors import ConfigError
+from mnemobot.runtime.llm.client import LiteLLM
 from mnemobot.runtime.pipeline.recovery import Reclaimer
 from mnemobot.runtime.pipeline.runtime import Runtime
+from mnemobot.runtime.recall.embedding import LiteLLMEmbedder
 from mnemobot.runtime.settings import ChannelSettings, Settings
 
-__all__ = ["build_channels", "page_urls", "run_deployment"]
+__all__ = ["build_channels", "page_urls", "run_deployment", "warm_up"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,19 @@ def page_urls(settings: Settings, channels: list[Channel]) -> list[str]:
     if admin_tokens():
         lines.append(f"memory inspector: {base}/admin/")
     return lines
+
+
+def warm_up(runtime: Runtime) -> None:
+    """Import litellm before listening, when anything will call it.
+
+    The import costs seconds of CPU; done lazily by the first turn (a chat model's answer, or
+    the query embedding of a deployment whose code-only bots have no chat model), it would
+    stall the event loop, and every webhook waiting on it, for that long.
+    """
+    if isinstance(runtime.llm, LiteLLM):
+        runtime.llm.warm_up()
+    elif isinstance(runtime.recall.embedder, LiteLLMEmbedder):
+        runtime.recall.embedder.warm_up()
 
 
 async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asyncio.Event) -> None:

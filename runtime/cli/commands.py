@@ -223,8 +223,12 @@ def run(
     import signal
 
     from mnemobot.adapters.admin.auth import admin_status_line
-    from mnemobot.runtime.app.deployment import build_channels, page_urls, run_deployment
-    from mnemobot.runtime.llm.client import LiteLLM
+    from mnemobot.runtime.app.deployment import (
+        build_channels,
+        page_urls,
+        run_deployment,
+        warm_up,
+    )
     from mnemobot.runtime.ops.logs import configure_logging
 
     configure_logging()
@@ -251,8 +255,7 @@ def run(
         for line in page_urls(settings, channels):
             typer.echo(line, err=True)
 
-        if isinstance(runtime.llm, LiteLLM):
-            runtime.llm.warm_up()
+        warm_up(runtime)
         _settle_heap()
 
         async def main_loop() -> None:

@@ -83,6 +83,7 @@ class LiteLLMEmbedder:
         self.clock = clock
         self.batch = batch
         self._paused_until: datetime | None = None
+        self._module: Any = None  # litellm, once imported
 
     @property
     def model(self) -> str:
@@ -119,10 +120,20 @@ class LiteLLMEmbedder:
     async def ready(self) -> None:
         """A served model is ready whenever the server is: nothing to wait for."""
 
-    async def _request(self, texts: list[str], seconds: float) -> list[array[float]]:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
+    def warm_up(self) -> None:
+        """Import litellm now, not on the first query (``mnemobot run``, before it listens)."""
+        self._litellm()
 
+    def _litellm(self) -> Any:
+        if self._module is None:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            self._module = litellm
+        return self._module
+
+    async def _request(self, texts: list[str], seconds: float) -> list[array[float]]:
+        litellm = self._litellm()
         route = self.route
         kwargs: dict[str, Any] = {"timeout": seconds}
         if route.api_base:
