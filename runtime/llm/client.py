@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.settings import LLMSettings
 
-__all__ = ["LLM", "NO_MODEL_HELP", "LiteLLM", "ModelRoute", "Usage"]
+__all__ = ["LLM", "NO_MODEL_HELP", "LiteLLM", "ModelRoute", "Usage", "load_litellm"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,18 @@ class LLM(Protocol):
 EXACT_CHUNK_CHARS = 1024
 
 
+def load_litellm() -> Any:
+    """litellm, imported on first use (seconds of CPU) and set up once: offline cost map, no
+    telemetry, no debug banners. Every caller of litellm (chat models, embeddings) gets it
+    here."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
 class LiteLLM:
     """The real model client, configured from ``[llm]``.
 
@@ -156,12 +168,7 @@ class LiteLLM:
 
     def _module(self) -> Any:
         if self._litellm is None:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            litellm.telemetry = False
-            litellm.suppress_debug_info = True
-            self._litellm = litellm
+            self._litellm = load_litellm()
         return self._litellm
 
     def warm_up(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import ConfigError, LLMError
-from mnemobot.runtime.llm.client import LiteLLM, ModelRoute
+from mnemobot.runtime.llm.client import LiteLLM, ModelRoute, load_litellm
 from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.recall.local_embedding import LocalEmbedder, local_model_for
 from mnemobot.runtime.settings import Settings
@@ -126,10 +126,7 @@ class LiteLLMEmbedder:
 
     def _litellm(self) -> Any:
         if self._module is None:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            self._module = litellm
+            self._module = load_litellm()
         return self._module
 
     async def _request(self, texts: list[str], seconds: float) -> list[array[float]]:
