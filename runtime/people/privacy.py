@@ -116,7 +116,13 @@ def export_user(db: Database, user_id: str) -> dict[str, Any]:
         for name in sorted(PERSONAL_TABLES):
             table = meta.tables[name]
             column = table.c[PERSONAL_TABLES[name]]
-            order = [table.c[c] for c in ("created_at", "id") if c in table.c][:1] or [column]
+            # Rows of one moment share created_at (a turn's line and its replies): seq, then id,
+            # keep their order stable across databases.
+            order = (
+                [table.c[c] for c in ("created_at", "seq", "id") if c in table.c]
+                if "created_at" in table.c
+                else [column]
+            )
             rows = conn.execute(select(table).where(column == user_id).order_by(*order)).mappings()
             document[name] = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
         merges = conn.execute(

@@ -130,6 +130,7 @@ def seed(make_runtime, user: str, lines: list[str], bot: str = "sales-bot") -> N
         chat = Chat(runtime, bot=bot, user=user)
         for line in lines:
             await chat.say(line)
+            runtime.clock.advance(seconds=1)  # a person types; lines don't share a moment
         await runtime.stop()
 
     asyncio.run(talk())
@@ -279,7 +280,8 @@ def test_export_then_forget_one_person_and_nobody_else(cli, make_runtime):
     }
     said = [t["text"] for t in document["turns"] if t["role"] == "user"]
     assert said == ["hi", "Ana", "Português"]
-    assert len(document["turns"]) == 6  # three messages, three answers
+    # Three messages, three answers: each answer shares its message's moment and follows it.
+    assert [t["role"] for t in document["turns"]] == ["user", "bot"] * 3
     assert all(t["user_id"] == ana_id for t in document["turns"])
     assert "Bruno" not in exported
     assert '"bruno"' not in exported
