@@ -392,13 +392,12 @@ class EpisodeWorker:
     def _turns(self, session_id: str) -> list[TurnLine]:
         with self.db.read() as conn:
             rows = conn.execute(
-                select(_t.role, _t.bot, _t.text, _t.created_at)
+                select(_t.role, _t.bot, _t.text)
                 .where(_t.session_id == session_id)
-                .order_by(_t.created_at)
+                # A turn's message and its replies share a timestamp; seq orders them.
+                .order_by(_t.created_at, _t.seq)
             ).all()
-        # A turn's own message and its replies share a timestamp: the message comes first.
-        ordered = sorted(rows, key=lambda r: (r.created_at, r.role != "user"))
-        return [TurnLine(role=r.role, text=r.text, bot=r.bot) for r in ordered]
+        return [TurnLine(role=r.role, text=r.text, bot=r.bot) for r in rows]
 
     def _store_episode(
         self,
