@@ -98,7 +98,9 @@ class KeyValueSQL:
             c.created_at if self.has_created else absent("created_at"),
             c.updated_at,
         ).where(owner_live)
-        self._newest = Prepared(listing.order_by(c.updated_at.desc()).limit(bindparam("limit")))
+        self._newest = Prepared(
+            listing.order_by(c.updated_at.desc(), c.key).limit(bindparam("limit"))
+        )
         self._list = Prepared(listing.order_by(c.key))
         self._count = select(func.count()).select_from(table).where(owner_live)
         self._delete = delete(table).where(where)

@@ -75,7 +75,7 @@ def known_facts(conn: Connection, user_id: str, now: datetime) -> list[KnownFact
             _um.memory_type == "fact",
             or_(_um.ttl.is_(None), _um.ttl > now),
         )
-        .order_by(_um.updated_at.desc())
+        .order_by(_um.updated_at.desc(), _um.key)
         .limit(MAX_FACTS_SHOWN)
     ).all()
     ordered = sorted(rows, key=lambda r: r.key)

@@ -159,7 +159,7 @@ class People(AdminPart):
             identities = conn.execute(
                 select(_i.user_id, _i.channel_kind, _i.external_id)
                 .where(_i.user_id.in_(ids))
-                .order_by(_i.created_at)
+                .order_by(_i.created_at, _i.channel_kind, _i.external_id)
             ).all()
             learned: dict[str, dict[str, Any]] = {i: {} for i in ids}
             for row in conn.execute(
@@ -191,7 +191,9 @@ class People(AdminPart):
             if user is None:
                 raise UnknownUser(f"no user {user_id!r}")
             identities = conn.execute(
-                select(IDENTITIES).where(_i.user_id == user_id).order_by(_i.created_at)
+                select(IDENTITIES)
+                .where(_i.user_id == user_id)
+                .order_by(_i.created_at, _i.channel_kind, _i.external_id)
             ).mappings()
             identity_rows = [
                 _row(r, "id", "channel_kind", "external_id", "display_name", "created_at")
