@@ -85,8 +85,8 @@ def warm_up(runtime: Runtime) -> None:
     """
     if isinstance(runtime.llm, LiteLLM):
         runtime.llm.warm_up()
-    elif isinstance(runtime.recall.embedder, LiteLLMEmbedder):
-        runtime.recall.embedder.warm_up()
+    if isinstance(runtime.recall.embedder, LiteLLMEmbedder):
+        runtime.recall.embedder.warm_up()  # litellm is imported once: its key is checked
 
 
 async def run_deployment(runtime: Runtime, channels: list[Channel], stop: asyncio.Event) -> None:

@@ -28,7 +28,16 @@ from typing import Any, Protocol
 from mnemobot.runtime.errors import LLMError
 from mnemobot.runtime.settings import LLMSettings
 
-__all__ = ["LLM", "NO_MODEL_HELP", "LiteLLM", "ModelRoute", "Usage", "load_litellm"]
+__all__ = [
+    "LLM",
+    "NO_MODEL_HELP",
+    "LiteLLM",
+    "ModelRoute",
+    "Usage",
+    "failure_cause",
+    "load_litellm",
+    "missing_keys",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +130,22 @@ def load_litellm() -> Any:
     return litellm
 
 
+def missing_keys(litellm: Any, route: ModelRoute) -> list[str]:
+    """The environment variables ``route`` needs that are empty.
+
+    ``api_key_env`` when the route names one; else what ``litellm`` says the provider
+    reads (an ``*_API_BASE`` is not counted: ``api_base`` in ``[llm]`` stands for it).
+    """
+    if route.api_key_env:
+        return [] if os.environ.get(route.api_key_env) else [route.api_key_env]
+    try:
+        found = litellm.validate_environment(model=route.model)
+    except Exception:
+        return []
+    names = found.get("missing_keys") or [] if isinstance(found, dict) else []
+    return [str(name) for name in names if not str(name).endswith("_BASE")]
+
+
 class LiteLLM:
     """The real model client, configured from ``[llm]``.
 
@@ -199,19 +224,8 @@ class LiteLLM:
         return warnings
 
     def missing_keys(self, route: ModelRoute) -> list[str]:
-        """The environment variables ``route`` needs that are empty (imports litellm).
-
-        ``api_key_env`` when the route names one; else what litellm says the provider
-        reads (an ``*_API_BASE`` is not counted: ``api_base`` in ``[llm]`` stands for it).
-        """
-        if route.api_key_env:
-            return [] if os.environ.get(route.api_key_env) else [route.api_key_env]
-        try:
-            found = self._module().validate_environment(model=route.model)
-        except Exception:
-            return []
-        names = found.get("missing_keys") or [] if isinstance(found, dict) else []
-        return [str(name) for name in names if not str(name).endswith("_BASE")]
+        """The environment variables ``route`` needs that are empty (imports litellm)."""
+        return missing_keys(self._module(), route)
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -310,11 +324,7 @@ class LiteLLM:
         except Exception as exc:
             await self._record(route, bot, user_id, purpose, None, started, ok=False)
             logger.debug("%s failed", route.describe(), exc_info=exc)
-            cause, lasting = _cause_of(exc, route)
-            if not lasting and not route.api_key_env:
-                missing = self.missing_keys(route)
-                if missing and not _status(exc):  # the SDK stopped before asking anyone
-                    cause, lasting = f"{' and '.join(missing)} is not set", True
+            cause, lasting = failure_cause(litellm, exc, route)
             name = type(exc).__name__
             retryable = name in _RETRYABLE or isinstance(exc, (TimeoutError, ConnectionError))
             if retryable and not lasting:
@@ -396,6 +406,18 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
+def failure_cause(litellm: Any, exc: BaseException, route: ModelRoute) -> tuple[str, bool]:
+    """Why a call to ``route`` failed, in a few words, and whether trying again soon cannot
+    help: chat and embedding calls alike. A key that is not set is named: litellm then
+    stops before asking anyone, and says only "500"."""
+    cause, lasting = _cause_of(exc, route)
+    if not lasting and not route.api_key_env and not _status(exc):
+        missing = missing_keys(litellm, route)
+        if missing:
+            return f"{' and '.join(missing)} is not set", True
+    return cause, lasting
+
+
 def _cause_of(exc: BaseException, route: ModelRoute) -> tuple[str, bool]:
     """Why a call failed, in a few words, and whether trying again soon cannot help."""
     chain = _chain(exc)
@@ -412,10 +434,24 @@ def _cause_of(exc: BaseException, route: ModelRoute) -> tuple[str, bool]:
         return f"the API key was refused (HTTP {status})", True
     if status == 404:
         return "the server does not know this model (HTTP 404)", True
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _server_message(exc) or (
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    )
     text = text.split(" - ", 1)[-1] if "Exception - " in text else text
     text = text[:200]
     return (f"HTTP {status}: {text}" if status else text), False
+
+
+def _server_message(exc: BaseException) -> str | None:
+    """The message in an OpenAI-style error body (``{"error": {"message": ...}}``), which
+    the SDK's own text wraps in "Error code: 503 - {...}"."""
+    for link in _chain(exc):
+        body = getattr(link, "body", None)
+        error = body.get("error", body) if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if isinstance(message, str) and message.strip():
+            return message.strip().splitlines()[0]
+    return None
 
 
 def estimate_tokens(text: str) -> int:

@@ -22,7 +22,13 @@ from typing import Any, Protocol
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.errors import ConfigError, LLMError
-from mnemobot.runtime.llm.client import LiteLLM, ModelRoute, load_litellm
+from mnemobot.runtime.llm.client import (
+    LiteLLM,
+    ModelRoute,
+    failure_cause,
+    load_litellm,
+    missing_keys,
+)
 from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.recall.local_embedding import LocalEmbedder, local_model_for
 from mnemobot.runtime.settings import Settings
@@ -121,8 +127,21 @@ class LiteLLMEmbedder:
         """A served model is ready whenever the server is: nothing to wait for."""
 
     def warm_up(self) -> None:
-        """Import litellm now, not on the first query (``mnemobot run``, before it listens)."""
+        """Import litellm now, not on the first query (``mnemobot run``, before it listens),
+        and say at start-up when the model's key is not set (each query would fail)."""
         self._litellm()
+        for warning in self.key_warnings():
+            logger.warning("%s", warning)
+
+    def key_warnings(self) -> list[str]:
+        """A line when the provider key variable the model needs is empty (imports litellm)."""
+        missing = missing_keys(self._litellm(), self.route)
+        if not missing:
+            return []
+        return [
+            f"[memory] embedding: {self.route.describe()} needs {' and '.join(missing)}, "
+            "which is not set; recall stays lexical until it is"
+        ]
 
     def _litellm(self) -> Any:
         if self._module is None:
@@ -142,7 +161,9 @@ class LiteLLMEmbedder:
         try:
             response = await litellm.aembedding(model=route.model, input=texts, **kwargs)
         except Exception as exc:
-            raise LLMError(f"embedding {route.describe()} failed: {type(exc).__name__}") from exc
+            logger.debug("embedding %s failed", route.describe(), exc_info=exc)
+            cause, _ = failure_cause(litellm, exc, route)
+            raise LLMError(f"embedding {route.describe()}: {cause}") from exc
         data = sorted(response.data, key=lambda item: _field(item, "index"))
         if len(data) != len(texts):
             raise LLMError(

@@ -8,6 +8,8 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,35 @@ def test_a_chat_model_is_warmed_and_no_model_imports_nothing(
     nothing = _runtime(db_url, tmp_path, clock)
     assert nothing.llm is None and nothing.recall.embedder is None
     warm_up(nothing)  # code-only bots, lexical recall: nothing to import, nothing fails
+
+
+def test_an_embedding_model_without_its_key_is_named_at_start_up_and_on_each_failure(
+    db_url: str, tmp_path: Path, clock: ManualClock, monkeypatch: Any, caplog: Any
+) -> None:
+    # The first hour: `embedding = "openai/text-embedding-3-small"` and no key exported.
+    # litellm stops before asking anyone and says only "InternalServerError"; what to fix
+    # is the variable, so that is what the log says, at start-up and when a query fails.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    runtime = _runtime(
+        db_url, tmp_path, clock, memory={"embedding": "openai/text-embedding-3-small"}
+    )
+    embedder = runtime.recall.embedder
+    assert isinstance(embedder, LiteLLMEmbedder)
+
+    with caplog.at_level(logging.WARNING):
+        warm_up(runtime)
+    assert (
+        "[memory] embedding: model openai/text-embedding-3-small needs OPENAI_API_KEY, which is "
+        "not set; recall stays lexical until it is"
+    ) in caplog.messages
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(embedder.embed_query("where do I work?")) is None  # lexical, no error
+    [warning] = caplog.messages
+    assert warning.endswith(
+        "embedding model openai/text-embedding-3-small: OPENAI_API_KEY is not set"
+    ), warning
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-set")
+    assert embedder.key_warnings() == []

@@ -291,6 +291,7 @@ async def test_a_failing_embedding_server_slows_no_turn_and_the_job_is_retried(
     [job] = jobs_of(runtime)
     assert (job.status, job.attempts) == ("pending", 1)
     assert "embedding model unavailable" in job.last_error
+    assert "HTTP 503: fake embeddings are down" in job.last_error  # the server's own reason
     assert vectors_of(runtime) == []
 
     fake.embeddings_down = False
