@@ -13,13 +13,14 @@ import secrets
 import shutil
 import socket
 import tempfile
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlmodel import SQLModel
 
 from mnemobot.runtime.app.build import build_runtime
@@ -103,6 +104,58 @@ def postgres_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def pgvector_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL 16 with pgvector's ``vector`` extension, from the pgserver wheel (the dev
+    extra): its admin URL. One server for the run, shared by the xdist workers (pgserver
+    counts the processes using a data directory and the last one stops it); ``get_server``
+    returns once the server is ready. Skips, saying why, without pgserver."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is not set
+        warnings.simplefilter("ignore")
+        pgserver = pytest.importorskip(
+            "pgserver", reason="pgserver (PostgreSQL with pgvector) is in the dev extra"
+        )
+        root = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            root = root.parent  # the run's folder, the same for every worker
+        server = pgserver.get_server(root / "pgvector", cleanup_mode="stop")
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+def pgvector_url_of(admin_url: str, database: str) -> str:
+    """A SQLAlchemy URL of ``database`` on the server of ``admin_url`` (a pgserver URI)."""
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pgvector_template(pgvector_server: str) -> Iterator[str]:
+    """A migrated database on the pgvector server, copied for each test (pgvector not yet
+    enabled in it: the runtime does that at start)."""
+    name = f"mnemobot_template_{secrets.token_hex(4)}"
+    with psycopg.connect(pgvector_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    db = Database(pgvector_url_of(pgvector_server, name))
+    db.start()
+    upgrade(db)
+    db.stop()
+    yield name
+    with psycopg.connect(pgvector_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server: str, pgvector_template: str) -> Iterator[str]:
+    """A database of its own on the pgvector server, migrated, empty; dropped afterwards."""
+    name = f"mnemobot_test_{secrets.token_hex(4)}"
+    with psycopg.connect(pgvector_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pgvector_template}"')
+    yield pgvector_url_of(pgvector_server, name)
+    with psycopg.connect(pgvector_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _empty(db: Database) -> None:
     # DELETE beats TRUNCATE on tables this small (TRUNCATE rewrites files and syncs).
     with db.write() as conn:
@@ -126,6 +179,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL, once per backend; the database is migrated and empty."""
+    return database_url(request, tmp_path)
+
+
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``db_url``'s database for ``request.param``: "sqlite", "postgresql", or "pgvector" (a
+    PostgreSQL with pgvector, for a module whose own ``db_url`` adds it to the two)."""
+    if request.param == "pgvector":
+        return str(request.getfixturevalue("pgvector_url"))
     if request.param == "sqlite":
         target = tmp_path / "mnemobot.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)

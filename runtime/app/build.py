@@ -9,7 +9,6 @@ here opens a connection: :meth:`Runtime.start` does.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from mnemobot.runtime.bots.registry import BotRegistry, load_bots
@@ -40,8 +39,6 @@ from mnemobot.runtime.storage.dialect import SQLITE, dialect_for
 from mnemobot.runtime.storage.sqlite_vec import sqlite_driver, vector_search_for
 
 __all__ = ["LLMFactory", "build_runtime"]
-
-logger = logging.getLogger(__name__)
 
 LLMFactory = Callable[[Callable[[Usage], Awaitable[None]]], LLM]
 """Makes a model client given where it reports each call's usage (its ``on_usage``)."""
@@ -81,8 +78,8 @@ def build_runtime(
     driver = sqlite_driver(settings.database.sqlite_driver)
     vector_search = None
     if embedder is not None:
+        # where it compares vectors is logged at start, once the database is open
         vector_search = vector_search_for(dialect_for(settings.database.url) is SQLITE, driver)
-        logger.info("semantic recall compares vectors %s", vector_search.description)
     db = Database(
         settings.database.url,
         echo=settings.database.echo,
@@ -166,4 +163,5 @@ def build_runtime(
         audit=AuditLog(db, clock),
         # On start, replies another live worker is sending are left to it (SQLite: one process)
         recover_lease=0.0 if db.dialect.one_process else settings.workers.send_lease,
+        vector_search=vector_search,
     )

@@ -61,6 +61,7 @@ from mnemobot.runtime.pipeline.turn import Deliver, Turn
 from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.settings import Settings
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.sqlite_vec import VectorSearch
 
 __all__ = ["APOLOGY", "Runtime"]
 
@@ -148,6 +149,8 @@ class Runtime:
         dialog_runner: runs ``start.bas`` dialogs; None when no bot has one.
         recall: searches a person's memory (for prompts and ``ctx.user.recall``).
         recover_lease: seconds a send claim is left to its sender when recovering at start.
+        vector_search: how semantic recall compares vectors (``recall``'s index), told the
+            database once it is open; None when recall is lexical only.
     """
 
     def __init__(
@@ -177,6 +180,7 @@ class Runtime:
         recall: Recall,
         audit: AuditLog,
         recover_lease: float,
+        vector_search: VectorSearch | None = None,
     ) -> None:
         self.settings = settings
         self.bots = bots
@@ -201,6 +205,7 @@ class Runtime:
         self.dialog_runner = dialog_runner
         self.recall = recall
         self.audit = audit  # operators' writes (the admin API records each one here)
+        self.vector_search = vector_search
         self.bot_services = BotServices(
             bots=bots,
             db=db,
@@ -251,6 +256,9 @@ class Runtime:
 
         self.db.start()
         ensure_schema(self.db)
+        if self.vector_search is not None:  # PostgreSQL: pgvector, where the database has it
+            where = await self.db.run(self.vector_search.open, self.db)
+            logger.info("semantic recall compares vectors %s", where)
 
     async def stop(self) -> None:
         """Let the lock threads go and close the database."""

@@ -14,15 +14,23 @@ queues the other writers the same way.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SAWarning
 
 from mnemobot.runtime.storage.database import Database
 
-__all__ = ["HEAD", "current_revision", "ensure_schema", "make_revision", "upgrade"]
+__all__ = [
+    "HEAD",
+    "current_revision",
+    "ensure_schema",
+    "make_revision",
+    "outside_the_models",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD = "0009"  # recall vectors of facts and free-text memories
@@ -86,12 +94,26 @@ def ensure_schema(db: Database) -> None:
         _upgrade(db, "head", unless_at=HEAD)
 
 
+def outside_the_models(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """Alembic's ``include_object``: False for what the database has that no model declares,
+    so comparing the models with it sees no difference: the recall index (its form differs
+    by dialect) and the pgvector column (there only where the deployment has pgvector)."""
+    from mnemobot.runtime.storage import fulltext, pgvector  # pgvector imports this module
+
+    return all(
+        module.outside_the_models(obj, name, kind, reflected, other)
+        for module in (fulltext, pgvector)
+    )
+
+
 def make_revision(db: Database, message: str) -> None:
     """Autogenerate a new migration from the tables (a developer tool)."""
     from alembic import command
 
     cfg = _config()
-    with db.engine.begin() as conn:
+    with db.engine.begin() as conn, warnings.catch_warnings():
+        # the pgvector column's type is unknown to SQLAlchemy; include_object leaves it out
+        warnings.filterwarnings("ignore", "Did not recognize type 'vector'", SAWarning)
         cfg.attributes["connection"] = conn
         command.revision(cfg, message=message, autogenerate=True)
 

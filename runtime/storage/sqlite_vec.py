@@ -14,9 +14,9 @@ images' Pythons are; pyenv's and some others are not). ``[database] sqlite_drive
 with the ``sqlite-vec`` extra. Where neither works, :func:`vector_search_for` says why and
 recall compares vectors in process, with the same results.
 
-PostgreSQL: pgvector would be the counterpart (``VectorIndex`` is the seam); it is not built,
-as this project's PostgreSQL has no pgvector package to test it against, so PostgreSQL
-compares in process.
+PostgreSQL: pgvector is the counterpart (:mod:`.pgvector`), used where the database has it;
+which of the two a database gets is known only once it is open (:meth:`VectorSearch.open`).
+:func:`vector_search_for` chooses for both.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from types import ModuleType
 from sqlalchemy import Connection, text
 
 from mnemobot.runtime.errors import ConfigError
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.pgvector import PostgresVectors
 from mnemobot.runtime.storage.vectors import (
     InProcessIndex,
     VectorIndex,
@@ -121,11 +123,20 @@ class VectorSearch:
 
     index: VectorIndex
     extensions: tuple[str, ...]  # SQLite loadable libraries, loaded into every connection
-    description: str  # for the start-up log: where vectors are compared, and if not, why
+    description: str  # SQLite: where vectors are compared, and if in process, why
+
+    def open(self, db: Database) -> str:
+        """Where vectors are compared, and if in process, why (for the start-up log); called
+        once ``db`` is open and migrated. PostgreSQL's index is chosen here: pgvector is
+        enabled in ``db`` if it can be (:class:`PostgresVectors`)."""
+        if isinstance(self.index, PostgresVectors):
+            return self.index.open(db)
+        return self.description
 
 
 def vector_search_for(sqlite: bool, driver: ModuleType) -> VectorSearch:
-    """sqlite-vec when the database is SQLite and ``driver`` can load it; else in process.
+    """sqlite-vec when the database is SQLite and ``driver`` can load it; on PostgreSQL,
+    pgvector where the database has it (decided by :meth:`VectorSearch.open`); else in process.
 
     The extension is loaded once here, into a throwaway in-memory connection, so a library
     that cannot load (a wrong build, a sandbox) falls back with the reason instead of
@@ -133,7 +144,9 @@ def vector_search_for(sqlite: bool, driver: ModuleType) -> VectorSearch:
     """
     in_process = InProcessIndex()
     if not sqlite:
-        return VectorSearch(in_process, (), "in process (pgvector is not supported yet)")
+        return VectorSearch(
+            PostgresVectors(), (), "in PostgreSQL by pgvector where it has it, else in process"
+        )
     path = extension_path()
     if path is None:
         return VectorSearch(

@@ -9,10 +9,10 @@ search, not part of what it says).
 A vector is little-endian float32, normalised to length 1 when written, so the dot product of
 two is their cosine and no database extension is needed: :class:`InProcessIndex` reads one
 person's vectors of one model and scores them in Python (``array``, no numpy). That is
-linear in the person's history (about 10 ms per 1,000 vectors of 384 dimensions here); a
-deployment with pgvector or sqlite-vec would implement :class:`VectorIndex` over an index of
-its own, fed from the same ``recall_vectors`` rows (``dims`` says the column's size, ``model``
-keeps models apart), and nothing else would change.
+linear in the person's history (about 10 ms per 1,000 vectors of 384 dimensions here); where
+the deployment has sqlite-vec (:mod:`.sqlite_vec`) or pgvector (:mod:`.pgvector`), a
+:class:`VectorIndex` of theirs compares the same ``recall_vectors`` rows in the database
+(``dims`` says a vector's size, ``model`` keeps models apart), and nothing else changes.
 
 Vectors go with their source row: the triggers of migrations 0006 (turns, episodes) and 0009
 (facts, their history, memories) delete them when the row is deleted (forget, retention,
@@ -162,7 +162,7 @@ class Unembedded:
 
 
 class VectorIndex(Protocol):
-    """Finds one person's nearest vectors of one model; the seam for pgvector/sqlite-vec."""
+    """Finds one person's nearest vectors of one model; the seam for sqlite-vec and pgvector."""
 
     def nearest(
         self,

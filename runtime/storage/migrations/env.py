@@ -6,7 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import mnemobot.runtime.storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
-from mnemobot.runtime.storage.fulltext import outside_the_models
+from mnemobot.runtime.storage.migrate import outside_the_models
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -3,12 +3,13 @@
 The embedding model is litellm for real, over HTTP to FakeOpenAI on 127.0.0.1, whose vectors
 are a hashed bag of words where "car" and "automobile" share a dimension: a question that
 shares no word with a line can still mean it. Vectors are computed by the episode worker after
-the session ends (``/end``), never on the turn path. Every test runs on SQLite and PostgreSQL.
+the session ends (``/end``), never on the turn path. Every test runs on SQLite, PostgreSQL,
+and a PostgreSQL with pgvector (where vectors are compared in the database; skipped without
+the pgserver package of the dev extra).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.embedding import VectorFiller
 from mnemobot.runtime.recall.fusion import fuse
 from mnemobot.runtime.recall.search import Recall
+from mnemobot.runtime.storage.pgvector import PgVectorIndex, PostgresVectors
 from mnemobot.runtime.storage.tables import EPISODES, JOBS, RECALL_VECTORS, TURNS
 from tests.adapters.admin.conftest import admin_app, http
+from tests.conftest import database_url
 from tests.fakes.openai_api import FakeOpenAI
 from tests.runtime.recall.conftest import SemanticRuntime, prompt_with
 from tests.support import Chat, write_bot
@@ -41,6 +44,12 @@ SUMMARY = (
 CAR_LINE = "I finally bought a red automobile with a sunroof"
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "pgvector"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The usual two databases, and PostgreSQL with pgvector."""
+    return database_url(request, tmp_path)
+
+
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("FAKE_KEY", "not-a-secret")
@@ -49,15 +58,29 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def start(semantic_runtime: SemanticRuntime, tmp_path: Path, fake: FakeOpenAI):
-    """A runtime whose bot recalls on every message; ``embedding=False`` leaves it off."""
+def start(
+    semantic_runtime: SemanticRuntime,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+    request: pytest.FixtureRequest,
+):
+    """A runtime whose bot recalls on every message; ``embedding=False`` leaves it off. On
+    the pgvector database its vectors are compared by pgvector (never in process unseen)."""
     write_bot(
         tmp_path / "bots",
         "helper",
         bot_py=RECALLING_BOT,
         config="name,value\nepisodic-memory-threshold,1\nepisodic-memory-retention-days,10\n",
     )
-    return functools.partial(semantic_runtime, fake)
+
+    async def started(**options: Any) -> Runtime:
+        runtime = await semantic_runtime(fake, **options)
+        if request.node.callspec.params["db_url"] == "pgvector" and runtime.recall.embedder:
+            assert isinstance(runtime.recall.index, PostgresVectors)
+            assert isinstance(runtime.recall.index.index, PgVectorIndex)
+        return runtime
+
+    return started
 
 
 async def converse(runtime: Runtime, user: str, *lines: str) -> str:

@@ -15,8 +15,13 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.fulltext import outside_the_models
-from mnemobot.runtime.storage.migrate import HEAD, current_revision, ensure_schema, script_head
+from mnemobot.runtime.storage.migrate import (
+    HEAD,
+    current_revision,
+    ensure_schema,
+    outside_the_models,
+    script_head,
+)
 from tests.conftest import PG_ADMIN_URL, _pg_url
 
 

@@ -4,8 +4,8 @@ The extension runs for real (the sqlite-vec wheel), loaded into sqlean.py's sqli
 ``[database] sqlite_driver = "sqlean"`` does: this machine's Python cannot load extensions
 into its own sqlite3. Where it could, :func:`vector_search_for` uses the standard module; the
 test of that asks the module what it can do rather than skipping. sqlite-vec is SQLite's
-alone, so these tests are too; on PostgreSQL vectors are compared in process (asserted here
-and exercised by tests/runtime/recall/test_semantic.py on both databases).
+alone, so these tests are too; PostgreSQL's counterpart, pgvector, is tested in
+test_pgvector.py.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.people.privacy import forget_user
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.pgvector import PostgresVectors
 from mnemobot.runtime.storage.sqlite_vec import (
     SqliteVecIndex,
     extension_path,
@@ -120,8 +121,9 @@ def test_a_limit_below_one_finds_nothing(vec_db: Database) -> None:
 
 
 def test_vector_search_for_says_where_vectors_are_compared_and_why() -> None:
-    assert isinstance(vector_search_for(False, sqlite3).index, InProcessIndex)
-    assert "pgvector" in vector_search_for(False, sqlite3).description
+    on_postgresql = vector_search_for(False, sqlite3)  # chosen once the database is open
+    assert isinstance(on_postgresql.index, PostgresVectors) and on_postgresql.extensions == ()
+    assert isinstance(on_postgresql.index.index, InProcessIndex)  # till then
 
     own = vector_search_for(True, sqlite3)  # this Python's own sqlite3, whatever it can do
     if hasattr(sqlite3.Connection, "enable_load_extension"):
@@ -213,7 +215,7 @@ async def test_a_runtime_on_sqlean_recalls_by_meaning_through_sqlite_vec(
                 memory={"embedding": "embedder"},
             )
 
-        caplog.set_level("INFO", logger="mnemobot.runtime.app.build")
+        caplog.set_level("INFO", logger="mnemobot.runtime.pipeline.runtime")
         runtime = build_runtime(settings("sqlean"), clock=clock)
         await runtime.start()
         try:
