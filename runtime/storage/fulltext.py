@@ -180,6 +180,35 @@ COUNTS_KEPT = 50_000  # terms remembered at most; past this the memory starts ag
 _PREFIX_LINES = text("SELECT sum(doc) FROM turns_fts_terms WHERE term >= :low AND term < :high")
 _WORD_LINES = text("SELECT doc FROM turns_fts_terms WHERE term = :word")
 
+# PostgreSQL: the statistics ANALYZE (and autovacuum) keeps of the index column: its most
+# common lexemes (up to 10 x the statistics target, 1,000 by default) and the share of sampled
+# rows holding each. Counting a word exactly would read every row holding it, which is what a
+# search of a common word must not do; reltuples is the table's row estimate of the same pass.
+_PG_LINES = text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('turns')")
+_PG_COMMON_WORDS = text(
+    "SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares "
+    "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'turns' "
+    "AND attname = 'search'"
+)
+RARE_ESTIMATE = 1  # lines guessed for a word PostgreSQL's statistics do not list as common
+
+
+@dataclass(frozen=True)
+class _CommonWords:
+    """PostgreSQL's most common lexemes of the transcript, as shares of its lines."""
+
+    lines: int  # the row estimate they were read with
+    shares: dict[str, float]
+
+    def count(self, term: SearchTerm, lines: int) -> int:
+        """About how many of ``lines`` hold ``term``: a word not listed is rarer than every
+        listed one, and guessed rare (a prefix, the listed words it starts, or rare)."""
+        if term.prefix:
+            share = sum(v for word, v in self.shares.items() if word.startswith(term.word))
+        else:
+            share = self.shares.get(term.word, 0.0)
+        return round(share * lines) if share else RARE_ESTIMATE
+
 
 class FullText:
     """Searches one database's recall index; statements built once per source."""
@@ -191,6 +220,7 @@ class FullText:
         self._statements = {source: build(source) for source in SOURCES}
         # (word, prefix) -> (lines holding it, all lines when counted); see RECOUNT_GROWTH
         self._counted: dict[tuple[str, bool], tuple[int, int]] = {}
+        self._common: _CommonWords | None = None  # PostgreSQL's, read again when lines change
 
     def search(
         self,
@@ -254,11 +284,17 @@ class FullText:
 
         ``lines`` is :meth:`lines` now. SQLite's FTS5 keeps these counts in its vocabulary;
         a count is remembered until the transcript has grown by ``RECOUNT_GROWTH`` (or been
-        renumbered). PostgreSQL's only equivalent, ``ts_stat``, reads the whole index, so
-        there the answer is None and every term is searched.
+        renumbered). PostgreSQL's exact equivalent, ``ts_stat``, reads the whole index; its
+        planner statistics of the index column say which words are common, and about how
+        common (:class:`_CommonWords`), so the counts there are estimates, read again when
+        ANALYZE has run since. None before it ever has (a new database: every term is
+        searched, as its transcript is short).
         """
         if self._postgres:
-            return None
+            common = self._common_words(conn, lines)
+            if common is None:
+                return None
+            return {term.word: common.count(term, lines) for term in terms}
         counts = {}
         for term in terms:
             key = (term.word, term.prefix)
@@ -278,10 +314,23 @@ class FullText:
 
     def lines(self, conn: Connection) -> int:
         """About how many transcript lines there are, of everyone (SQLite: the last row number;
-        PostgreSQL: 0, as :meth:`line_counts` has nothing to compare it with there)."""
+        PostgreSQL: the row estimate of the last ANALYZE or VACUUM, 0 before the first)."""
         if self._postgres:
-            return 0
+            return max(0, int(conn.execute(_PG_LINES).scalar() or 0))
         return int(conn.execute(text("SELECT max(rowid) FROM turns")).scalar() or 0)
+
+    def _common_words(self, conn: Connection, lines: int) -> _CommonWords | None:
+        """PostgreSQL's most common transcript words; read once per ANALYZE (``lines``, the
+        row estimate, changes with each), None before the first."""
+        if lines <= 0:
+            return None
+        if self._common is None or self._common.lines != lines:
+            row = conn.execute(_PG_COMMON_WORDS).first()
+            if row is None or row.words is None:
+                return None  # analysed before any line held a word
+            shares = dict(zip(row.words, row.shares[: len(row.words)], strict=True))
+            self._common = _CommonWords(lines, shares)
+        return self._common
 
     def newest_lines(self, conn: Connection, user_id: str, limit: int) -> list[str]:
         """The text of the person's ``limit`` newest transcript lines (recall counts how

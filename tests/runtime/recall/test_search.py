@@ -23,7 +23,7 @@ from mnemobot.runtime.recall.search import Recall
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import SearchTerm
 from mnemobot.runtime.storage.tables import FACT_HISTORY, new_id
-from tests.runtime.storage.test_fulltext import write_lines
+from tests.runtime.storage.test_fulltext import analyze, write_lines
 from tests.support import Chat, write_bot
 
 ECHO = """
@@ -221,6 +221,7 @@ def test_the_gate_holds_a_word_some_line_has_when_the_rarest_are_in_none(
     """A gate of words no line holds finds nothing, and the search then went ungated, ranking
     every line of the commoner words: the slowest searches of a long history."""
     write_lines(database, "ana", ["beta here"] * 600 + ["gamma there"] * 1500 + ["delta"] * 1950)
+    analyze(database)  # PostgreSQL's counts come from its statistics
     recall = Recall(database, clock)
     zzzq, beta, gamma, delta = (SearchTerm(w) for w in ("zzzq", "beta", "gamma", "delta"))
 
@@ -232,4 +233,23 @@ def test_the_gate_holds_a_word_some_line_has_when_the_rarest_are_in_none(
         # 600 lines: past GATE_LINES (500); then WIDE_GATE_LINES (4,000): 2,100, not 4,050
         assert gates == [[zzzq, beta], [zzzq, beta, gamma]]
     else:
-        assert gates == []  # PostgreSQL has no cheap count: every word is searched
+        # PostgreSQL's statistics list the common words only: "zzzq", in no line, cannot be
+        # told from a rare word, and makes a narrow gate of its own that finds nothing
+        assert gates == [[zzzq], [zzzq, beta, gamma]]
+
+
+def test_a_word_in_most_lines_is_not_searched_and_the_rare_one_finds_its_line(
+    database: Database, clock: ManualClock
+) -> None:
+    """A word in thousands of lines ranks nothing (its IDF is near zero) but makes a search
+    read every line holding it: a long history's slowest searches, on PostgreSQL ~200 ms at
+    100,000 lines (bench/recall_cost.py's histories) before its statistics were read."""
+    said = [f"hello there, friend number {n}" for n in range(2_400)]
+    write_lines(database, "ana", [*said[:1_200], "an okapi said hello", *said[1_200:]])
+    write_lines(database, "bea", ["hello okapi"] * 3)  # another person's: never found
+    analyze(database)
+
+    found = Recall(database, clock).gather("ana", "hello, okapi?")
+
+    assert [t.word for t in found.common] == ["hell"]  # "hello", by its first four letters
+    assert [t.text for t in found.turns] == ["an okapi said hello"]
