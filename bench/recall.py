@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,9 @@ from mnemobot.runtime.llm.scripted import ModelRequest, ScriptedLLM
 from mnemobot.runtime.recall.query import STOP_WORDS, fold
 from mnemobot.runtime.recall.search import Recalled
 from mnemobot.runtime.storage.tables import EPISODES, TURNS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import scratch_postgres
 
 TOKENIZER = "gpt-4o-mini"
 BOT = "recall-bot"
@@ -364,6 +368,7 @@ async def run_conversation(
     root: Path,
     budget: int | None = None,
     embedding: str | None = None,
+    database_url: str | None = None,
 ) -> tuple[list[Measured], dict[str, list[tuple[int, int, int]]], float]:
     target = conversations[index]
     others = [c for i, c in enumerate(conversations) if i != index] * distractors
@@ -372,7 +377,7 @@ async def run_conversation(
     clock = ManualClock(start)
     settings = load_settings(
         None,
-        database={"url": f"sqlite:///{root / f'recall-{index}-{distractors}.db'}"},
+        database={"url": database_url or f"sqlite:///{root / f'recall-{index}-{distractors}.db'}"},
         bots={"dir": str(_bot_folder(root / f"{index}-{distractors}"))},
         memory={
             **({} if budget is None else {"recall_budget": budget}),
@@ -390,6 +395,9 @@ async def run_conversation(
             start += timedelta(days=400)
         await replay(runtime, clock, script, target, target.sessions[0].date, replayed)
         replay_seconds = time.perf_counter() - started
+        if not runtime.db.is_sqlite:  # its statistics, as autovacuum keeps them
+            with runtime.db.write() as conn:
+                conn.exec_driver_sql("ANALYZE")
         clock.advance(days=1)
         user_id = await runtime.db.run(runtime.identity.find, "console:person")
         nobody = "no-history"  # a person nobody has talked to: the prompt without memory
@@ -471,6 +479,13 @@ async def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="the first conversation only")
     parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="where the replay is stored (postgresql: a scratch database a conversation, "
+        "MNEMOBOT_BENCH_POSTGRES as the other benches)",
+    )
+    parser.add_argument(
         "--budget", type=int, help="[memory] recall_budget for the run (default: the setting's)"
     )
     parser.add_argument(
@@ -490,16 +505,23 @@ async def main() -> None:
         seconds = 0.0
         with tempfile.TemporaryDirectory() as tmp:
             for index in chosen:
-                got, got_base, took = await run_conversation(
-                    conversations, index, distractors, Path(tmp), args.budget, args.embedding
-                )
+                with ExitStack() as scratch:
+                    url = None
+                    if args.backend == "postgresql":
+                        url = scratch.enter_context(scratch_postgres()).replace(
+                            "postgresql://", "postgresql+psycopg://"
+                        )
+                    got, got_base, took = await run_conversation(
+                        conversations, index, distractors, Path(tmp), args.budget,
+                        args.embedding, url,
+                    )  # fmt: skip
                 measured += got
                 for name, rows in got_base.items():
                     base.setdefault(name, []).extend(rows)
                 seconds += took
         times = 1 + distractors * (len(conversations) - 1)
         report(
-            f"history x{times} ({distractors} x the other conversations first); "
+            f"{args.backend}; history x{times} ({distractors} x the other conversations first); "
             + (f"recall_budget {args.budget}; " if args.budget is not None else "")
             + f"embedding {args.embedding or 'off'}; replay {seconds:.0f} s",
             measured,
