@@ -98,6 +98,11 @@ def postgres_database() -> Iterator[str]:
     db = Database(url)
     db.start()
     upgrade(db)
+    # Statistics only when a test gathers them (ANALYZE): recall reads which words are common
+    # from them, and autovacuum would gather them at moments no test chooses.
+    with db.write() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            conn.execute(text(f"ALTER TABLE {table.name} SET (autovacuum_enabled = false)"))
     db.stop()
     yield url
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
@@ -157,10 +162,14 @@ def pgvector_url(pgvector_server: str, pgvector_template: str) -> Iterator[str]:
 
 
 def _empty(db: Database) -> None:
-    # DELETE beats TRUNCATE on tables this small (TRUNCATE rewrites files and syncs).
+    # DELETE beats TRUNCATE on tables this small (TRUNCATE rewrites files and syncs). The
+    # transcript's statistics go too: an earlier test's ANALYZE would otherwise tell recall
+    # which words are common in lines that are gone.
     with db.write() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(text(f"DELETE FROM {table.name}"))
+    with db.write() as conn:
+        conn.execute(text("ANALYZE turns"))
 
 
 @pytest.fixture(scope="session")

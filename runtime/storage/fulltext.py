@@ -12,6 +12,7 @@ Every query is filtered by ``user_id`` inside the statement: a search never cros
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,18 +157,41 @@ def _sqlite_statement(source: Source) -> TextualSelect:
     return text(sql).columns(**_TYPES[source])
 
 
-def _postgresql_statement(source: Source) -> TextualSelect:
-    # :match finds the rows (every term, or the gate's), :query ranks them (every term)
+# PostgreSQL ranks as FTS5 does, by BM25 (FTS5's constants): ts_rank_cd has no IDF, so a
+# question's commonest word (the person's own name, in every other line) counted as much as
+# its rarest, and it favours lines that repeat a word. On LoCoMo's development split
+# (bench/recall.py --backend postgresql) evidence-session recall was 0.864 with ts_rank_cd
+# against SQLite's 0.963. A term's occurrences in a row are ts_rank_cd of that term alone with
+# every label weighing 1; a row's length is its distinct words (length(tsvector)); each
+# term's IDF and the source's average length come in as parameters (:meth:`FullText._run`).
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+def _postgresql_statement(source: Source, terms: int) -> TextualSelect:
+    # :match finds the rows (every term, or the gate's), :q<i> rank them, weighed :w<i>
     columns, joins = _SELECT[source]
     a = _ALIAS[source]
+    queries = ", ".join(f"to_tsquery('simple', :q{i}) AS q{i}" for i in range(terms))
+    found = ", ".join(
+        f"ts_rank_cd('{{1,1,1,1}}', {a}.search, q.q{i}) AS f{i}" for i in range(terms)
+    )
+    norm = f"{BM25_K1} * (1 - {BM25_B} + {BM25_B} * length({a}.search) / :average)"
+    score = " + ".join(f":w{i} * f.f{i} * {BM25_K1 + 1} / (f.f{i} + {norm})" for i in range(terms))
     sql = (
-        f"SELECT {columns}, ts_rank_cd({a}.search, q.query) AS score "
-        f"FROM {source} {a} {joins} CROSS JOIN to_tsquery('simple', :query) AS q(query) "
+        f"SELECT {columns}, {score} AS score "
+        f"FROM {source} {a} {joins} CROSS JOIN (SELECT {queries}) AS q "
+        f"CROSS JOIN LATERAL (SELECT {found}) AS f "
         f"WHERE {a}.user_id = :user_id "
         f"AND {a}.search @@ to_tsquery('simple', :match){_WHERE[source]} "
         f"ORDER BY score DESC LIMIT :limit"
     )
     return text(sql).columns(**_TYPES[source])
+
+
+def _idf(lines: int, holding: int) -> float:
+    """A term's weight as FTS5's bm25 gives it (never below a millionth)."""
+    return max(math.log((lines - holding + 0.5) / (holding + 0.5)), 1e-6)
 
 
 # A term's line count is read again once the transcript has this share more lines than when
@@ -190,7 +214,14 @@ _PG_COMMON_WORDS = text(
     "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'turns' "
     "AND attname = 'search'"
 )
-RARE_ESTIMATE = 1  # lines guessed for a word PostgreSQL's statistics do not list as common
+# A word the statistics do not list is rarer than every listed one: its lines are counted
+# through the GIN index (cheap, as they are few; at most this many)
+_PG_WORD_LINES = text(
+    "SELECT count(*) FROM (SELECT 1 FROM turns WHERE search @@ to_tsquery('simple', :query) "
+    "LIMIT :most) AS holding"
+)
+_PG_ALL_LINES = text("SELECT count(*) FROM (SELECT 1 FROM turns LIMIT :most) AS every")
+COUNTED_AT_MOST = 100_000  # PostgreSQL: lines counted one by one, before statistics say more
 
 
 @dataclass(frozen=True)
@@ -200,14 +231,14 @@ class _CommonWords:
     lines: int  # the row estimate they were read with
     shares: dict[str, float]
 
-    def count(self, term: SearchTerm, lines: int) -> int:
-        """About how many of ``lines`` hold ``term``: a word not listed is rarer than every
-        listed one, and guessed rare (a prefix, the listed words it starts, or rare)."""
+    def count(self, term: SearchTerm, lines: int) -> int | None:
+        """About how many of ``lines`` hold ``term`` (a prefix: the listed words it starts);
+        None when it is not listed: rarer than every listed word, to be counted."""
         if term.prefix:
             share = sum(v for word, v in self.shares.items() if word.startswith(term.word))
         else:
             share = self.shares.get(term.word, 0.0)
-        return round(share * lines) if share else RARE_ESTIMATE
+        return round(share * lines) if share else None
 
 
 class FullText:
@@ -216,8 +247,9 @@ class FullText:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._postgres = db.dialect == "postgresql"
-        build = _postgresql_statement if self._postgres else _sqlite_statement
-        self._statements = {source: build(source) for source in SOURCES}
+        self._statements = {} if self._postgres else {s: _sqlite_statement(s) for s in SOURCES}
+        self._ranked: dict[tuple[Source, int], TextualSelect] = {}  # PostgreSQL's, by terms
+        self._averages: dict[Source, tuple[float, int]] = {}  # average length, lines then
         # (word, prefix) -> (lines holding it, all lines when counted); see RECOUNT_GROWTH
         self._counted: dict[tuple[str, bool], tuple[int, int]] = {}
         self._common: _CommonWords | None = None  # PostgreSQL's, read again when lines change
@@ -267,42 +299,67 @@ class FullText:
         limit: int,
         now: datetime,
     ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit, "now": now}
         if self._postgres:
-            query, match = _tsquery(terms), _tsquery(gate)
+            statement = self._ranked.get((source, len(terms)))
+            if statement is None:
+                statement = self._ranked[source, len(terms)] = _postgresql_statement(
+                    source, len(terms)
+                )
+            lines = self.lines(conn)
+            counts = self.line_counts(conn, terms, lines) or {}
+            params |= {"match": _tsquery(gate), "average": self._average(conn, source, lines)}
+            for i, term in enumerate(terms):
+                params[f"q{i}"] = _tsquery([term])
+                params[f"w{i}"] = _idf(max(lines, 1), counts.get(term.word, 0))
         else:
-            query = match = (
+            statement = self._statements[source]
+            params["query"] = (
                 _fts5_query(terms) if len(gate) == len(terms) else _gated_fts5_query(terms, gate)
             )
-        params = {"query": query, "match": match, "user_id": user_id, "limit": limit, "now": now}
-        rows = conn.execute(self._statements[source], params).mappings().all()
+        rows = conn.execute(statement, params).mappings().all()
         return [dict(row) for row in rows]
+
+    def _average(self, conn: Connection, source: Source, lines: int) -> float:
+        """PostgreSQL: the average length (distinct words) of ``source``'s rows, as BM25
+        normalises by; from up to 1,000 of them, read again as the transcript grows."""
+        known = self._averages.get(source)
+        if known is not None and known[1] <= lines <= known[1] * (1 + RECOUNT_GROWTH):
+            return known[0]
+        sql = f"SELECT avg(length(search)) FROM (SELECT search FROM {source} LIMIT 1000) AS s"
+        average = max(float(conn.execute(text(sql)).scalar() or 1.0), 1.0)
+        self._averages[source] = (average, lines)
+        return average
 
     def line_counts(
         self, conn: Connection, terms: Sequence[SearchTerm], lines: int
     ) -> dict[str, int] | None:
-        """How many transcript lines (of everyone) hold each term; None where unknown.
+        """How many transcript lines (of everyone) hold each term.
 
-        ``lines`` is :meth:`lines` now. SQLite's FTS5 keeps these counts in its vocabulary;
-        a count is remembered until the transcript has grown by ``RECOUNT_GROWTH`` (or been
-        renumbered). PostgreSQL's exact equivalent, ``ts_stat``, reads the whole index; its
-        planner statistics of the index column say which words are common, and about how
-        common (:class:`_CommonWords`), so the counts there are estimates, read again when
-        ANALYZE has run since. None before it ever has (a new database: every term is
-        searched, as its transcript is short).
+        ``lines`` is :meth:`lines` now. SQLite's FTS5 keeps these counts in its vocabulary.
+        PostgreSQL's exact equivalent, ``ts_stat``, reads the whole index, and counting the
+        lines of a common word reads every one of them: its planner statistics of the index
+        column say which words are common, and about how common (:class:`_CommonWords`,
+        read again after each ANALYZE); any other word is rare, and its lines are counted
+        through the index. A count is remembered until the transcript has grown by
+        ``RECOUNT_GROWTH`` (or been renumbered).
         """
-        if self._postgres:
-            common = self._common_words(conn, lines)
-            if common is None:
-                return None
-            return {term.word: common.count(term, lines) for term in terms}
+        common = self._common_words(conn) if self._postgres else None
         counts = {}
         for term in terms:
+            estimate = common.count(term, lines) if common is not None else None
+            if estimate is not None:
+                counts[term.word] = estimate
+                continue
             key = (term.word, term.prefix)
             known = self._counted.get(key)
             if known is not None and known[1] <= lines <= known[1] * (1 + RECOUNT_GROWTH):
                 counts[term.word] = known[0]
                 continue
-            if term.prefix:
+            if self._postgres:
+                params = {"query": _tsquery([term]), "most": COUNTED_AT_MOST}
+                row = conn.execute(_PG_WORD_LINES, params)
+            elif term.prefix:
                 row = conn.execute(_PREFIX_LINES, {"low": term.word, "high": term.word + "\uffff"})
             else:
                 row = conn.execute(_WORD_LINES, {"word": term.word})
@@ -314,14 +371,26 @@ class FullText:
 
     def lines(self, conn: Connection) -> int:
         """About how many transcript lines there are, of everyone (SQLite: the last row number;
-        PostgreSQL: the row estimate of the last ANALYZE or VACUUM, 0 before the first)."""
+        PostgreSQL: the row estimate of the last ANALYZE or VACUUM; before the first, a new
+        database's few lines counted, up to ``COUNTED_AT_MOST``)."""
         if self._postgres:
-            return max(0, int(conn.execute(_PG_LINES).scalar() or 0))
+            estimate = self._estimated_lines(conn)
+            if estimate > 0:
+                return estimate
+            return int(conn.execute(_PG_ALL_LINES, {"most": COUNTED_AT_MOST}).scalar() or 0)
         return int(conn.execute(text("SELECT max(rowid) FROM turns")).scalar() or 0)
 
-    def _common_words(self, conn: Connection, lines: int) -> _CommonWords | None:
-        """PostgreSQL's most common transcript words; read once per ANALYZE (``lines``, the
-        row estimate, changes with each), None before the first."""
+    @staticmethod
+    def _estimated_lines(conn: Connection) -> int:
+        """PostgreSQL's row estimate of the transcript, from its last ANALYZE or VACUUM; 0
+        for a table never analysed, or analysed empty (whose statistics, if any, are of rows
+        since gone: ANALYZE of an empty table leaves them)."""
+        return max(0, int(conn.execute(_PG_LINES).scalar() or 0))
+
+    def _common_words(self, conn: Connection) -> _CommonWords | None:
+        """PostgreSQL's most common transcript words; read once per ANALYZE (the row
+        estimate changes with each), None while there are none to trust."""
+        lines = self._estimated_lines(conn)
         if lines <= 0:
             return None
         if self._common is None or self._common.lines != lines:

@@ -229,13 +229,8 @@ def test_the_gate_holds_a_word_some_line_has_when_the_rarest_are_in_none(
         kept, gates = recall._distinctive(conn, [zzzq, beta, gamma, delta])
 
     assert kept == [zzzq, beta, gamma, delta]
-    if database.is_sqlite:
-        # 600 lines: past GATE_LINES (500); then WIDE_GATE_LINES (4,000): 2,100, not 4,050
-        assert gates == [[zzzq, beta], [zzzq, beta, gamma]]
-    else:
-        # PostgreSQL's statistics list the common words only: "zzzq", in no line, cannot be
-        # told from a rare word, and makes a narrow gate of its own that finds nothing
-        assert gates == [[zzzq], [zzzq, beta, gamma]]
+    # 600 lines: past GATE_LINES (500); then WIDE_GATE_LINES (4,000): 2,100, not 4,050
+    assert gates == [[zzzq, beta], [zzzq, beta, gamma]]
 
 
 def test_a_word_in_most_lines_is_not_searched_and_the_rare_one_finds_its_line(
