@@ -13,6 +13,7 @@ it says as a transcript line is, and still comes back as a fact or a memory.
 
 from __future__ import annotations
 
+import functools
 import json
 from array import array
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from mnemobot.runtime.recall.around import neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import meaning_query, search_terms
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.fulltext import FullText, SearchTerm, Source
+from mnemobot.runtime.storage.fulltext import FullText, SearchTerm, Source, Weights
 from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, VectorKind
 
 if TYPE_CHECKING:
@@ -231,9 +232,11 @@ class Recall:
         if not terms and near is None:
             return found  # only stop words ("what was it?"): nothing to match by words
         now = self.clock.now()
-        search = self.fulltext.search  # no terms: no rows, and meaning alone ranks
+        # no terms: no rows, and meaning alone ranks
         with self.db.read() as conn:
-            distinctive, gates = self._distinctive(conn, terms) if terms else ([], [])
+            weights = self._weights(conn, terms) if terms else (0, None)
+            search = functools.partial(self.fulltext.search, weights=weights)
+            distinctive, gates = self._distinctive(conn, terms, weights) if terms else ([], [])
             found.common = [t for t in terms if t not in distinctive]
             rows = search(
                 conn, "turns", user_id, distinctive, limit=turns, now=now, gates=gates,
@@ -284,6 +287,12 @@ class Recall:
             user_id=user_id, lexical=rows, query_vector=query_vector, limit=limit, now=now,
         )  # fmt: skip
 
+    def _weights(self, conn: Connection, terms: list[SearchTerm]) -> Weights:
+        """The transcript's lines and each term's: read once a search, for its gates and
+        (PostgreSQL) each source's BM25."""
+        lines = self.fulltext.lines(conn)
+        return lines, self.fulltext.line_counts(conn, terms, lines)
+
     def _in_context(
         self, conn: Connection, user_id: str, found: RecallSet, window: int
     ) -> list[Recalled]:
@@ -298,7 +307,7 @@ class Recall:
         ]
 
     def _distinctive(
-        self, conn: Connection, terms: list[SearchTerm]
+        self, conn: Connection, terms: list[SearchTerm], weights: Weights | None = None
     ) -> tuple[list[SearchTerm], list[list[SearchTerm]]]:
         """The terms worth searching the transcript for (not those in most lines of it), and
         the searches' gates (:meth:`FullText.search`): the rarest of them in at most
@@ -311,8 +320,7 @@ class Recall:
         ones need not be ranked; a short one does not, and is searched whole. Episodes take
         the same gates: a word rare in the transcript is rare in its summaries.
         """
-        lines = self.fulltext.lines(conn)
-        counts = self.fulltext.line_counts(conn, terms, lines)
+        lines, counts = weights if weights is not None else self._weights(conn, terms)
         if counts is None:
             return terms, []
         limit = max(COMMON_SHARE * lines, COMMON_FLOOR)

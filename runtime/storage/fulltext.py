@@ -13,7 +13,7 @@ Every query is filtered by ``user_id`` inside the statement: a search never cros
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -30,7 +30,7 @@ from mnemobot.runtime.storage.tables import (
     USER_MEMORY,
 )
 
-__all__ = ["SOURCES", "FullText", "SearchTerm", "Source", "outside_the_models"]
+__all__ = ["SOURCES", "FullText", "SearchTerm", "Source", "Weights", "outside_the_models"]
 
 Source = Literal["turns", "episodes", "user_memory", "fact_history", "user_memories"]
 SOURCES: tuple[Source, ...] = (
@@ -40,6 +40,9 @@ SOURCES: tuple[Source, ...] = (
     "fact_history",
     "user_memories",  # free-text memories (0008)
 )
+
+# The transcript's lines (of everyone) and each term's, by word (None: not known)
+Weights = tuple[int, Mapping[str, int] | None]
 
 _DATETIME = TURNS.c.created_at.type
 _JSON = USER_MEMORY.c.value.type
@@ -215,11 +218,7 @@ _PG_COMMON_WORDS = text(
     "AND attname = 'search'"
 )
 # A word the statistics do not list is rarer than every listed one: its lines are counted
-# through the GIN index (cheap, as they are few; at most this many)
-_PG_WORD_LINES = text(
-    "SELECT count(*) FROM (SELECT 1 FROM turns WHERE search @@ to_tsquery('simple', :query) "
-    "LIMIT :most) AS holding"
-)
+# through the GIN index (cheap, as they are few; at most COUNTED_AT_MOST): FullText._count
 _PG_ALL_LINES = text("SELECT count(*) FROM (SELECT 1 FROM turns LIMIT :most) AS every")
 COUNTED_AT_MOST = 100_000  # PostgreSQL: lines counted one by one, before statistics say more
 
@@ -265,6 +264,7 @@ class FullText:
         now: datetime,
         gates: Sequence[Sequence[SearchTerm]] = (),
         enough: int | None = None,
+        weights: Weights | None = None,
     ) -> list[dict[str, Any]]:
         """The best ``limit`` rows of ``source`` for ``terms``, best first, with ``score``.
 
@@ -276,6 +276,8 @@ class FullText:
         where a word in thousands of lines would have them all scored to keep the best few.
         A caller that uses only the first few rows says so with ``enough``: a gate that falls
         short of ``limit`` but fills those is kept, and a wider gate is tried before none.
+        ``weights``: :meth:`lines` and :meth:`line_counts` for ``terms``, when the caller
+        has them (PostgreSQL's BM25 weighs each term by them; else they are read here).
         """
         if not terms:
             return []
@@ -284,10 +286,10 @@ class FullText:
             gate = [t for t in gate if t in terms]
             if not gate or len(gate) == len(terms):
                 continue  # every term: the search below
-            rows = self._run(conn, source, user_id, terms, gate, limit, now)
+            rows = self._run(conn, source, user_id, terms, gate, limit, now, weights)
             if len(rows) >= needed:
                 return rows
-        return self._run(conn, source, user_id, terms, terms, limit, now)
+        return self._run(conn, source, user_id, terms, terms, limit, now, weights)
 
     def _run(
         self,
@@ -298,6 +300,7 @@ class FullText:
         gate: Sequence[SearchTerm],
         limit: int,
         now: datetime,
+        weights: Weights | None,
     ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"user_id": user_id, "limit": limit, "now": now}
         if self._postgres:
@@ -306,8 +309,10 @@ class FullText:
                 statement = self._ranked[source, len(terms)] = _postgresql_statement(
                     source, len(terms)
                 )
-            lines = self.lines(conn)
-            counts = self.line_counts(conn, terms, lines) or {}
+            if weights is None:
+                lines = self.lines(conn)
+                weights = lines, self.line_counts(conn, terms, lines)
+            lines, counts = weights[0], weights[1] or {}
             params |= {"match": _tsquery(gate), "average": self._average(conn, source, lines)}
             for i, term in enumerate(terms):
                 params[f"q{i}"] = _tsquery([term])
@@ -345,29 +350,50 @@ class FullText:
         ``RECOUNT_GROWTH`` (or been renumbered).
         """
         common = self._common_words(conn) if self._postgres else None
-        counts = {}
+        counts: dict[str, int] = {}
+        uncounted: list[SearchTerm] = []
         for term in terms:
             estimate = common.count(term, lines) if common is not None else None
             if estimate is not None:
                 counts[term.word] = estimate
                 continue
-            key = (term.word, term.prefix)
-            known = self._counted.get(key)
+            known = self._counted.get((term.word, term.prefix))
             if known is not None and known[1] <= lines <= known[1] * (1 + RECOUNT_GROWTH):
                 counts[term.word] = known[0]
-                continue
-            if self._postgres:
-                params = {"query": _tsquery([term]), "most": COUNTED_AT_MOST}
-                row = conn.execute(_PG_WORD_LINES, params)
-            elif term.prefix:
+            else:
+                uncounted.append(term)
+        if not uncounted:
+            return counts
+        if len(self._counted) + len(uncounted) > COUNTS_KEPT:
+            self._counted.clear()
+        for term, count in zip(uncounted, self._count(conn, uncounted), strict=True):
+            counts[term.word] = count
+            self._counted[term.word, term.prefix] = (count, lines)
+        return counts
+
+    def _count(self, conn: Connection, terms: Sequence[SearchTerm]) -> list[int]:
+        """Each term's lines, counted: in FTS5's vocabulary; on PostgreSQL, in one pass over
+        the lines holding any of them through the GIN index (they are rare words, so few)."""
+        if self._postgres:
+            each = ", ".join(
+                f"count(*) FILTER (WHERE search @@ to_tsquery('simple', :q{i}))"
+                for i in range(len(terms))
+            )
+            sql = (
+                f"SELECT {each} FROM (SELECT search FROM turns "
+                "WHERE search @@ to_tsquery('simple', :any) LIMIT :most) AS holding"
+            )
+            params: dict[str, Any] = {"any": _tsquery(terms), "most": COUNTED_AT_MOST}
+            params |= {f"q{i}": _tsquery([term]) for i, term in enumerate(terms)}
+            return [int(n) for n in conn.execute(text(sql), params).one()]
+        counted = []
+        for term in terms:
+            if term.prefix:
                 row = conn.execute(_PREFIX_LINES, {"low": term.word, "high": term.word + "\uffff"})
             else:
                 row = conn.execute(_WORD_LINES, {"word": term.word})
-            counts[term.word] = int(row.scalar() or 0)
-            if len(self._counted) >= COUNTS_KEPT:
-                self._counted.clear()
-            self._counted[key] = (counts[term.word], lines)
-        return counts
+            counted.append(int(row.scalar() or 0))
+        return counted
 
     def lines(self, conn: Connection) -> int:
         """About how many transcript lines there are, of everyone (SQLite: the last row number;
