@@ -9,17 +9,15 @@ last tests check that it is left as it was and compares in process, saying why.
 from __future__ import annotations
 
 import math
-import random
 import sqlite3
 from array import array
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, insert, make_url, select, text, update
+from sqlalchemy import delete, make_url, select, text, update
 from sqlmodel import SQLModel
 
 from mnemobot.runtime.app.build import build_runtime
@@ -34,18 +32,15 @@ from mnemobot.runtime.storage.pgvector import (
     pgvector_in,
 )
 from mnemobot.runtime.storage.sqlite_vec import vector_search_for
-from mnemobot.runtime.storage.tables import RECALL_VECTORS, USERS
+from mnemobot.runtime.storage.tables import RECALL_VECTORS
 from mnemobot.runtime.storage.vectors import (
     InProcessIndex,
     normalised,
     pack,
-    stored_model,
 )
 from tests.fakes.openai_api import FakeOpenAI
+from tests.runtime.storage.stored_vectors import MODEL, store_vectors, unit_vector
 from tests.support import Chat, write_bot
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-MODEL = "test/model"
 
 
 def _open(url: str) -> Database:
@@ -69,31 +64,6 @@ def vec_db(plain_db: Database) -> Database:
     return plain_db
 
 
-def _unit(seed: int, dims: int = 16) -> array[float]:
-    rng = random.Random(seed)
-    return normalised([rng.gauss(0, 1) for _ in range(dims)])
-
-
-def _store(db: Database, vectors: list[tuple[str, str, array[float]]]) -> None:
-    """(person, turn id, vector) rows of ``recall_vectors``, in the worker's stored form."""
-    rows = [
-        {
-            "source_kind": "turn",
-            "source_id": sid,
-            "model": stored_model(MODEL, "turn"),  # as the worker stores a turn's
-            "user_id": person,
-            "dims": len(vector),
-            "vector": pack(vector),
-            "created_at": T0,
-        }
-        for person, sid, vector in vectors
-    ]
-    with db.write() as conn:
-        for person in sorted({p for p, _, _ in vectors}):
-            conn.execute(insert(USERS).values(id=person, display_name=person, created_at=T0))
-        conn.execute(insert(RECALL_VECTORS), rows)
-
-
 def _embeddings(db: Database) -> dict[str, tuple[bytes, str | None]]:
     """source id -> (its bytes, its pgvector column as text)."""
     with db.read() as conn:
@@ -109,19 +79,19 @@ def _as_bytes(as_text: str) -> bytes:
 
 
 def _rows() -> list[tuple[str, str, array[float]]]:
-    query_like = _unit(99)
-    rows = [("ana", f"a{n:03}", _unit(n)) for n in range(300)]
-    rows += [("bea", f"b{n:03}", _unit(1000 + n)) for n in range(50)]
+    query_like = unit_vector(99)
+    rows = [("ana", f"a{n:03}", unit_vector(n)) for n in range(300)]
+    rows += [("bea", f"b{n:03}", unit_vector(1000 + n)) for n in range(50)]
     rows += [("bea", "b-query", query_like)]  # another person's exact match
     rows += [("ana", "tie-1", query_like), ("ana", "tie-2", query_like)]  # a tie, at the top
-    rows += [("ana", "zero", normalised([0.0] * 16)), ("ana", "short", _unit(7, dims=8))]
+    rows += [("ana", "zero", normalised([0.0] * 16)), ("ana", "short", unit_vector(7, dims=8))]
     rows += [("ana", "kept", array("f"))]  # a row kept from the model (dims 0)
     return rows
 
 
 def test_the_nearest_are_the_in_process_indexs_in_the_same_order(vec_db: Database) -> None:
-    _store(vec_db, _rows())
-    query = _unit(99)
+    store_vectors(vec_db, _rows())
+    query = unit_vector(99)
 
     with vec_db.read() as conn:
         found = PgVectorIndex().nearest(conn, "ana", MODEL, "turn", query, 40)
@@ -147,18 +117,18 @@ def test_the_nearest_are_the_in_process_indexs_in_the_same_order(vec_db: Databas
 
 
 def test_a_zero_or_empty_query_scores_as_in_process(vec_db: Database) -> None:
-    _store(vec_db, _rows())
+    store_vectors(vec_db, _rows())
     with vec_db.read() as conn:
         for query in (normalised([0.0] * 16), array("f")):
             found = PgVectorIndex().nearest(conn, "ana", MODEL, "turn", query, 5)
             assert found == InProcessIndex().nearest(conn, "ana", MODEL, "turn", query, 5)
         assert found == [("kept", 0)]  # the empty query: only the row of no dimensions
-        assert PgVectorIndex().nearest(conn, "ana", MODEL, "turn", _unit(1), 0) == []
+        assert PgVectorIndex().nearest(conn, "ana", MODEL, "turn", unit_vector(1), 0) == []
 
 
 def test_the_column_is_the_bytes_exactly_on_insert_update_and_delete(vec_db: Database) -> None:
     rows = _rows()
-    _store(vec_db, rows)
+    store_vectors(vec_db, rows)
 
     stored = _embeddings(vec_db)
     assert all(_as_bytes(as_text) == blob for blob, as_text in stored.values() if as_text)
@@ -169,12 +139,12 @@ def test_the_column_is_the_bytes_exactly_on_insert_update_and_delete(vec_db: Dat
     with vec_db.write() as conn:
         conn.execute(update(RECALL_VECTORS).where(v.source_id == "a001").values(vector=b""))
         conn.execute(
-            update(RECALL_VECTORS).where(v.source_id == "a002").values(vector=pack(_unit(5)))
+            update(RECALL_VECTORS).where(v.source_id == "a002").values(vector=pack(unit_vector(5)))
         )
         conn.execute(delete(RECALL_VECTORS).where(v.source_id == "a003"))
     after = _embeddings(vec_db)
     assert after["a001"][1] is None
-    assert _as_bytes(after["a002"][1] or "") == pack(_unit(5))
+    assert _as_bytes(after["a002"][1] or "") == pack(unit_vector(5))
     assert "a003" not in after
 
     removed = forget_user(vec_db, "ana")
@@ -186,10 +156,10 @@ def test_enabling_fills_the_column_of_the_vectors_already_there(plain_db: Databa
     """A database whose vectors were stored before pgvector was there: the next start adds the
     column, filled, and searches by it; a second start changes nothing."""
     rows = _rows()
-    _store(plain_db, rows)
+    store_vectors(plain_db, rows)
     with plain_db.read() as conn:
         assert pgvector_in(conn) is None
-        before = InProcessIndex().nearest(conn, "ana", MODEL, "turn", _unit(99), 50)
+        before = InProcessIndex().nearest(conn, "ana", MODEL, "turn", unit_vector(99), 50)
 
     search = PostgresVectors()
     assert isinstance(search.index, InProcessIndex)  # until the database is open
@@ -201,7 +171,7 @@ def test_enabling_fills_the_column_of_the_vectors_already_there(plain_db: Databa
     assert all(_as_bytes(as_text) == blob for blob, as_text in stored.values() if as_text)
     assert sum(as_text is not None for _, as_text in stored.values()) == len(rows) - 1
     with plain_db.read() as conn:
-        found = search.nearest(conn, "ana", MODEL, "turn", _unit(99), 50)
+        found = search.nearest(conn, "ana", MODEL, "turn", unit_vector(99), 50)
     assert [sid for sid, _ in found] == [sid for sid, _ in before]
     assert PostgresVectors().open(plain_db) == where
 
@@ -209,7 +179,7 @@ def test_enabling_fills_the_column_of_the_vectors_already_there(plain_db: Databa
 def test_the_column_is_computed_with_an_empty_search_path_as_pg_restore_loads_rows(
     vec_db: Database,
 ) -> None:
-    _store(vec_db, [("ana", "a", _unit(1))])
+    store_vectors(vec_db, [("ana", "a", unit_vector(1))])
     with vec_db.write() as conn:
         conn.execute(text("SET LOCAL search_path = ''"))
         conn.execute(
@@ -220,7 +190,7 @@ def test_the_column_is_computed_with_an_empty_search_path_as_pg_restore_loads_ro
             )
         )
     stored = _embeddings(vec_db)
-    assert _as_bytes(stored["b"][1] or "") == pack(_unit(1))
+    assert _as_bytes(stored["b"][1] or "") == pack(unit_vector(1))
 
 
 def test_an_extension_in_a_schema_off_the_search_path_is_used_there(
@@ -233,14 +203,14 @@ def test_an_extension_in_a_schema_off_the_search_path_is_used_there(
         admin.execute("CREATE EXTENSION vector SCHEMA extensions")
     db = _open(pgvector_url)
     try:
-        rows = [("ana", f"a{n}", _unit(n)) for n in range(20)]
-        _store(db, rows)
+        rows = [("ana", f"a{n}", unit_vector(n)) for n in range(20)]
+        store_vectors(db, rows)
         search = PostgresVectors()
         assert search.open(db).startswith("in PostgreSQL, by pgvector")
         with db.read() as conn:
             assert conn.execute(text("SHOW search_path")).scalar() == '"$user", public'
-            found = search.nearest(conn, "ana", MODEL, "turn", _unit(3), 5)
-            expected = InProcessIndex().nearest(conn, "ana", MODEL, "turn", _unit(3), 5)
+            found = search.nearest(conn, "ana", MODEL, "turn", unit_vector(3), 5)
+            expected = InProcessIndex().nearest(conn, "ana", MODEL, "turn", unit_vector(3), 5)
         assert [sid for sid, _ in found] == [sid for sid, _ in expected]
         assert found[0][0] == "a3"
     finally:

@@ -11,17 +11,14 @@ test_pgvector.py.
 from __future__ import annotations
 
 import math
-import random
 import shutil
 import sqlite3
 import sys
-from array import array
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
@@ -36,17 +33,15 @@ from mnemobot.runtime.storage.sqlite_vec import (
     sqlite_driver,
     vector_search_for,
 )
-from mnemobot.runtime.storage.tables import RECALL_VECTORS, USERS
-from mnemobot.runtime.storage.vectors import InProcessIndex, normalised, pack, stored_model
+from mnemobot.runtime.storage.tables import RECALL_VECTORS
+from mnemobot.runtime.storage.vectors import InProcessIndex, normalised
 from tests.fakes.openai_api import FakeOpenAI
+from tests.runtime.storage.stored_vectors import MODEL, store_vectors, unit_vector
 from tests.support import Chat, write_bot
 
 sqlean = pytest.importorskip("sqlean", reason="sqlean.py is in the dev extra (sqlite-vec)")
 if extension_path() is None:
     pytest.skip("sqlite-vec is in the dev extra", allow_module_level=True)
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-MODEL = "test/model"
 
 
 @pytest.fixture
@@ -62,37 +57,12 @@ def vec_db(sqlite_template: Path, tmp_path: Path):
     db.stop()
 
 
-def _unit(seed: int, dims: int = 16) -> array[float]:
-    rng = random.Random(seed)
-    return normalised([rng.gauss(0, 1) for _ in range(dims)])
-
-
-def _store(db: Database, vectors: list[tuple[str, str, array[float]]]) -> None:
-    """(person, turn id, vector) rows of ``recall_vectors``, in the worker's stored form."""
-    rows = [
-        {
-            "source_kind": "turn",
-            "source_id": sid,
-            "model": stored_model(MODEL, "turn"),  # as the worker stores a turn's
-            "user_id": person,
-            "dims": len(vector),
-            "vector": pack(vector),
-            "created_at": T0,
-        }
-        for person, sid, vector in vectors
-    ]
-    with db.write() as conn:
-        for person in sorted({p for p, _, _ in vectors}):
-            conn.execute(insert(USERS).values(id=person, display_name=person, created_at=T0))
-        conn.execute(insert(RECALL_VECTORS), rows)
-
-
 def test_the_nearest_are_the_in_process_indexs_in_the_same_order(vec_db: Database) -> None:
-    rows = [("ana", f"a{n:03}", _unit(n)) for n in range(300)]
-    rows += [("bea", f"b{n:03}", _unit(1000 + n)) for n in range(50)]
-    rows += [("ana", "zero", normalised([0.0] * 16)), ("ana", "short", _unit(7, dims=8))]
-    _store(vec_db, rows)
-    query = _unit(99)
+    rows = [("ana", f"a{n:03}", unit_vector(n)) for n in range(300)]
+    rows += [("bea", f"b{n:03}", unit_vector(1000 + n)) for n in range(50)]
+    rows += [("ana", "zero", normalised([0.0] * 16)), ("ana", "short", unit_vector(7, dims=8))]
+    store_vectors(vec_db, rows)
+    query = unit_vector(99)
 
     with vec_db.read() as conn:
         found = SqliteVecIndex().nearest(conn, "ana", MODEL, "turn", query, 40)
@@ -115,9 +85,9 @@ def test_the_nearest_are_the_in_process_indexs_in_the_same_order(vec_db: Databas
 
 
 def test_a_limit_below_one_finds_nothing(vec_db: Database) -> None:
-    _store(vec_db, [("ana", "a", _unit(1))])
+    store_vectors(vec_db, [("ana", "a", unit_vector(1))])
     with vec_db.read() as conn:
-        assert SqliteVecIndex().nearest(conn, "ana", MODEL, "turn", _unit(1), 0) == []
+        assert SqliteVecIndex().nearest(conn, "ana", MODEL, "turn", unit_vector(1), 0) == []
 
 
 def test_vector_search_for_says_where_vectors_are_compared_and_why() -> None:
