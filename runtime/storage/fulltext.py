@@ -440,9 +440,15 @@ class FullText:
         """Re-index every existing row (after a restore, or a VACUUM that renumbered rowids).
 
         PostgreSQL's generated columns cannot go stale; SQLite's external-content tables
-        follow their source's rowids, which only a VACUUM renumbers.
+        follow their source's rowids, which only a VACUUM renumbers. PostgreSQL's planner
+        statistics can: they say which words are common (:meth:`line_counts`), and after a
+        restore or a bulk import there are none, or old ones, until autovacuum comes by. So
+        there every source is analysed now.
         """
         if self._postgres:
+            with self.db.write() as conn:
+                for source in SOURCES:
+                    conn.execute(text(f"ANALYZE {source}"))
             return
         with self.db.write() as conn:
             for source in SOURCES:

@@ -109,6 +109,26 @@ def test_postgresql_estimates_counts_from_its_statistics_read_once_per_analyze(
     assert counted() == {"zebra": 110, "zebr": 114, "okapi": 1}
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_rebuild_gathers_postgresqls_statistics_as_after_a_restore(database: Database) -> None:
+    """`mnemobot db reindex` after a restore or an import: PostgreSQL's statistics, which
+    say which words are common, are there at once, not when autovacuum comes by."""
+    write_lines(database, "ana", ["a zebra here"] * 300)
+
+    def estimated() -> float:
+        with database.read() as conn:
+            return float(conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = 'turns'::regclass"
+            ).scalar_one())  # fmt: skip
+
+    assert estimated() <= 0  # the test database's statistics are of its empty tables
+    FullText(database).rebuild()
+
+    assert estimated() == 300
+    with database.read() as conn:
+        assert FullText(database)._common_words(conn) is not None
+
+
 RARE, COMMON = SearchTerm("okapi"), SearchTerm("tea")
 
 
