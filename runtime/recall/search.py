@@ -232,9 +232,9 @@ class Recall:
         if not terms and near is None:
             return found  # only stop words ("what was it?"): nothing to match by words
         now = self.clock.now()
-        # no terms: no rows, and meaning alone ranks
         with self.db.read() as conn:
             weights = self._weights(conn, terms) if terms else (0, None)
+            # no terms: every search finds no rows, and meaning alone ranks
             search = functools.partial(self.fulltext.search, weights=weights)
             distinctive, gates = self._distinctive(conn, terms, weights) if terms else ([], [])
             found.common = [t for t in terms if t not in distinctive]
