@@ -14,8 +14,10 @@ import itertools
 import re
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from mnemobot.runtime.settings import Settings, load_settings
 from tests.fakes import FakeHTTPServer, RecordedRequest, Reply
 
 __all__ = ["FakeOpenAI"]
@@ -57,6 +59,35 @@ class FakeOpenAI(FakeHTTPServer):
     @property
     def api_base(self) -> str:
         return f"{self.url}/v1"
+
+    def settings(
+        self,
+        database: dict[str, Any],
+        bots_dir: Path,
+        *,
+        embedding: str | None = "embedder",
+        **sections: Any,
+    ) -> Settings:
+        """A deployment's settings whose chat model is served here (its key from FAKE_KEY).
+
+        ``embedding``: "embedder", an ``[llm]`` alias for this server's embeddings; another
+        value is ``[memory] embedding`` as it is ("local"); None leaves embeddings off.
+        """
+        llm: dict[str, Any] = {
+            "default": "openai/chat",
+            "api_base": self.api_base,
+            "api_key_env": "FAKE_KEY",
+            "retries": 0,
+        }
+        memory: dict[str, Any] = {}
+        if embedding == "embedder":
+            llm["embedder"] = {"model": "openai/fake-embed", "api_base": self.api_base}
+        if embedding is not None:
+            memory["embedding"] = embedding
+        return load_settings(
+            None, database=database, bots={"dir": str(bots_dir)}, llm=llm, memory=memory,
+            **sections,
+        )  # fmt: skip
 
     def answer(self, *texts: str) -> None:
         """The next answers, in order."""

@@ -15,7 +15,6 @@ from mnemobot.runtime.llm.prompt import BuiltPrompt
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.search import Recall
-from mnemobot.runtime.settings import load_settings
 from tests.fakes.openai_api import FakeOpenAI
 
 SemanticRuntime = Callable[..., Awaitable[Runtime]]
@@ -32,24 +31,10 @@ async def semantic_runtime(
     started: list[Runtime] = []
 
     async def start(fake: FakeOpenAI, *, embedding: bool = True, **sections: Any) -> Runtime:
-        llm: dict[str, Any] = {
-            "default": "openai/chat",
-            "api_base": fake.api_base,
-            "api_key_env": "FAKE_KEY",
-            "retries": 0,
-        }
-        memory: dict[str, Any] = {}
-        if embedding:
-            llm["embedder"] = {"model": "openai/fake-embed", "api_base": fake.api_base}
-            memory["embedding"] = "embedder"
-        settings = load_settings(
-            None,
-            database={"url": db_url},
-            bots={"dir": str(tmp_path / "bots")},
-            llm=llm,
-            memory=memory,
+        settings = fake.settings(
+            {"url": db_url}, tmp_path / "bots", embedding="embedder" if embedding else None,
             **sections,
-        )
+        )  # fmt: skip
         runtime = build_runtime(settings, clock=clock)
         await runtime.start()
         started.append(runtime)

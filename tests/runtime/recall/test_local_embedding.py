@@ -206,18 +206,7 @@ async def runtime(
         config="name,value\nepisodic-memory-threshold,1\n",
     )
     with FakeOpenAI(lambda _messages: SUMMARY) as fake:
-        settings = load_settings(
-            None,
-            database={"url": db_url},
-            bots={"dir": str(tmp_path / "bots")},
-            llm={
-                "default": "openai/chat",
-                "api_base": fake.api_base,
-                "api_key_env": "FAKE_KEY",
-                "retries": 0,
-            },
-            memory={"embedding": "local"},
-        )
+        settings = fake.settings({"url": db_url}, tmp_path / "bots", embedding="local")
         started = build_runtime(settings, clock=clock)
         await started.start()
         try:

@@ -23,7 +23,6 @@ from sqlmodel import SQLModel
 from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.people.privacy import forget_user
-from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import outside_the_models
 from mnemobot.runtime.storage.pgvector import (
@@ -318,19 +317,7 @@ async def test_a_runtime_on_postgresql_with_pgvector_recalls_by_meaning_through_
         '{"summary": "small talk", "topics": [], "sentiment": "neutral", "resolution": "resolved"}'
     )
     with FakeOpenAI(lambda _messages: summary, synonyms=[{"car", "automobile"}]) as fake:
-        settings = load_settings(
-            None,
-            database={"url": pgvector_url},
-            bots={"dir": str(tmp_path / "bots")},
-            llm={
-                "default": "openai/chat",
-                "api_base": fake.api_base,
-                "api_key_env": "FAKE_KEY",
-                "retries": 0,
-                "embedder": {"model": "openai/fake-embed", "api_base": fake.api_base},
-            },
-            memory={"embedding": "embedder"},
-        )
+        settings = fake.settings({"url": pgvector_url}, tmp_path / "bots")
         caplog.set_level("INFO", logger="mnemobot.runtime.pipeline.runtime")
         runtime = build_runtime(settings, clock=clock)
         await runtime.start()

@@ -24,7 +24,6 @@ from mnemobot.runtime.app.build import build_runtime
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.errors import ConfigError
 from mnemobot.runtime.people.privacy import forget_user
-from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.pgvector import PostgresVectors
 from mnemobot.runtime.storage.sqlite_vec import (
@@ -171,18 +170,8 @@ async def test_a_runtime_on_sqlean_recalls_by_meaning_through_sqlite_vec(
     with FakeOpenAI(lambda _messages: summary, synonyms=[{"car", "automobile"}]) as fake:
 
         def settings(driver: str) -> Any:
-            return load_settings(
-                None,
-                database={"url": f"sqlite:///{path}", "sqlite_driver": driver},
-                bots={"dir": str(tmp_path / "bots")},
-                llm={
-                    "default": "openai/chat",
-                    "api_base": fake.api_base,
-                    "api_key_env": "FAKE_KEY",
-                    "retries": 0,
-                    "embedder": {"model": "openai/fake-embed", "api_base": fake.api_base},
-                },
-                memory={"embedding": "embedder"},
+            return fake.settings(
+                {"url": f"sqlite:///{path}", "sqlite_driver": driver}, tmp_path / "bots"
             )
 
         caplog.set_level("INFO", logger="mnemobot.runtime.pipeline.runtime")
