@@ -349,7 +349,7 @@ class FullText:
         through the index. A count is remembered until the transcript has grown by
         ``RECOUNT_GROWTH`` (or been renumbered).
         """
-        common = self._common_words(conn) if self._postgres else None
+        common = self._common_words(conn, lines) if self._postgres else None
         counts: dict[str, int] = {}
         uncounted: list[SearchTerm] = []
         for term in terms:
@@ -413,18 +413,20 @@ class FullText:
         since gone: ANALYZE of an empty table leaves them)."""
         return max(0, int(conn.execute(_PG_LINES).scalar() or 0))
 
-    def _common_words(self, conn: Connection) -> _CommonWords | None:
-        """PostgreSQL's most common transcript words; read once per ANALYZE (the row
-        estimate changes with each), None while there are none to trust."""
-        lines = self._estimated_lines(conn)
-        if lines <= 0:
+    def _common_words(self, conn: Connection, lines: int) -> _CommonWords | None:
+        """PostgreSQL's most common transcript words; read once per ANALYZE, None while
+        there are none to trust. ``lines`` is :meth:`lines`: the row estimate they were read
+        with when it is theirs (ANALYZE changes it), so a prompt reads the estimate once."""
+        if self._common is not None and self._common.lines == lines:
+            return self._common
+        estimated = self._estimated_lines(conn)
+        if estimated <= 0:
             return None
-        if self._common is None or self._common.lines != lines:
-            row = conn.execute(_PG_COMMON_WORDS).first()
-            if row is None or row.words is None:
-                return None  # analysed before any line held a word
-            shares = dict(zip(row.words, row.shares[: len(row.words)], strict=True))
-            self._common = _CommonWords(lines, shares)
+        row = conn.execute(_PG_COMMON_WORDS).first()
+        if row is None or row.words is None:
+            return None  # analysed before any line held a word
+        shares = dict(zip(row.words, row.shares[: len(row.words)], strict=True))
+        self._common = _CommonWords(estimated, shares)
         return self._common
 
     def newest_lines(self, conn: Connection, user_id: str, limit: int) -> list[str]:

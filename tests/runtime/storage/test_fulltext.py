@@ -125,8 +125,9 @@ def test_a_rebuild_gathers_postgresqls_statistics_as_after_a_restore(database: D
     FullText(database).rebuild()
 
     assert estimated() == 300
+    fulltext = FullText(database)
     with database.read() as conn:
-        assert FullText(database)._common_words(conn) is not None
+        assert fulltext._common_words(conn, fulltext.lines(conn)) is not None
 
 
 RARE, COMMON = SearchTerm("okapi"), SearchTerm("tea")
