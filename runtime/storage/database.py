@@ -92,7 +92,7 @@ def _prepare_sqlite(engine: Engine, driver: ModuleType, extensions: Sequence[str
         cursor = dbapi_conn.cursor()
         # The timeout first: switching a new file to WAL takes a lock another process may hold.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor, driver)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -120,6 +120,26 @@ def _prepare_sqlite(engine: Engine, driver: ModuleType, extensions: Sequence[str
             raw.execute(sql)
         except driver.Error as exc:
             raise DBAPIError.instance(sql, (), exc, driver.Error) from exc
+
+
+def _switch_to_wal(cursor: Any, driver: ModuleType) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another connection is switching too.
+
+    On a new file the switch takes an exclusive lock, and when several processes start on it
+    at once, SQLite sees one of them waiting on another's shared lock while holding its own
+    and answers "database is locked" at once instead of calling the busy handler (it would
+    deadlock). Tried again, the switch finds the file in WAL already. One in ten starts of
+    four workers on a new file failed so.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except driver.OperationalError as exc:
+            if exc.sqlite_errorcode != driver.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _ping_idle_connections(engine: Engine) -> None:
