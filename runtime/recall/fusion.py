@@ -91,11 +91,16 @@ def fused_rows(
 ) -> list[dict[str, Any]]:
     """``lexical`` rows (full-text hits, best first, each with ``score``) fused with the
     person's ``limit`` nearest vectors: the best ``limit`` rows, each with ``similarity``
-    (None where not among the nearest) and ``score`` (None where the words did not match)."""
+    (None where not among the nearest), ``score`` (None where the words did not match) and
+    ``relevance``, the fused score."""
     near = index.nearest(conn, user_id, model, kind, query_vector, limit)
     similarity = dict(near)
     by_id = {row["id"]: row for row in lexical}
     ranked = fuse([(row["id"], row["score"]) for row in lexical], near, fusion)[:limit]
     missing = [key for key, _ in ranked if key not in by_id]
     by_id.update(fulltext.rows(conn, source, user_id, missing, now=now))
-    return [{**by_id[key], "similarity": similarity.get(key)} for key, _ in ranked if key in by_id]
+    return [
+        {**by_id[key], "similarity": similarity.get(key), "relevance": fused}
+        for key, fused in ranked
+        if key in by_id
+    ]

@@ -2,9 +2,9 @@
 
 Each source is searched in the database's own full-text index (:mod:`storage.fulltext`) and
 ranked by it; the sources are merged by reciprocal rank (a row's place in its own list, not its
-raw score, since bm25 scores of different tables are not comparable). Recency is not a gate:
-a conversation of last year is found as readily as this morning's, and the newest only wins a
-tie.
+raw score, since bm25 scores of different tables are not comparable). Recency is a signal,
+not a gate: a transcript line of this year is lifted over one as relevant from years ago
+(:mod:`recall.recency`), but a better match of last year still outranks this morning's.
 
 With ``[memory] embedding`` on, each source is also ranked by meaning against its own kind of
 vector and the two rankings fused (:mod:`recall.fusion`): a fact or a memory is found by what
@@ -26,6 +26,7 @@ from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.recall.around import neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import meaning_query, search_terms
+from mnemobot.runtime.recall.recency import reranked
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.fulltext import FullText, SearchTerm, Source, Weights
 from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, VectorKind
@@ -243,6 +244,7 @@ class Recall:
                 enough=GATED_TURNS_ENOUGH,
             )  # fmt: skip
             rows = self._by_meaning(conn, near, user_id, "turns", rows, limit=turns, now=now)
+            rows = reranked(rows, now)
             found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
             rows = search(
                 conn, "episodes", user_id, terms, limit=episodes, now=now, gates=gates,

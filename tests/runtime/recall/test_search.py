@@ -102,6 +102,41 @@ async def test_a_match_beats_recency(runtime: Runtime, clock: ManualClock) -> No
     assert found[0].text == "my invoice 2231 was charged twice"
 
 
+async def test_of_two_near_matches_the_one_of_this_year_outranks_the_one_of_years_ago(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    """Recency is a signal: the shorter line matches a little better (BM25), but was said
+    two years before the other."""
+    chat = Chat(runtime, bot="echo", user="ana")
+    await chat.say("the parcel for Lisbon came with a dent")
+    clock.advance(days=730)
+    await chat.say("the parcel for Lisbon came with a dent in it")
+    ana = await chat.user_id()
+    clock.advance(days=1)
+
+    found = recall(runtime, clock).search(ana, "parcel Lisbon", limit=2)
+
+    assert [f.text for f in found] == [
+        "the parcel for Lisbon came with a dent in it",
+        "the parcel for Lisbon came with a dent",
+    ]
+
+
+async def test_a_better_match_of_years_ago_outranks_a_weaker_one_of_today(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    """...but not a gate."""
+    chat = Chat(runtime, bot="echo", user="ana")
+    await chat.say("my parcel from Lisbon was lost by the courier")
+    clock.advance(days=1500)
+    await chat.say("another parcel today")
+    ana = await chat.user_id()
+
+    found = recall(runtime, clock).search(ana, "the parcel from Lisbon", limit=2)
+
+    assert found[0].text == "my parcel from Lisbon was lost by the courier"
+
+
 async def test_a_search_never_returns_another_persons_memory(
     runtime: Runtime, clock: ManualClock
 ) -> None:
