@@ -367,7 +367,7 @@ class PromptAssembler:
                 item.reason = "over the memory budget"  # full: the rest is only listed
                 continue
             line_text = _recalled_line(hit)
-            if len(line_text) > room * CHARS_PER_TOKEN_AT_MOST:
+            if len(line_text) > room * CHARS_PER_TOKEN_AT_MOST or _fewest_tokens(line_text) >= room:
                 item.reason = "over the memory budget"  # plainly: not worth the tokenizer
                 continue
             header = _group_header(hit, self.bot)
@@ -469,6 +469,15 @@ def _recalled_line(hit: Recalled) -> str:
     if hit.kind == "episode":
         return f"summary: {_quoted(hit.text)}"
     return f"{hit.kind}: {_quoted(hit.text)}"
+
+
+def _fewest_tokens(line: str) -> int:
+    """Tokens ``line`` (whitespace collapsed, as :func:`_quoted` leaves it) takes at least: one
+    a word. A tokenizer splits text at spaces before it merges letters (tiktoken's pattern,
+    SentencePiece's whitespace split), so no token spans two words. Once the room is nearly
+    spent, most lines are plainly too long, and a long history's lines are new to the token
+    count's cache: counting them was a third of filling the memory budget."""
+    return line.count(" ") + 1
 
 
 def _group_header(hit: Recalled, own_bot: str | None) -> str:

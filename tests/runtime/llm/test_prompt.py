@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mnemobot.runtime.llm.client import estimate_tokens
+from mnemobot.runtime.llm.client import LiteLLM, estimate_tokens
 from mnemobot.runtime.llm.prompt import (
     DATA_RULE,
     PromptAssembler,
     RememberedFact,
     RememberedNote,
     TurnLine,
+    _fewest_tokens,
+    _recalled_line,
+    _section_heading,
 )
 from mnemobot.runtime.recall.search import Recalled, RecallSet
+from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.fulltext import SearchTerm
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -145,6 +149,52 @@ def test_recalled_lines_fill_their_budget_best_first_whole_and_once() -> None:
     for item in chosen:  # whole lines, under their conversation's date
         assert f"user: {item.content.text}\n" in text
     assert text.index("[2026-01-01") < text.index("[2026-01-02") < text.index("[2026-01-03")
+
+
+def gpt_4o_mini_tokens(text: str) -> int:
+    """The tokenizer a deployment on gpt-4o-mini counts with (through litellm, offline)."""
+    return LiteLLM(LLMSettings(default="openai/gpt-4o-mini")).count_tokens(text)
+
+
+def test_once_the_room_is_nearly_spent_lines_of_more_words_than_it_are_not_counted() -> None:
+    """A token never spans two words, so a line of more words than the room left cannot fit:
+    a long history's lines are new to the token count's cache, and counting each was a third
+    of filling the budget."""
+    counted: list[str] = []
+
+    def count(text: str) -> int:
+        counted.append(text)
+        return gpt_4o_mini_tokens(text)
+
+    filler = said(0, "the parcel came on Tuesday " * 6)
+    wordy = said(1, "a b c d e f g h")  # 9 words with its label, for 8 tokens left
+    short = said(2, "ok")
+    found = RecallSet([SearchTerm("parc")], turns=[filler, wordy, short])
+    spent = count(_section_heading("recalled")) + count(_recalled_line(filler)) + 1
+    spent += count("[2026-01-01]") + 1  # the conversation's header
+
+    built = PromptAssembler(count, memory_budget=spent + 8).build(
+        persona="P.", question="q", recalled=found
+    )
+
+    assert [i.content.text for i in built.included("recalled")] == [filler.text, "ok"]
+    [left_out] = [i for i in built.items if i.content is wordy]
+    assert left_out.reason == "over the memory budget"
+    assert _recalled_line(wordy) not in counted
+
+
+def test_a_line_takes_at_least_a_token_a_word() -> None:
+    """What the test above relies on, for text of every kind."""
+    lines = [
+        "user: Hi!! How's it going?   I'm fine :)",
+        "bot: São Paulo é ótimo; Zürich, naïve café — déjà vu",
+        "user: 你好 世界 東京タワー 😀 🎉🎉",
+        "user: https://example.com/a?b=c&d=e 12345678901234567890 x-y_z",
+        "user: " + " ".join(["a"] * 50),
+        "bot: ‹‹‹ quoted ››› ... ??? !!! ---",
+    ]
+    for line in lines:
+        assert gpt_4o_mini_tokens(line) >= _fewest_tokens(line), line
 
 
 def test_a_sessions_further_lines_count_less_and_less_so_when_found_by_meaning() -> None:
