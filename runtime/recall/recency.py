@@ -40,8 +40,9 @@ def reranked(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, An
     ``relevance`` when fused with meaning, else its ``score``: higher better, never negative)
     ranked again by that times :func:`lift`.
 
-    Only the hits a search returned are ranked again: its best ``TURNS_READ`` by relevance,
-    of which the prompt holds a quarter. Ties keep their order.
+    Only the hits a search returned are ranked again: its best by relevance
+    (``recall.search.TURNS_READ``), of which the prompt holds about a third. Ties keep their
+    order.
     """
     lifted = []
     for n, row in enumerate(rows):
