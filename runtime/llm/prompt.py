@@ -457,9 +457,10 @@ def _quoted(text: str) -> str:
 
 def _found_as(line: Recalled) -> str:
     """How a transcript line was found, for the trace."""
+    dated = "" if line.recency is None else f" with recency x{line.recency:.2f}"
     if line.strength is None:
-        return f"transcript hit #{line.rank + 1}"
-    how = "no word matched" if line.hit is None else f"hit #{line.hit + 1}"
+        return f"transcript hit #{line.rank + 1}{dated}"
+    how = "no word matched" if line.hit is None else f"hit #{line.hit + 1}{dated}"
     return f"transcript line #{line.rank + 1} ({how}, {line.strength:.3f} with the lines around it)"
 
 

@@ -18,7 +18,7 @@ the lines ranked around the hits, moved nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -35,10 +35,11 @@ def lift(at: datetime, now: datetime) -> float:
     return 1.0 + LIFT * math.exp(-math.log(2.0) * days / HALF_LIFE_DAYS)
 
 
-def reranked(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+def reranked(rows: Iterable[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     """Transcript hits (best first, each with the date of its conversation and its
     ``relevance`` when fused with meaning, else its ``score``: higher better, never negative)
-    ranked again by that times :func:`lift`.
+    ranked again by that times :func:`lift`, each given its lift as ``recency`` (for the
+    prompt's trace).
 
     Only the hits a search returned are ranked again: its best by relevance
     (``recall.search.TURNS_READ``), of which the prompt holds about a third. Ties keep their
@@ -46,7 +47,7 @@ def reranked(rows: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, An
     """
     lifted = []
     for n, row in enumerate(rows):
-        relevance = row.get("relevance", row["score"])
-        lifted.append((relevance * lift(row["started_at"] or row["created_at"], now), n, row))
+        row["recency"] = lift(row["started_at"] or row["created_at"], now)
+        lifted.append((row.get("relevance", row["score"]) * row["recency"], n, row))
     lifted.sort(key=lambda item: (-item[0], item[1]))
     return [row for _, _, row in lifted]

@@ -103,6 +103,7 @@ class Recalled:
     similarity: float | None = None  # semantic recall: cosine to the query; None: not near
     hit: int | None = None  # ranked in context: its place among the hits; None: no word matched
     strength: float | None = None  # ranked in context: with the lines around it (recall.around)
+    recency: float | None = None  # transcript hits: the lift their date gave (recall.recency)
 
     def placed(self, rank: int, *, hit: int | None, strength: float | None) -> Recalled:
         """This result at ``rank`` of a ranking in context (:mod:`recall.around`).
@@ -113,7 +114,7 @@ class Recalled:
         return Recalled(
             self.kind, self.id, self.text, _fused(rank), rank, self.at, self.bot, self.channel,
             self.session_id, self.role, self.key, self.seq, self.said_at, self.similarity,
-            hit, strength,
+            hit, strength, self.recency,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -384,6 +385,7 @@ def _turn(row: dict[str, Any], rank: int) -> Recalled:
         seq=row["seq"],
         said_at=row["created_at"],
         similarity=row.get("similarity"),
+        recency=row.get("recency"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from mnemobot.runtime.llm.client import LiteLLM, estimate_tokens
@@ -195,6 +196,21 @@ def test_a_line_takes_at_least_a_token_a_word() -> None:
     ]
     for line in lines:
         assert gpt_4o_mini_tokens(line) >= _fewest_tokens(line), line
+
+
+def test_the_trace_says_how_a_line_was_found_and_what_its_date_lifted() -> None:
+    hit = replace(said(0, "the parcel for Lisbon"), recency=1.4213, hit=0, strength=1.0)
+    hit_afar = replace(said(1, "the parcel for Porto"), recency=1.0312)
+    next_to = replace(said(2, "it came dented"), hit=None, strength=0.7)
+    found = RecallSet([SearchTerm("parc")], turns=[hit, hit_afar, next_to])
+
+    built = assembler(memory_budget=500).build(persona="P.", question="q", recalled=found)
+
+    assert [i.detail.split(", fused")[0] for i in built.included("recalled")] == [
+        "transcript line #1 (hit #1 with recency x1.42, 1.000 with the lines around it)",
+        "transcript hit #2 with recency x1.03",
+        "transcript line #3 (no word matched, 0.700 with the lines around it)",
+    ]
 
 
 def test_a_sessions_further_lines_count_less_and_less_so_when_found_by_meaning() -> None:

@@ -120,6 +120,11 @@ async def test_of_two_near_matches_the_one_of_this_year_outranks_the_one_of_year
         "the parcel for Lisbon came with a dent in it",
         "the parcel for Lisbon came with a dent",
     ]
+    # lifted by up to half for today, by half that a year on (recall.recency)
+    assert [f.recency for f in found] == [
+        pytest.approx(1.5, abs=0.01),
+        pytest.approx(1.125, abs=0.01),
+    ]
 
 
 async def test_a_better_match_of_years_ago_outranks_a_weaker_one_of_today(
