@@ -9,7 +9,6 @@ once.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import shutil
 import sqlite3
 import threading
@@ -23,6 +22,7 @@ from sqlalchemy import func, insert, select
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.tables import USERS
+from tests.runtime.storage.at_once import at_once
 
 
 @pytest.fixture
@@ -131,16 +131,7 @@ def _open_at_once(url: str, gate: Any, results: Any) -> None:
 def test_processes_opening_a_new_file_at_once_all_open_it_in_wal(tmp_path: Path) -> None:
     """Workers starting together on a new file each switch it to WAL; SQLite answered one of
     them "database is locked" without waiting (one start of four in ten, here 40 starts)."""
-    fork = multiprocessing.get_context("fork")
     for start in range(40):
         url = f"sqlite:///{tmp_path / f'new-{start}.db'}"
-        gate, results = fork.Barrier(4), fork.Queue()
-        openers = [fork.Process(target=_open_at_once, args=(url, gate, results)) for _ in range(4)]
-        for opener in openers:
-            opener.start()
-        try:
-            modes = [results.get(timeout=60) for _ in openers]
-        finally:
-            for opener in openers:
-                opener.join(timeout=30)
+        modes = at_once(_open_at_once, (url,), 4, start="fork", within=60)
         assert modes == ["wal"] * 4, f"start {start}"

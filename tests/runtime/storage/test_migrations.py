@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from mnemobot.runtime.storage.migrate import (
     script_head,
 )
 from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.runtime.storage.at_once import at_once
 
 
 def test_migrated_schema_matches_the_tables(database: Database) -> None:
@@ -95,19 +95,7 @@ def _start_worker(url: str, gate: Any, results: Any) -> None:
 def test_workers_starting_at_once_on_an_empty_database_all_start(empty_url: str) -> None:
     """Issue 14: one of several workers starting together crashed on pg_type_typname_nsp_index."""
     starters = 4
-    spawn = multiprocessing.get_context("spawn")
-    gate, results = spawn.Barrier(starters), spawn.Queue()
-    workers = [
-        spawn.Process(target=_start_worker, args=(empty_url, gate, results))
-        for _ in range(starters)
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        revisions = [results.get(timeout=120) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
+    revisions = at_once(_start_worker, (empty_url,), starters, start="spawn")
     assert revisions == [HEAD] * starters
     check = Database(empty_url)
     check.start()
