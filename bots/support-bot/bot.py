@@ -1,8 +1,10 @@
 """The support bot: greets the person by name, in their language, and files tickets.
 
-It never asks for the name or language: sales-bot (or any bot) already put them in user
-memory. When sales-bot hands over, the handoff context arrives in user memory as
-``handoff_context``; it goes into this session's context and is then cleared.
+It never asks for the language, and asks for the name only when no bot has it yet: sales-bot
+(or any bot) puts both in user memory. An answer to "what's your name?" that is no name ("my
+parcel arrived broken") is what the person came for, and is filed as a ticket. When sales-bot
+hands over, the handoff context arrives in user memory as ``handoff_context``; it goes into
+this session's context and is then cleared.
 """
 
 GREETINGS = {
@@ -30,13 +32,24 @@ _SMALL_TALK_WORDS = """
     hallo guten tag morgen abend danke tschüss ja nein
 """
 SMALL_TALK = set(_SMALL_TALK_WORDS.split())
+# {to}: ", Ana", or nothing for a person whose name no bot knows
 TICKET = {
-    "pt-BR": 'Anotei, {name}: ticket #{n} — "{text}".',
-    "es": 'Anotado, {name}: ticket #{n} — "{text}".',
-    "fr": "C'est noté, {name} : ticket n°{n} — « {text} ».",
-    "de": "Notiert, {name}: Ticket #{n} — „{text}“.",
-    "en": 'Noted, {name}: ticket #{n} — "{text}".',
+    "pt-BR": 'Anotei{to}: ticket #{n} — "{text}".',
+    "es": 'Anotado{to}: ticket #{n} — "{text}".',
+    "fr": "C'est noté{to} : ticket n°{n} — « {text} ».",
+    "de": "Notiert{to}: Ticket #{n} — „{text}“.",
+    "en": 'Noted{to}: ticket #{n} — "{text}".',
 }
+# Words people put before their name when asked for it ("I'm Ana", "my name is Ana",
+# "je m'appelle Ana", "me llamo Ana", "ich heiße Ana", "meu nome é Ana").
+_NAME_LEAD_INS = """
+    i i'm im am my name is it's its this call me
+    meu nome é e sou me chamo
+    mi es soy llamo
+    je m'appelle suis moi c'est
+    ich bin heiße heisse mein ist
+"""
+NAME_LEAD_IN_WORDS = set(_NAME_LEAD_INS.split())
 
 
 async def greet(ctx):
@@ -68,7 +81,21 @@ async def file_ticket(ctx, text):
     language = await ctx.user.memory.get("language", "en")
     number = await ctx.bot.memory.increment("tickets")
     await ctx.user.memory.append("support_tickets", {"ticket": number, "text": text})
-    await ctx.say(TICKET.get(language, TICKET["en"]).format(name=name, n=number, text=text))
+    to = f", {name}" if name else ""
+    await ctx.say(TICKET.get(language, TICKET["en"]).format(to=to, n=number, text=text))
+
+
+def name_in(text):
+    """The name in an answer to "what's your name?" ("Ana", "I'm Ana", "my name is Ana
+    Lima"), or None when the answer is not a name: "my parcel arrived broken" is a problem
+    to file, not a person called My."""
+    words = [w.strip(".,!?;:") for w in text.split()]
+    words = [w for w in words if w]
+    while words and words[0].lower() in NAME_LEAD_IN_WORDS:
+        words = words[1:]
+    if not 1 <= len(words) <= 2 or not all(w.replace("-", "").isalpha() for w in words):
+        return None
+    return words[0].capitalize()
 
 
 def small_talk(text):
@@ -80,8 +107,15 @@ def small_talk(text):
 
 async def on_message(ctx):
     if await ctx.session.get("waiting_for") == "name":
-        await ctx.user.facts.set("name", ctx.text.strip().split()[0].capitalize())
+        if small_talk(ctx.text):  # "hi" is no name: ask again
+            await greet(ctx)
+            return
         await ctx.session.delete("waiting_for")
+        name = name_in(ctx.text)
+        if name is None:  # they said what is wrong instead: that is what they came for
+            await file_ticket(ctx, ctx.text.strip())
+            return
+        await ctx.user.facts.set("name", name)
         await greet(ctx)
         return
     if ctx.session.opened_now:

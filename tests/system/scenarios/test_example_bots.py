@@ -97,6 +97,39 @@ async def test_support_bot_files_tickets_for_problems_not_for_greetings(make_run
     )
 
 
+ASKS_NAME = (
+    "support-bot: Hello! I'm the support bot. I don't know you yet: what's your name? "
+    "(Or tell sales-bot, and I'll remember.)"
+)
+
+
+async def test_support_bot_asked_a_strangers_name_takes_only_a_name_for_one(make_runtime):
+    runtime = await make_runtime()
+    dana = Chat(runtime, bot="support-bot", user="dana")
+    assert await dana.say("hello") == [ASKS_NAME]
+    assert await dana.say("hi!") == [ASKS_NAME]  # small talk: asked again
+
+    assert await dana.say("I'm dana-marie") == [
+        "support-bot: Hello, Dana-marie! I'm the support bot. How can I help?"
+    ]
+    assert (await _memory_rows(runtime, dana))["name"] == ("Dana-marie", "fact")
+
+    # another stranger answers with what is wrong: a ticket, not a person called "My"
+    eli = Chat(runtime, bot="support-bot", user="eli")
+    assert await eli.say("hello") == [ASKS_NAME]
+    assert await eli.say("my parcel to Lisbon arrived with a dent") == [
+        'support-bot: Noted: ticket #1 — "my parcel to Lisbon arrived with a dent".'
+    ]
+    rows = await _memory_rows(runtime, eli)
+    assert "name" not in rows
+    assert rows["support_tickets"][0] == [
+        {"ticket": 1, "text": "my parcel to Lisbon arrived with a dent"}
+    ]
+    assert await eli.say("it is still broken") == [  # no longer asked: a second ticket
+        'support-bot: Noted: ticket #2 — "it is still broken".'
+    ]
+
+
 async def test_the_bots_keep_one_name_and_the_prompt_shows_it_once(make_runtime):
     runtime = await make_runtime()
     sales, _ = await meet_sales_bot(runtime, "ana", "Ana", "English")
