@@ -108,14 +108,18 @@ NAME_LEAD_INS = (
 
 
 def name_from(text):
-    """The name in an answer to "What's your name?": "Ana", "my name is Ana", "I'm Ana."."""
+    """The name in an answer to "What's your name?": "Ana", "my name is Ana", "I'm Ana.";
+    None when the answer is no name ("I need help with my invoice" is nobody called I)."""
     words = text.strip()
     for lead_in in NAME_LEAD_INS:
         if words.lower().startswith(lead_in + " "):
             words = words[len(lead_in) :]
             break
-    first = words.split()[0] if words.split() else ""
-    return first.strip(".,!?;:").capitalize()
+    parts = [part.strip(".,!?;:") for part in words.split()]
+    parts = [part for part in parts if part]
+    if not 1 <= len(parts) <= 3 or not all(part.replace("-", "").isalpha() for part in parts):
+        return None
+    return parts[0].capitalize()
 
 
 def language_from(text):
@@ -143,6 +147,9 @@ async def on_message(ctx):
 
     if waiting_for == "name" and not name:
         name = name_from(text)
+        if name is None:
+            await ctx.say("Sorry, I didn't catch your name. What should I call you?")
+            return
         await ctx.user.facts.set("name", name)  # one name: a fact every bot reads
         waiting_for = None
     elif waiting_for == "language" and not language:

@@ -93,7 +93,7 @@ def name_in(text):
     words = [w for w in words if w]
     while words and words[0].lower() in NAME_LEAD_IN_WORDS:
         words = words[1:]
-    if not 1 <= len(words) <= 2 or not all(w.replace("-", "").isalpha() for w in words):
+    if not 1 <= len(words) <= 3 or not all(w.replace("-", "").isalpha() for w in words):
         return None
     return words[0].capitalize()
 

@@ -6,22 +6,31 @@ language = GET USER MEMORY("language")
 
 IF name = "" THEN
     TALK "Welcome! What's your name?"
-    HEAR answer
-    ' "Ana", "my name is Ana", "I'm ana.": keep what follows the usual lead-ins
-    name = TRIM(answer)
-    FOR EACH lead IN ["my name is ", "my name's ", "i'm ", "i am ", "call me ", "it's ", "this is ", "me llamo ", "soy ", "meu nome é ", "me chamo ", "sou "]
-        IF LEFT(LOWER(name), LEN(lead)) = lead THEN
-            name = TRIM(MID(name, LEN(lead) + 1))
-            EXIT FOR
+    WHILE name = ""
+        HEAR answer
+        ' "Ana", "my name is Ana", "I'm ana.": keep what follows the usual lead-ins
+        name = TRIM(answer)
+        FOR EACH lead IN ["my name is ", "my name's ", "i'm ", "i am ", "call me ", "it's ", "this is ", "me llamo ", "soy ", "meu nome é ", "me chamo ", "sou "]
+            IF LEFT(LOWER(name), LEN(lead)) = lead THEN
+                name = TRIM(MID(name, LEN(lead) + 1))
+                EXIT FOR
+            END IF
+        NEXT lead
+        words = SPLIT(REPLACE(REPLACE(REPLACE(name, ".", ""), "!", ""), ",", ""), " ")
+        name = ""
+        FOR EACH word IN words
+            IF word <> "" THEN
+                name = TRIM(name + " " + UPPER(LEFT(word, 1)) + MID(word, 2))
+            END IF
+        NEXT word
+        ' a name is a word or three: "I need help with my invoice" is not one
+        IF LEN(SPLIT(name, " ")) > 3 THEN
+            name = ""
         END IF
-    NEXT lead
-    words = SPLIT(REPLACE(REPLACE(REPLACE(name, ".", ""), "!", ""), ",", ""), " ")
-    name = ""
-    FOR EACH word IN words
-        IF word <> "" THEN
-            name = TRIM(name + " " + UPPER(LEFT(word, 1)) + MID(word, 2))
+        IF name = "" THEN
+            TALK "Sorry, I didn't catch your name. What should I call you?"
         END IF
-    NEXT word
+    WEND
     SET USER FACT "name", name
 END IF
 

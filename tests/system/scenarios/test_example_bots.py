@@ -97,6 +97,25 @@ async def test_support_bot_files_tickets_for_problems_not_for_greetings(make_run
     )
 
 
+async def test_an_answer_that_is_no_name_is_asked_again_not_taken_for_one(make_runtime):
+    """A new user answers "what's your name?" with what they came for."""
+    runtime = await make_runtime()
+    sorry = "Sorry, I didn't catch your name. What should I call you?"
+    sales = Chat(runtime, bot="sales-bot", user="bo")
+    await sales.say("hi")
+    assert await sales.say("I need help with my invoice") == [f"sales-bot: {sorry}"]
+    assert (await sales.say("I'm Bo"))[0].startswith("sales-bot: Nice to meet you, Bo!")
+
+    welcome = Chat(runtime, bot="welcome-bot", user="cy")
+    await welcome.say("hi")
+    assert await welcome.say("I need help with my invoice") == [f"welcome-bot: {sorry}"]
+    assert await welcome.say("call me Cy Lee") == [
+        "welcome-bot: Nice to meet you, Cy Lee! Which language do you prefer?"
+        " (English, Português, Español)"
+    ]
+    assert (await _memory_rows(runtime, welcome))["name"] == ("Cy Lee", "fact")
+
+
 ASKS_NAME = (
     "support-bot: Hello! I'm the support bot. I don't know you yet: what's your name? "
     "(Or tell sales-bot, and I'll remember.)"
