@@ -362,10 +362,16 @@ class Recall:
         limit: int = 10,
         query_vector: array[float] | None = None,
     ) -> list[Recalled]:
-        """The ``limit`` best results across every source (the API's and CLI's search)."""
+        """The ``limit`` best results across every source (the API's and CLI's search).
+
+        Transcript lines are read as many as a prompt reads (:data:`TURNS_READ`), however few
+        are asked for: recency ranks them again (:mod:`recall.recency`), so the best few by
+        the words alone need not be the best few.
+        """
         reach = max(limit, 1)
+        turns = None if reach <= TURNS_READ else reach  # None: as many as a prompt reads
         found = self.gather(
-            user_id, query, turns=reach, episodes=reach, facts=reach, query_vector=query_vector
+            user_id, query, turns=turns, episodes=reach, facts=reach, query_vector=query_vector
         )
         return found.merged()[:limit]
 

@@ -120,6 +120,9 @@ async def test_of_two_near_matches_the_one_of_this_year_outranks_the_one_of_year
         "the parcel for Lisbon came with a dent in it",
         "the parcel for Lisbon came with a dent",
     ]
+    # the best one asked alone: the same, though the words alone put the other first
+    [best] = recall(runtime, clock).search(ana, "parcel Lisbon", limit=1)
+    assert best.text == "the parcel for Lisbon came with a dent in it"
     # lifted by up to half for today, by half that a year on (recall.recency)
     assert [f.recency for f in found] == [
         pytest.approx(1.5, abs=0.01),
