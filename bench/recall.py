@@ -506,11 +506,9 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for index in chosen:
                 with ExitStack() as scratch:
-                    url = None
+                    url = None  # Database takes postgresql:// as psycopg 3's
                     if args.backend == "postgresql":
-                        url = scratch.enter_context(scratch_postgres()).replace(
-                            "postgresql://", "postgresql+psycopg://"
-                        )
+                        url = scratch.enter_context(scratch_postgres())
                     got, got_base, took = await run_conversation(
                         conversations, index, distractors, Path(tmp), args.budget,
                         args.embedding, url,

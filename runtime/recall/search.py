@@ -247,7 +247,7 @@ class Recall:
             weights = self._weights(conn, terms) if terms else (0, None)
             # no terms: every search finds no rows, and meaning alone ranks
             search = functools.partial(self.fulltext.search, weights=weights)
-            distinctive, gates = self._distinctive(conn, terms, weights) if terms else ([], [])
+            distinctive, gates = self._distinctive(terms, weights) if terms else ([], [])
             found.common = [t for t in terms if t not in distinctive]
             rows = search(
                 conn, "turns", user_id, distinctive, limit=turns, now=now, gates=gates,
@@ -319,7 +319,7 @@ class Recall:
         ]
 
     def _distinctive(
-        self, conn: Connection, terms: list[SearchTerm], weights: Weights | None = None
+        self, terms: list[SearchTerm], weights: Weights
     ) -> tuple[list[SearchTerm], list[list[SearchTerm]]]:
         """The terms worth searching the transcript for (not those in most lines of it), and
         the searches' gates (:meth:`FullText.search`): the rarest of them in at most
@@ -332,7 +332,7 @@ class Recall:
         ones need not be ranked; a short one does not, and is searched whole. Episodes take
         the same gates: a word rare in the transcript is rare in its summaries.
         """
-        lines, counts = weights if weights is not None else self._weights(conn, terms)
+        lines, counts = weights
         if counts is None:
             return terms, []
         limit = max(COMMON_SHARE * lines, COMMON_FLOOR)

@@ -202,6 +202,14 @@ def _idf(lines: int, holding: int) -> float:
 # lines), which a 1% drift cannot change much, and reading them costs as much as a search (the
 # vocabulary table walks each word's whole doclist: 0.75 ms for a prefix at 100,000 lines).
 RECOUNT_GROWTH = 0.01
+
+
+def _still_true(lines_then: int, lines: int) -> bool:
+    """Whether a figure read when the transcript had ``lines_then`` lines holds with ``lines``
+    now: it has grown by less than ``RECOUNT_GROWTH``, and not been renumbered."""
+    return lines_then <= lines <= lines_then * (1 + RECOUNT_GROWTH)
+
+
 COUNTS_KEPT = 50_000  # terms remembered at most; past this the memory starts again
 
 _PREFIX_LINES = text("SELECT sum(doc) FROM turns_fts_terms WHERE term >= :low AND term < :high")
@@ -329,7 +337,7 @@ class FullText:
         """PostgreSQL: the average length (distinct words) of ``source``'s rows, as BM25
         normalises by; from up to 1,000 of them, read again as the transcript grows."""
         known = self._averages.get(source)
-        if known is not None and known[1] <= lines <= known[1] * (1 + RECOUNT_GROWTH):
+        if known is not None and _still_true(known[1], lines):
             return known[0]
         sql = f"SELECT avg(length(search)) FROM (SELECT search FROM {source} LIMIT 1000) AS s"
         average = max(float(conn.execute(text(sql)).scalar() or 1.0), 1.0)
@@ -358,7 +366,7 @@ class FullText:
                 counts[term.word] = estimate
                 continue
             known = self._counted.get((term.word, term.prefix))
-            if known is not None and known[1] <= lines <= known[1] * (1 + RECOUNT_GROWTH):
+            if known is not None and _still_true(known[1], lines):
                 counts[term.word] = known[0]
             else:
                 uncounted.append(term)

@@ -269,7 +269,8 @@ def test_the_gate_holds_a_word_some_line_has_when_the_rarest_are_in_none(
     zzzq, beta, gamma, delta = (SearchTerm(w) for w in ("zzzq", "beta", "gamma", "delta"))
 
     with database.read() as conn:
-        kept, gates = recall._distinctive(conn, [zzzq, beta, gamma, delta])
+        terms = [zzzq, beta, gamma, delta]
+        kept, gates = recall._distinctive(terms, recall._weights(conn, terms))
 
     assert kept == [zzzq, beta, gamma, delta]
     # 600 lines: past GATE_LINES (500); then WIDE_GATE_LINES (4,000): 2,100, not 4,050
