@@ -29,7 +29,7 @@ from mnemobot.runtime.storage.tables import (
     USERS,
 )
 from mnemobot.runtime.storage.vectors import VectorStore
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.conftest import PG_ADMIN_URL, _pg_url, skip_unless_ci
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
@@ -183,7 +183,7 @@ def test_0010_writes_postgresqls_recall_indexes_through_and_merges_what_was_pend
             with conn.begin_nested():
                 conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         except DBAPIError as exc:  # it reads the pending list; contrib, created by a superuser
-            pytest.skip(f"pgstattuple cannot be created here: {exc.orig}")
+            skip_unless_ci(f"pgstattuple cannot be created here: {exc.orig}")
     upgrade(db, "0009")
     with db.write() as conn:
         conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))

@@ -34,13 +34,14 @@ from mnemobot.runtime.storage.sqlite_vec import (
 )
 from mnemobot.runtime.storage.tables import RECALL_VECTORS
 from mnemobot.runtime.storage.vectors import InProcessIndex, normalised
+from tests.conftest import required_module, skip_unless_ci
 from tests.fakes.openai_api import FakeOpenAI
 from tests.runtime.storage.stored_vectors import MODEL, store_vectors, unit_vector
 from tests.support import Chat, write_bot
 
-sqlean = pytest.importorskip("sqlean", reason="sqlean.py is in the dev extra (sqlite-vec)")
+sqlean = required_module("sqlean", reason="sqlean.py is in the dev extra (sqlite-vec)")
 if extension_path() is None:
-    pytest.skip("sqlite-vec is in the dev extra", allow_module_level=True)
+    skip_unless_ci("sqlite-vec is in the dev extra", module=True)
 
 
 @pytest.fixture
