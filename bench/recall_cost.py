@@ -120,6 +120,7 @@ def populate(db: Database, user_id: str, turns: int, episodes: int, words: Words
                         "bot": "b",
                         "role": "user" if i % 2 == 0 else "bot",
                         "seq": 0,
+                        "line": i,
                         "text": words.sentence(6, 30),
                         "created_at": start + timedelta(seconds=30 * i),
                     }

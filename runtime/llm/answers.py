@@ -24,13 +24,7 @@ from mnemobot.runtime.llm.prompt import (
 from mnemobot.runtime.memories.view import MemoriesView
 from mnemobot.runtime.memory.sensitive import SensitiveRule
 from mnemobot.runtime.memory.store import MemoryScope
-from mnemobot.runtime.recall.search import (
-    WINDOW_HITS,
-    WINDOW_HITS_BY_MEANING,
-    Recall,
-    Recalled,
-    RecallSet,
-)
+from mnemobot.runtime.recall.search import Recall, Recalled, RecallSet, window_for
 from mnemobot.runtime.settings import LLMSettings
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.prepared import Prepared
@@ -124,7 +118,7 @@ async def assemble_prompt(
     found = None
     if recall is not None and remembers and memory_budget > 0:
         vector = await recall.query_vector(question, user_id)  # None: off, or the model down
-        window = WINDOW_HITS if vector is None else WINDOW_HITS_BY_MEANING
+        window = window_for(memory_budget, by_meaning=vector is not None)
         found = await db.run_search(
             recall.gather, user_id, question, window=window, query_vector=vector
         )

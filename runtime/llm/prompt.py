@@ -326,7 +326,7 @@ class PromptAssembler:
         for index, episode in enumerate(found.episodes[:max_episodes]):
             place = EPISODE_OFFSET + EPISODE_SPACING * index
             candidates.append((1.0 / (FUSION_CONSTANT + place), episode, f"episode #{index + 1}"))
-        skipped["recalled"] = max(0, len(found.episodes) - max_episodes)
+        skipped["recalled"] = max(0, len(found.episodes) - max_episodes) + found.past_window
         for earlier in found.earlier_facts[:EARLIER_FACTS]:
             weighted = earlier.score * EARLIER_FACT_WEIGHT
             candidates.append((weighted, earlier, f"earlier fact #{earlier.rank + 1}"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, func, insert, select
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.conversations.inbox import InboxStore
@@ -35,6 +35,11 @@ __all__ = ["TurnCommitter"]
 
 _INSERT_TURN = Prepared(
     insert(TURNS).values({c.name: bindparam(c.name, type_=c.type) for c in TURNS.c})
+)
+# The session's last line so far: a turn's lines are numbered on from it. A conversation's
+# turns commit one at a time (its lock), so no two numbers the same line.
+_LAST_LINE = Prepared(
+    select(func.max(TURNS.c.line)).where(TURNS.c.session_id == bindparam("session_id"))
 )
 
 
@@ -119,6 +124,10 @@ class TurnCommitter:
         with self.db.write() as conn:
             if error is None:
                 self.memory.apply(conn, turn.writes, now)
+            last = _LAST_LINE.first(conn, {"session_id": session.id})
+            first = 0 if last is None or last[0] is None else last[0] + 1
+            for line, row in enumerate(rows, start=first):
+                row["line"] = line
             _INSERT_TURN.execute_many(conn, rows)
             self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=user_id)
             self.sessions.touch(

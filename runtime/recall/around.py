@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection
 
-from mnemobot.runtime.storage.tables import TURNS
+from mnemobot.runtime.storage.fulltext import lines_at
 
 if TYPE_CHECKING:
     from mnemobot.runtime.recall.search import Recalled
@@ -58,92 +58,10 @@ class Around:
     after: str | None
 
 
-# A line's place in its session: (created_at, seq), then id (rows of one turn may share both).
-# Each hit's neighbours are found by seeks in the session's (session_id, created_at) index: the
-# next line of the same moment, else the first line of the moment before (after) it. A window
-# function over the hits' whole sessions read every line of up to 40 sessions (100,000 lines:
-# 2,000 rows for 80 wanted); one ORDER BY created_at, seq, id sorted every line up to the hit.
-# Lines are found by id, and then checked to be the person's: "user_id || ''" keeps SQLite off
-# the user_id index, which it prefers to the id's for a list of ids and walks every line of the
-# person with.
-_HIT = TURNS.alias("hit")
-_LINE = TURNS.alias("line")
-_MOMENT = TURNS.alias("moment")
-
-
-def _next_line(direction: str) -> ColumnElement[Any]:
-    """The id of the person's line right before (``"before"``) or after a hit in its session."""
-    earlier = direction == "before"
-    line, moment, hit = _LINE.c, _MOMENT.c, _HIT.c
-
-    def past(a: Any, b: Any) -> Any:
-        return a < b if earlier else a > b
-
-    def nearest(*columns: Any) -> list[Any]:
-        return [c.desc() if earlier else c.asc() for c in columns]
-
-    person: BindParameter[Any] = bindparam("user_id")
-    same_moment = (
-        select(line.id)
-        .where(
-            line.session_id == hit.session_id,
-            line.user_id == person,
-            line.created_at == hit.created_at,
-            or_(past(line.seq, hit.seq), and_(line.seq == hit.seq, past(line.id, hit.id))),
-        )
-        .order_by(*nearest(line.seq, line.id))
-        .limit(1)
-        .scalar_subquery()
-    )
-    next_moment = (
-        select(moment.created_at)
-        .where(
-            moment.session_id == hit.session_id,
-            moment.user_id == person,
-            past(moment.created_at, hit.created_at),
-        )
-        .order_by(*nearest(moment.created_at))
-        .limit(1)
-        .correlate(_HIT)  # nested a level deeper than the hit's query: say where hit comes from
-        .scalar_subquery()
-    )
-    at_next_moment = (
-        select(line.id)
-        .where(
-            line.session_id == hit.session_id,
-            line.user_id == person,
-            line.created_at == next_moment,
-        )
-        .order_by(*nearest(line.seq, line.id))
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(same_moment, at_next_moment)
-
-
-_PLACES = select(
-    _HIT.c.id,
-    _HIT.c.session_id,
-    _HIT.c.created_at,
-    _HIT.c.seq,
-    _next_line("before").label("before"),
-    _next_line("after").label("after"),
-).where(
-    _HIT.c.user_id.concat("") == bindparam("user_id"),
-    _HIT.c.id.in_(bindparam("hits", expanding=True)),
-)
-_LINES = select(
-    TURNS.c.id,
-    TURNS.c.session_id,
-    TURNS.c.role,
-    TURNS.c.text,
-    TURNS.c.seq,
-    TURNS.c.created_at,
-    TURNS.c.bot,
-).where(
-    TURNS.c.user_id.concat("") == bindparam("user_id"),
-    TURNS.c.id.in_(bindparam("ids", expanding=True)),
-)
+# A hit's neighbours are the person's lines at its session's ``line`` - 1 and + 1 (stored with
+# each line since migration 0011), all read in one statement (storage.fulltext.lines_at).
+# Before, each was found by seeks on (session, time, seq, id), four subqueries a hit: ~2 ms a
+# prompt for 40 hits at 100,000 lines, against ~0.8 ms now (bench/recall_cost.py).
 
 
 def strength(place: int) -> float:
@@ -156,32 +74,39 @@ def neighbours(
 ) -> tuple[dict[str, Around], list[dict[str, Any]]]:
     """Where each of ``hits`` sits in its session, and the lines right before and after them.
 
-    Two statements for all of them: each hit's neighbours' ids (two index seeks a hit), then
-    those lines read whole, each with ``next_to``, the id of the hit it is next to (the one
-    it follows, when it sits between two). Both in session and time order. Only
+    One statement for all of them. Each hit with a place (``line``) gets an :class:`Around`
+    (a hit written before lines were numbered has none); the lines returned are those next
+    to a hit that are not hits themselves, each with ``next_to``, the id of the hit it is
+    next to (the one it follows, when it sits between two). Both in session order. Only
     ``user_id``'s lines.
     """
-    if not hits:
+    placed = sorted(
+        (hit.session_id, hit.line, hit.id)
+        for hit in hits
+        if hit.session_id is not None and hit.line is not None
+    )
+    if not placed:
         return {}, []
-    wanted = {hit.id for hit in hits}
-    found = conn.execute(_PLACES, {"user_id": user_id, "hits": sorted(wanted)}).mappings().all()
-    found = sorted(found, key=_in_session)
-    places = {row["id"]: Around(row["before"], row["after"]) for row in found}
+    wanted = sorted({(session, line + step) for session, line, _ in placed for step in (-1, 1)})
+    rows = lines_at(conn, user_id, wanted)
+    at = {(row["session_id"], row["line"]): row["id"] for row in rows}
+    places = {
+        hit: Around(at.get((session, line - 1)), at.get((session, line + 1)))
+        for session, line, hit in placed
+    }
+    hit_ids = {hit.id for hit in hits}
     next_to: dict[str, str] = {}
     for hit_id, around in places.items():  # the hit a line follows wins over the one it precedes
-        if around.before is not None and around.before not in wanted:
+        if around.before is not None and around.before not in hit_ids:
             next_to.setdefault(around.before, hit_id)
-        if around.after is not None and around.after not in wanted:
+        if around.after is not None and around.after not in hit_ids:
             next_to[around.after] = hit_id
-    if not next_to:
-        return places, []
-    rows = conn.execute(_LINES, {"user_id": user_id, "ids": sorted(next_to)}).mappings().all()
-    lines = [{**row, "next_to": next_to[row["id"]]} for row in sorted(rows, key=_in_session)]
+    lines = [
+        {**row, "next_to": next_to[row["id"]]}
+        for row in sorted(rows, key=lambda row: (row["session_id"], row["line"]))
+        if row["id"] in next_to
+    ]
     return places, lines
-
-
-def _in_session(row: Any) -> tuple[Any, ...]:
-    return (row["session_id"], row["created_at"], row["seq"], row["id"])
 
 
 def ranked_in_context(
@@ -189,13 +114,15 @@ def ranked_in_context(
     places: dict[str, Around],
     lines: Sequence[Recalled],
     episodes: Sequence[Recalled] = (),
-) -> list[tuple[Recalled, float | None]]:
-    """``hits`` (best first) and the ``lines`` around them, ranked with their neighbours.
+) -> list[tuple[Recalled, float]]:
+    """The hits whose place is known (those in ``places``) and the ``lines`` next to them,
+    ranked with their neighbours; the other ``hits`` are left out.
 
-    Lines whose place is known (the hits in ``places`` and the ``lines`` next to them) are
-    ranked by their strength plus :data:`BEFORE` and :data:`AFTER` shares of their
-    neighbours', lifted by their conversation's summary among ``episodes``; the other hits
-    follow in their own order (strength None). Best first; ties keep the hits' order.
+    Each line is ranked by its strength plus :data:`BEFORE` and :data:`AFTER` shares of its
+    neighbours', lifted by its conversation's summary among ``episodes``. Best first; ties
+    keep the hits' order. The hits left out (read for ranking by date, past those read with
+    their neighbours) would rank below every line here, where a prompt's memory budget is
+    spent long before: a long history's prompt handled ~80 of them for nothing.
     """
     own = {hit.id: strength(place) for place, hit in enumerate(hits)}
     before: dict[str, str] = {}
@@ -219,10 +146,7 @@ def ranked_in_context(
         return value * lift.get(line.session_id or "", 1.0)
 
     scored = sorted(((in_context(line), n, line) for n, line in enumerate(known)), key=_best)
-    ranked: list[tuple[Recalled, float | None]] = [(line, value) for value, _, line in scored]
-    placed = {line.id for line in known}
-    ranked += [(hit, None) for hit in hits if hit.id not in placed]
-    return ranked
+    return [(line, value) for value, _, line in scored]
 
 
 def _best(scored: tuple[float, int, Recalled]) -> tuple[float, int]:

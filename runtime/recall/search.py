@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,7 @@ __all__ = [
     "RecallKind",
     "RecallSet",
     "Recalled",
+    "window_for",
 ]
 
 RecallKind = Literal["turn", "episode", "fact", "earlier fact", "memory"]
@@ -80,7 +82,22 @@ _KIND_OF: dict[Source, VectorKind] = {  # a source's vectors (storage.vectors)
 # ...when fused with meaning (dev split, MiniLM, weight 0.5: strict 0.771 / 0.774 / 0.774 at
 # 40 / 60 / 80; by the words alone 60 lowered evidence-session recall 0.963 -> 0.959)
 WINDOW_HITS_BY_MEANING = 60
+WINDOW_BUDGET = 1500  # the memory budget (recall_budget's default) the windows were chosen for
 MEANING_SAMPLE = 1000  # the person's newest lines a query's common words are counted in
+
+
+def window_for(memory_budget: int, *, by_meaning: bool) -> int:
+    """How many of the best transcript hits a prompt of ``memory_budget`` tokens reads with
+    their neighbours (``gather``'s ``window``): the window chosen for :data:`WINDOW_BUDGET`
+    tokens, wider in proportion for a larger budget.
+
+    Only those hits and the lines next to them are candidates for the prompt, so a larger
+    budget needs a wider window. LoCoMo dev at 2,500 tokens (bench/recall.py, x1): a window
+    of 40 gave evidence-session recall 0.964 and strict 0.764; of 67, 0.984 / 0.760, as
+    when every hit read was a candidate (0.980 / 0.761).
+    """
+    chosen = WINDOW_HITS_BY_MEANING if by_meaning else WINDOW_HITS
+    return max(chosen, math.ceil(chosen * memory_budget / WINDOW_BUDGET))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +116,7 @@ class Recalled:
     role: str | None = None  # turns: "user" or "bot"
     key: str | None = None  # facts
     seq: int = 0  # turns: order within the turn's rows
+    line: int | None = None  # turns: place in its session (None: not numbered, before 0011)
     said_at: datetime | None = None  # turns: the moment it was said (``at`` is its session's)
     similarity: float | None = None  # semantic recall: cosine to the query; None: not near
     hit: int | None = None  # ranked in context: its place among the hits; None: no word matched
@@ -113,8 +131,8 @@ class Recalled:
         """
         return Recalled(
             self.kind, self.id, self.text, _fused(rank), rank, self.at, self.bot, self.channel,
-            self.session_id, self.role, self.key, self.seq, self.said_at, self.similarity,
-            hit, strength, self.recency,
+            self.session_id, self.role, self.key, self.seq, self.line, self.said_at,
+            self.similarity, hit, strength, self.recency,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -150,6 +168,7 @@ class RecallSet:
     memories: list[Recalled] = field(default_factory=list)  # free-text memories
     limits: dict[str, int] = field(default_factory=dict)  # source -> rows read at most
     by_meaning: bool = False  # ranked by meaning too (a query vector was fused in)
+    past_window: int = 0  # transcript hits read but not ranked in context (gather's window)
 
     def merged(self) -> list[Recalled]:
         """Every source in one list, by reciprocal rank (ties: the newest first)."""
@@ -224,20 +243,22 @@ class Recall:
         """Every source searched for ``query`` (blocking: run it with ``Database.run``).
 
         ``turns``: transcript lines to read (:data:`TURNS_READ`, or
-        :data:`TURNS_READ_BY_MEANING` with ``query_vector``). With ``window``, the best
-        ``window`` transcript hits are read with the lines said right
-        before and after them, in the same snapshot, and ranked with them and their
-        conversation's summary (:mod:`recall.around`): ``turns`` then holds those lines too,
-        in that order. With ``query_vector`` (from :meth:`query_vector`) every source is
-        ranked by meaning too, and fused (:mod:`recall.fusion`): turns, episodes, facts,
-        earlier fact values and free-text memories, each against its own kind of vector,
-        so each result still says where it came from.
+        :data:`TURNS_READ_BY_MEANING` with ``query_vector``; at least ``window``). With
+        ``window`` (:func:`window_for`), the best ``window`` transcript hits are read with the
+        lines said right before and after them, in the same snapshot, and ranked with them
+        and their conversation's summary (:mod:`recall.around`): ``turns`` then holds those
+        lines alone, in that order, and ``past_window`` counts the other hits (read to be
+        ranked by date, :mod:`recall.recency`). With ``query_vector`` (from
+        :meth:`query_vector`) every source is ranked by meaning too, and fused
+        (:mod:`recall.fusion`): turns, episodes, facts, earlier fact values and free-text
+        memories, each against its own kind of vector, so each result still says where it
+        came from.
         """
         terms = search_terms(query)
         model = self.embedder.model if self.embedder is not None else None
         near = None if model is None or query_vector is None else (model, query_vector)
         if turns is None:
-            turns = TURNS_READ if near is None else TURNS_READ_BY_MEANING
+            turns = max(TURNS_READ if near is None else TURNS_READ_BY_MEANING, window)
         found = RecallSet(terms, limits={"turns": turns, "episodes": episodes, "facts": facts})
         found.by_meaning = near is not None
         if not terms and near is None:
@@ -308,11 +329,13 @@ class Recall:
     def _in_context(
         self, conn: Connection, user_id: str, found: RecallSet, window: int
     ) -> list[Recalled]:
-        """``found.turns`` and the lines around the best ``window`` of them, ranked together."""
+        """The best ``window`` of ``found.turns`` and the lines around them, ranked together;
+        the other hits are counted in ``found.past_window``."""
         places, rows = neighbours(conn, user_id, found.turns[:window])
         by_id = {hit.id: hit for hit in found.turns}
         lines = [by_id.get(row["id"]) or _line_next_to(row, by_id[row["next_to"]]) for row in rows]
         ranked = ranked_in_context(found.turns, places, lines, found.episodes)
+        found.past_window = len(found.turns) - sum(line.id in by_id for line, _ in ranked)
         return [
             line.placed(rank, hit=line.rank if line.id in by_id else None, strength=strength)
             for rank, (line, strength) in enumerate(ranked)
@@ -389,6 +412,7 @@ def _turn(row: dict[str, Any], rank: int) -> Recalled:
         session_id=row["session_id"],
         role=row["role"],
         seq=row["seq"],
+        line=row["line"],
         said_at=row["created_at"],
         similarity=row.get("similarity"),
         recency=row.get("recency"),
@@ -470,5 +494,6 @@ def _line_next_to(row: dict[str, Any], hit: Recalled) -> Recalled:
         session_id=row["session_id"],
         role=row["role"],
         seq=row["seq"],
+        line=row["line"],
         said_at=row["created_at"],
     )

@@ -12,16 +12,18 @@ Every query is filtered by ``user_id`` inside the statement: a search never cros
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, TextualSelect, bindparam, select, text
+from sqlalchemy import Connection, TextualSelect, and_, bindparam, func, select, text, tuple_
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
+from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
     EPISODES,
     SESSIONS,
@@ -30,7 +32,15 @@ from mnemobot.runtime.storage.tables import (
     USER_MEMORY,
 )
 
-__all__ = ["SOURCES", "FullText", "SearchTerm", "Source", "Weights", "outside_the_models"]
+__all__ = [
+    "SOURCES",
+    "FullText",
+    "SearchTerm",
+    "Source",
+    "Weights",
+    "lines_at",
+    "outside_the_models",
+]
 
 Source = Literal["turns", "episodes", "user_memory", "fact_history", "user_memories"]
 SOURCES: tuple[Source, ...] = (
@@ -82,7 +92,8 @@ def _gated_fts5_query(terms: Sequence[SearchTerm], gate: Sequence[SearchTerm]) -
 # person's), then reads those rows whole.
 _SELECT = {
     "turns": (
-        "t.id, t.session_id, t.bot, t.role, t.text, t.seq, t.created_at, s.channel, s.started_at",
+        "t.id, t.session_id, t.bot, t.role, t.text, t.seq, t.line, t.created_at, s.channel, "
+        "s.started_at",
         "JOIN sessions s ON s.id = t.session_id",
     ),
     "episodes": (
@@ -193,7 +204,13 @@ def _postgresql_statement(source: Source, terms: int) -> TextualSelect:
 
 
 def _idf(lines: int, holding: int) -> float:
-    """A term's weight as FTS5's bm25 gives it (never below a millionth)."""
+    """A term's weight as FTS5's bm25 gives it (never below a millionth).
+
+    ``lines`` may be PostgreSQL's estimate from the last ANALYZE (or CREATE INDEX), and
+    ``holding`` an exact count made since: a word in every line written after it can be in
+    more lines than the estimate has.
+    """
+    lines = max(lines, holding)
     return max(math.log((lines - holding + 0.5) / (holding + 0.5)), 1e-6)
 
 
@@ -519,3 +536,53 @@ def purge_deleted_in(conn: Connection) -> None:
         return
     for source in SOURCES:
         conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('optimize')"))
+
+
+# A person's transcript lines by their place in their session (``turns.line``, 0011): the
+# lines around recall's best hits (recall.around). On SQLite the places come as one JSON
+# array, so the statement is compiled once (an expanding list of row values was compiled each
+# time, and SQLite did not seek the (session_id, line) index for it), and the lines are checked
+# to be the person's with "user_id || ''": SQLite would otherwise walk every line of the person
+# in the user_id index. PostgreSQL seeks the index for a list of row values.
+_AT_COLUMNS = (
+    TURNS.c.id,
+    TURNS.c.session_id,
+    TURNS.c.role,
+    TURNS.c.text,
+    TURNS.c.seq,
+    TURNS.c.line,
+    TURNS.c.created_at,
+    TURNS.c.bot,
+)
+_WANTED = func.json_each(bindparam("wanted")).table_valued("value", name="wanted")
+_AT_SQLITE = Prepared(
+    select(*_AT_COLUMNS)
+    .select_from(_WANTED)
+    .join(
+        TURNS,
+        and_(
+            TURNS.c.session_id == func.json_extract(_WANTED.c.value, "$[0]"),
+            TURNS.c.line == func.json_extract(_WANTED.c.value, "$[1]"),
+        ),
+    )
+    .where(TURNS.c.user_id.concat("") == bindparam("user_id"))
+)
+_AT = select(*_AT_COLUMNS).where(
+    TURNS.c.user_id == bindparam("user_id"),
+    tuple_(TURNS.c.session_id, TURNS.c.line).in_(bindparam("wanted", expanding=True)),
+)
+
+
+def lines_at(
+    conn: Connection, user_id: str, wanted: Sequence[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """``user_id``'s transcript lines at ``wanted`` places (session id, line), in no order;
+    a place that holds no line of theirs gives nothing."""
+    if not wanted:
+        return []
+    if dialect_of(conn) == "sqlite":
+        params = {"user_id": user_id, "wanted": json.dumps(list(wanted))}
+        names = [column.name for column in _AT_COLUMNS]
+        return [dict(zip(names, row, strict=True)) for row in _AT_SQLITE.all(conn, params)]
+    rows = conn.execute(_AT, {"user_id": user_id, "wanted": list(wanted)}).mappings().all()
+    return [dict(row) for row in rows]

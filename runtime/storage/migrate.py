@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0010"  # PostgreSQL's recall indexes without a pending list
+HEAD = "0011"  # a transcript line's place in its session (turns.line)
 # pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
 MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 

@@ -202,6 +202,7 @@ class Turn(SQLModel, table=True):
     __table_args__ = (
         Index("ix_turns_session", "session_id", "created_at"),
         Index("ix_turns_created_at", "created_at"),  # the janitor's age limit (0007)
+        Index("ix_turns_session_line", "session_id", "line"),  # a line's neighbours (0011)
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     session_id: str = Field(foreign_key="sessions.id", max_length=36)
@@ -212,6 +213,9 @@ class Turn(SQLModel, table=True):
     text: str
     event_id: str | None = Field(default=None, max_length=255)
     created_at: datetime
+    # its place in its session, from 0 in the order said (None: written before 0011 numbered
+    # lines, by an older worker); recall reads a hit's neighbours by it (recall.around)
+    line: int | None = None
 
 
 class Episode(SQLModel, table=True):

@@ -213,6 +213,15 @@ def test_the_trace_says_how_a_line_was_found_and_what_its_date_lifted() -> None:
     ]
 
 
+def test_hits_past_the_window_are_counted_as_never_considered() -> None:
+    found = RecallSet([SearchTerm("parc")], turns=[said(0, "the parcel")], past_window=80)
+
+    built = assembler(memory_budget=500).build(persona="P.", question="q", recalled=found)
+
+    assert built.not_considered == {"recalled": 80}
+    assert "  - 80 more not considered (lower ranked)" in built.report()
+
+
 def test_a_sessions_further_lines_count_less_and_less_so_when_found_by_meaning() -> None:
     """The second line of a session scores 1/61 / (1 + diversity): below a line of another
     session at place 8 (1/68) at 0.15 (1/70.2), above it by meaning's 0.1 (1/67.1)."""

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.errors import StorageError, UnknownBot
 from mnemobot.runtime.messages import InboundMessage
 from mnemobot.runtime.pipeline.runtime import APOLOGY, MEMORY_FULL_APOLOGY
+from mnemobot.runtime.storage.tables import TURNS
 from tests.support import Chat, write_bot
 
 COUNTER_BOT = """
@@ -28,6 +30,17 @@ FAILING_BOT = """
         if ctx.text == "boom":
             raise RuntimeError("the bot's own bug")
         await ctx.say("fine")
+"""
+
+
+TWO_REPLIES_BOT = """
+    async def on_message(ctx):
+        if ctx.text == "boom":
+            raise RuntimeError("the bot's own bug")
+        await ctx.say(f"1: {ctx.text}")
+        await ctx.say(f"2: {ctx.text}")
+        if ctx.text == "bye":
+            ctx.end_session()
 """
 
 
@@ -124,6 +137,39 @@ async def test_memory_full_at_commit_writes_nothing_and_says_so(make_runtime, tm
     # The third turn's writes rolled back; its increment was committed when made (a gap).
     assert runtime.memory.read_value(bot_memory, "attempts") == 3
     assert count(runtime, BOT_MEMORY) == 1
+
+
+async def test_a_sessions_lines_are_numbered_in_the_order_they_were_said(
+    make_runtime, tmp_path: Path, clock: ManualClock
+):
+    """Recall reads a line's neighbours by these numbers (recall.around)."""
+    write_bot(tmp_path / "bots", "two", bot_py=TWO_REPLIES_BOT)
+    runtime = await make_runtime(bots_dir=tmp_path / "bots")
+    chat = Chat(runtime, bot="two", user="ana")
+    for text in ("hi", "boom", "bye", "again"):
+        await chat.say(text)
+        clock.advance(seconds=1)
+
+    with runtime.db.read() as conn:
+        rows = conn.execute(
+            select(TURNS.c.session_id, TURNS.c.line, TURNS.c.text).order_by(
+                TURNS.c.created_at, TURNS.c.seq
+            )
+        ).all()
+    first, second = dict.fromkeys(row.session_id for row in rows)
+    assert [(row.session_id, row.line, row.text) for row in rows] == [
+        (first, 0, "hi"),
+        (first, 1, "1: hi"),
+        (first, 2, "2: hi"),
+        (first, 3, "boom"),
+        (first, 4, APOLOGY),  # a failed turn's lines are numbered as any
+        (first, 5, "bye"),
+        (first, 6, "1: bye"),
+        (first, 7, "2: bye"),
+        (second, 0, "again"),  # a new session starts again
+        (second, 1, "1: again"),
+        (second, 2, "2: again"),
+    ]
 
 
 async def test_an_unknown_bot_is_a_clear_error(make_runtime):

@@ -18,7 +18,7 @@ from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.around import EPISODE_LIFT, Around, ranked_in_context, strength
-from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled
+from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled, window_for
 from tests.support import Chat, write_bot
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,7 +28,7 @@ def line(name: str, session: str = "s1", kind: str = "turn") -> Recalled:
     return Recalled(kind, name, f"text of {name}", 0.0, 0, T0, session_id=session)  # type: ignore[arg-type]
 
 
-def order(ranked: list[tuple[Recalled, float | None]]) -> list[str]:
+def order(ranked: list[tuple[Recalled, float]]) -> list[str]:
     return [found.id for found, _ in ranked]
 
 
@@ -71,13 +71,31 @@ def test_a_conversation_whose_summary_matched_lifts_its_lines() -> None:
     assert lifted[0][1] == pytest.approx(strength(1) * (1 + EPISODE_LIFT * strength(0)))
 
 
-def test_hits_beyond_the_window_keep_their_order_after_the_ranked_ones() -> None:
+def test_hits_beyond_the_window_are_left_out() -> None:
     hits = [line(f"hit{place}") for place in range(4)]
     places = {"hit0": Around(None, None), "hit1": Around(None, None)}
 
     ranked = ranked_in_context(hits, places, [])
 
-    assert ranked == [(hits[0], 1.0), (hits[1], strength(1)), (hits[2], None), (hits[3], None)]
+    assert ranked == [(hits[0], 1.0), (hits[1], strength(1))]
+
+
+def test_a_hit_beyond_the_window_next_to_one_in_it_is_ranked_as_its_neighbour() -> None:
+    hits = [line(f"hit{place}") for place in range(3)]
+    places = {"hit0": Around(None, "hit2")}
+
+    ranked = ranked_in_context(hits, places, [hits[2]])
+
+    assert order(ranked) == ["hit2", "hit0"]  # the line after the best hit: lent 0.7 of it
+    assert ranked[0][1] == pytest.approx(strength(2) + 0.7 * strength(0))
+
+
+@pytest.mark.parametrize(("budget", "window"), [(500, 40), (1500, 40), (2500, 67), (3000, 80)])
+def test_a_larger_memory_budget_reads_more_hits_with_their_neighbours(
+    budget: int, window: int
+) -> None:
+    assert window_for(budget, by_meaning=False) == window
+    assert window_for(budget, by_meaning=True) == max(60, -(-60 * budget // 1500))
 
 
 # -- the whole path, on both databases --------------------------------------------------------

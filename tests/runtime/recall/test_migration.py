@@ -1,17 +1,18 @@
-"""Migrations 0005 and 0009 on a database that already holds data, on SQLite and PostgreSQL:
-0005 indexes it for the words, 0009 keeps the vectors of facts and memories with their rows."""
+"""Migrations on a database that already holds data, on SQLite and PostgreSQL: 0005 indexes
+it for the words, 0009 keeps the vectors of facts and memories with their rows, 0010 writes
+PostgreSQL's indexes through, 0011 numbers each session's lines."""
 
 from __future__ import annotations
 
 import secrets
 from array import array
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, delete, insert, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from mnemobot.runtime.clock import ManualClock
@@ -221,6 +222,46 @@ def test_0010_writes_postgresqls_recall_indexes_through_and_merges_what_was_pend
         conn.execute(insert(TURNS).values(**_turn("t-new", "an okapi at last")))
     assert pending_and_options()["ix_turns_search"][0] == 0
     assert len(Recall(db, ManualClock(T0)).search("u1", "okapi", limit=300)) == 201
+
+
+def test_0011_numbers_each_sessions_lines_in_the_order_they_were_said(
+    empty_database: Database,
+) -> None:
+    db = empty_database
+    upgrade(db, "0010")
+    said = [  # (id, session, seconds after T0, seq): written out of order
+        ("c", "s1", 1, 0),
+        ("y", "s2", 5, 0),
+        ("b", "s1", 0, 1),
+        ("a", "s1", 0, 0),
+    ]
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
+        conn.execute(insert(SESSIONS), [_session("s1"), _session("s2")])
+        conn.execute(
+            insert(TURNS),
+            [
+                {
+                    **_turn(f"t-{name}", f"line {name} about okapis"),
+                    "session_id": session,
+                    "created_at": T0 + timedelta(seconds=seconds),
+                    "seq": seq,
+                }
+                for name, session, seconds, seq in said
+            ],
+        )
+
+    upgrade(db)
+
+    with db.read() as conn:
+        lines = {row.id: row.line for row in conn.execute(select(TURNS.c.id, TURNS.c.line))}
+    assert lines == {"t-a": 0, "t-b": 1, "t-c": 2, "t-y": 0}
+    recall = Recall(db, ManualClock(T0))
+    assert len(recall.search("u1", "okapis")) == 4  # the full-text index is whole
+    with db.write() as conn:  # and still follows a line's text
+        conn.execute(update(TURNS).where(TURNS.c.id == "t-a").values(text="a tapir now"))
+    assert [f.id for f in recall.search("u1", "tapir")] == ["t-a"]
+    assert len(recall.search("u1", "okapis")) == 3
 
 
 def _session(session_id: str) -> dict[str, object]:

@@ -1,9 +1,9 @@
 """recall.around.neighbours against the database: the lines said right before and after each
-hit in its session, found by index seeks. On SQLite and PostgreSQL."""
+hit in its session, found by their places (``turns.line``). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mnemobot.runtime.recall.around import Around, neighbours
 from mnemobot.runtime.recall.search import Recalled
@@ -12,13 +12,13 @@ from mnemobot.runtime.storage.tables import TURNS
 from tests.runtime.storage.test_fulltext import T0, write_lines
 
 
-def hit(line_id: str, session_id: str) -> Recalled:
-    return Recalled("turn", line_id, "", 1.0, 0, T0, session_id=session_id)
-
-
-def session_of(database: Database, line_id: str) -> str:
+def hit(database: Database, line_id: str) -> Recalled:
+    """The line ``line_id`` as a search finds it: with its session and its place there."""
     with database.read() as conn:
-        return str(conn.execute(select(TURNS.c.session_id).where(TURNS.c.id == line_id)).scalar())
+        session_id, line = conn.execute(
+            select(TURNS.c.session_id, TURNS.c.line).where(TURNS.c.id == line_id)
+        ).one()
+    return Recalled("turn", line_id, "", 1.0, 0, T0, session_id=session_id, line=line)
 
 
 def test_each_hit_gets_the_lines_right_before_and_after_it_in_its_session(
@@ -28,8 +28,7 @@ def test_each_hit_gets_the_lines_right_before_and_after_it_in_its_session(
     a, b, c, d, e, f = write_lines(database, "ana", list("abcdef"), per_moment=2)
     (other,) = write_lines(database, "ana", ["another session"])
     write_lines(database, "bea", ["someone else"] * 3)
-    session = session_of(database, a)
-    hits = [hit(b, session), hit(d, session), hit(other, session_of(database, other))]
+    hits = [hit(database, b), hit(database, d), hit(database, other)]
 
     with database.read() as conn:
         places, lines = neighbours(conn, "ana", hits)
@@ -43,9 +42,17 @@ def test_each_hit_gets_the_lines_right_before_and_after_it_in_its_session(
 def test_another_persons_lines_are_never_neighbours(database: Database) -> None:
     (mine,) = write_lines(database, "ana", ["mine"])
     theirs = write_lines(database, "bea", ["before", "theirs", "after"])
+    with database.read() as conn:  # bea's line handed in as a hit of ana's: no line around it
+        places, lines = neighbours(conn, "ana", [hit(database, theirs[1]), hit(database, mine)])
+    assert places == {theirs[1]: Around(None, None), mine: Around(None, None)}
+    assert lines == []
+
+
+def test_a_line_written_before_lines_were_numbered_has_no_place(database: Database) -> None:
+    _, unnumbered, after = write_lines(database, "ana", ["before", "unnumbered", "after"])
+    with database.write() as conn:
+        conn.execute(update(TURNS).where(TURNS.c.id == unnumbered).values(line=None))
     with database.read() as conn:
-        places, lines = neighbours(
-            conn, "ana", [hit(theirs[1], session_of(database, theirs[1])), hit(mine, "x")]
-        )
-    assert places == {mine: Around(None, None)}
+        places, lines = neighbours(conn, "ana", [hit(database, unnumbered), hit(database, after)])
+    assert places == {after: Around(None, None)}  # its line before has no number to find
     assert lines == []

@@ -47,6 +47,7 @@ def write_lines(db: Database, user_id: str, lines: list[str], per_moment: int = 
                     "bot": "b",
                     "role": "user",
                     "seq": i % per_moment,
+                    "line": i,
                     "text": line,
                     "created_at": T0 + timedelta(seconds=i // per_moment),
                 }
