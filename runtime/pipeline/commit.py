@@ -33,13 +33,22 @@ from mnemobot.runtime.storage.tables import TURNS, new_id
 
 __all__ = ["TurnCommitter"]
 
-_INSERT_TURN = Prepared(
-    insert(TURNS).values({c.name: bindparam(c.name, type_=c.type) for c in TURNS.c})
+# A line's place in its session (recall reads a hit's neighbours by it): one past the
+# session's last line, found as the row is written, so a turn's rows, written one after the
+# other, number on from each other. A conversation's turns commit one at a time (its lock).
+_SESSION = bindparam("session_id", type_=TURNS.c.session_id.type)
+_NEXT_LINE = (
+    select(func.coalesce(func.max(TURNS.c.line) + 1, 0))
+    .where(TURNS.c.session_id == _SESSION)
+    .scalar_subquery()
 )
-# The session's last line so far: a turn's lines are numbered on from it. A conversation's
-# turns commit one at a time (its lock), so no two numbers the same line.
-_LAST_LINE = Prepared(
-    select(func.max(TURNS.c.line)).where(TURNS.c.session_id == bindparam("session_id"))
+_INSERT_TURN = Prepared(
+    insert(TURNS).values(
+        {
+            c.name: _NEXT_LINE if c is TURNS.c.line else bindparam(c.name, type_=c.type)
+            for c in TURNS.c
+        }
+    )
 )
 
 
@@ -124,10 +133,6 @@ class TurnCommitter:
         with self.db.write() as conn:
             if error is None:
                 self.memory.apply(conn, turn.writes, now)
-            last = _LAST_LINE.first(conn, {"session_id": session.id})
-            first = 0 if last is None or last[0] is None else last[0] + 1
-            for line, row in enumerate(rows, start=first):
-                row["line"] = line
             _INSERT_TURN.execute_many(conn, rows)
             self.outbox.add_in(conn, replies, inbox_id=turn.inbox.id, user_id=user_id)
             self.sessions.touch(
