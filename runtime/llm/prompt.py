@@ -117,7 +117,17 @@ class PromptItem:
     tokens: int = 0
     included: bool = False
     reason: str = ""
-    detail: str = ""  # where it came from and its scores, for the trace
+    found_as: str = ""  # where it came from, for the trace (recalled items: see detail)
+    score: float = 0.0  # recalled items: the score they were ranked by
+
+    @property
+    def detail(self) -> str:
+        """Where the item came from and its scores, for the trace. A recalled item's is
+        worded only when asked: a long history's prompt weighs ~120 recalled candidates, and
+        wording each one's was a tenth of filling the memory budget."""
+        if self.section == "recalled" and isinstance(self.content, Recalled):
+            return f"{_found_as(self.content)}, fused score {self.score:.4f}"
+        return self.found_as
 
     def rendered(self) -> str:
         if self.section == "memories":
@@ -274,7 +284,7 @@ class PromptAssembler:
                 fact.key,
                 fact.value,
                 rank=FACTS_RANK - position * FACT_STEP,
-                detail="matched the message" if fact.key in matched else "newest",
+                found_as="matched the message" if fact.key in matched else "newest",
             )
             for position, fact in enumerate(chosen)
         ]
@@ -305,7 +315,7 @@ class PromptAssembler:
                 note.id,
                 note.text,
                 rank=MEMORIES_RANK - position * MEMORY_STEP,
-                detail="all memories"
+                found_as="all memories"
                 if few
                 else ("matched the message" if note.id in matched else "newest"),
             )
@@ -320,19 +330,14 @@ class PromptAssembler:
         skipped: dict[str, int],
     ) -> list[PromptItem]:
         """Recalled candidates, best first, filling ``memory_budget`` whole item by item."""
-        candidates: list[tuple[float, Recalled, str]] = []
-        for turn in found.turns:
-            candidates.append((turn.score, turn, _found_as(turn)))
+        candidates: list[tuple[float, Recalled]] = [(turn.score, turn) for turn in found.turns]
         for index, episode in enumerate(found.episodes[:max_episodes]):
             place = EPISODE_OFFSET + EPISODE_SPACING * index
-            candidates.append((1.0 / (FUSION_CONSTANT + place), episode, f"episode #{index + 1}"))
+            candidates.append((1.0 / (FUSION_CONSTANT + place), episode))
         skipped["recalled"] = max(0, len(found.episodes) - max_episodes) + found.past_window
         for earlier in found.earlier_facts[:EARLIER_FACTS]:
-            weighted = earlier.score * EARLIER_FACT_WEIGHT
-            candidates.append((weighted, earlier, f"earlier fact #{earlier.rank + 1}"))
-        queue = [
-            (-score, order, score, hit, why) for order, (score, hit, why) in enumerate(candidates)
-        ]
+            candidates.append((earlier.score * EARLIER_FACT_WEIGHT, earlier))
+        queue = [(-score, order, score, hit) for order, (score, hit) in enumerate(candidates)]
         heapq.heapify(queue)
 
         items: list[PromptItem] = []
@@ -343,17 +348,13 @@ class PromptAssembler:
         per_session: Counter[str | None] = Counter()
         diversity = SESSION_DIVERSITY_BY_MEANING if found.by_meaning else SESSION_DIVERSITY
         while queue:
-            _, order, score, hit, why = heapq.heappop(queue)
+            _, order, score, hit = heapq.heappop(queue)
             adjusted = score / (1 + diversity * per_session[hit.session_id])
             if queue and -adjusted > queue[0][0]:
-                heapq.heappush(queue, (-adjusted, order, score, hit, why))  # others go first
+                heapq.heappush(queue, (-adjusted, order, score, hit))  # others go first
                 continue
             item = PromptItem(
-                "recalled",
-                hit.at.date().isoformat(),
-                hit,
-                rank=RECALLED_RANK + score,
-                detail=f"{why}, fused score {score:.4f}",
+                "recalled", hit.at.date().isoformat(), hit, RECALLED_RANK + score, score=score
             )
             items.append(item)
             line = (hit.role, hit.text)
@@ -456,7 +457,9 @@ def _quoted(text: str) -> str:
 
 
 def _found_as(line: Recalled) -> str:
-    """How a transcript line was found, for the trace."""
+    """How a recalled candidate was found, for the trace."""
+    if line.kind != "turn":  # an episode's or an earlier fact value's place in its own list
+        return f"{line.kind} #{line.rank + 1}"
     dated = "" if line.recency is None else f" with recency x{line.recency:.2f}"
     if line.strength is None:
         return f"transcript hit #{line.rank + 1}{dated}"
