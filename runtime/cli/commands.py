@@ -422,7 +422,7 @@ def new_bot(
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply every pending schema migration."""
     from mnemobot.runtime.storage.database import Database
-    from mnemobot.runtime.storage.migrate import upgrade
+    from mnemobot.runtime.storage.migrate import current_revision, upgrade
     from mnemobot.runtime.storage.sqlite_vec import sqlite_driver
 
     settings = settings_for(config)
@@ -430,10 +430,17 @@ def db_upgrade(config: ConfigOption = None) -> None:
     db = Database(settings.database.url, sqlite_driver=driver)
     db.start()
     try:
+        before = current_revision(db)
         upgrade(db)
+        after = current_revision(db)
     finally:
         db.stop()
-    typer.echo(f"database schema is up to date ({db.describe()})")
+    if before == after:
+        typer.echo(f"database schema is up to date at revision {after} ({db.describe()})")
+    elif before is None:
+        typer.echo(f"database schema created at revision {after} ({db.describe()})")
+    else:
+        typer.echo(f"database schema upgraded from revision {before} to {after} ({db.describe()})")
 
 
 @db_app.command("reindex")

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.migrate import HEAD, upgrade
 from tests.support import Chat
 
 REPO = Path(__file__).resolve().parents[3]
@@ -393,16 +395,29 @@ def test_a_database_that_is_down_is_one_clear_line(sqlite_cli):
 
 
 def test_db_upgrade_can_run_twice(cli):
-    expected = f"database schema is up to date ({cli.backend})\n"
+    expected = f"database schema is up to date at revision {HEAD} ({cli.backend})\n"
 
     assert ok(cli("db", "upgrade")) == expected
     assert ok(cli("db", "upgrade")) == expected
+
+
+def test_db_upgrade_names_the_revisions_it_moved_between(sqlite_cli, tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'own.db'}")  # sqlite_cli's database, still empty
+    db.start()
+    upgrade(db, "0010")
+    db.stop()
+
+    said = ok(sqlite_cli("db", "upgrade"))
+
+    assert said == f"database schema upgraded from revision 0010 to {HEAD} (sqlite)\n"
 
 
 def test_without_configuration_the_database_is_data_mnemobot_db(tmp_path, example_bots):
     bare = _cli(tmp_path, None, example_bots)
 
-    assert ok(bare("db", "upgrade")) == "database schema is up to date (sqlite)\n"
+    said = ok(bare("db", "upgrade"))
+
+    assert said == f"database schema created at revision {HEAD} (sqlite)\n"
     assert (bare.cwd / "data" / "mnemobot.db").is_file()
 
 
