@@ -74,19 +74,20 @@ def neighbours(
 ) -> tuple[dict[str, Around], list[dict[str, Any]]]:
     """Where each of ``hits`` sits in its session, and the lines right before and after them.
 
-    One statement for all of them. Each hit with a place (``line``) gets an :class:`Around`
-    (a hit written before lines were numbered has none); the lines returned are those next
-    to a hit that are not hits themselves, each with ``next_to``, the id of the hit it is
-    next to (the one it follows, when it sits between two). Both in session order. Only
-    ``user_id``'s lines.
+    One statement for all of them. Each hit gets an :class:`Around`, in session order; the
+    lines returned are those next to a hit that are not hits themselves, each with
+    ``next_to``, the id of the hit it is next to (the one it follows, when it sits between
+    two), in session order too. Only ``user_id``'s lines.
+
+    A hit without a place has no lines around it to read: one written by a worker older than
+    migration 0011 while a newer one already searched (a rolling upgrade). It is still a hit,
+    ranked alone, after the placed ones when they tie.
     """
     placed = sorted(
         (hit.session_id, hit.line, hit.id)
         for hit in hits
         if hit.session_id is not None and hit.line is not None
     )
-    if not placed:
-        return {}, []
     wanted = sorted({(session, line + step) for session, line, _ in placed for step in (-1, 1)})
     rows = lines_at(conn, user_id, wanted)
     at = {(row["session_id"], row["line"]): row["id"] for row in rows}
@@ -94,6 +95,8 @@ def neighbours(
         hit: Around(at.get((session, line - 1)), at.get((session, line + 1)))
         for session, line, hit in placed
     }
+    for hit in hits:
+        places.setdefault(hit.id, Around(None, None))
     hit_ids = {hit.id for hit in hits}
     next_to: dict[str, str] = {}
     for hit_id, around in places.items():  # the hit a line follows wins over the one it precedes

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.around import EPISODE_LIFT, Around, ranked_in_context, strength
 from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled, window_for
+from mnemobot.runtime.storage.tables import TURNS
 from tests.support import Chat, write_bot
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -156,6 +158,28 @@ async def test_the_answer_after_a_matched_question_is_found_and_goes_in_the_prom
     [item] = [i for i in built.items if i.rendered() == "bot: Three years now, since the spring."]
     assert item.included and "(no word matched" in item.detail
     assert f"[{first_day.isoformat()}]\n" in system and "· pets" not in system  # own bot
+
+
+async def test_a_line_written_without_a_place_still_goes_in_the_prompt(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana_chat = Chat(runtime, bot="pets", user="ana")
+    await ana_chat.say("how long have you had your tortoises?")
+    clock.advance(days=3)
+    await ana_chat.say("hello again")  # a new session: the prompt's turns are this one's
+    ana = await ana_chat.user_id()
+    with runtime.db.write() as conn:  # as a worker older than migration 0011 wrote it
+        conn.execute(update(TURNS).where(TURNS.c.user_id == ana).values(line=None))
+
+    found = await runtime.db.run(
+        Recall(runtime.db, clock).gather, ana, "tortoises", window=WINDOW_HITS
+    )
+
+    assert [f.text for f in found.turns] == ["how long have you had your tortoises?"]
+    built, _ = await preview_prompt(
+        runtime.bot_services, runtime.bots.get("pets"), ana, "tortoises"
+    )
+    assert "user: how long have you had your tortoises?" in built.messages[0]["content"]
 
 
 async def test_without_a_window_the_search_gives_hits_only(

@@ -48,11 +48,16 @@ def test_another_persons_lines_are_never_neighbours(database: Database) -> None:
     assert lines == []
 
 
-def test_a_line_written_before_lines_were_numbered_has_no_place(database: Database) -> None:
+def test_a_line_written_without_a_place_is_a_hit_with_no_lines_around_it(
+    database: Database,
+) -> None:
+    # a worker older than migration 0011 wrote it while a newer one searched (rolling upgrade)
     _, unnumbered, after = write_lines(database, "ana", ["before", "unnumbered", "after"])
     with database.write() as conn:
         conn.execute(update(TURNS).where(TURNS.c.id == unnumbered).values(line=None))
     with database.read() as conn:
         places, lines = neighbours(conn, "ana", [hit(database, unnumbered), hit(database, after)])
-    assert places == {after: Around(None, None)}  # its line before has no number to find
+    # ranked alone; and the line after it finds no number before its own to read
+    assert places == {after: Around(None, None), unnumbered: Around(None, None)}
+    assert list(places) == [after, unnumbered]  # placed hits first
     assert lines == []
