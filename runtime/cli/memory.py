@@ -23,6 +23,8 @@ from mnemobot.runtime.cli.common import (
 
 __all__ = ["memory_app"]
 
+QUERY_SHOWN = 80  # characters of a query a "nothing found" line repeats (a pasted page is long)
+
 memory_app = typer.Typer(
     help="Read and change what the bots remember.",
     no_args_is_help=True,
@@ -221,7 +223,8 @@ def memory_search(
         vector = asyncio.run(recall.query_vector(query, user_id))  # semantic recall, when on
         found = recall.search(user_id, query, limit=limit, query_vector=vector)
     if not found:
-        typer.echo(f"nothing remembered about {user} matches {query!r}", err=True)
+        asked = query if len(query) <= QUERY_SHOWN else query[: QUERY_SHOWN - 1] + "…"
+        typer.echo(f"nothing remembered about {user} matches {asked!r}", err=True)
         raise typer.Exit(1)
     for hit in found:
         if as_json:

@@ -594,6 +594,9 @@ def test_memory_search_finds_what_a_person_said_to_any_bot_with_where(cli, make_
     assert fails(cli("memory", "search", "--user", "ana", "zeppelin")) == (
         "nothing remembered about ana matches 'zeppelin'\n"
     )
+    pasted = "zeppelin " * 2000  # a page pasted as the query: the answer names its start
+    said = fails(cli("memory", "search", "--user", "ana", pasted))
+    assert said == f"nothing remembered about ana matches {pasted[:79] + '…'!r}\n"
 
 
 def test_db_reindex_rebuilds_the_recall_index(cli, make_runtime):
