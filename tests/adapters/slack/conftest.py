@@ -33,11 +33,17 @@ ECHO_BOT = """
 async def on_message(ctx):
     await ctx.say("you said: " + ctx.text)
 """
+# A bot behind a slow model: it says when it has begun thinking, and answers when the test
+# lets it (SlackHarness.thinking / .answer), so no test waits a fixed time for it.
 SLOW_BOT = """
 import asyncio
 
+THINKING = asyncio.Event()
+ANSWER = asyncio.Event()
+
 async def on_message(ctx):
-    await asyncio.sleep(2)
+    THINKING.set()
+    await ANSWER.wait()
     await ctx.say("thought about it: " + ctx.text)
 """
 LONG_BOT = """
@@ -120,6 +126,18 @@ class SlackHarness:
         messages = await asyncio.to_thread(self.slack.wait_for_posted, count, channel, within)
         return [m.text for m in messages]
 
+    async def thinking(self) -> None:
+        """Wait until the slow bot has begun its turn."""
+        await asyncio.wait_for(self._slow_bot()["THINKING"].wait(), timeout=10)
+
+    def answer(self) -> None:
+        """Let the slow bot answer (the turns it holds, and any after them)."""
+        self._slow_bot()["ANSWER"].set()
+
+    def _slow_bot(self) -> dict[str, Any]:
+        # its module's globals: each runtime loads the bot's module afresh
+        return self.runtime.bots.get("slow-bot").on_message.__globals__  # type: ignore[union-attr]
+
     async def settle(self) -> None:
         """Wait for every turn in flight, so "nothing more was posted" means something."""
         await self.channel.delivery.drain(grace=10)
@@ -161,6 +179,8 @@ async def make_harness(
 
     yield factory
     for harness in made:
+        if "slow-bot" in harness.runtime.bots.names():
+            harness.answer()  # a test that failed while the bot thought must not hold the stop
         await harness.channel.stop()
         await harness.settle()
         await harness.http.aclose()

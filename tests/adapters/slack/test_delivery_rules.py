@@ -71,7 +71,9 @@ async def test_a_retry_racing_the_first_attempt_is_handled_once(make_harness: An
     event = dm("hello")
 
     await h.post(event)
+    await h.thinking()
     await h.post(event, retry_num=1)  # Slack gave up waiting; the first turn is still running
+    h.answer()
     await h.settle()
 
     assert [m.text for m in h.slack.posted_messages()] == ["thought about it: hello"]
@@ -109,9 +111,11 @@ async def test_a_retry_of_a_first_attempt_that_crashed_before_storing_is_answere
 async def test_the_ack_comes_back_before_a_slow_bot_answers(make_harness: Any) -> None:
     h = await make_harness(bot="slow-bot")
 
-    response = await h.post(dm("think hard"))
+    async with asyncio.timeout(10):  # the bot answers only when let: an ack after it never comes
+        response = await h.post(dm("think hard"))
     acked_at = time.time()
     posted_at_ack = list(h.slack.posted_messages())
+    h.answer()
 
     assert response.status_code == 200
     assert posted_at_ack == []
@@ -122,9 +126,15 @@ async def test_the_ack_comes_back_before_a_slow_bot_answers(make_harness: Any) -
 async def test_a_turn_in_flight_at_shutdown_still_sends_its_reply(make_harness: Any) -> None:
     h = await make_harness(bot="slow-bot")
     response = await h.post(dm("think hard"))
+    await h.thinking()
     assert response.status_code == 200 and h.slack.posted_messages() == []
 
-    await h.channel.stop()  # as mnemobot run does on SIGTERM, while the bot still thinks
+    stopping = asyncio.create_task(h.channel.stop())  # as mnemobot run does on SIGTERM
+    for _ in range(10):  # let the stop run up to where it waits
+        await asyncio.sleep(0)
+    assert not stopping.done()  # it waits for the bot, which still thinks
+    h.answer()
+    await stopping
 
     assert [m.text for m in h.slack.posted_messages()] == ["thought about it: think hard"]
     with h.runtime.db.read() as conn:

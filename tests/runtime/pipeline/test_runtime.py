@@ -314,11 +314,21 @@ async def test_an_event_is_stored_while_every_shared_thread_is_busy(make_runtime
         assert status.scalar_one() == "received"
 
 
+# Each turn waits until all 40 are in flight at once, each holding its conversation: a pool
+# too small for them would leave some unable to begin, and the turns would never end.
 WAITING_BOT = """
 import asyncio
 
+TURNS = 40
+begun = 0
+ALL_IN_FLIGHT = asyncio.Event()
+
 async def on_message(ctx):
-    await asyncio.sleep(1)  # every turn in flight holds its conversation meanwhile
+    global begun
+    begun += 1
+    if begun == TURNS:
+        ALL_IN_FLIGHT.set()
+    await ALL_IN_FLIGHT.wait()
     n = await ctx.user.memory.increment("visits")
     await ctx.say(f"visit {n}")
 """
