@@ -108,14 +108,16 @@ class LLM(Protocol):
     def count_tokens(self, text: str, *, model: str = "default") -> int: ...
 
 
-# litellm's token_counter costs ~200 us a call (model catalogue lookups before the tokenizer
-# runs, 11 us of it); a prompt counts each recalled line it considers, 100+ a prompt for a long
-# history. litellm.encode gives the same count for a text up to this long (token_counter
-# encodes longer ones in chunks of 1,024 characters, TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS, which
-# encode does not), at a tenth of the cost. Where encode would use tiktoken, the encoding it
-# picks is kept per model and called directly (litellm.encode chooses it again on every call:
-# 12 us against 4 us for a line, and a long history's prompt counts ~60 new lines).
-EXACT_CHUNK_CHARS = 1024
+# Tokens are counted as litellm's token_counter counts them for the model as its provider names
+# it: "openai/gpt-4o-mini" is OpenAI's gpt-4o-mini, whose encoding is o200k_base. token_counter
+# chooses the encoding from the name it is given, and for a name with a provider prefix falls
+# back to cl100k_base (gpt-3.5's), which counts Portuguese ~20% and Russian ~90% longer than
+# o200k_base does: a prompt trimmed for tokens the model would never see. Where the model's
+# tokenizer is tiktoken, its encoding is kept per model and called directly, in chunks of
+# this many characters as token_counter encodes (its TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS): the same
+# count, without token_counter's ~200 us of model catalogue lookups a call (a prompt counts
+# each recalled line it considers, 100+ for a long history).
+CHUNK_CHARS = 1024
 
 
 def load_litellm() -> Any:
@@ -235,26 +237,31 @@ class LiteLLM:
         if route is None:
             return estimate_tokens(text)
         try:
-            if len(text) <= EXACT_CHUNK_CHARS:
-                encoding = self._encoding(route.model)
-                if encoding is not None:
-                    return len(encoding.encode_ordinary(text))
+            encoding = self._encoding(route.model)
+            if encoding is not None:
+                return sum(
+                    len(encoding.encode_ordinary(text[start : start + CHUNK_CHARS]))
+                    for start in range(0, len(text), CHUNK_CHARS)
+                )
+            if len(text) <= CHUNK_CHARS:
                 return len(self._module().encode(model=route.model, text=text))
             return int(self._module().token_counter(model=route.model, text=text))
         except Exception:
             return estimate_tokens(text)
 
     def _encoding(self, model: str) -> Any:
-        """The tiktoken encoding ``litellm.encode`` counts ``model``'s text with; None when it
-        uses another tokenizer (a HuggingFace one: those go through ``encode`` each time).
+        """The tiktoken encoding token_counter counts ``model``'s text with, named as its
+        provider names it (see :data:`CHUNK_CHARS`); None when litellm counts it with another
+        tokenizer (a HuggingFace one, through ``encode`` or token_counter each time).
 
-        ``encode`` calls it with ``disallowed_special=()``, which counts a special token's
+        token_counter encodes with ``disallowed_special=()``, which counts a special token's
         text as ordinary text: ``encode_ordinary`` does the same.
         """
         if model not in self._encodings:
-            chosen = self._module().utils.select_tokenizer(model=model)
+            litellm = self._module()
+            chosen = litellm.utils.select_tokenizer(model=model)
             openai = chosen["type"] == "openai_tokenizer"
-            self._encodings[model] = chosen["tokenizer"] if openai else None
+            self._encodings[model] = _provider_encoding(litellm, model) if openai else None
         return self._encodings[model]
 
     # -- calls ---------------------------------------------------------------------------
@@ -452,6 +459,18 @@ def _server_message(exc: BaseException) -> str | None:
         if isinstance(message, str) and message.strip():
             return message.strip().splitlines()[0]
     return None
+
+
+def _provider_encoding(litellm: Any, model: str) -> Any:
+    """The tiktoken encoding of ``model`` without its provider prefix ("openai/gpt-4o-mini":
+    gpt-4o-mini's, o200k_base), as token_counter chooses it for that name."""
+    from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding
+
+    try:
+        named = litellm.get_llm_provider(model)[0]
+    except Exception:  # a name litellm cannot place: counted as token_counter counts it
+        named = model
+    return openai_tokenizer_encoding(named)
 
 
 def estimate_tokens(text: str) -> int:

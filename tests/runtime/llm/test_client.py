@@ -200,18 +200,43 @@ def test_warming_up_imports_litellm_and_counts_offline_before_any_turn():
     llm.warm_up()  # the suite refuses any socket off loopback: counting stays local
     assert llm._litellm is not None
     assert llm.count_tokens("hello there") == llm._litellm.token_counter(
-        model="openai/gpt-4o-mini", text="hello there"
+        model="gpt-4o-mini", text="hello there"
     )
 
 
 @pytest.mark.parametrize("length", [0, 1, 200, 1024, 1025, 5000])
-def test_token_counts_are_litellms_token_counter_for_short_and_long_texts(length: int) -> None:
-    """Short texts are counted through litellm.encode (a tenth of token_counter's cost); the
-    count is token_counter's either way, accents, emoji and special-token text included."""
-    llm = LiteLLM(LLMSettings(default="openai/gpt-4o-mini"))
+@pytest.mark.parametrize(
+    ("configured", "named"),
+    [
+        ("openai/gpt-4o-mini", "gpt-4o-mini"),  # o200k_base
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("azure/gpt-4o", "gpt-4o"),
+        ("anthropic/claude-3-haiku-20240307", "claude-3-haiku-20240307"),  # cl100k_base
+    ],
+)
+def test_token_counts_are_litellms_token_counter_for_the_model_its_provider_names(
+    length: int, configured: str, named: str
+) -> None:
+    """The count is token_counter's for the model as its provider names it, for short and
+    long texts, accents, emoji and special-token text included (without token_counter's
+    cost: its encoding is called directly, in its chunks)."""
+    llm = LiteLLM(LLMSettings(default=configured))
     sample = "São Paulo, 12,345.67 🙂 <|endoftext|> naïve 日本語 words\n"
     text = (sample * (length // len(sample) + 1))[:length]
     llm.warm_up()
-    assert llm.count_tokens(text) == llm._litellm.token_counter(
-        model="openai/gpt-4o-mini", text=text
+    assert llm.count_tokens(text) == llm._litellm.token_counter(model=named, text=text)
+
+
+def test_a_provider_prefix_does_not_count_a_gpt_4o_prompt_with_gpt_3_5s_tokenizer() -> None:
+    """token_counter given "openai/gpt-4o-mini" falls back to cl100k_base, which counts the
+    example bots' Portuguese ~20% longer than gpt-4o-mini's own o200k_base."""
+    llm = LiteLLM(LLMSettings(default="openai/gpt-4o-mini"))
+    llm.warm_up()
+    text = (
+        "Olá, Ana! Sou o bot de suporte. Como posso ajudar? Diga 'suporte' se algo não funcionar."
     )
+
+    as_gpt_3_5 = llm._litellm.token_counter(model="openai/gpt-4o-mini", text=text)
+
+    assert llm.count_tokens(text) == llm._litellm.token_counter(model="gpt-4o-mini", text=text)
+    assert llm.count_tokens(text) < 0.9 * as_gpt_3_5
