@@ -21,7 +21,7 @@ from mnemobot.runtime.messages import InboundMessage, OutboundMessage
 from mnemobot.runtime.pipeline.delivery import Delivery
 from mnemobot.runtime.pipeline.recovery import Reclaimer
 from mnemobot.runtime.storage.tables import OUTBOX
-from tests.support import write_bot
+from tests.support import eventually, write_bot
 
 COUNTER_BOT = """
     async def on_message(ctx):
@@ -176,7 +176,9 @@ async def test_a_reclaimer_waits_for_a_live_sender_past_its_lease_and_sends_noth
     async with first.locks.hold(msg.conversation):  # the first worker, still sending
         clock.advance(31)
         reclaiming = asyncio.create_task(reclaimer.run_once())
-        await asyncio.sleep(0.5)
+        await eventually(
+            lambda: _claimed_at(first) == clock.now(), within=20, what="the lapsed reply claimed"
+        )
         assert not reclaiming.done(), "the reclaimer waits for the conversation"
         await sinks[0].send_all(result.replies)
     counts = await reclaiming
@@ -186,6 +188,11 @@ async def test_a_reclaimer_waits_for_a_live_sender_past_its_lease_and_sends_noth
     assert sinks[1].sent == []  # ...and found it sent once it held the conversation
     with first.db.read() as conn:
         assert conn.execute(select(OUTBOX.c.status)).scalars().all() == ["sent"]
+
+
+def _claimed_at(runtime: Any) -> Any:
+    with runtime.db.read() as conn:
+        return conn.execute(select(OUTBOX.c.claimed_at)).scalar_one()
 
 
 async def test_a_failed_send_gives_its_claim_back(
