@@ -95,6 +95,7 @@ class _Bot:
     next_update_id: int = 100_000_001
     confirmed_offset: int | None = None
     poll_generation: int = 0
+    polls_waiting: int = 0  # long polls waiting for an update right now
     webhook: dict[str, Any] = field(default_factory=dict)
     failures: list[_Failure] = field(default_factory=list)
 
@@ -308,6 +309,12 @@ class FakeTelegramAPI(FakeHTTPServer):
         """Recorded requests to one Bot API method (failed ones included), in arrival order."""
         return [r for r in self.requests(method) if token in (None, r.token)]
 
+    def polls_waiting(self, token: str) -> int:
+        """Long polls of ``token`` held open right now: a test waits for one instead of
+        sleeping until it has probably begun."""
+        with self._lock:
+            return self._bots[token].polls_waiting
+
     def pending_updates(self, token: str) -> list[dict[str, Any]]:
         """Updates queued and not yet confirmed by a ``getUpdates`` offset past them."""
         with self._lock:
@@ -425,6 +432,7 @@ class FakeTelegramAPI(FakeHTTPServer):
             bot.poll_generation += 1  # a poll already waiting for this bot now loses
             generation = bot.poll_generation
             self._changed.notify_all()
+            bot.polls_waiting += 1
             while (
                 not bot.pending
                 and not self.stopping.is_set()
@@ -432,6 +440,7 @@ class FakeTelegramAPI(FakeHTTPServer):
                 and (remaining := deadline - time.monotonic()) > 0
             ):
                 self._changed.wait(remaining)
+            bot.polls_waiting -= 1
             if generation != bot.poll_generation:
                 return _error(
                     409,

@@ -22,6 +22,8 @@ from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 from telegram.helpers import escape_markdown
 
+from tests.support import eventually
+
 from .telegram_api import FakeTelegramAPI
 
 SALES = "111111:AAA-sales"
@@ -114,7 +116,7 @@ async def test_long_poll_returns_as_soon_as_an_update_arrives(
 ) -> None:
     started = time.monotonic()
     poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: tg.polls_waiting(SALES), what="the long poll")
     assert not poll.done()
 
     tg.push_message(SALES, 1, 1, "wake up")
@@ -135,7 +137,7 @@ async def test_stopping_the_server_ends_a_long_poll_promptly() -> None:
     fake.add_bot(SALES, "sales_bot")
     async with Bot(SALES, base_url=fake.base_url) as sales:
         poll = asyncio.create_task(sales.get_updates(timeout=30))
-        await asyncio.sleep(0.2)
+        await eventually(lambda: fake.polls_waiting(SALES), what="the long poll")
         started = time.monotonic()
         await asyncio.to_thread(fake.stop)
         assert await asyncio.wait_for(poll, 2) == ()
@@ -144,7 +146,7 @@ async def test_stopping_the_server_ends_a_long_poll_promptly() -> None:
 
 async def test_a_second_poller_terminates_the_first(tg: FakeTelegramAPI, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: tg.polls_waiting(SALES), what="the first long poll")
     async with Bot(SALES, base_url=tg.base_url) as twin:
         assert await twin.get_updates(timeout=0) == ()
     with pytest.raises(Conflict, match="terminated by other getUpdates request"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from telegram import Bot, Update
@@ -100,7 +99,7 @@ async def test_stop_ends_the_long_poll_at_once_and_confirms_what_was_stored(tg, 
     echo = deployment.line("echo-telegram")
     update = echo.push(ANA, "hi")
     await turn_done(deployment, update)
-    await asyncio.sleep(0.1)  # the next long poll (30 s) is now waiting
+    await eventually(lambda: tg.polls_waiting(ECHO), what="the next long poll (30 s)")
 
     started = time.monotonic()
     await deployment.channel("echo-telegram").stop()
