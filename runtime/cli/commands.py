@@ -446,9 +446,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @db_app.command("reindex")
 @guard
 def db_reindex(config: ConfigOption = None) -> None:
-    """Rebuild the recall index from what is stored (after a restore or a VACUUM)."""
+    """Rebuild the recall index from what is stored (after a restore, a VACUUM or a rolling
+    upgrade)."""
     from mnemobot.runtime.storage.database import Database
-    from mnemobot.runtime.storage.fulltext import FullText
+    from mnemobot.runtime.storage.fulltext import FullText, place_lines
     from mnemobot.runtime.storage.migrate import ensure_schema
     from mnemobot.runtime.storage.sqlite_vec import sqlite_driver
 
@@ -459,9 +460,17 @@ def db_reindex(config: ConfigOption = None) -> None:
     try:
         ensure_schema(db)
         FullText(db).rebuild()
+        with db.write() as conn:
+            lines, sessions = place_lines(conn)
     finally:
         db.stop()
     typer.echo(f"recall index rebuilt ({db.describe()})")
+    if lines:
+        typer.echo(
+            f"{lines} transcript line{'s' if lines != 1 else ''} without a place in their "
+            f"session (written by a worker older than revision 0011) numbered, "
+            f"in {sessions} session{'s' if sessions != 1 else ''}"
+        )
 
 
 def cli() -> LazyGroup:

@@ -40,6 +40,7 @@ __all__ = [
     "Weights",
     "lines_at",
     "outside_the_models",
+    "place_lines",
 ]
 
 Source = Literal["turns", "episodes", "user_memory", "fact_history", "user_memories"]
@@ -586,3 +587,26 @@ def lines_at(
         return [dict(zip(names, row, strict=True)) for row in _AT_SQLITE.all(conn, params)]
     rows = conn.execute(_AT, {"user_id": user_id, "wanted": list(wanted)}).mappings().all()
     return [dict(row) for row in rows]
+
+
+# A line written by a worker older than migration 0011 while a newer one ran (a rolling
+# upgrade) has no place: recall ranks it alone, without the lines around it. Its session is
+# numbered again whole, in the order 0011 numbered the lines it found (time, seq, id), which
+# is the order the turns' commits number them in.
+_UNPLACED = text("SELECT count(*), count(DISTINCT session_id) FROM turns WHERE line IS NULL")
+_PLACED_AGAIN = text(
+    "UPDATE turns SET line = numbered.line FROM ("
+    "SELECT id, row_number() OVER (PARTITION BY session_id ORDER BY created_at, seq, id) - 1 "
+    "AS line FROM turns WHERE session_id IN (SELECT session_id FROM turns WHERE line IS NULL)"
+    ") AS numbered WHERE numbered.id = turns.id"
+)
+
+
+def place_lines(conn: Connection) -> tuple[int, int]:
+    """Number the sessions that hold lines without a place; returns (lines that had none,
+    their sessions). Run once no worker older than 0011 is left: a session it writes to
+    after this gets unplaced lines again."""
+    lines, sessions = conn.execute(_UNPLACED).one()
+    if lines:
+        conn.execute(_PLACED_AGAIN)
+    return int(lines), int(sessions)

@@ -606,6 +606,30 @@ def test_db_reindex_rebuilds_the_recall_index(cli, make_runtime):
     assert "Português" in ok(cli("memory", "search", "--user", "ana", "portugues"))
 
 
+def test_db_reindex_numbers_lines_a_worker_older_than_0011_wrote(cli, make_runtime, db_url):
+    from sqlalchemy import select, update
+
+    from mnemobot.runtime.storage.tables import TURNS
+
+    seed(make_runtime, "ana", ["hi", "Ana", "Português"])
+    db = Database(db_url)
+    db.start()
+    with db.write() as conn:  # as an older worker would have written them: no place
+        conn.execute(update(TURNS).where(TURNS.c.role == "user").values(line=None))
+    said = ok(cli("db", "reindex")).splitlines()
+    with db.read() as conn:
+        lines = conn.execute(select(TURNS.c.line).order_by(TURNS.c.created_at, TURNS.c.seq))
+        numbered = [line for (line,) in lines]
+    db.stop()
+
+    assert said[1] == (
+        "3 transcript lines without a place in their session (written by a worker older "
+        "than revision 0011) numbered, in 1 session"
+    )
+    assert numbered == list(range(6))  # three said, three answered, in order
+    assert len(ok(cli("db", "reindex")).splitlines()) == 1  # nothing more to number
+
+
 # --- refusals an operator can read ----------------------------------------------------------
 
 

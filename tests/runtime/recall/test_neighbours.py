@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from mnemobot.runtime.recall.around import Around, neighbours
 from mnemobot.runtime.recall.search import Recalled
 from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.fulltext import place_lines
 from mnemobot.runtime.storage.tables import TURNS
 from tests.runtime.storage.test_fulltext import T0, write_lines
 
@@ -61,3 +62,30 @@ def test_a_line_written_without_a_place_is_a_hit_with_no_lines_around_it(
     assert places == {after: Around(None, None), unnumbered: Around(None, None)}
     assert list(places) == [after, unnumbered]  # placed hits first
     assert lines == []
+
+
+def test_lines_without_a_place_are_numbered_with_their_session_and_then_have_neighbours(
+    database: Database,
+) -> None:
+    # A newer worker numbered a session's lines as it wrote them; an older one (before 0011)
+    # wrote two more in between, without a place, during a rolling upgrade.
+    a, b, c, d, e = write_lines(database, "ana", list("abcde"))
+    untouched = write_lines(database, "ana", ["x", "y"])
+    with database.write() as conn:
+        for line_id in (b, d):
+            conn.execute(update(TURNS).where(TURNS.c.id == line_id).values(line=None))
+        conn.execute(update(TURNS).where(TURNS.c.id == c).values(line=1))
+        conn.execute(update(TURNS).where(TURNS.c.id == e).values(line=2))
+
+    with database.write() as conn:
+        assert place_lines(conn) == (2, 1)  # two lines without a place, in one session
+
+    with database.read() as conn:
+        numbered = dict(conn.execute(select(TURNS.c.id, TURNS.c.line)).all())
+        places, lines = neighbours(conn, "ana", [hit(database, b)])
+    assert [numbered[i] for i in (a, b, c, d, e)] == [0, 1, 2, 3, 4]  # in the order said
+    assert [numbered[i] for i in untouched] == [0, 1]
+    assert places == {b: Around(a, c)}
+    assert [row["text"] for row in lines] == ["a", "c"]
+    with database.write() as conn:
+        assert place_lines(conn) == (0, 0)  # nothing left to number, nothing written
