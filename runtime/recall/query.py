@@ -18,11 +18,11 @@ recall 0.745 -> 0.762 (bench/README.md).
 from __future__ import annotations
 
 import re
-import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
+from mnemobot.runtime.storage.folding import Fold, latin_fold
 from mnemobot.runtime.storage.fulltext import SearchTerm
 
 __all__ = [
@@ -65,19 +65,15 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def fold(text: str) -> str:
-    """Lowercase without accents, as the index stores words ("São" -> "sao").
-
-    ASCII text has no accents to take off: lowercasing is all (the character-by-character
-    pass cost ~10 ms a prompt with embeddings on, over the person's 1,000 newest lines).
-    """
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Lowercase, and Latin letters without accents ("São" -> "sao"): what the stop words are
+    written in, and how :func:`meaning_query` compares words (:func:`storage.folding.latin_fold`;
+    a search folds its words as its index does, :attr:`FullText.fold`)."""
+    return latin_fold(text)
 
 
-def search_terms(message: str) -> list[SearchTerm]:
-    """The terms to search ``message`` by, each once, in the order they were written."""
+def search_terms(message: str, fold: Fold = fold) -> list[SearchTerm]:
+    """The terms to search ``message`` by, each once, in the order they were written, folded
+    with ``fold`` (the index's own, :attr:`FullText.fold`, or a word matches nothing)."""
     terms: dict[str, SearchTerm] = {}
     for word in _WORD.findall(fold(message)):
         if len(word) < MIN_LETTERS or word in STOP_WORDS:

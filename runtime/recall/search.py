@@ -254,7 +254,7 @@ class Recall:
         memories, each against its own kind of vector, so each result still says where it
         came from.
         """
-        terms = search_terms(query)
+        terms = search_terms(query, self.fulltext.fold)
         model = self.embedder.model if self.embedder is not None else None
         near = None if model is None or query_vector is None else (model, query_vector)
         if turns is None:

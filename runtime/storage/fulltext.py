@@ -23,6 +23,7 @@ from sqlalchemy import Connection, TextualSelect, and_, bindparam, func, select,
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
+from mnemobot.runtime.storage.folding import Fold, Fts5Folding, latin_fold
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
     EPISODES,
@@ -183,11 +184,17 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 
 
+# PostgreSQL: a tsquery folded by the index's own expression (unaccent(lower(...)) where the
+# unaccent extension was there at 0005; migration 0012), so a query word matches what the
+# index stored whatever the query side left of its accents (storage.folding).
+_QUERY = "mnemobot_search_query"
+
+
 def _postgresql_statement(source: Source, terms: int) -> TextualSelect:
     # :match finds the rows (every term, or the gate's), :q<i> rank them, weighed :w<i>
     columns, joins = _SELECT[source]
     a = _ALIAS[source]
-    queries = ", ".join(f"to_tsquery('simple', :q{i}) AS q{i}" for i in range(terms))
+    queries = ", ".join(f"{_QUERY}(:q{i}) AS q{i}" for i in range(terms))
     found = ", ".join(
         f"ts_rank_cd('{{1,1,1,1}}', {a}.search, q.q{i}) AS f{i}" for i in range(terms)
     )
@@ -198,7 +205,7 @@ def _postgresql_statement(source: Source, terms: int) -> TextualSelect:
         f"FROM {source} {a} {joins} CROSS JOIN (SELECT {queries}) AS q "
         f"CROSS JOIN LATERAL (SELECT {found}) AS f "
         f"WHERE {a}.user_id = :user_id "
-        f"AND {a}.search @@ to_tsquery('simple', :match){_WHERE[source]} "
+        f"AND {a}.search @@ {_QUERY}(:match){_WHERE[source]} "
         f"ORDER BY score DESC LIMIT :limit"
     )
     return text(sql).columns(**_TYPES[source])
@@ -278,6 +285,9 @@ class FullText:
         # (word, prefix) -> (lines holding it, all lines when counted); see RECOUNT_GROWTH
         self._counted: dict[tuple[str, bool], tuple[int, int]] = {}
         self._common: _CommonWords | None = None  # PostgreSQL's, read again when lines change
+        # a query's words folded as this index folds text (storage.folding): on PostgreSQL
+        # the database folds them again with the index's own expression (_QUERY)
+        self.fold: Fold = latin_fold if self._postgres else Fts5Folding()
 
     def search(
         self,
@@ -402,12 +412,11 @@ class FullText:
         the lines holding any of them through the GIN index (they are rare words, so few)."""
         if self._postgres:
             each = ", ".join(
-                f"count(*) FILTER (WHERE search @@ to_tsquery('simple', :q{i}))"
-                for i in range(len(terms))
+                f"count(*) FILTER (WHERE search @@ {_QUERY}(:q{i}))" for i in range(len(terms))
             )
             sql = (
                 f"SELECT {each} FROM (SELECT search FROM turns "
-                "WHERE search @@ to_tsquery('simple', :any) LIMIT :most) AS holding"
+                f"WHERE search @@ {_QUERY}(:any) LIMIT :most) AS holding"
             )
             params: dict[str, Any] = {"any": _tsquery(terms), "most": COUNTED_AT_MOST}
             params |= {f"q{i}": _tsquery([term]) for i, term in enumerate(terms)}

@@ -173,6 +173,29 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
     assert again.text == "Eu moro em São Paulo e trabalho numa padaria"
 
 
+@pytest.mark.parametrize(
+    ("said", "asked"),
+    [
+        # each asked word is folded as the index folds it, or it matches nothing: Latin letters
+        # lose their accents, and nothing else does ("й", "ά", voiced kana, Hangul syllables)
+        ("Вчера я слушал Чайковского весь вечер", "Чайковский"),
+        ("저는 요즘 한국어 공부를 해요", "한국어"),
+        ("ビデオゲームを買いました", "ビデオゲーム"),
+        ("Ο Γιώργος μένει στην Αθήνα", "Γιώργος"),  # an accent and a final sigma
+        ("Ο παππούς μου ζει εκεί", "παππούς"),
+    ],
+    ids=["russian", "korean", "japanese", "greek", "greek-prefix"],
+)
+async def test_recall_finds_words_in_every_script_as_they_are_written(
+    runtime: Runtime, clock: ManualClock, said: str, asked: str
+) -> None:
+    ana = await chat_sessions(runtime, clock, "ana", [[said], ["ok"]])
+
+    found = recall(runtime, clock).search(ana, asked, limit=1)
+
+    assert [f.text for f in found] == [said]
+
+
 async def test_facts_and_their_earlier_values_are_found(
     runtime: Runtime, clock: ManualClock
 ) -> None:

@@ -1,0 +1,117 @@
+"""How the recall index folds a word (case, accents), so that a query is folded the same.
+
+A query word matches only what the index stored, letter for letter. SQLite's FTS5 tokenizer
+(``unicode61 remove_diacritics 2``, migration 0005) lowercases and takes accents off Latin
+letters, and leaves every other letter as written: Russian "й", Greek "ά", Japanese "が" and
+Korean syllables stay; a Greek final "ς" becomes "σ". Folding a query with Unicode's
+compatibility decomposition (NFKD, then dropping the marks), as recall did before, took those
+apart too, so their words were never found: no Korean word at all (a syllable decomposes into
+its letters), no Russian word with "й", no Japanese word with a voiced kana.
+
+:class:`Fts5Folding` asks SQLite's own tokenizer how it folds each letter (once a letter, in
+an in-memory table), so the two cannot disagree. PostgreSQL's index folds with
+``unaccent(lower(...))`` (0005), which takes accents off Greek letters too; its queries are
+folded again in the database by the same expression (``mnemobot_search_query``, 0012), so
+:func:`latin_fold`, which changes nothing that expression would not, is all it needs here.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Callable
+
+__all__ = ["Fold", "Fts5Folding", "latin_fold"]
+
+Fold = Callable[[str], str]
+
+
+_COMBINING_DIACRITICS = range(0x300, 0x370)  # accents typed apart from their letter
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_letter(char: str) -> str:
+    if ord(char) in _COMBINING_DIACRITICS:
+        return ""
+    decomposed = unicodedata.normalize("NFD", char)
+    if len(decomposed) > 1 and unicodedata.name(decomposed[0], "").startswith("LATIN"):
+        return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return char
+
+
+class _LatinTable(dict[int, str]):
+    """``str.translate``'s table for :func:`latin_fold`, filled as letters are first met."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = _latin_letter(chr(code))
+        return folded
+
+
+_LATIN = _LatinTable()
+
+
+def latin_fold(text: str) -> str:
+    """Lowercase, and Latin letters without accents ("São" -> "sao"); every other letter as
+    written. ASCII is only lowercased (a prompt folds the person's 1,000 newest lines with
+    embeddings on)."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered
+    return lowered.translate(_LATIN)
+
+
+class Fts5Folding:
+    """Folds text as SQLite's ``unicode61 remove_diacritics 2`` tokenizer does, letter by
+    letter: what it makes of each letter not yet seen is read from the tokenizer itself, in an
+    in-memory FTS5 table. Characters it splits words at become spaces.
+
+    Thread-safe: searches run on several threads. Where this Python's SQLite has no FTS5
+    (it then cannot hold the index either), :func:`latin_fold` stands in.
+    """
+
+    TOKENIZER = "unicode61 remove_diacritics 2"  # as migration 0005 made the index
+
+    def __init__(self) -> None:
+        self._table: dict[int, str] = {code: chr(code).lower() for code in range(128)}
+        self._lock = threading.Lock()
+        self._probe: sqlite3.Connection | None = None
+        try:
+            probe = sqlite3.connect(":memory:", check_same_thread=False)
+            probe.execute(
+                f"CREATE VIRTUAL TABLE word USING fts5(text, tokenize='{self.TOKENIZER}')"
+            )
+            probe.execute("CREATE VIRTUAL TABLE folded USING fts5vocab(word, 'instance')")
+            self._probe = probe
+        except sqlite3.OperationalError:  # no FTS5 in this build
+            self._probe = None
+
+    def __call__(self, text: str) -> str:
+        if text.isascii():
+            return text.lower()
+        if self._probe is None:
+            return latin_fold(text)
+        new = set(map(ord, text)).difference(self._table)
+        if new:
+            self._learn(new)
+        return text.translate(self._table)
+
+    def _learn(self, codes: set[int]) -> None:
+        assert self._probe is not None
+        with self._lock:
+            for code in codes - self._table.keys():
+                self._table[code] = self._letter(chr(code))
+
+    def _letter(self, char: str) -> str:
+        """``char`` as the tokenizer stores it between two letters: the middle of one token,
+        or a space when it ends one (punctuation, a space, a symbol)."""
+        assert self._probe is not None
+        with self._probe:
+            self._probe.execute("INSERT INTO word (rowid, text) VALUES (1, ?)", (f"q{char}q",))
+            rows = self._probe.execute("SELECT term FROM folded ORDER BY offset")
+            tokens: list[str] = [term for (term,) in rows]
+            self._probe.execute("DELETE FROM word")
+        if len(tokens) == 1 and tokens[0].startswith("q") and tokens[0].endswith("q"):
+            return tokens[0][1:-1]
+        return " "

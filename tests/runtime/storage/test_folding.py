@@ -1,0 +1,35 @@
+"""A query's words folded as the recall index folds text (storage.folding): SQLite's FTS5
+takes accents off Latin letters only and leaves every other letter as written."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnemobot.runtime.storage.folding import Fts5Folding, latin_fold
+
+
+@pytest.mark.parametrize(
+    ("written", "folded"),
+    [
+        ("São Paulo", "sao paulo"),
+        ("Crème BRÛLÉE", "creme brulee"),
+        ("e\u0301te\u0301", "ete"),  # accents typed apart from their letters
+        ("Чайковский Ёлка", "чайковский ёлка"),  # "й" and "ё" are letters of their own
+        ("한국어", "한국어"),  # a Hangul syllable is not taken apart into its letters
+        ("ビデオゲーム", "ビデオゲーム"),  # nor a voiced kana
+        ("Γιώργος", "γιώργος"),
+    ],
+)
+def test_latin_fold_takes_accents_off_latin_letters_only(written: str, folded: str) -> None:
+    assert latin_fold(written) == folded
+
+
+def test_fts5_folding_folds_as_the_index_tokenizer_does() -> None:
+    fold = Fts5Folding()
+
+    assert fold("São Paulo") == "sao paulo"
+    assert fold("Γιώργος") == "γιώργοσ"  # FTS5 keeps Greek accents, makes a final sigma σ
+    assert fold("한국어 ビデオゲーム Чайковский") == "한국어 ビデオゲーム чайковский"
+    assert fold("İstanbul") == "istanbul"
+    assert fold("naïve—Zoë") == "naive zoe"  # a dash ends a word, as in the index
+    assert fold("PLAIN ascii") == "plain ascii"
