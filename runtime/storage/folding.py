@@ -1,12 +1,12 @@
 """How the recall index folds a word (case, accents), so that a query is folded the same.
 
 A query word matches only what the index stored, letter for letter. SQLite's FTS5 tokenizer
-(``unicode61 remove_diacritics 2``, migration 0005) lowercases and takes accents off Latin
-letters, and leaves every other letter as written: Russian "й", Greek "ά", Japanese "が" and
-Korean syllables stay; a Greek final "ς" becomes "σ". Folding a query with Unicode's
-compatibility decomposition (NFKD, then dropping the marks), as recall did before, took those
-apart too, so their words were never found: no Korean word at all (a syllable decomposes into
-its letters), no Russian word with "й", no Japanese word with a voiced kana.
+(``unicode61 remove_diacritics 2``, marks inside words since 0013) lowercases and takes
+accents off Latin letters, and leaves every other letter as written: Russian "й", Greek "ά",
+Japanese "が" and Korean syllables stay; a Greek final "ς" becomes "σ". Folding a query with
+Unicode's compatibility decomposition (NFKD, then dropping the marks), as recall did before,
+took those apart too, so their words were never found: no Korean word at all (a syllable
+decomposes into its letters), no Russian word with "й", no Japanese word with a voiced kana.
 
 :class:`Fts5Folding` asks SQLite's own tokenizer how it folds each letter (once a letter, in
 an in-memory table), so the two cannot disagree. PostgreSQL's index folds with
@@ -71,7 +71,7 @@ class Fts5Folding:
     (it then cannot hold the index either), :func:`latin_fold` stands in.
     """
 
-    TOKENIZER = "unicode61 remove_diacritics 2"  # as migration 0005 made the index
+    TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"  # as 0013 made the index
 
     def __init__(self) -> None:
         self._table: dict[int, str] = {code: chr(code).lower() for code in range(128)}
@@ -80,7 +80,7 @@ class Fts5Folding:
         try:
             probe = sqlite3.connect(":memory:", check_same_thread=False)
             probe.execute(
-                f"CREATE VIRTUAL TABLE word USING fts5(text, tokenize='{self.TOKENIZER}')"
+                f'CREATE VIRTUAL TABLE word USING fts5(text, tokenize="{self.TOKENIZER}")'
             )
             probe.execute("CREATE VIRTUAL TABLE folded USING fts5vocab(word, 'instance')")
             self._probe = probe

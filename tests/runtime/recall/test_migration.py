@@ -1,6 +1,7 @@
 """Migrations on a database that already holds data, on SQLite and PostgreSQL: 0005 indexes
 it for the words, 0009 keeps the vectors of facts and memories with their rows, 0010 writes
-PostgreSQL's indexes through, 0011 numbers each session's lines."""
+PostgreSQL's indexes through, 0011 numbers each session's lines, 0013 indexes words whole with
+their marks."""
 
 from __future__ import annotations
 
@@ -262,6 +263,29 @@ def test_0011_numbers_each_sessions_lines_in_the_order_they_were_said(
         conn.execute(update(TURNS).where(TURNS.c.id == "t-a").values(text="a tapir now"))
     assert [f.id for f in recall.search("u1", "tapir")] == ["t-a"]
     assert len(recall.search("u1", "okapis")) == 3
+
+
+def test_0013_indexes_held_lines_again_with_the_marks_inside_their_words(
+    empty_database: Database,
+) -> None:
+    db = empty_database
+    upgrade(db, "0012")
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
+        conn.execute(insert(SESSIONS), [_session("s1")])
+        conn.execute(insert(TURNS), [_turn("t-hi", "मुझे हिन्दी फ़िल्में पसंद हैं")])
+        conn.execute(insert(TURNS), [{**_turn("t-en", "a line about okapis"), "seq": 1}])
+
+    upgrade(db)
+
+    recall = Recall(db, ManualClock(T0))
+    assert [f.id for f in recall.search("u1", "हिन्दी फ़िल्म")] == ["t-hi"]
+    assert [f.id for f in recall.search("u1", "okapis")] == ["t-en"]
+    with db.write() as conn:  # the triggers keep the index made again
+        conn.execute(update(TURNS).where(TURNS.c.id == "t-en").values(text="तमिल फ़िल्में"))
+        conn.execute(delete(TURNS).where(TURNS.c.id == "t-hi"))
+    assert [f.id for f in recall.search("u1", "हिन्दी फ़िल्म")] == ["t-en"]
+    assert recall.search("u1", "okapis") == []
 
 
 def _session(session_id: str) -> dict[str, object]:

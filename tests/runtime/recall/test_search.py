@@ -183,8 +183,11 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
         ("ビデオゲームを買いました", "ビデオゲーム"),
         ("Ο Γιώργος μένει στην Αθήνα", "Γιώργος"),  # an accent and a final sigma
         ("Ο παππούς μου ζει εκεί", "παππούς"),
+        # vowel signs are part of a word: the index kept them apart, and the query lost them
+        ("मुझे हिन्दी फ़िल्में पसंद हैं", "हिन्दी फ़िल्म"),
+        ("நான் தமிழ் பேசுவேன்", "தமிழ்"),
     ],
-    ids=["russian", "korean", "japanese", "greek", "greek-prefix"],
+    ids=["russian", "korean", "japanese", "greek", "greek-prefix", "hindi", "tamil"],
 )
 async def test_recall_finds_words_in_every_script_as_they_are_written(
     runtime: Runtime, clock: ManualClock, said: str, asked: str

@@ -33,3 +33,26 @@ def test_fts5_folding_folds_as_the_index_tokenizer_does() -> None:
     assert fold("İstanbul") == "istanbul"
     assert fold("naïve—Zoë") == "naive zoe"  # a dash ends a word, as in the index
     assert fold("PLAIN ascii") == "plain ascii"
+
+
+def test_the_folding_asks_the_tokenizer_the_index_was_made_with(tmp_path) -> None:
+    from sqlalchemy import text
+
+    from mnemobot.runtime.storage.database import Database
+    from mnemobot.runtime.storage.fulltext import SOURCES
+    from mnemobot.runtime.storage.migrate import upgrade
+
+    db = Database(f"sqlite:///{tmp_path / 'index.db'}")
+    db.start()
+    try:
+        upgrade(db)
+        with db.read() as conn:
+            made = {
+                name: sql
+                for name, sql in conn.execute(text("SELECT name, sql FROM sqlite_master"))
+                if name in {f"{source}_fts" for source in SOURCES}
+            }
+    finally:
+        db.stop()
+    assert len(made) == len(SOURCES)
+    assert all(f'tokenize="{Fts5Folding.TOKENIZER}"' in sql for sql in made.values()), made
