@@ -45,6 +45,7 @@ from mnemobot.runtime.clock import SystemClock
 from mnemobot.runtime.memory.policy import UserMemoryPolicy
 from mnemobot.runtime.memory.store import MemoryScope, MemoryStore
 from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from mnemobot.runtime.storage.folding import register_spaced
 from mnemobot.runtime.storage.migrate import upgrade
 from mnemobot.runtime.storage.tables import USERS
 
@@ -117,6 +118,7 @@ class RawSQLite:
 
     def __init__(self, path: Path, user_id: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        register_spaced(self.conn)  # the recall index's triggers call it, as the runtime's
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",

@@ -88,6 +88,7 @@ from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.messages import InboundMessage, TurnResult
 from mnemobot.runtime.settings import load_settings
 from mnemobot.runtime.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from mnemobot.runtime.storage.folding import register_spaced
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -428,6 +429,7 @@ def sqlite_connect(path: Path) -> Callable[[], sqlite3.Connection]:
 
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        register_spaced(conn)  # the recall index's triggers call it, as the runtime's
         for pragma in (
             f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "journal_mode=WAL",

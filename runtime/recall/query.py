@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
-from mnemobot.runtime.storage.folding import Fold, latin_fold
+from mnemobot.runtime.storage.folding import SPACED_SCRIPTS, Fold, has_spaced_script, latin_fold
 from mnemobot.runtime.storage.fulltext import SearchTerm
 
 __all__ = [
@@ -64,6 +64,7 @@ os as um uma do da em com nao onde eu voce meu minha
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())  # folded: no accents, as fold() gives
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SPACED_RUNS = re.compile(f"([{SPACED_SCRIPTS}]+)")
 
 
 @functools.cache
@@ -92,20 +93,39 @@ def fold(text: str) -> str:
 
 def search_terms(message: str, fold: Fold = fold) -> list[SearchTerm]:
     """The terms to search ``message`` by, each once, in the order they were written, folded
-    with ``fold`` (the index's own, :attr:`FullText.fold`, or a word matches nothing)."""
+    with ``fold`` (the index's own, :attr:`FullText.fold`, or a word matches nothing).
+
+    A run of Chinese or Japanese characters is searched as the pairs of characters it holds
+    ("北京烤鸭" as "北京", "京烤", "烤鸭"; one character alone as itself): the index takes each
+    of them as a word (:mod:`storage.folding`), and a pair is matched where its two
+    characters stand side by side.
+    """
     terms: dict[str, SearchTerm] = {}
     for word in _index_word().findall(fold(message)):
-        if len(word) < MIN_LETTERS or word in STOP_WORDS:
-            continue
-        term = (
-            SearchTerm(word[:PREFIX_LETTERS], prefix=True)
-            if len(word) >= PREFIX_LETTERS
-            else SearchTerm(word)
-        )
-        terms.setdefault(term.word, term)
-        if len(terms) == MAX_TERMS:
-            break
+        for term in _terms_of(word):
+            terms.setdefault(term.word, term)
+            if len(terms) == MAX_TERMS:
+                return list(terms.values())
     return list(terms.values())
+
+
+def _terms_of(word: str) -> list[SearchTerm]:
+    if has_spaced_script(word):
+        terms: list[SearchTerm] = []
+        for part in _SPACED_RUNS.split(word):
+            if not part:
+                continue
+            if has_spaced_script(part):
+                pairs = [part[i : i + 2] for i in range(max(len(part) - 1, 1))]
+                terms += [SearchTerm(pair) for pair in pairs]
+            else:
+                terms += _terms_of(part)
+        return terms
+    if len(word) < MIN_LETTERS or word in STOP_WORDS:
+        return []
+    if len(word) >= PREFIX_LETTERS:
+        return [SearchTerm(word[:PREFIX_LETTERS], prefix=True)]
+    return [SearchTerm(word)]
 
 
 def _key(word: str) -> str:

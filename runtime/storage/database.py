@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from mnemobot.runtime.errors import StorageError
 from mnemobot.runtime.storage.dialect import SQLITE, Dialect, dialect_for
+from mnemobot.runtime.storage.folding import register_spaced
 from mnemobot.runtime.storage.prepared import Prepared
 
 __all__ = ["Database", "normalise_url"]
@@ -84,6 +85,7 @@ def _prepare_sqlite(engine: Engine, driver: ModuleType, extensions: Sequence[str
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        register_spaced(dbapi_conn)  # the recall index's triggers call it (storage.folding)
         if extensions:  # sqlite-vec (storage.sqlite_vec), probed to load before we get here
             dbapi_conn.enable_load_extension(True)
             for path in extensions:

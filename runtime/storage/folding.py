@@ -18,12 +18,23 @@ folded again in the database by the same expression (``mnemobot_search_query``, 
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Fold", "Fts5Folding", "latin_fold"]
+__all__ = [
+    "SPACED_FUNCTION",
+    "SPACED_SCRIPTS",
+    "Fold",
+    "Fts5Folding",
+    "has_spaced_script",
+    "latin_fold",
+    "register_spaced",
+    "spaced",
+]
 
 Fold = Callable[[str], str]
 
@@ -115,3 +126,41 @@ class Fts5Folding:
         if len(tokens) == 1 and tokens[0].startswith("q") and tokens[0].endswith("q"):
             return tokens[0][1:-1]
         return " "
+
+
+# Chinese and Japanese are written without spaces between words: a tokenizer that splits at
+# spaces and punctuation takes a whole phrase as one word, found only by the phrase. So each
+# of their characters is indexed as a word of its own (SQLite: the triggers pass the text
+# through ``mnemobot_spaced``, registered on every connection; PostgreSQL: the index's
+# expression spaces them, 0014), and a query's run of them is searched as the pairs of
+# characters it holds (recall.query), as CJK full-text search usually is: "北京" finds
+# "我在北京吃了饺子". Korean is written with spaces, and stays out.
+SPACED_SCRIPTS = (
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u31f0-\u31ff"  # Katakana extensions
+    "\u3400-\u4dbf"  # CJK ideographs, extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\uff66-\uff9f"  # halfwidth Katakana
+    "\U00020000-\U0003134f"  # CJK ideographs, extensions B to G
+)
+_SPACED = re.compile(f"([{SPACED_SCRIPTS}])")
+SPACED_FUNCTION = "mnemobot_spaced"  # its name in SQLite's triggers
+
+
+def spaced(text: Any) -> Any:
+    """``text`` with each Chinese or Japanese character set apart by spaces (see above); what
+    is not a string (NULL) as it is."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    return _SPACED.sub(r" \1 ", text)
+
+
+def has_spaced_script(word: str) -> bool:
+    return _SPACED.search(word) is not None
+
+
+def register_spaced(connection: Any) -> None:
+    """Give a SQLite connection the function its recall index's triggers call (0014): every
+    connection that writes a remembered row needs it."""
+    connection.create_function(SPACED_FUNCTION, 1, spaced, deterministic=True)

@@ -23,7 +23,14 @@ from sqlalchemy import Connection, TextualSelect, and_, bindparam, func, select,
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.dialect import dialect_of
-from mnemobot.runtime.storage.folding import Fold, Fts5Folding, latin_fold
+from mnemobot.runtime.storage.folding import (
+    SPACED_FUNCTION,
+    Fold,
+    Fts5Folding,
+    has_spaced_script,
+    latin_fold,
+    spaced,
+)
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
     EPISODES,
@@ -73,8 +80,10 @@ class SearchTerm:
 
 def _fts5_query(terms: Sequence[SearchTerm]) -> str:
     # Each term quoted (FTS5 syntax characters in a message can never break the query),
-    # joined with OR: FTS5's implicit AND would ask for every word of a question at once.
-    return " OR ".join(f'"{t.word}"' + ("*" if t.prefix else "") for t in terms)
+    # joined with OR: FTS5's implicit AND would ask for every word of a question at once. A
+    # pair of Chinese or Japanese characters is a phrase of two words, as the index has them
+    # (storage.folding.spaced).
+    return " OR ".join(f'"{spaced(t.word)}"' + ("*" if t.prefix else "") for t in terms)
 
 
 def _tsquery(terms: Sequence[SearchTerm]) -> str:
@@ -115,6 +124,14 @@ _SELECT = {
         "n.id, n.memory, n.topics, n.source, n.bot, n.session_id, n.updated_at",
         "",
     ),
+}
+# The columns each source's index holds (migrations 0005, 0008), as its triggers write them.
+_INDEXED: dict[Source, tuple[str, ...]] = {
+    "turns": ("text",),
+    "episodes": ("summary", "topics"),
+    "user_memory": ("key", "value"),
+    "fact_history": ("key", "value"),
+    "user_memories": ("memory", "topics"),
 }
 _ALIAS = {
     "turns": "t",
@@ -423,6 +440,9 @@ class FullText:
             return [int(n) for n in conn.execute(text(sql), params).one()]
         counted = []
         for term in terms:
+            if len(term.word) > 1 and has_spaced_script(term.word):  # a pair: its rarer one's
+                counted.append(min(self._count(conn, [SearchTerm(c) for c in term.word])))
+                continue
             if term.prefix:
                 row = conn.execute(_PREFIX_LINES, {"low": term.word, "high": term.word + "\uffff"})
             else:
@@ -487,9 +507,17 @@ class FullText:
                 for source in SOURCES:
                     conn.execute(text(f"ANALYZE {source}"))
             return
-        with self.db.write() as conn:
+        with self.db.write() as conn:  # FTS5's own 'rebuild' would read the text unspaced
             for source in SOURCES:
-                conn.execute(text(f"INSERT INTO {source}_fts({source}_fts) VALUES ('rebuild')"))
+                fts, columns = f"{source}_fts", _INDEXED[source]
+                read = ", ".join(f"{SPACED_FUNCTION}({c})" for c in columns)
+                conn.execute(text(f"INSERT INTO {fts}({fts}) VALUES ('delete-all')"))
+                conn.execute(
+                    text(
+                        f"INSERT INTO {fts}(rowid, {', '.join(columns)}) "
+                        f"SELECT rowid, {read} FROM {source}"
+                    )
+                )
 
     def rows(
         self,

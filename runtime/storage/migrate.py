@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0013"  # SQLite: the recall index keeps marks (vowel signs) in words
+HEAD = "0014"  # Chinese and Japanese characters indexed one by one
 # pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
 MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 

@@ -1,7 +1,7 @@
 """Migrations on a database that already holds data, on SQLite and PostgreSQL: 0005 indexes
 it for the words, 0009 keeps the vectors of facts and memories with their rows, 0010 writes
 PostgreSQL's indexes through, 0011 numbers each session's lines, 0013 indexes words whole with
-their marks."""
+their marks, 0014 indexes Chinese and Japanese characters one by one."""
 
 from __future__ import annotations
 
@@ -286,6 +286,38 @@ def test_0013_indexes_held_lines_again_with_the_marks_inside_their_words(
         conn.execute(delete(TURNS).where(TURNS.c.id == "t-hi"))
     assert [f.id for f in recall.search("u1", "हिन्दी फ़िल्म")] == ["t-en"]
     assert recall.search("u1", "okapis") == []
+
+
+def test_0014_indexes_held_chinese_and_japanese_again_character_by_character(
+    empty_database: Database,
+) -> None:
+    db = empty_database
+    upgrade(db, "0013")
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
+        conn.execute(insert(SESSIONS), [_session("s1")])
+        conn.execute(insert(TURNS), [_turn("t-zh", "我昨天在北京吃了饺子")])
+        conn.execute(insert(TURNS), [{**_turn("t-en", "a line about okapis"), "seq": 1}])
+        conn.execute(
+            insert(EPISODES).values(
+                id="e1", user_id="u1", conversation_id="s1", bot="echo",
+                summary="昨日は東京で寿司を食べました", topics=["旅行"], created_at=T0,
+            )
+        )  # fmt: skip
+
+    upgrade(db)
+
+    recall = Recall(db, ManualClock(T0))
+    assert [f.id for f in recall.search("u1", "饺子") if f.kind == "turn"] == ["t-zh"]
+    assert [f.id for f in recall.search("u1", "寿司") if f.kind == "episode"] == ["e1"]
+    assert [f.id for f in recall.search("u1", "okapis")] == ["t-en"]
+    with db.write() as conn:  # the triggers keep the index made again, spaced as it
+        conn.execute(update(TURNS).where(TURNS.c.id == "t-en").values(text="北京烤鸭很好吃"))
+        conn.execute(delete(TURNS).where(TURNS.c.id == "t-zh"))
+    assert [f.id for f in recall.search("u1", "北京") if f.kind == "turn"] == ["t-en"]
+    assert recall.search("u1", "饺子") == []
+    FullText(db).rebuild()  # `mnemobot db reindex` indexes them as the triggers do
+    assert [f.id for f in recall.search("u1", "烤鸭") if f.kind == "turn"] == ["t-en"]
 
 
 def _session(session_id: str) -> dict[str, object]:

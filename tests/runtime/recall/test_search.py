@@ -186,8 +186,21 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
         # vowel signs are part of a word: the index kept them apart, and the query lost them
         ("मुझे हिन्दी फ़िल्में पसंद हैं", "हिन्दी फ़िल्म"),
         ("நான் தமிழ் பேசுவேன்", "தமிழ்"),
+        # written without spaces: found by the pairs of characters a question holds
+        ("我昨天在北京吃了饺子", "你喜欢吃饺子吗？"),
+        ("昨日は東京で寿司を食べました", "寿司"),
     ],
-    ids=["russian", "korean", "japanese", "greek", "greek-prefix", "hindi", "tamil"],
+    ids=[
+        "russian",
+        "korean",
+        "japanese",
+        "greek",
+        "greek-prefix",
+        "hindi",
+        "tamil",
+        "chinese",
+        "japanese-inside-a-phrase",
+    ],
 )
 async def test_recall_finds_words_in_every_script_as_they_are_written(
     runtime: Runtime, clock: ManualClock, said: str, asked: str
