@@ -7,7 +7,9 @@ platform than the channel's name and kind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["InboundMessage", "OutboundMessage", "TurnResult"]
@@ -42,10 +44,40 @@ class InboundMessage:
     email: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A lone UTF-16 surrogate ("\ud800", which JSON may escape and json.loads accepts, as a
+        # crafted request or a client's bug can send) is not Unicode, and no database stores
+        # it: PostgreSQL's json refused the event, SQLite's driver could not encode its turn,
+        # and the person got no answer. It becomes U+FFFD here, for every channel, before
+        # anything is stored.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and _SURROGATE.search(value):
+                object.__setattr__(self, f.name, _SURROGATE.sub("\ufffd", value))
+        try:
+            json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            object.__setattr__(self, "payload", _without_surrogates(self.payload))
+        except (TypeError, ValueError):
+            pass  # not JSON: the inbox says so when it stores it
+
     @property
     def conversation(self) -> str:
         """A conversation is a channel instance + chat + person."""
         return f"{self.channel}|{self.chat_id}|{self.external_user_id}"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

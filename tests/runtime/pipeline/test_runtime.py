@@ -285,6 +285,34 @@ async def test_an_oversized_message_gets_a_clear_answer_and_the_bot_does_not_run
     assert await chat.say("x" * 100) == ["counter: message 1"]
 
 
+async def test_a_lone_surrogate_in_an_event_becomes_a_replacement_character_and_is_answered(
+    make_runtime, tmp_path: Path
+):
+    from mnemobot.runtime.storage.tables import INBOX
+
+    write_bot(tmp_path, "counter", bot_py=COUNTER_BOT)
+    runtime = await make_runtime(bots_dir=tmp_path)
+    runtime.bind_channel("console:counter", bot="counter")
+    # as json.loads gives it for '"caf\\ud800"' (a crafted request, a client's bug)
+    event = InboundMessage(
+        channel="console:counter", channel_kind="console", external_user_id="ana",
+        chat_id="ana", text="caf\ud800 please", event_id="e-1", display_name="An\udfffa",
+        payload={"message": {"text": "caf\ud800 please", "from": ["An\udfffa"]}},
+    )  # fmt: skip
+
+    result = await runtime.handle(event)
+
+    assert [r.text for r in result.replies] == ["message 1"]
+    with runtime.db.read() as conn:
+        logged = conn.execute(select(TURNS.c.text).where(TURNS.c.role == "user")).scalar_one()
+        stored = conn.execute(select(INBOX.c.payload, INBOX.c.status)).one()
+    assert logged == "caf\ufffd please"
+    held = stored.payload  # the event as the inbox keeps it, for a replay after a crash
+    assert (held["text"], held["display_name"]) == ("caf\ufffd please", "An\ufffda")
+    assert held["payload"]["message"] == {"text": "caf\ufffd please", "from": ["An\ufffda"]}
+    assert stored.status == "done"
+
+
 async def test_an_event_is_stored_while_every_shared_thread_is_busy(make_runtime, tmp_path: Path):
     """The platform's acknowledgement must not queue behind turns in flight (Slack: 3 s)."""
     import asyncio
