@@ -116,8 +116,12 @@ class Fts5Folding:
 
     def _letter(self, char: str) -> str:
         """``char`` as the tokenizer stores it between two letters: the middle of one token,
-        or a space when it ends one (punctuation, a space, a symbol)."""
+        or a space when it ends one (punctuation, a space, a symbol). A lone surrogate (not
+        Unicode: SQLite cannot take it, and a command line's undecodable bytes are read as
+        such) ends a word too."""
         assert self._probe is not None
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            return " "
         with self._probe:
             self._probe.execute("INSERT INTO word (rowid, text) VALUES (1, ?)", (f"q{char}q",))
             rows = self._probe.execute("SELECT term FROM folded ORDER BY offset")

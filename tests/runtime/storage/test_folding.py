@@ -33,6 +33,7 @@ def test_fts5_folding_folds_as_the_index_tokenizer_does() -> None:
     assert fold("İstanbul") == "istanbul"
     assert fold("naïve—Zoë") == "naive zoe"  # a dash ends a word, as in the index
     assert fold("PLAIN ascii") == "plain ascii"
+    assert fold("caf\udcff bar") == "caf  bar"  # undecodable bytes of a command line
 
 
 def test_the_folding_asks_the_tokenizer_the_index_was_made_with(tmp_path) -> None:
