@@ -24,7 +24,15 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
-from mnemobot.runtime.storage.folding import SPACED_SCRIPTS, Fold, has_spaced_script, latin_fold
+from mnemobot.runtime.storage.folding import (
+    SEA_LETTERS,
+    SEA_MARKS,
+    SPACED_SCRIPTS,
+    Fold,
+    has_spaced_script,
+    latin_fold,
+    units,
+)
 from mnemobot.runtime.storage.fulltext import SearchTerm
 
 __all__ = [
@@ -64,7 +72,7 @@ os as um uma do da em com nao onde eu voce meu minha
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())  # folded: no accents, as fold() gives
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SPACED_RUNS = re.compile(f"([{SPACED_SCRIPTS}]+)")
+_SPACED_RUNS = re.compile(f"((?:[{SPACED_SCRIPTS}]|[{SEA_LETTERS}][{SEA_MARKS}]*)+)")
 
 
 @functools.cache
@@ -95,10 +103,11 @@ def search_terms(message: str, fold: Fold = fold) -> list[SearchTerm]:
     """The terms to search ``message`` by, each once, in the order they were written, folded
     with ``fold`` (the index's own, :attr:`FullText.fold`, or a word matches nothing).
 
-    A run of Chinese or Japanese characters is searched as the pairs of characters it holds
-    ("北京烤鸭" as "北京", "京烤", "烤鸭"; one character alone as itself): the index takes each
-    of them as a word (:mod:`storage.folding`), and a pair is matched where its two
-    characters stand side by side.
+    A run of Chinese, Japanese, Thai, Lao, Khmer or Burmese characters is searched as the
+    pairs of characters it holds ("北京烤鸭" as "北京", "京烤", "烤鸭"; one character alone as
+    itself; a Thai letter with its marks is one): the index takes each of them as a word
+    (:mod:`storage.folding`), and a pair is matched where its two characters stand side by
+    side.
     """
     terms: dict[str, SearchTerm] = {}
     for word in _index_word().findall(fold(message)):
@@ -116,7 +125,8 @@ def _terms_of(word: str) -> list[SearchTerm]:
             if not part:
                 continue
             if has_spaced_script(part):
-                pairs = [part[i : i + 2] for i in range(max(len(part) - 1, 1))]
+                each = units(part)
+                pairs = ["".join(each[i : i + 2]) for i in range(max(len(each) - 1, 1))]
                 terms += [SearchTerm(pair) for pair in pairs]
             else:
                 terms += _terms_of(part)

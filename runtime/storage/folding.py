@@ -34,6 +34,7 @@ __all__ = [
     "latin_fold",
     "register_spaced",
     "spaced",
+    "units",
 ]
 
 Fold = Callable[[str], str]
@@ -132,13 +133,15 @@ class Fts5Folding:
         return " "
 
 
-# Chinese and Japanese are written without spaces between words: a tokenizer that splits at
-# spaces and punctuation takes a whole phrase as one word, found only by the phrase. So each
-# of their characters is indexed as a word of its own (SQLite: the triggers pass the text
-# through ``mnemobot_spaced``, registered on every connection; PostgreSQL: the index's
-# expression spaces them, 0014), and a query's run of them is searched as the pairs of
-# characters it holds (recall.query), as CJK full-text search usually is: "北京" finds
-# "我在北京吃了饺子". Korean is written with spaces, and stays out.
+# Chinese and Japanese are written without spaces between words, and so are Thai, Lao,
+# Khmer and Burmese: a tokenizer that splits at spaces and punctuation takes a whole phrase
+# as one word, found only by the phrase. So each of their characters (with the vowel signs and
+# tone marks written on it, in the four Southeast Asian scripts) is indexed as a word of its
+# own (SQLite: the triggers pass the text through ``mnemobot_spaced_2``, registered on every
+# connection; PostgreSQL: the index's expression spaces them; 0014, 0015), and a query's run
+# of them is searched as the pairs of such characters it holds (recall.query), as CJK
+# full-text search usually is: "北京" finds "我在北京吃了饺子", "ข้าวผัด" finds
+# "ฉันชอบกินข้าวผัด". Korean is written with spaces, and stays out.
 SPACED_SCRIPTS = (
     "\u3040-\u30ff"  # Hiragana, Katakana
     "\u31f0-\u31ff"  # Katakana extensions
@@ -148,23 +151,58 @@ SPACED_SCRIPTS = (
     "\uff66-\uff9f"  # halfwidth Katakana
     "\U00020000-\U0003134f"  # CJK ideographs, extensions B to G
 )
-_SPACED = re.compile(f"([{SPACED_SCRIPTS}])")
-SPACED_FUNCTION = "mnemobot_spaced"  # its name in SQLite's triggers
+# The Southeast Asian scripts' letters and digits, and the marks written on them (Unicode 14,
+# as migration 0015 gives them to PostgreSQL: the two must agree).
+SEA_LETTERS = (
+    "\u0e01-\u0e30\u0e32-\u0e33\u0e40-\u0e46\u0e50-\u0e59"  # Thai
+    "\u0e81-\u0e82\u0e84\u0e86-\u0e8a\u0e8c-\u0ea3\u0ea5\u0ea7-\u0eb0\u0eb2-\u0eb3\u0ebd"
+    "\u0ec0-\u0ec4\u0ec6\u0ed0-\u0ed9\u0edc-\u0edf"  # Lao
+    "\u1000-\u102a\u103f-\u1049\u1050-\u1055\u105a-\u105d\u1061\u1065-\u1066\u106e-\u1070"
+    "\u1075-\u1081\u108e\u1090-\u1099"  # Myanmar
+    "\u1780-\u17b3\u17d7\u17dc\u17e0-\u17e9\u17f0-\u17f9"  # Khmer
+)
+SEA_MARKS = (
+    "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"  # Thai
+    "\u0eb1\u0eb4-\u0ebc\u0ec8-\u0ecd"  # Lao
+    "\u102b-\u103e\u1056-\u1059\u105e-\u1060\u1062-\u1064\u1067-\u106d\u1071-\u1074"
+    "\u1082-\u108d\u108f\u109a-\u109d"  # Myanmar
+    "\u17b4-\u17d3\u17dd"  # Khmer
+)
+_UNIT = re.compile(f"([{SPACED_SCRIPTS}]|[{SEA_LETTERS}][{SEA_MARKS}]*)")
+SPACED_FUNCTION = "mnemobot_spaced_2"  # its name in SQLite's triggers (0015)
 
 
 def spaced(text: Any) -> Any:
-    """``text`` with each Chinese or Japanese character set apart by spaces (see above); what
-    is not a string (NULL) as it is."""
+    """``text`` with each character of the scripts above set apart by spaces (see above);
+    what is not a string (NULL) as it is."""
     if not isinstance(text, str) or text.isascii():
         return text
-    return _SPACED.sub(r" \1 ", text)
+    return _UNIT.sub(r" \1 ", text)
+
+
+def units(word: str) -> list[str]:
+    """The characters of ``word`` :func:`spaced` sets apart, in order (a Thai letter with its
+    marks is one); nothing for a word of other scripts."""
+    return _UNIT.findall(word)
 
 
 def has_spaced_script(word: str) -> bool:
-    return _SPACED.search(word) is not None
+    return _UNIT.search(word) is not None
+
+
+_CJK = re.compile(f"([{SPACED_SCRIPTS}])")
+
+
+def _spaced_cjk(text: Any) -> Any:
+    """0014's ``mnemobot_spaced``: Chinese and Japanese only. Its triggers call it until 0015
+    replaces them, and 0014 indexes with it on the way up to 0015."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    return _CJK.sub(r" \1 ", text)
 
 
 def register_spaced(connection: Any) -> None:
-    """Give a SQLite connection the function its recall index's triggers call (0014): every
-    connection that writes a remembered row needs it."""
+    """Give a SQLite connection the functions its recall index's triggers call (0014, 0015):
+    every connection that writes a remembered row needs them."""
     connection.create_function(SPACED_FUNCTION, 1, spaced, deterministic=True)
+    connection.create_function("mnemobot_spaced", 1, _spaced_cjk, deterministic=True)

@@ -27,9 +27,9 @@ from mnemobot.runtime.storage.folding import (
     SPACED_FUNCTION,
     Fold,
     Fts5Folding,
-    has_spaced_script,
     latin_fold,
     spaced,
+    units,
 )
 from mnemobot.runtime.storage.prepared import Prepared
 from mnemobot.runtime.storage.tables import (
@@ -440,8 +440,8 @@ class FullText:
             return [int(n) for n in conn.execute(text(sql), params).one()]
         counted = []
         for term in terms:
-            if len(term.word) > 1 and has_spaced_script(term.word):  # a pair: its rarer one's
-                counted.append(min(self._count(conn, [SearchTerm(c) for c in term.word])))
+            if len(units(term.word)) > 1:  # a pair of characters: its rarer one's lines
+                counted.append(min(self._count(conn, [SearchTerm(c) for c in units(term.word)])))
                 continue
             if term.prefix:
                 row = conn.execute(_PREFIX_LINES, {"low": term.word, "high": term.word + "\uffff"})

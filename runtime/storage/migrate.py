@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0014"  # Chinese and Japanese characters indexed one by one
+HEAD = "0015"  # Thai, Lao, Khmer and Burmese characters indexed one by one too
 # pg_advisory_xact_lock key: the 64-bit integer of the ASCII "mnemomig"
 MIGRATION_LOCK = int.from_bytes(b"mnemomig", "big") - 2**63
 

@@ -1,7 +1,8 @@
 """Migrations on a database that already holds data, on SQLite and PostgreSQL: 0005 indexes
 it for the words, 0009 keeps the vectors of facts and memories with their rows, 0010 writes
 PostgreSQL's indexes through, 0011 numbers each session's lines, 0013 indexes words whole with
-their marks, 0014 indexes Chinese and Japanese characters one by one."""
+their marks, 0014 indexes Chinese and Japanese characters one by one, 0015 Thai, Lao, Khmer and Burmese
+ones."""
 
 from __future__ import annotations
 
@@ -318,6 +319,29 @@ def test_0014_indexes_held_chinese_and_japanese_again_character_by_character(
     assert recall.search("u1", "饺子") == []
     FullText(db).rebuild()  # `mnemobot db reindex` indexes them as the triggers do
     assert [f.id for f in recall.search("u1", "烤鸭") if f.kind == "turn"] == ["t-en"]
+
+
+def test_0015_indexes_held_thai_again_character_by_character(empty_database: Database) -> None:
+    db = empty_database
+    upgrade(db, "0014")
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
+        conn.execute(insert(SESSIONS), [_session("s1")])
+        conn.execute(insert(TURNS), [_turn("t-th", "ฉันชอบกินข้าวผัดมาก")])
+        conn.execute(insert(TURNS), [{**_turn("t-zh", "我昨天在北京吃了饺子"), "seq": 1}])
+
+    upgrade(db)
+
+    recall = Recall(db, ManualClock(T0))
+    assert [f.id for f in recall.search("u1", "ข้าวผัด")] == ["t-th"]
+    assert [f.id for f in recall.search("u1", "饺子")] == ["t-zh"]  # as 0014 had it
+    with db.write() as conn:  # the triggers keep the index made again, spaced as it
+        conn.execute(update(TURNS).where(TURNS.c.id == "t-zh").values(text="ต้มยำกุ้งอร่อย"))
+        conn.execute(delete(TURNS).where(TURNS.c.id == "t-th"))
+    assert [f.id for f in recall.search("u1", "ต้มยำ")] == ["t-zh"]
+    assert recall.search("u1", "ข้าวผัด") == []
+    FullText(db).rebuild()
+    assert [f.id for f in recall.search("u1", "กุ้ง")] == ["t-zh"]
 
 
 def _session(session_id: str) -> dict[str, object]:

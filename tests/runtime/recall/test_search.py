@@ -189,6 +189,9 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
         # written without spaces: found by the pairs of characters a question holds
         ("我昨天在北京吃了饺子", "你喜欢吃饺子吗？"),
         ("昨日は東京で寿司を食べました", "寿司"),
+        ("ฉันชอบกินข้าวผัดมาก", "ข้าวผัด"),  # a letter with its vowel sign and tone mark
+        ("ខ្ញុំចូលចិត្តបាយឆាណាស់", "បាយឆា"),
+        ("ကျွန်တော်ထမင်းကြော်ကြိုက်တယ်", "ထမင်းကြော်"),
     ],
     ids=[
         "russian",
@@ -200,6 +203,9 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
         "tamil",
         "chinese",
         "japanese-inside-a-phrase",
+        "thai",
+        "khmer",
+        "burmese",
     ],
 )
 async def test_recall_finds_words_in_every_script_as_they_are_written(

@@ -57,3 +57,12 @@ def test_the_folding_asks_the_tokenizer_the_index_was_made_with(tmp_path) -> Non
         db.stop()
     assert len(made) == len(SOURCES)
     assert all(f'tokenize="{Fts5Folding.TOKENIZER}"' in sql for sql in made.values()), made
+
+
+def test_scripts_written_without_spaces_are_indexed_character_by_character() -> None:
+    from mnemobot.runtime.storage.folding import spaced, units
+
+    assert spaced("我在北京 ok") == " 我  在  北  京  ok"
+    assert units("ข้าวผัด") == ["ข้", "า", "ว", "ผั", "ด"]  # a letter keeps its marks
+    assert spaced("한국어 and ascii") == "한국어 and ascii"  # written with spaces: as it is
+    assert spaced(None) is None and spaced(42) == 42  # what a trigger may hand it
