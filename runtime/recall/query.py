@@ -25,12 +25,10 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 from mnemobot.runtime.storage.folding import (
-    SEA_LETTERS,
-    SEA_MARKS,
-    SPACED_SCRIPTS,
     Fold,
     has_spaced_script,
     latin_fold,
+    spaced_runs,
     units,
 )
 from mnemobot.runtime.storage.fulltext import SearchTerm
@@ -72,7 +70,6 @@ os as um uma do da em com nao onde eu voce meu minha
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())  # folded: no accents, as fold() gives
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SPACED_RUNS = re.compile(f"((?:[{SPACED_SCRIPTS}]|[{SEA_LETTERS}][{SEA_MARKS}]*)+)")
 
 
 @functools.cache
@@ -121,7 +118,7 @@ def search_terms(message: str, fold: Fold = fold) -> list[SearchTerm]:
 def _terms_of(word: str) -> list[SearchTerm]:
     if has_spaced_script(word):
         terms: list[SearchTerm] = []
-        for part in _SPACED_RUNS.split(word):
+        for part in spaced_runs(word):
             if not part:
                 continue
             if has_spaced_script(part):

@@ -34,6 +34,7 @@ __all__ = [
     "latin_fold",
     "register_spaced",
     "spaced",
+    "spaced_runs",
     "units",
 ]
 
@@ -168,7 +169,9 @@ SEA_MARKS = (
     "\u1082-\u108d\u108f\u109a-\u109d"  # Myanmar
     "\u17b4-\u17d3\u17dd"  # Khmer
 )
-_UNIT = re.compile(f"([{SPACED_SCRIPTS}]|[{SEA_LETTERS}][{SEA_MARKS}]*)")
+_UNIT_PATTERN = f"[{SPACED_SCRIPTS}]|[{SEA_LETTERS}][{SEA_MARKS}]*"
+_UNIT = re.compile(f"({_UNIT_PATTERN})")
+_RUNS = re.compile(f"((?:{_UNIT_PATTERN})+)")
 SPACED_FUNCTION = "mnemobot_spaced_2"  # its name in SQLite's triggers (0015)
 
 
@@ -184,6 +187,12 @@ def units(word: str) -> list[str]:
     """The characters of ``word`` :func:`spaced` sets apart, in order (a Thai letter with its
     marks is one); nothing for a word of other scripts."""
     return _UNIT.findall(word)
+
+
+def spaced_runs(word: str) -> list[str]:
+    """``word`` cut where runs of the characters :func:`spaced` sets apart begin and end: the
+    runs and the parts between them, in order (some empty)."""
+    return _RUNS.split(word)
 
 
 def has_spaced_script(word: str) -> bool:

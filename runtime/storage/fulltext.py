@@ -440,8 +440,9 @@ class FullText:
             return [int(n) for n in conn.execute(text(sql), params).one()]
         counted = []
         for term in terms:
-            if len(units(term.word)) > 1:  # a pair of characters: its rarer one's lines
-                counted.append(min(self._count(conn, [SearchTerm(c) for c in units(term.word)])))
+            pair = units(term.word)
+            if len(pair) > 1:  # a pair of characters: its rarer one's lines
+                counted.append(min(self._count(conn, [SearchTerm(c) for c in pair])))
                 continue
             if term.prefix:
                 row = conn.execute(_PREFIX_LINES, {"low": term.word, "high": term.word + "\uffff"})
