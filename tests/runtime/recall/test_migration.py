@@ -270,12 +270,7 @@ def test_0013_indexes_held_lines_again_with_the_marks_inside_their_words(
     empty_database: Database,
 ) -> None:
     db = empty_database
-    upgrade(db, "0012")
-    with db.write() as conn:
-        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
-        conn.execute(insert(SESSIONS), [_session("s1")])
-        conn.execute(insert(TURNS), [_turn("t-hi", "मुझे हिन्दी फ़िल्में पसंद हैं")])
-        conn.execute(insert(TURNS), [{**_turn("t-en", "a line about okapis"), "seq": 1}])
+    _said_at(db, "0012", ("t-hi", "मुझे हिन्दी फ़िल्में पसंद हैं"), ("t-en", "a line about okapis"))
 
     upgrade(db)
 
@@ -293,12 +288,8 @@ def test_0014_indexes_held_chinese_and_japanese_again_character_by_character(
     empty_database: Database,
 ) -> None:
     db = empty_database
-    upgrade(db, "0013")
+    _said_at(db, "0013", ("t-zh", "我昨天在北京吃了饺子"), ("t-en", "a line about okapis"))
     with db.write() as conn:
-        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
-        conn.execute(insert(SESSIONS), [_session("s1")])
-        conn.execute(insert(TURNS), [_turn("t-zh", "我昨天在北京吃了饺子")])
-        conn.execute(insert(TURNS), [{**_turn("t-en", "a line about okapis"), "seq": 1}])
         conn.execute(
             insert(EPISODES).values(
                 id="e1", user_id="u1", conversation_id="s1", bot="echo",
@@ -323,12 +314,7 @@ def test_0014_indexes_held_chinese_and_japanese_again_character_by_character(
 
 def test_0015_indexes_held_thai_again_character_by_character(empty_database: Database) -> None:
     db = empty_database
-    upgrade(db, "0014")
-    with db.write() as conn:
-        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
-        conn.execute(insert(SESSIONS), [_session("s1")])
-        conn.execute(insert(TURNS), [_turn("t-th", "ฉันชอบกินข้าวผัดมาก")])
-        conn.execute(insert(TURNS), [{**_turn("t-zh", "我昨天在北京吃了饺子"), "seq": 1}])
+    _said_at(db, "0014", ("t-th", "ฉันชอบกินข้าวผัดมาก"), ("t-zh", "我昨天在北京吃了饺子"))
 
     upgrade(db)
 
@@ -342,6 +328,17 @@ def test_0015_indexes_held_thai_again_character_by_character(empty_database: Dat
     assert recall.search("u1", "ข้าวผัด") == []
     FullText(db).rebuild()
     assert [f.id for f in recall.search("u1", "กุ้ง")] == ["t-zh"]
+
+
+def _said_at(db: Database, revision: str, *said: tuple[str, str]) -> None:
+    """A database at ``revision`` holding ``said`` (line id, text), in order, in one session
+    of one person's (u1, s1)."""
+    upgrade(db, revision)
+    with db.write() as conn:
+        conn.execute(insert(USERS).values(id="u1", display_name="Ana", created_at=T0))
+        conn.execute(insert(SESSIONS), [_session("s1")])
+        lines = [{**_turn(line_id, text), "seq": seq} for seq, (line_id, text) in enumerate(said)]
+        conn.execute(insert(TURNS), lines)
 
 
 def _session(session_id: str) -> dict[str, object]:
