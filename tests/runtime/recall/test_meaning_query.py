@@ -30,9 +30,9 @@ def test_a_name_in_many_lines_is_left_out_and_the_rest_kept_as_written() -> None
 
 
 def test_a_word_is_counted_as_the_search_looks_it_up() -> None:
-    # "Melanie's" is "mela", as "Melanie" is; "the" and "a" are stop words and stay
+    # "Melanie's" is "melan", as "Melanie" is; "the" and "a" are stop words and stay
     assert meaning_query("What is Melanie's favourite book?", LINES) == ("What is favourite book?")
-    mel = ["Mel is great", *LINES]  # "mel" (3 letters) is itself, not "mela"
+    mel = ["Mel is great", *LINES]  # "mel" (3 letters) is itself, not "melan"
     assert meaning_query("Is Mel the best?", mel) == "Is Mel the best?"
 
 

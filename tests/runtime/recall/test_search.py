@@ -168,9 +168,25 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
     found = recall(runtime, clock).search(ana, "Onde fica a padaria? Sao Paulo?", limit=2)
 
     assert found[0].text == "Eu moro em São Paulo e trabalho numa padaria"
-    # "trabalhar" finds "trabalho" by its first letters, without a stemmer
+    # "trabalhar" finds "trabalho" by what Portuguese's stemmer leaves of both ("trabalh")
     [again] = recall(runtime, clock).search(ana, "trabalhar", limit=1)
     assert again.text == "Eu moro em São Paulo e trabalho numa padaria"
+
+
+async def test_a_word_finds_its_own_forms_and_not_words_that_start_alike(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    ana = await chat_sessions(
+        runtime,
+        clock,
+        "ana",
+        [["I finished two paintings of the harbour"], ["my back pain is better"], ["ok"]],
+    )
+
+    found = recall(runtime, clock).search(ana, "Have I been painting lately?", limit=5)
+
+    # "painting" is looked up as "paint", where its first four letters matched "pain" too
+    assert [f.text for f in found] == ["I finished two paintings of the harbour"]
 
 
 @pytest.mark.parametrize(
