@@ -26,9 +26,10 @@ import threading
 
 import Stemmer
 
-__all__ = ["LANGUAGES", "SCRIPTS", "SHORTEST_PREFIX", "stem_prefix"]
+__all__ = ["LANGUAGES", "LONGEST_WORD", "SCRIPTS", "SHORTEST_PREFIX", "stem_prefix"]
 
 SHORTEST_PREFIX = 4  # no word is looked up by fewer letters (three was too loose: bench/README.md)
+LONGEST_WORD = 64
 
 # Which stemmers a word goes through, by the script of its first letter (a stemmer leaves
 # another script's word as it is): the stop list's languages (recall/query.py) for Latin
@@ -55,7 +56,10 @@ _local = threading.local()  # a Snowball stemmer keeps state between calls: one 
 def _stemmers(letter: str) -> list[Stemmer.Stemmer]:
     by_language: dict[str, Stemmer.Stemmer] | None = getattr(_local, "stemmers", None)
     if by_language is None:
-        by_language = _local.stemmers = {name: Stemmer.Stemmer(name) for name in LANGUAGES}
+        # stems are remembered by stem_prefix, once for every thread: not again by each stemmer
+        by_language = _local.stemmers = {
+            name: Stemmer.Stemmer(name, maxCacheSize=0) for name in LANGUAGES
+        }
     code = ord(letter)
     for first, last, languages in SCRIPTS:
         if first <= code <= last:
@@ -63,13 +67,22 @@ def _stemmers(letter: str) -> list[Stemmer.Stemmer]:
     return []
 
 
-@functools.lru_cache(maxsize=8192)
 def stem_prefix(word: str) -> str:
     """The beginning of ``word`` (folded, at least :data:`SHORTEST_PREFIX` long) to look it
     up by.
 
     A stem need not be a beginning of its word ("family" -> "famili"): what the two share is.
+    A run of more than :data:`LONGEST_WORD` letters is no word a stemmer knows (a pasted
+    token, a hash): it is looked up by that many, so it finds itself, and what is remembered
+    of it stays small.
     """
+    if len(word) > LONGEST_WORD:
+        return word[:LONGEST_WORD]
+    return _stem_prefix(word)
+
+
+@functools.lru_cache(maxsize=8192)
+def _stem_prefix(word: str) -> str:
     best = word
     for stemmer in _stemmers(word[0]):
         stem = stemmer.stemWord(word)

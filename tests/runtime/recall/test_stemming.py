@@ -7,7 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mnemobot.runtime.recall.query import search_terms
-from mnemobot.runtime.recall.stemming import SHORTEST_PREFIX, stem_prefix
+from mnemobot.runtime.recall.stemming import (
+    LONGEST_WORD,
+    SHORTEST_PREFIX,
+    _stem_prefix,
+    stem_prefix,
+)
 from mnemobot.runtime.storage.fulltext import SearchTerm
 
 
@@ -38,6 +43,12 @@ def test_no_stem_is_shorter_than_four_letters() -> None:
     assert stem_prefix("comer") == "come"
 
 
+def test_a_run_of_letters_longer_than_any_word_is_looked_up_by_its_beginning() -> None:
+    token = "ab" * 5000  # a pasted token: found by itself, and not remembered whole
+    assert stem_prefix(token) == token[:LONGEST_WORD]
+    assert stem_prefix("x" * LONGEST_WORD) == "xxxx"  # a word that long is still stemmed
+
+
 def test_the_question_is_searched_by_stems() -> None:
     assert search_terms("When did Caroline start painting?") == [
         SearchTerm("carolin", prefix=True),
@@ -49,7 +60,7 @@ def test_the_question_is_searched_by_stems() -> None:
 def test_stemmers_on_many_threads_give_what_one_gives() -> None:
     """A Snowball stemmer keeps state between calls: each thread has its own."""
     words = [f"{stem}{end}" for stem in ("paint", "walk", "jump") for end in ("s", "ed", "ing")]
-    alone = [stem_prefix.__wrapped__(word) for word in words]
+    alone = [_stem_prefix.__wrapped__(word) for word in words]
     with ThreadPoolExecutor(4) as pool:
         for _ in range(20):
-            assert list(pool.map(stem_prefix.__wrapped__, words)) == alone
+            assert list(pool.map(_stem_prefix.__wrapped__, words)) == alone
