@@ -61,13 +61,17 @@ she her hers it its they them their theirs this that these those what when where
 whom whose why how there here not no yes so too very just also any some all s t d ll re ve m
 don didn doesn isn wasn ever kind type sort thing things one ones
 der die das und oder ist sind war ein eine einen dem den des zu mit von im auf fur nicht wie
-wann wo wer was hat haben ich du er sie wir ihr es
+wann wo wer was hat haben ich du er sie wir ihr es welche welcher welches welchen welchem
+warum wieso weshalb wieviel habe hast hatte hatten bin bist
 le la les un une des et ou est sont etait de du au aux en pour avec pas que qui quoi quand ou
-comment je tu il elle nous vous ils elles
-el los las y o es son fue del al con por para no que cuando donde quien como yo tu mi
-lo gli e di da per che chi come dove
-het een van op te dat wat wie hoe wanneer waar
-os as um uma do da em com nao onde eu voce meu minha
+comment je tu il elle nous vous ils elles quel quelle quels quelles pourquoi combien ai avons
+avez ont suis sommes etes
+el los las y o es son fue del al con por para no que cuando donde quien como yo tu mi cual
+cuales quienes cuanto cuantos cuanta cuantas porque
+lo gli e di da per che chi come dove quale quali perche
+het een van op te dat wat wie hoe wanneer waar welke waarom
+os as um uma do da em com nao onde eu voce meu minha qual quais quando quem quanto quantos
+quanta quantas foi
 """
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())  # folded: no accents, as fold() gives
 

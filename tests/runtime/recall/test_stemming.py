@@ -64,3 +64,20 @@ def test_stemmers_on_many_threads_give_what_one_gives() -> None:
     with ThreadPoolExecutor(4) as pool:
         for _ in range(20):
             assert list(pool.map(_stem_prefix.__wrapped__, words)) == alone
+
+
+@pytest.mark.parametrize(
+    ("question", "searched"),
+    [
+        ("Quais quadros eu pintei? Quando?", ["quadr", "pint"]),
+        ("¿Cuáles cuadros pinté?", ["cuadr", "pint"]),
+        ("Quels tableaux ai-je peints ? Pourquoi ?", ["tableau", "peint"]),
+        ("Welche Bilder habe ich gemalt? Warum?", ["bild", "gema"]),
+    ],
+)
+def test_a_questions_own_words_are_not_searched_in_the_example_bots_languages(
+    question: str, searched: list[str]
+) -> None:
+    """As "what" and "which" are not: in a short history, a question word in one earlier line
+    would weigh as a rare word does."""
+    assert [t.word for t in search_terms(question)] == searched
