@@ -16,7 +16,14 @@ from mnemobot.runtime.errors import LinkError
 from mnemobot.runtime.memory.store import MemoryScope
 from mnemobot.runtime.people.linking import LinkService
 
-__all__ = ["COMMANDS", "SESSION_ENDED", "CommandOutcome", "run_command", "session_ended"]
+__all__ = [
+    "COMMANDS",
+    "SESSION_ENDED",
+    "CommandOutcome",
+    "is_command",
+    "run_command",
+    "session_ended",
+]
 
 COMMANDS = ("/link", "/end", "/forget")
 FORGET_CONFIRM_SECONDS = 300
@@ -28,6 +35,13 @@ SESSION_ENDED = {
     "fr": "Conversation terminée. Dites n'importe quoi pour en commencer une autre.",
     "de": "Unterhaltung beendet. Schreiben Sie etwas, um eine neue zu beginnen.",
 }
+
+
+def is_command(text: str) -> bool:
+    """Whether a person's message is a command (``/end``): said to the runtime, not something
+    the person said (episodes and recall leave them out)."""
+    words = text.strip().split()
+    return bool(words) and words[0].lower() in COMMANDS
 
 
 def session_ended(language: object) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Connection
 
 from mnemobot.runtime.clock import Clock
+from mnemobot.runtime.pipeline.commands import is_command
 from mnemobot.runtime.recall.around import neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import meaning_query, search_terms
@@ -275,7 +276,7 @@ class Recall:
                 enough=GATED_TURNS_ENOUGH,
             )  # fmt: skip
             rows = self._by_meaning(conn, near, user_id, "turns", rows, limit=turns, now=now)
-            rows = reranked(rows, now)
+            rows = reranked([row for row in rows if not _is_command(row)], now)
             found.turns = [_turn(row, rank) for rank, row in enumerate(rows)]
             rows = search(
                 conn, "episodes", user_id, terms, limit=episodes, now=now, gates=gates,
@@ -333,7 +334,11 @@ class Recall:
         the other hits are counted in ``found.past_window``."""
         places, rows = neighbours(conn, user_id, found.turns[:window])
         by_id = {hit.id: hit for hit in found.turns}
-        lines = [by_id.get(row["id"]) or _line_next_to(row, by_id[row["next_to"]]) for row in rows]
+        lines = [
+            by_id.get(row["id"]) or _line_next_to(row, by_id[row["next_to"]])
+            for row in rows
+            if not _is_command(row)
+        ]
         ranked = ranked_in_context(found.turns, places, lines, found.episodes)
         found.past_window = len(found.turns) - sum(line.id in by_id for line, _ in ranked)
         return [
@@ -397,6 +402,13 @@ class Recall:
             user_id, query, turns=turns, episodes=reach, facts=reach, query_vector=query_vector
         )
         return found.merged()[:limit]
+
+
+def _is_command(row: dict[str, Any]) -> bool:
+    """A person's command to the runtime (``/end``, ``/link 123456``): a line of the turn log,
+    but nothing they said, so never recalled (nor read as a hit's neighbour: the ``/end``
+    after a session's last line took a place in the prompt)."""
+    return bool(row["role"] == "user" and is_command(row["text"]))
 
 
 def _turn(row: dict[str, Any], rank: int) -> Recalled:

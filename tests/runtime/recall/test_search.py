@@ -173,6 +173,38 @@ async def test_recall_in_portuguese_ignores_accents_and_finds_word_forms(
     assert again.text == "Eu moro em São Paulo e trabalho numa padaria"
 
 
+async def test_commands_to_the_runtime_are_never_recalled(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    """The turn log keeps "/end" and "/link"; recall leaves them out, as hits and as the lines
+    around one (the "/end" after a session's last line took a place in the prompt)."""
+    chat = Chat(runtime, bot="echo", user="ana")
+    await chat.say("my end of year party is at the lighthouse")
+    await chat.say("/end")
+    await chat.say("/link")
+    ana = await chat.user_id()
+    clock.advance(days=1)
+
+    hits = recall(runtime, clock).search(ana, "end of year party, link?", limit=10)
+    # "noted", the bot's answer, is the line right before "/end"
+    in_context = recall(runtime, clock).gather(ana, "lighthouse party noted", window=40).turns
+
+    assert "my end of year party is at the lighthouse" in [f.text for f in hits]
+    assert {"my end of year party is at the lighthouse", "noted"} <= {f.text for f in in_context}
+    for line in [*hits, *in_context]:
+        assert not line.text.startswith("/"), line.text
+    said = await runtime.db.run(_texts_said, runtime.db, ana)
+    assert {"/end", "/link"} <= said  # still in the turn log
+
+
+def _texts_said(db: Database, user_id: str) -> set[str]:
+    with db.read() as conn:
+        rows = conn.execute(
+            text("select text from turns where user_id = :u and role = 'user'"), {"u": user_id}
+        )
+        return {row[0] for row in rows}
+
+
 async def test_a_word_finds_its_own_forms_and_not_words_that_start_alike(
     runtime: Runtime, clock: ManualClock
 ) -> None:
