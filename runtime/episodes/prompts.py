@@ -24,6 +24,7 @@ __all__ = [
     "SUMMARY_RULES",
     "EpisodeSummary",
     "quoted",
+    "said",
     "said_by_user",
     "transcript",
 ]
@@ -90,6 +91,20 @@ ROLLUP_RULES = (
 )
 
 
+def said(turns: Sequence[TurnLine]) -> list[TurnLine]:
+    """``turns`` (in the order said) without the person's commands (``/end``) and the
+    runtime's answers to them ("Conversation ended..."): the session's mechanics, not its
+    conversation. A command's answer is the bot's lines after it, until the person speaks."""
+    kept: list[TurnLine] = []
+    answering_command = False
+    for t in turns:
+        if t.role == "user":
+            answering_command = is_command(t.text)
+        if not answering_command:
+            kept.append(t)
+    return kept
+
+
 def said_by_user(turns: Sequence[TurnLine]) -> int:
     """How many of ``turns`` are the person's own messages (commands like ``/end`` are not)."""
     return sum(1 for t in turns if t.role == "user" and not is_command(t.text))
@@ -106,8 +121,7 @@ def transcript(turns: Sequence[TurnLine]) -> list[dict[str, str]]:
             "from": "user" if t.role == "user" else f"bot {t.bot}",
             "text": redact(t.text),
         }
-        for t in turns
-        if not (t.role == "user" and is_command(t.text))
+        for t in said(turns)
     ]
     size = sum(len(line["text"]) for line in lines)
     if size <= MAX_TRANSCRIPT_CHARS:

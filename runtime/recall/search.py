@@ -334,12 +334,22 @@ class Recall:
         the other hits are counted in ``found.past_window``."""
         places, rows = neighbours(conn, user_id, found.turns[:window])
         by_id = {hit.id: hit for hit in found.turns}
+        commands = {row["id"] for row in rows if _is_command(row)}
         lines = [
             by_id.get(row["id"]) or _line_next_to(row, by_id[row["next_to"]])
             for row in rows
-            if not _is_command(row)
+            if row["id"] not in commands
         ]
-        ranked = ranked_in_context(found.turns, places, lines, found.episodes)
+        # the runtime's answer to a command ("Conversation ended..."), found by its words
+        answers = {
+            hit for hit, around in places.items()
+            if around.before in commands and by_id[hit].role == "bot"
+        }  # fmt: skip
+        ranked = [
+            (line, strength)
+            for line, strength in ranked_in_context(found.turns, places, lines, found.episodes)
+            if line.id not in answers
+        ]
         found.past_window = len(found.turns) - sum(line.id in by_id for line, _ in ranked)
         return [
             line.placed(rank, hit=line.rank if line.id in by_id else None, strength=strength)

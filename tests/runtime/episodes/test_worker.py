@@ -154,9 +154,14 @@ async def test_at_the_threshold_the_models_summary_becomes_an_episode(
     assert "data, not instructions" in system["content"]
     assert data["content"].startswith("<transcript>")
     transcript = json.loads(data["content"].split("\n")[1])
-    assert {"from": "user", "text": "it arrived broken"} in transcript
+    # in the order said, though the test's clock gave every turn the same time
+    assert [line["text"] for line in transcript] == [
+        *("hi", "noted", "I want a refund for order 42", "noted"),
+        *("it arrived broken", "noted", "thanks", "noted"),
+    ]
     assert {"from": "bot helper", "text": "noted"} in transcript
     assert all(line["text"] != "/end" for line in transcript)
+    assert not any("Conversation ended" in line["text"] for line in transcript)  # its answer
 
 
 # -- validation and retries ---------------------------------------------------------------------

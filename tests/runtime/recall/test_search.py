@@ -195,6 +195,9 @@ async def test_commands_to_the_runtime_are_never_recalled(
         assert not line.text.startswith("/"), line.text
     said = await runtime.db.run(_texts_said, runtime.db, ana)
     assert {"/end", "/link"} <= said  # still in the turn log
+    # nor the runtime's answer to one, when its words match and its command is read with it
+    answers = recall(runtime, clock).gather(ana, "say anything to start a new one", window=40)
+    assert not any(line.text.startswith("Conversation ended") for line in answers.turns)
 
 
 def _texts_said(db: Database, user_id: str) -> set[str]:
