@@ -40,7 +40,7 @@ MEMORIES_READ = 200  # the most recently changed free-text memories; older ones 
 _RECENT_TURNS = Prepared(
     select(TURNS.c.role, TURNS.c.text, TURNS.c.bot, TURNS.c.id)
     .where(TURNS.c.session_id == bindparam("session_id"))
-    .order_by(TURNS.c.created_at.desc(), TURNS.c.seq.desc())
+    .order_by(TURNS.c.created_at.desc(), TURNS.c.line.desc(), TURNS.c.seq.desc())
     .limit(bindparam("limit"))
 )
 

@@ -93,14 +93,17 @@ async def test_the_next_turn_sees_the_sessions_earlier_turns(make_runtime, tmp_p
     write_bot(tmp_path, "concierge", config=LLM_BOT_CONFIG)
     runtime = await make_runtime(bots_dir=tmp_path, llm=llm_for(model_server))
     chat = Chat(runtime, bot="concierge", user="ana")
-    model_server.answer("first answer", "second answer")
+    model_server.answer("first answer", "second answer", "third answer")
     await chat.say("first question")
     await chat.say("second question")
-    second = model_server.chats()[1]
-    assert second[1:] == [
+    await chat.say("third question")  # the test's clock has not moved: their times are equal
+    third = model_server.chats()[2]
+    assert third[1:] == [
         {"role": "user", "content": "first question"},
         {"role": "assistant", "content": "first answer"},
         {"role": "user", "content": "second question"},
+        {"role": "assistant", "content": "second answer"},
+        {"role": "user", "content": "third question"},
     ]
 
 
