@@ -278,7 +278,7 @@ def _unembedded(kind: VectorKind, row: Any) -> Unembedded:
 
 def _lines_after(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     """For each turn of ``ids``, the text of the line said right after it in its session (by
-    created_at, then its place, as recall.around orders them) by the same person; turns that are
+    created_at, seq, id, as recall.around orders them) by the same person; turns that are
     their session's last are left out. Reads the sessions of ``ids`` whole: one session after
     it ends, as a rule."""
     if not ids:
@@ -287,7 +287,7 @@ def _lines_after(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     rows = conn.execute(
         select(_t.id, _t.session_id, _t.user_id, _t.text)
         .where(_t.session_id.in_(sessions))
-        .order_by(_t.session_id, _t.created_at, _t.line, _t.seq, _t.id)
+        .order_by(_t.session_id, _t.created_at, _t.seq, _t.id)
     ).all()
     wanted = set(ids)
     return {

@@ -191,26 +191,6 @@ async def test_the_worker_embeds_a_sessions_turns_and_episode_after_it_ends(
     assert len(fake.embedded()) == 1  # one batched request
 
 
-async def test_lines_said_in_one_moment_are_embedded_with_the_line_said_after_them(
-    start: Any, fake: FakeOpenAI, clock: ManualClock
-) -> None:
-    """Their times are equal (the clock has not moved); their places in the session say the
-    order."""
-    runtime = await start()
-    chat = Chat(runtime, bot="helper", user="ana")
-    [first] = await chat.say("the first line")
-    [second] = await chat.say("the second line")
-    await chat.say("/end")
-    fake.clear_requests()
-
-    await only_jobs(runtime, clock).run_until_idle()
-
-    embedded = {text for request in fake.embedded() for text in request}
-    first, second = first.split(": ", 1)[-1], second.split(": ", 1)[-1]
-    assert {f"the first line\n{first}", f"{first}\nthe second line"} <= embedded
-    assert f"the second line\n{second}" in embedded
-
-
 async def test_a_question_without_the_lines_words_finds_it_by_meaning(
     start: Any, fake: FakeOpenAI, clock: ManualClock
 ) -> None:
