@@ -395,7 +395,7 @@ class EpisodeWorker:
                 select(_t.role, _t.bot, _t.text)
                 .where(_t.session_id == session_id)
                 # A turn's message and its replies share a timestamp; its place in the
-                # session (0011) orders them, and turns said within one tick of the clock
+                # session (0011) orders them, and turns said within one tick of the clock too
                 .order_by(_t.created_at, _t.line, _t.seq)
             ).all()
         return [TurnLine(role=r.role, text=r.text, bot=r.bot) for r in rows]
