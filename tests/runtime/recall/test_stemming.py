@@ -33,12 +33,13 @@ def test_the_forms_of_a_word_share_the_beginning_they_are_looked_up_by(
 
 def test_a_word_no_stemmer_shortens_is_looked_up_by_its_first_four_letters() -> None:
     assert stem_prefix("yoga") == "yoga"
-    assert stem_prefix("birthday") == "birt"  # as before stems: never narrower than a stem
+    assert stem_prefix("birthday") == "birt"  # no stemmer of the seven shortens it
     assert SHORTEST_PREFIX == 4
 
 
 def test_no_stem_is_shorter_than_four_letters() -> None:
-    # English's stemmer leaves "pain" of "painful", Portuguese's "com" of "comer"
+    # English's stemmer leaves "pain" of "painful"; Portuguese's (and three more) "com" of
+    # "comer", too short: "comer" keeps four letters
     assert stem_prefix("painful") == "pain"
     assert stem_prefix("comer") == "come"
 
