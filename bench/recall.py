@@ -220,6 +220,8 @@ async def replay(
     chat = ConsoleChannel(runtime, bot=BOT, user="person", stdout=_Discard())
     chat.start()
     for session in conversation.sessions:
+        if not session.exchanges:  # the person never spoke in it: nothing said to a bot
+            continue
         when = session.date + shift
         clock.advance(seconds=max(0.0, (when - clock.now()).total_seconds()))
         for exchange in session.exchanges:
