@@ -115,7 +115,15 @@ class Conversation:
 
 
 def _date(text: str) -> datetime:
-    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+    """A session's date as LoCoMo writes it ("1:56 pm on 8 May, 2023"; "Sept" or "Sep" for a
+    month would be its abbreviation)."""
+    cleaned = re.sub(r"\bSept\b", "Sep", text.strip())
+    for form in ("%I:%M %p on %d %B, %Y", "%I:%M %p on %d %b, %Y"):
+        try:
+            return datetime.strptime(cleaned, form).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"a session date LoCoMo does not write: {text!r}")
 
 
 def _exchanges(turns: list[dict[str, Any]], person: str) -> list[Exchange]:
