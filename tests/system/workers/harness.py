@@ -26,6 +26,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -459,6 +460,27 @@ class Deployment:
                 .group_by(OUTBOX.c.status)
             ).all()
         return {str(status): int(count) for status, count in rows}
+
+    def diagnosis(self, *channels: str) -> str:
+        """What a test that failed while workers ran leaves to read: each worker's state and
+        the end of its log, and where ``channels``' events and replies stand (a rare hang in
+        CI is gone with its temporary folder by the time anyone looks)."""
+        parts = []
+        for worker in self.workers:
+            code = worker.process.poll()
+            state = "running" if code is None else f"exited with {code}"
+            parts.append(f"--- worker {worker.index}, pid {worker.process.pid}, {state}, log end:")
+            parts.append(worker.output()[-3000:])
+        for channel in channels:
+            statuses = Counter(
+                s for row in self.inbox_by_conversation(channel).values() for s in row
+            )
+            parts.append(
+                f"--- {channel}: inbox {dict(statuses)}, outbox {self.outbox_counts(channel)}"
+            )
+        ended = Counter(e["kind"] for e in self.events())
+        parts.append(f"--- bot events: {dict(ended)}")
+        return "\n".join(parts)
 
     def events(self) -> list[dict[str, Any]]:
         path = self.root / "events.jsonl"

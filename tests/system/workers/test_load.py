@@ -209,6 +209,9 @@ async def test_eighty_conversations_on_two_workers_are_each_answered_once_in_ord
             assert len(ended) == 2 * per_platform
             for prefix in ("tg", "sl"):
                 assert {e["pid"] for e in ended if e["text"].startswith(prefix)} == pids
+        except BaseException:  # a timeout too: it is raised in the test
+            print(d.diagnosis("tg-load", "slack-load"))
+            raise
         finally:
             d.stop()
 
