@@ -39,9 +39,12 @@ SESSION_ENDED = {
 
 def is_command(text: str) -> bool:
     """Whether a person's message is a command (``/end``): said to the runtime, not something
-    the person said (episodes and recall leave them out)."""
-    words = text.strip().split()
-    return bool(words) and words[0].lower() in COMMANDS
+    the person said (episodes and recall leave them out). Recall asks it of every line it
+    reads, so a line that does not start with "/" is not split into words."""
+    stripped = text.lstrip()
+    if not stripped.startswith("/"):
+        return False
+    return stripped.split(maxsplit=1)[0].lower() in COMMANDS
 
 
 def session_ended(language: object) -> str:
