@@ -136,9 +136,7 @@ def _terms_of(word: str) -> list[SearchTerm]:
         return terms
     if len(word) < MIN_LETTERS or word in STOP_WORDS:
         return []
-    if len(word) >= PREFIX_LETTERS:
-        return [SearchTerm(stem_prefix(word), prefix=True)]
-    return [SearchTerm(word)]
+    return [SearchTerm(_key(word), prefix=len(word) >= PREFIX_LETTERS)]
 
 
 def _key(word: str) -> str:
