@@ -3,25 +3,29 @@
 A question's words are often not in the line that answers it but in the line said before it
 (the question it answers: "How long have you had them?" before "3 years now!") or after it
 (the reply that names the thing). So the best hits of a search are read with the lines right
-before and after them in their session, and every one of those lines is ranked by its own
-strength plus a share of its neighbours'; a line no word matched can then outrank a weak hit,
-and a hit whose neighbours matched too (a passage about the question) outranks a lone one.
-A conversation whose summary matched the question lifts its lines a little.
+before and after them in their session, and every one of those lines is scored from what is
+known of it and of its neighbours (:class:`ContextWeights`): how strong a hit each is, by its
+place and by how near its match comes to the best one's; whether the line before asks a
+question (the line is then its answer); whether it holds a number (a date, a count, an age);
+whether its conversation's summary matched. A line no word matched can then outrank a weak
+hit, and a hit whose neighbours matched too (a passage about the question) outranks a lone one.
 
-Strengths come from places, not raw scores: FTS5's bm25 and PostgreSQL's ts_rank_cd differ
-in scale, and semantic fusion keeps only the order. The hit at place r (0-based) has strength
-1 / (1 + r / :data:`PLACES`).
+A hit's strength by place: the hit at place r (0-based) has 1 / (1 + r / :data:`PLACES`). Its
+match: its relevance (BM25, or the fused score with meaning) over the best hit's, so a score
+scale (FTS5's, PostgreSQL's, fusion's) never matters, only how close a hit comes to the best.
 
-Measured on LoCoMo's development split (bench/recall.py, memory budget 1,500 tokens), with
-the best 5 hits bringing only the line after them as the baseline: strict evidence-turn recall
-0.677 -> 0.711 (x1) and 0.573 -> 0.648 (~10x history), evidence-session recall 0.975 -> 0.963
-and 0.958 -> 0.919 (more lines of the best conversations go in). The weights were chosen on
-that split; the line before weighs more than the line after because most answers follow the
-line that asked for them.
+The weights by the words alone (:data:`FITTED`) were fitted on LoCoMo's development split
+(bench/recall.py; pairwise logistic regression of each question's evidence lines against its
+other candidates, histories x1 and x3), and checked by fitting on two conversations and
+measuring the third: strict evidence-turn recall 0.721 -> 0.748 (x1) and 0.689 -> 0.718 (x3),
+evidence-session recall 0.961 -> 0.959 and 0.951 -> 0.945 (bench/README.md). With meaning fused
+the lines keep the rule the fused ranking was tuned with (:data:`BY_PLACE`): a line's strength
+plus 0.7 of the line before's and 0.3 of the line after's, doubled at most by its summary.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,20 +38,71 @@ if TYPE_CHECKING:
     from mnemobot.runtime.recall.search import Recalled
 
 __all__ = [
-    "AFTER",
-    "BEFORE",
-    "EPISODE_LIFT",
+    "BY_PLACE",
+    "FITTED",
     "PLACES",
     "Around",
+    "ContextWeights",
     "neighbours",
     "ranked_in_context",
     "strength",
 ]
 
-BEFORE = 0.7  # the line said right before lends this share of its strength
-AFTER = 0.3  # the line said right after lends this share of its strength
 PLACES = 10  # strength at place r: 1 / (1 + r / PLACES)
-EPISODE_LIFT = 1.0  # a line of a conversation whose summary matched: x (1 + this x its strength)
+QUESTION_MARKS = "?\uff1f\u061f\u037e\u055e"  # ? and the full-width, Arabic, Greek, Armenian ones
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True, slots=True)
+class ContextWeights:
+    """What each thing known of a line ranked in context adds to its score.
+
+    ``own``, ``before`` and ``after``: the line's strength as a hit by its place, and its
+    neighbours' (0 for a line no word matched). ``match*``: the same lines' relevance over
+    the best hit's. ``summary``: the strength of its conversation's summary among the
+    episodes found (0 when it did not match), and ``*_summary`` the products of that with
+    ``own``, ``before`` and ``after``. ``number``: the line holds a digit. ``asked``: the line
+    before it asks a question, and ``answer`` that times the line before's strength: the
+    answer to a question that matched.
+    """
+
+    own: float
+    before: float
+    after: float
+    match: float = 0.0
+    match_before: float = 0.0
+    match_after: float = 0.0
+    summary: float = 0.0
+    own_summary: float = 0.0
+    before_summary: float = 0.0
+    after_summary: float = 0.0
+    number: float = 0.0
+    asked: float = 0.0
+    answer: float = 0.0
+
+
+# The rule semantic fusion was tuned with (bench/README.md, "With the local embedding model"):
+# the line before lends 0.7 of its strength, the line after 0.3, and a matched summary at place
+# p multiplies the sum by 1 + strength(p).
+BY_PLACE = ContextWeights(
+    own=1.0, before=0.7, after=0.3, own_summary=1.0, before_summary=0.7, after_summary=0.3
+)
+# By the words alone: fitted on LoCoMo's dev split (module docstring), rounded to 0.05.
+FITTED = ContextWeights(
+    own=1.7,
+    before=0.5,
+    after=0.75,
+    match=1.9,
+    match_before=0.35,
+    match_after=1.5,
+    summary=1.5,
+    own_summary=0.15,
+    before_summary=0.4,
+    after_summary=-0.35,
+    number=0.7,
+    asked=0.65,
+    answer=1.7,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +172,20 @@ def ranked_in_context(
     places: dict[str, Around],
     lines: Sequence[Recalled],
     episodes: Sequence[Recalled] = (),
+    weights: ContextWeights = FITTED,
 ) -> list[tuple[Recalled, float]]:
     """The hits whose place is known (those in ``places``) and the ``lines`` next to them,
-    ranked with their neighbours; the other ``hits`` are left out.
+    ranked with their neighbours and their conversation's summary among ``episodes``, scored
+    by ``weights``; the other ``hits`` are left out.
 
-    Each line is ranked by its strength plus :data:`BEFORE` and :data:`AFTER` shares of its
-    neighbours', lifted by its conversation's summary among ``episodes``. Best first; ties
-    keep the hits' order. The hits left out (read for ranking by date, past those read with
-    their neighbours) would rank below every line here, where a prompt's memory budget is
-    spent long before: a long history's prompt handled ~80 of them for nothing.
+    Best first; ties keep the hits' order. The hits left out (read for ranking by date, past
+    those read with their neighbours) would rank below every line here, where a prompt's
+    memory budget is spent long before: a long history's prompt handled ~80 of them for
+    nothing.
     """
     own = {hit.id: strength(place) for place, hit in enumerate(hits)}
+    best = max((hit.relevance or 0.0 for hit in hits), default=0.0)
+    match = {hit.id: (hit.relevance or 0.0) / best for hit in hits} if best > 0 else {}
     before: dict[str, str] = {}
     after: dict[str, str] = {}
     for hit_id, around in places.items():
@@ -135,21 +193,39 @@ def ranked_in_context(
             before[hit_id], after[around.before] = around.before, hit_id
         if around.after is not None:
             after[hit_id], before[around.after] = around.after, hit_id
-    lift: dict[str, float] = {}
+    lifted: dict[str, float] = {}
     for place, episode in enumerate(episodes):
         if episode.session_id is not None:
-            lift.setdefault(episode.session_id, 1.0 + EPISODE_LIFT * strength(place))
+            lifted.setdefault(episode.session_id, strength(place))
     by_id = {hit.id: hit for hit in hits} | {line.id: line for line in lines}
     known = [by_id[key] for key in dict.fromkeys([*places, *(line.id for line in lines)])]
+    w = weights
 
     def in_context(line: Recalled) -> float:
-        value = own.get(line.id, 0.0)
-        value += BEFORE * own.get(before.get(line.id, ""), 0.0)
-        value += AFTER * own.get(after.get(line.id, ""), 0.0)
-        return value * lift.get(line.session_id or "", 1.0)
+        first, then = before.get(line.id, ""), after.get(line.id, "")
+        mine, earlier, later = own.get(line.id, 0.0), own.get(first, 0.0), own.get(then, 0.0)
+        summary = lifted.get(line.session_id or "", 0.0)
+        previous = by_id.get(first)
+        asked = 1.0 if previous is not None and _asks(previous.text) else 0.0
+        return (
+            w.own * mine
+            + w.before * earlier
+            + w.after * later
+            + w.match * match.get(line.id, 0.0)
+            + w.match_before * match.get(first, 0.0)
+            + w.match_after * match.get(then, 0.0)
+            + summary * (w.summary + w.own_summary * mine)
+            + summary * (w.before_summary * earlier + w.after_summary * later)
+            + (w.number if _DIGIT.search(line.text) else 0.0)
+            + asked * (w.asked + w.answer * earlier)
+        )
 
     scored = sorted(((in_context(line), n, line) for n, line in enumerate(known)), key=_best)
     return [(line, value) for value, _, line in scored]
+
+
+def _asks(text: str) -> bool:
+    return any(mark in text for mark in QUESTION_MARKS)
 
 
 def _best(scored: tuple[float, int, Recalled]) -> tuple[float, int]:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.pipeline.commands import is_command
-from mnemobot.runtime.recall.around import neighbours, ranked_in_context
+from mnemobot.runtime.recall.around import BY_PLACE, FITTED, neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import meaning_query, search_terms
 from mnemobot.runtime.recall.recency import reranked
@@ -123,6 +123,7 @@ class Recalled:
     hit: int | None = None  # ranked in context: its place among the hits; None: no word matched
     strength: float | None = None  # ranked in context: with the lines around it (recall.around)
     recency: float | None = None  # transcript hits: the lift their date gave (recall.recency)
+    relevance: float | None = None  # transcript hits: their search's score (BM25, or fused)
 
     def placed(self, rank: int, *, hit: int | None, strength: float | None) -> Recalled:
         """This result at ``rank`` of a ranking in context (:mod:`recall.around`).
@@ -133,7 +134,7 @@ class Recalled:
         return Recalled(
             self.kind, self.id, self.text, _fused(rank), rank, self.at, self.bot, self.channel,
             self.session_id, self.role, self.key, self.seq, self.line, self.said_at,
-            self.similarity, hit, strength, self.recency,
+            self.similarity, hit, strength, self.recency, self.relevance,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -345,9 +346,12 @@ class Recall:
             hit for hit, around in places.items()
             if around.before in commands and by_id[hit].role == "bot"
         }  # fmt: skip
+        weights = BY_PLACE if found.by_meaning else FITTED
         ranked = [
             (line, strength)
-            for line, strength in ranked_in_context(found.turns, places, lines, found.episodes)
+            for line, strength in ranked_in_context(
+                found.turns, places, lines, found.episodes, weights
+            )
             if line.id not in answers
         ]
         found.past_window = len(found.turns) - sum(line.id in by_id for line, _ in ranked)
@@ -438,6 +442,7 @@ def _turn(row: dict[str, Any], rank: int) -> Recalled:
         said_at=row["created_at"],
         similarity=row.get("similarity"),
         recency=row.get("recency"),
+        relevance=row.get("relevance", row["score"]),
     )
 
 

@@ -18,7 +18,14 @@ from sqlalchemy import update
 from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
-from mnemobot.runtime.recall.around import EPISODE_LIFT, Around, ranked_in_context, strength
+from mnemobot.runtime.recall.around import (
+    BY_PLACE,
+    FITTED,
+    Around,
+    ContextWeights,
+    ranked_in_context,
+    strength,
+)
 from mnemobot.runtime.recall.search import WINDOW_HITS, Recall, Recalled, window_for
 from mnemobot.runtime.storage.tables import TURNS
 from tests.support import Chat, write_bot
@@ -26,8 +33,24 @@ from tests.support import Chat, write_bot
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def line(name: str, session: str = "s1", kind: str = "turn") -> Recalled:
-    return Recalled(kind, name, f"text of {name}", 0.0, 0, T0, session_id=session)  # type: ignore[arg-type]
+def line(
+    name: str,
+    session: str = "s1",
+    kind: str = "turn",
+    *,
+    text: str | None = None,
+    relevance: float | None = None,
+) -> Recalled:
+    return Recalled(
+        kind,  # type: ignore[arg-type]
+        name,
+        text if text is not None else f"text of {name}",
+        0.0,
+        0,
+        T0,
+        session_id=session,
+        relevance=relevance,
+    )
 
 
 def order(ranked: list[tuple[Recalled, float]]) -> list[str]:
@@ -42,7 +65,7 @@ def test_a_passage_outranks_a_lone_hit_the_search_put_first() -> None:
         "second": Around("first", None),
     }
 
-    ranked = ranked_in_context([lone, first, second], places, [])
+    ranked = ranked_in_context([lone, first, second], places, [], weights=BY_PLACE)
 
     assert order(ranked) == ["second", "first", "lone"]
     value = dict((found.id, v) for found, v in ranked)
@@ -56,7 +79,7 @@ def test_the_line_after_the_best_hit_outranks_weak_hits_though_no_word_matched()
     places = {hit.id: Around(None, None) for hit in hits}
     places["hit0"] = Around(None, "answer")
 
-    ranked = ranked_in_context(hits, places, [answer])
+    ranked = ranked_in_context(hits, places, [answer], weights=BY_PLACE)
 
     assert order(ranked) == [*(f"hit{p}" for p in range(5)), "answer", "hit5", "hit6", "hit7"]
     assert ranked[5][1] == pytest.approx(0.7)  # 0.7 of hit0's 1: above hit5's 1 / 1.5
@@ -67,17 +90,20 @@ def test_a_conversation_whose_summary_matched_lifts_its_lines() -> None:
     places = {"in_s1": Around(None, None), "in_s2": Around(None, None)}
     summary_of_s2 = line("summary", "s2", kind="episode")
 
-    assert order(ranked_in_context([in_s1, in_s2], places, [])) == ["in_s1", "in_s2"]
-    lifted = ranked_in_context([in_s1, in_s2], places, [], [summary_of_s2])
+    assert order(ranked_in_context([in_s1, in_s2], places, [], weights=BY_PLACE)) == [
+        "in_s1",
+        "in_s2",
+    ]
+    lifted = ranked_in_context([in_s1, in_s2], places, [], [summary_of_s2], BY_PLACE)
     assert order(lifted) == ["in_s2", "in_s1"]
-    assert lifted[0][1] == pytest.approx(strength(1) * (1 + EPISODE_LIFT * strength(0)))
+    assert lifted[0][1] == pytest.approx(strength(1) * (1 + strength(0)))
 
 
 def test_hits_beyond_the_window_are_left_out() -> None:
     hits = [line(f"hit{place}") for place in range(4)]
     places = {"hit0": Around(None, None), "hit1": Around(None, None)}
 
-    ranked = ranked_in_context(hits, places, [])
+    ranked = ranked_in_context(hits, places, [], weights=BY_PLACE)
 
     assert ranked == [(hits[0], 1.0), (hits[1], strength(1))]
 
@@ -86,10 +112,89 @@ def test_a_hit_beyond_the_window_next_to_one_in_it_is_ranked_as_its_neighbour() 
     hits = [line(f"hit{place}") for place in range(3)]
     places = {"hit0": Around(None, "hit2")}
 
-    ranked = ranked_in_context(hits, places, [hits[2]])
+    ranked = ranked_in_context(hits, places, [hits[2]], weights=BY_PLACE)
 
     assert order(ranked) == ["hit2", "hit0"]  # the line after the best hit: lent 0.7 of it
     assert ranked[0][1] == pytest.approx(strength(2) + 0.7 * strength(0))
+
+
+# -- the weights fitted for the words alone (FITTED) ------------------------------------------
+
+
+def test_the_answer_to_a_matched_question_outranks_a_hit_that_asks_nothing() -> None:
+    question = line("question", "s1", text="How long have you had your tortoises?")
+    answer = line("answer", "s1", text="Three years now, since the spring.")
+    mention = line("mention", "s2", text="My cousin keeps tortoises too.")
+    hits = [question, mention]
+    places = {"question": Around(None, "answer"), "mention": Around(None, None)}
+    plain = [
+        line("question", "s1", text="I have had tortoises for a while"),
+        line("answer", "s1", text="Three years now, since the spring."),
+        mention,
+    ]
+
+    asked = order(ranked_in_context(hits, places, [answer]))
+    told = order(ranked_in_context(plain[::2], places, [plain[1]]))
+
+    assert asked.index("answer") < asked.index("mention")  # the line after a question
+    assert told.index("answer") > told.index("mention")  # ...and not after a statement
+
+
+def test_a_hit_nearly_as_good_as_the_best_outranks_one_far_below_it_at_a_nearer_place() -> None:
+    hits = [
+        line("best", "s1", relevance=10.0),
+        line("weak", "s2", relevance=1.0),
+        line("close", "s3", relevance=9.5),
+    ]
+    places = {hit.id: Around(None, None) for hit in hits}
+
+    assert order(ranked_in_context(hits, places, [])) == ["best", "close", "weak"]
+    assert order(ranked_in_context(hits, places, [], weights=BY_PLACE)) == [
+        "best",
+        "weak",
+        "close",
+    ]
+
+
+def test_only_how_close_a_match_comes_to_the_best_counts_not_the_score_scale() -> None:
+    def ranked(scale: float) -> list[tuple[str, float]]:
+        hits = [line(f"hit{p}", f"s{p}", relevance=scale * (5 - p)) for p in range(5)]
+        found = ranked_in_context(hits, {hit.id: Around(None, None) for hit in hits}, [])
+        return [(hit.id, round(value, 9)) for hit, value in found]
+
+    assert ranked(1.0) == ranked(0.001)  # FTS5's bm25 and fusion's 0..1 alike
+
+
+def test_a_line_holding_a_number_outranks_its_equal_without_one() -> None:
+    hits = [line("words", "s1", text="we moved in spring"), line("date", "s2", text="in 2019")]
+    places = {hit.id: Around(None, None) for hit in hits}
+
+    assert order(ranked_in_context(hits, places, [], weights=BY_PLACE)) == ["words", "date"]
+    assert order(ranked_in_context(hits, places, [])) == ["date", "words"]
+
+
+def test_each_weight_adds_what_it_says() -> None:
+    question = line("question", "s1", text="where?", relevance=4.0)
+    reply = line("reply", "s1", text="at 7", relevance=2.0)
+    summary = line("summary", "s1", kind="episode")
+    places = {"question": Around(None, "reply"), "reply": Around("question", None)}
+    only = ContextWeights(own=0.0, before=0.0, after=0.0, answer=1.0)
+
+    [(_, value)] = [
+        (found, v)
+        for found, v in ranked_in_context([question, reply], places, [], [summary], only)
+        if found.id == "reply"
+    ]
+
+    assert value == pytest.approx(strength(0))  # asked, times the line before's strength
+    everything = ranked_in_context([question, reply], places, [], [summary], FITTED)
+    by_id = {found.id: v for found, v in everything}
+    w, mine, earlier = FITTED, strength(1), strength(0)
+    assert by_id["reply"] == pytest.approx(
+        w.own * mine + w.before * earlier + w.match * 0.5 + w.match_before * 1.0
+        + strength(0) * (w.summary + w.own_summary * mine + w.before_summary * earlier)
+        + w.number + w.asked + w.answer * earlier
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(("budget", "window"), [(500, 40), (1500, 40), (2500, 67), (3000, 80)])
