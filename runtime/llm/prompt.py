@@ -68,8 +68,8 @@ RECALLED_RANK = 30.0  # recalled: 30 plus its fused score (at most 1/60)
 EPISODE_OFFSET = 60  # an episode's summary ranks as a transcript hit this many places lower
 # (30 -> 60 with recall.around's fitted weights, which lift the lines of a matched summary's
 # conversation themselves: dev split, fitted on two conversations and measured on the third,
-# evidence-session recall 0.955 / 0.956 / 0.959 at 30 / 45 / 60, strict 0.748 at each)
-EPISODE_OFFSET_BY_MEANING = 30  # ...when recall fused meaning in (its lines ranked BY_PLACE)
+# evidence-session recall 0.955 / 0.956 / 0.959 at 30 / 45 / 60, strict 0.748 at each; with
+# the local model, 0.787 at 60 against 0.782 at 30 with the weights before)
 EPISODE_SPACING = 10  # and each further episode this many more (a summary costs ~6 lines)
 CHARS_PER_TOKEN_AT_MOST = 8  # a line this many times longer than the room cannot fit
 FEWEST_TOKENS = 4  # a recalled line costs at least this; with less room left, stop looking
@@ -336,8 +336,7 @@ class PromptAssembler:
         """Recalled candidates, best first, filling ``memory_budget`` whole item by item."""
         candidates: list[tuple[float, Recalled]] = [(turn.score, turn) for turn in found.turns]
         for index, episode in enumerate(found.episodes[:max_episodes]):
-            offset = EPISODE_OFFSET_BY_MEANING if found.by_meaning else EPISODE_OFFSET
-            place = offset + EPISODE_SPACING * index
+            place = EPISODE_OFFSET + EPISODE_SPACING * index
             candidates.append((1.0 / (FUSION_CONSTANT + place), episode))
         skipped["recalled"] = max(0, len(found.episodes) - max_episodes) + found.past_window
         for earlier in found.earlier_facts[:EARLIER_FACTS]:

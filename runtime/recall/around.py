@@ -14,13 +14,14 @@ A hit's strength by place: the hit at place r (0-based) has 1 / (1 + r / :data:`
 match: its relevance (BM25, or the fused score with meaning) over the best hit's, so a score
 scale (FTS5's, PostgreSQL's, fusion's) never matters, only how close a hit comes to the best.
 
-The weights by the words alone (:data:`FITTED`) were fitted on LoCoMo's development split
+The weights (:data:`FITTED`) were fitted on LoCoMo's development split by the words alone
 (bench/recall.py; pairwise logistic regression of each question's evidence lines against its
 other candidates, histories x1 and x3), and checked by fitting on two conversations and
 measuring the third: strict evidence-turn recall 0.721 -> 0.748 (x1) and 0.689 -> 0.718 (x3),
-evidence-session recall 0.961 -> 0.959 and 0.951 -> 0.945 (bench/README.md). With meaning fused
-the lines keep the rule the fused ranking was tuned with (:data:`BY_PLACE`): a line's strength
-plus 0.7 of the line before's and 0.3 of the line after's, doubled at most by its summary.
+evidence-session recall 0.961 -> 0.959 and 0.951 -> 0.945 (bench/README.md). Before, a line
+scored its strength plus 0.7 of the line before's and 0.3 of the line after's, doubled at most
+by its summary. With meaning fused the same weights, never fitted on it: strict 0.782 -> 0.791
+with the local model, session 0.970 -> 0.965.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from mnemobot.runtime.recall.search import Recalled
 
 __all__ = [
-    "BY_PLACE",
     "FITTED",
     "PLACES",
     "Around",
@@ -81,13 +81,7 @@ class ContextWeights:
     answer: float = 0.0
 
 
-# The rule semantic fusion was tuned with (bench/README.md, "With the local embedding model"):
-# the line before lends 0.7 of its strength, the line after 0.3, and a matched summary at place
-# p multiplies the sum by 1 + strength(p).
-BY_PLACE = ContextWeights(
-    own=1.0, before=0.7, after=0.3, own_summary=1.0, before_summary=0.7, after_summary=0.3
-)
-# By the words alone: fitted on LoCoMo's dev split (module docstring), rounded to 0.05.
+# Fitted on LoCoMo's dev split (module docstring), rounded to 0.05.
 FITTED = ContextWeights(
     own=1.7,
     before=0.5,

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from mnemobot.runtime.clock import Clock
 from mnemobot.runtime.pipeline.commands import is_command
-from mnemobot.runtime.recall.around import BY_PLACE, FITTED, neighbours, ranked_in_context
+from mnemobot.runtime.recall.around import neighbours, ranked_in_context
 from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import meaning_query, search_terms
 from mnemobot.runtime.recall.recency import reranked
@@ -346,12 +346,9 @@ class Recall:
             hit for hit, around in places.items()
             if around.before in commands and by_id[hit].role == "bot"
         }  # fmt: skip
-        weights = BY_PLACE if found.by_meaning else FITTED
         ranked = [
             (line, strength)
-            for line, strength in ranked_in_context(
-                found.turns, places, lines, found.episodes, weights
-            )
+            for line, strength in ranked_in_context(found.turns, places, lines, found.episodes)
             if line.id not in answers
         ]
         found.past_window = len(found.turns) - sum(line.id in by_id for line, _ in ranked)

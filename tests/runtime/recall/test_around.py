@@ -19,7 +19,6 @@ from mnemobot.runtime.bots.runner import preview_prompt
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.pipeline.runtime import Runtime
 from mnemobot.runtime.recall.around import (
-    BY_PLACE,
     FITTED,
     Around,
     ContextWeights,
@@ -31,6 +30,11 @@ from mnemobot.runtime.storage.tables import TURNS
 from tests.support import Chat, write_bot
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# The rule before the fitted weights: a line's strength by place, plus 0.7 of the line before's
+# and 0.3 of the line after's, times 1 + its matched summary's strength.
+BY_PLACE = ContextWeights(
+    own=1.0, before=0.7, after=0.3, own_summary=1.0, before_summary=0.7, after_summary=0.3
+)
 
 
 def line(
@@ -252,7 +256,7 @@ async def test_the_answer_after_a_matched_question_is_found_and_goes_in_the_prom
     [answer] = [f for f in found.turns if f.text == "Three years now, since the spring."]
     assert answer.hit is None and answer.role == "bot"  # no word of it matched
     weaker = [f for f in found.turns if f.hit is not None and f.hit >= 5]
-    assert weaker and all(answer.rank < f.rank for f in weaker)  # 0.7 of the best hit's strength
+    assert weaker and all(answer.rank < f.rank for f in weaker)  # the best hit asks it
     hit_sessions = {f.session_id for f in found.turns if f.hit is not None}
     assert {f.session_id for f in found.turns} == hit_sessions  # never another person's lines
     built, _ = await preview_prompt(
