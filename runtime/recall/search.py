@@ -30,7 +30,7 @@ from mnemobot.runtime.recall.fusion import fused_rows
 from mnemobot.runtime.recall.query import meaning_query, search_terms
 from mnemobot.runtime.recall.recency import reranked
 from mnemobot.runtime.storage.database import Database
-from mnemobot.runtime.storage.fulltext import FullText, SearchTerm, Source, Weights
+from mnemobot.runtime.storage.fulltext import FullText, SearchTerm, Source, Weights, lines_at
 from mnemobot.runtime.storage.vectors import InProcessIndex, VectorIndex, VectorKind
 
 if TYPE_CHECKING:
@@ -298,6 +298,8 @@ class Recall:
             found.memories = [_memory(row, rank) for rank, row in enumerate(rows)]
             if window > 0:
                 found.turns = self._in_context(conn, user_id, found, window)
+            else:
+                found.turns = _without_command_answers(conn, user_id, found.turns)
         return found
 
     def _by_meaning(
@@ -420,6 +422,28 @@ def _is_command(row: dict[str, Any]) -> bool:
     but nothing they said, so never recalled (nor read as a hit's neighbour: the ``/end``
     after a session's last line took a place in the prompt)."""
     return bool(row["role"] == "user" and is_command(row["text"]))
+
+
+def _without_command_answers(
+    conn: Connection, user_id: str, hits: list[Recalled]
+) -> list[Recalled]:
+    """``hits`` without the runtime's answers to commands ("Conversation ended. Say anything
+    to start a new one."): a bot line said right after a person's command. A prompt reads
+    every hit's neighbours and leaves them out there (:meth:`Recall._in_context`); a search
+    without them reads the line before each bot hit, in one statement."""
+    before = {
+        hit.id: (hit.session_id, hit.line - 1)
+        for hit in hits
+        if hit.role == "bot" and hit.session_id is not None and hit.line
+    }
+    if not before:
+        return hits
+    commands = {
+        (row["session_id"], row["line"])
+        for row in lines_at(conn, user_id, sorted(set(before.values())))
+        if _is_command(row)
+    }
+    return [hit for hit in hits if before.get(hit.id) not in commands]
 
 
 def _turn(row: dict[str, Any], rank: int) -> Recalled:

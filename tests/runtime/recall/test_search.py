@@ -198,6 +198,9 @@ async def test_commands_to_the_runtime_are_never_recalled(
     # nor the runtime's answer to one, when its words match and its command is read with it
     answers = recall(runtime, clock).gather(ana, "say anything to start a new one", window=40)
     assert not any(line.text.startswith("Conversation ended") for line in answers.turns)
+    # ...nor when the API's search, which reads no lines around its hits, finds it alone
+    found = recall(runtime, clock).search(ana, "say anything to start a new one", limit=10)
+    assert not any(line.text.startswith("Conversation ended") for line in found)
 
 
 def _texts_said(db: Database, user_id: str) -> set[str]:
