@@ -470,6 +470,15 @@ class TelegramChannel:
                     raise ChannelError(
                         f"reply {reply.id}: {failures} attempts failed ({exc.message})"
                     ) from exc
+                # Telegram may have taken the part before the error (a timeout while reading
+                # its answer): the retry then shows the person the part twice. Said, so a
+                # duplicate a person reports can be found in the log.
+                logger.warning(
+                    "sending reply %s on %s failed (%s); retrying, which may send it twice",
+                    reply.id,
+                    self.name,
+                    exc.message,
+                )
                 await asyncio.sleep(self._retry_delay * 2 ** (failures - 1))
             except TelegramError as exc:  # blocked by the user, chat gone, bad token
                 raise ChannelError(f"reply {reply.id} refused: {exc.message}") from exc

@@ -65,6 +65,16 @@ def parse_params(content_type: str, body: bytes, query: str) -> dict[str, Any]:
     return params
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5 connections, and two workers send to one fake on
+    # up to sixteen each. Past it the kernel drops handshakes (this machine's ListenOverflows
+    # counter stood at 32 after a session with three runs of the suite), and a dropped one is
+    # retransmitted after a second, then two, then four: a request read that late can outlive
+    # the client's 5 s read timeout, whose retry then sends the message again
+    # (test_lost_update once saw one reply twice).
+    request_queue_size = 128
+
+
 class FakeHTTPServer:
     """A recording HTTP server on 127.0.0.1:<free port>, run in a daemon thread.
 
@@ -98,7 +108,7 @@ class FakeHTTPServer:
         if self._server is not None:
             return self
         self.stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -63,12 +63,15 @@ async def test_429_holds_that_chat_only_while_other_chats_flow(deploy, echo_bots
     ]
 
 
-async def test_transient_errors_are_retried(deploy, echo_bots):
+async def test_transient_errors_are_retried(deploy, echo_bots, caplog):
     deployment = await deploy(ECHO_CHANNEL, bots_dir=echo_bots)
     deployment.tg.fail_next(ECHO, "sendMessage", status=502, times=2)
 
     assert await deployment.line("echo-telegram").says(ANA, "hi") == ["echo: hi"]
     assert len(deployment.tg.calls("sendMessage")) == 3
+    # each retry is logged: one that follows a timeout may have shown the person the part twice
+    retried = [r for r in caplog.records if "retrying, which may send it twice" in r.message]
+    assert len(retried) == 2 and all(r.levelname == "WARNING" for r in retried)
 
 
 async def test_a_reply_that_keeps_failing_stays_pending_and_is_sent_after_restart(

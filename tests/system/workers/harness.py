@@ -480,6 +480,13 @@ class Deployment:
             )
         ended = Counter(e["kind"] for e in self.events())
         parts.append(f"--- bot events: {dict(ended)}")
+        sends: dict[tuple[str, str], list[str]] = {}
+        for request in self.tg.calls("sendMessage", self.token):
+            key = (str(request.params.get("chat_id")), str(request.params.get("text")))
+            sends.setdefault(key, []).append(f"{request.time:.3f} from port {request.client_port}")
+        for (chat, text), times in sends.items():
+            if len(times) > 1:  # each a request the fake read: a retry, or a second sender
+                parts.append(f"--- sent {len(times)} times to {chat}: {text!r} at {times}")
         return "\n".join(parts)
 
     def events(self) -> list[dict[str, Any]]:

@@ -169,10 +169,13 @@ async def test_one_persons_memory_written_from_groups_in_two_workers_loses_nothi
                 f"tg-lost|{chat}|{PERSON}": ["done"] * (1 + MESSAGES_PER_GROUP) for chat in groups
             }
             assert d.outbox_counts("tg-lost") == {"sent": total}
-            print(
-                f"\nlost update: {total} turns of one person in {GROUPS} groups; "
-                f"{raced} pairs of later turns overlapped across workers; "
-                f"read-modify-write kept {memory['rmw']} of {total}"
-            )
+        except BaseException:  # a timeout too: it is raised in the test
+            print(d.diagnosis("tg-lost"))
+            raise
         finally:
             d.stop()
+        print(
+            f"\nlost update: {total} turns of one person in {GROUPS} groups; "
+            f"{raced} pairs of later turns overlapped across workers; "
+            f"read-modify-write kept {memory['rmw']} of {total}"
+        )
