@@ -2,13 +2,16 @@
 
 A question's words are often not in the line that answers it but in the line said before it
 (the question it answers: "How long have you had them?" before "3 years now!") or after it
-(the reply that names the thing). So the best hits of a search are read with the lines right
-before and after them in their session, and every one of those lines is scored from what is
-known of it and of its neighbours (:class:`ContextWeights`): how strong a hit each is, by its
-place and by how near its match comes to the best one's; whether the line before asks a
-question (the line is then its answer); whether it holds a number (a date, a count, an age);
-whether its conversation's summary matched. A line no word matched can then outrank a weak
-hit, and a hit whose neighbours matched too (a passage about the question) outranks a lone one.
+(the reply that names the thing), or in what the same speaker said just before, the other's
+reply between them ("I'll share the recipe!" ... "Awesome! I'm making it for my family this
+weekend"). So the best hits of a search are read with the lines right before and after them in
+their session, the very best also with the line two after, and every one of those lines is
+scored from what is known of it and of its neighbours (:class:`ContextWeights`): how strong a
+hit each is, by its place and by how near its match comes to the best one's; whether the line
+before asks a question (the line is then its answer); whether it holds a number (a date, a
+count, an age); whether its conversation's summary matched; how strong a hit the line two
+before it is. A line no word matched can then outrank a weak hit, and a hit whose neighbours
+matched too (a passage about the question) outranks a lone one.
 
 A hit's strength by place: the hit at place r (0-based) has 1 / (1 + r / :data:`PLACES`). Its
 match: its relevance (BM25, or the fused score with meaning) over the best hit's, so a score
@@ -22,6 +25,13 @@ evidence-session recall 0.961 -> 0.959 and 0.951 -> 0.945 (bench/README.md). Bef
 scored its strength plus 0.7 of the line before's and 0.3 of the line after's, doubled at most
 by its summary. With meaning fused the same weights, never fitted on it: strict 0.782 -> 0.791
 with the local model, session 0.970 -> 0.965.
+
+The line two after the best hits (:data:`FOLLOWED_HITS`) came after those weights, its one
+weight chosen on the same split with them kept (bench/README.md): strict 0.750 -> 0.761 (x1),
+0.716 -> 0.729 (x3), 0.791 -> 0.795 with the local model, evidence-session recall unchanged
+(0.958 x1). Most of it is one conversation's (+8 evidence lines of 282; the other two +2 and -1):
+how often a speaker goes on about what they said after the other's reply is a property of a
+person's way of talking, which the acceptance conversations may have less of.
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ __all__ = [
 ]
 
 PLACES = 10  # strength at place r: 1 / (1 + r / PLACES)
+FOLLOWED_HITS = 5  # the best hits whose line two after is read too
+# (dev split, weight 1.0, at 0 / 5 / 10 / 20 hits: strict x1 0.750 / 0.761 / 0.761 / 0.761,
+# x3 0.716 / 0.729 / 0.730 / 0.735, local model 0.791 / 0.795 / 0.796 / 0.794; evidence-session
+# recall x1 0.958 / 0.958 / 0.956 / 0.953)
 QUESTION_MARKS = "?\uff1f\u061f\u037e\u055e"  # ? and the full-width, Arabic, Greek, Armenian ones
 _DIGIT = re.compile(r"\d")
 
@@ -63,7 +77,9 @@ class ContextWeights:
     episodes found (0 when it did not match), and ``*_summary`` the products of that with
     ``own``, ``before`` and ``after``. ``number``: the line holds a digit. ``asked``: the line
     before it asks a question, and ``answer`` that times the line before's strength: the
-    answer to a question that matched.
+    answer to a question that matched. ``two_before``: the strength of the hit two lines
+    before it (the same speaker going on after the other's reply; read for the best
+    :data:`FOLLOWED_HITS` hits only).
     """
 
     own: float
@@ -79,6 +95,7 @@ class ContextWeights:
     number: float = 0.0
     asked: float = 0.0
     answer: float = 0.0
+    two_before: float = 0.0
 
 
 # Fitted on LoCoMo's dev split (module docstring), rounded to 0.05.
@@ -96,15 +113,19 @@ FITTED = ContextWeights(
     number=0.7,
     asked=0.65,
     answer=1.7,
+    two_before=1.0,  # chosen after the others (module docstring): 0.6 / 1.0 / 1.5 gave strict
+    # 0.756 / 0.761 / 0.760 (x1), 0.729 / 0.729 / 0.726 (x3)
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Around:
-    """The ids of the lines said right before and after a line in its session."""
+    """The ids of the lines said right before and after a line in its session, and two after
+    (read for the best hits only: None otherwise)."""
 
     before: str | None
     after: str | None
+    two_after: str | None = None
 
 
 # A hit's neighbours are the person's lines at its session's ``line`` - 1 and + 1 (stored with
@@ -119,14 +140,16 @@ def strength(place: int) -> float:
 
 
 def neighbours(
-    conn: Connection, user_id: str, hits: Sequence[Recalled]
+    conn: Connection, user_id: str, hits: Sequence[Recalled], *, followed: int = FOLLOWED_HITS
 ) -> tuple[dict[str, Around], list[dict[str, Any]]]:
-    """Where each of ``hits`` sits in its session, and the lines right before and after them.
+    """Where each of ``hits`` sits in its session, and the lines right before and after them
+    (and two after, for the first ``followed`` hits).
 
     One statement for all of them. Each hit gets an :class:`Around`, in session order; the
-    lines returned are those next to a hit that are not hits themselves, each with
+    lines returned are those around a hit that are not hits themselves, each with
     ``next_to``, the id of the hit it is next to (the one it follows, when it sits between
-    two), in session order too. Only ``user_id``'s lines.
+    two; one two lines away only when it is next to none), in session order too. Only
+    ``user_id``'s lines.
 
     A hit without a place has no lines around it to read: one written by a worker older than
     migration 0011 while a newer one already searched (a rolling upgrade). It is still a hit,
@@ -137,11 +160,19 @@ def neighbours(
         for hit in hits
         if hit.session_id is not None and hit.line is not None
     )
-    wanted = sorted({(session, line + step) for session, line, _ in placed for step in (-1, 1)})
+    best = {hit.id for hit in hits[:followed]}
+    steps = {hit: (-1, 1, 2) if hit in best else (-1, 1) for _, _, hit in placed}
+    wanted = sorted(
+        {(session, line + step) for session, line, hit in placed for step in steps[hit]}
+    )
     rows = lines_at(conn, user_id, wanted)
     at = {(row["session_id"], row["line"]): row["id"] for row in rows}
     places = {
-        hit: Around(at.get((session, line - 1)), at.get((session, line + 1)))
+        hit: Around(
+            at.get((session, line - 1)),
+            at.get((session, line + 1)),
+            at.get((session, line + 2)) if hit in best else None,
+        )
         for session, line, hit in placed
     }
     for hit in hits:
@@ -153,6 +184,9 @@ def neighbours(
             next_to.setdefault(around.before, hit_id)
         if around.after is not None and around.after not in hit_ids:
             next_to[around.after] = hit_id
+    for hit_id, around in places.items():
+        if around.two_after is not None and around.two_after not in hit_ids:
+            next_to.setdefault(around.two_after, hit_id)
     lines = [
         {**row, "next_to": next_to[row["id"]]}
         for row in sorted(rows, key=lambda row: (row["session_id"], row["line"]))
@@ -187,6 +221,7 @@ def ranked_in_context(
             before[hit_id], after[around.before] = around.before, hit_id
         if around.after is not None:
             after[hit_id], before[around.after] = around.after, hit_id
+    two_before = {around.two_after: hit_id for hit_id, around in places.items() if around.two_after}
     lifted: dict[str, float] = {}
     for place, episode in enumerate(episodes):
         if episode.session_id is not None:
@@ -212,6 +247,7 @@ def ranked_in_context(
             + summary * (w.before_summary * earlier + w.after_summary * later)
             + (w.number if _DIGIT.search(line.text) else 0.0)
             + asked * (w.asked + w.answer * earlier)
+            + w.two_before * own.get(two_before.get(line.id, ""), 0.0)
         )
 
     scored = sorted(((in_context(line), n, line) for n, line in enumerate(known)), key=_best)

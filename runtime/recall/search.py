@@ -343,10 +343,14 @@ class Recall:
             for row in rows
             if row["id"] not in commands
         ]
-        # the runtime's answer to a command ("Conversation ended..."), found by its words
+        # the runtime's answer to a command ("Conversation ended..."): a hit found by its
+        # words, or the line two after a hit that ended its session
         answers = {
             hit for hit, around in places.items()
             if around.before in commands and by_id[hit].role == "bot"
+        } | {
+            around.two_after for around in places.values()
+            if around.after in commands and around.two_after is not None
         }  # fmt: skip
         ranked = [
             (line, strength)

@@ -7,6 +7,7 @@ lines around the hits, and the prompt a bot would send.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,6 +200,24 @@ def test_each_weight_adds_what_it_says() -> None:
         + strength(0) * (w.summary + w.own_summary * mine + w.before_summary * earlier)
         + w.number + w.asked + w.answer * earlier
     )  # fmt: skip
+
+
+def test_the_same_speaker_going_on_after_the_best_hit_outranks_weak_hits() -> None:
+    # "I'll share the recipe!" / "Please do!" / "I'm making it for my family this weekend"
+    hits = [line(f"hit{place}", f"s{place}", text="words") for place in range(10)]
+    reply, goes_on = line("reply", "s0", text="words"), line("goes_on", "s0", text="words")
+    places = {hit.id: Around(None, None) for hit in hits}
+    places["hit0"] = Around(None, "reply", "goes_on")
+    without = dataclasses.replace(FITTED, two_before=0.0)
+
+    ranked = ranked_in_context(hits, places, [reply, goes_on])
+
+    value = dict((found.id, v) for found, v in ranked)
+    assert value["goes_on"] == pytest.approx(FITTED.two_before)  # times hit0's strength, 1
+    assert order(ranked).index("goes_on") < order(ranked).index("hit9")
+    assert order(ranked_in_context(hits, places, [reply, goes_on], weights=without))[-1] == (
+        "goes_on"
+    )
 
 
 @pytest.mark.parametrize(("budget", "window"), [(500, 40), (1500, 40), (2500, 67), (3000, 80)])

@@ -32,12 +32,30 @@ def test_each_hit_gets_the_lines_right_before_and_after_it_in_its_session(
     hits = [hit(database, b), hit(database, d), hit(database, other)]
 
     with database.read() as conn:
-        places, lines = neighbours(conn, "ana", hits)
+        places, lines = neighbours(conn, "ana", hits, followed=0)
 
     assert places == {b: Around(a, c), d: Around(c, e), other: Around(None, None)}
     # c sits between two hits: it is next to the one it follows
     assert [(row["text"], row["next_to"]) for row in lines] == [("a", b), ("c", b), ("e", d)]
     assert f not in {row["id"] for row in lines}
+
+
+def test_the_best_hits_also_get_the_line_two_after_them(database: Database) -> None:
+    # the same speaker going on after the other's reply: read for the first ``followed`` hits
+    a, b, c, d, e, f, g = write_lines(database, "ana", list("abcdefg"))
+    hits = [hit(database, b), hit(database, e)]
+    last = hit(database, g)
+
+    with database.read() as conn:
+        places, lines = neighbours(conn, "ana", hits, followed=1)
+        at_the_end, _ = neighbours(conn, "ana", [last], followed=1)
+
+    assert places == {b: Around(a, c, d), e: Around(d, f)}  # e is not among the best one
+    # d sits between the two: next to e, the hit it precedes, not two after b
+    assert [(row["text"], row["next_to"]) for row in lines] == [
+        ("a", b), ("c", b), ("d", e), ("f", e)
+    ]  # fmt: skip
+    assert at_the_end == {g: Around(f, None, None)}  # nothing after a session's last line
 
 
 def test_another_persons_lines_are_never_neighbours(database: Database) -> None:
@@ -85,7 +103,7 @@ def test_lines_without_a_place_are_numbered_with_their_session_and_then_have_nei
         places, lines = neighbours(conn, "ana", [hit(database, b)])
     assert [numbered[i] for i in (a, b, c, d, e)] == [0, 1, 2, 3, 4]  # in the order said
     assert [numbered[i] for i in untouched] == [0, 1]
-    assert places == {b: Around(a, c)}
-    assert [row["text"] for row in lines] == ["a", "c"]
+    assert places == {b: Around(a, c, d)}  # the best hit: the line two after it too
+    assert [row["text"] for row in lines] == ["a", "c", "d"]
     with database.write() as conn:
         assert place_lines(conn) == (0, 0)  # nothing left to number, nothing written

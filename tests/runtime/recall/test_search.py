@@ -193,6 +193,9 @@ async def test_commands_to_the_runtime_are_never_recalled(
     assert {"my end of year party is at the lighthouse", "noted"} <= {f.text for f in in_context}
     for line in [*hits, *in_context]:
         assert not line.text.startswith("/"), line.text
+    # the runtime's answer to "/end" is two lines after "noted", the best hit: not read as its
+    # same speaker going on (recall.around)
+    assert not any(line.text.startswith("Conversation ended") for line in in_context)
     said = await runtime.db.run(_texts_said, runtime.db, ana)
     assert {"/end", "/link"} <= said  # still in the turn log
     # nor the runtime's answer to one, when its words match and its command is read with it
