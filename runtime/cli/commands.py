@@ -247,6 +247,9 @@ def run(
                 "(use `mnemobot chat` for the terminal)",
                 err=True,
             )
+        shortfall = runtime.db.connection_shortfall()
+        if shortfall is not None:
+            warn(shortfall)
         typer.echo(
             f"listening on http://{settings.server.host}:{settings.server.port} "
             f"(database {runtime.db.describe()}); Ctrl-C stops",
@@ -361,7 +364,10 @@ def prompt(
     ] = "Hello!",
     config: ConfigOption = None,
 ) -> None:
-    """Show the prompt a bot would send its model for a person: what is in, what was cut, why."""
+    """Show the prompt a bot would send its model for a person: what is in, what was cut, why.
+
+    Sessions idle past the timeout are ended and summarised first, as mnemobot run would;
+    nothing is deleted (retention is the work of mnemobot run's janitor)."""
     import asyncio
 
     from mnemobot.runtime.bots.runner import preview_prompt
@@ -369,7 +375,7 @@ def prompt(
     with runtime_for(config) as runtime:
         chosen = runtime.bots.get(bot)
         user_id = runtime.identity.find(user)
-        runtime.janitor.sweep_all()  # ends sessions idle past the timeout
+        runtime.janitor.end_idle_sessions()  # deletes nothing, whatever retention says
         if runtime.llm is not None:  # ...and summarises them, as `mnemobot run` would
             asyncio.run(runtime.episode_worker.run_until_idle())
         if runtime.recall.embedder is not None:  # one prompt: wait for a local model to load

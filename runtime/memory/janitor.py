@@ -203,6 +203,21 @@ class Janitor:
                 return {}
             return self._sweep_all(max_passes)
 
+    def end_idle_sessions(self, max_passes: int = 100) -> int:
+        """End every session idle past the timeout, and do nothing else of a sweep.
+
+        ``mnemobot prompt`` shows the episodes a running deployment would have written, so it
+        ends idle sessions first; a sweep would also purge what retention has aged out, and a
+        preview run on a copy of old data would delete the very history it was asked to show.
+        """
+        ended = 0
+        for _ in range(max_passes):
+            count = self.sessions.expire_idle(self.batch)
+            ended += count
+            if count < self.batch:
+                break
+        return ended
+
     def _sweep_all(self, max_passes: int) -> dict[str, int]:
         total: dict[str, int] = {}
         for _ in range(max_passes):

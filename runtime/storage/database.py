@@ -40,7 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from mnemobot.runtime.errors import StorageError
@@ -60,6 +60,12 @@ STATEMENT_THREADS = 10  # PostgreSQL: threads (so connections) running Database.
 INTAKE_THREADS = 4  # PostgreSQL: threads that only store arriving events (see run_intake)
 SEARCH_THREADS = 2  # SQLite: threads for reads that can take milliseconds (see run_search)
 SPARE_CONNECTIONS = 3  # PostgreSQL: a deployment role lock, start-up checks, a CLI's calls
+# PostgreSQL: connections a client may still open, and those open now (every client's)
+_CONNECTION_ROOM = text(
+    "SELECT current_setting('max_connections')::int"
+    " - current_setting('superuser_reserved_connections')::int,"
+    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+)
 PING_AFTER_IDLE_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is pinged
 _IDLE_SINCE = "mnemobot_idle_since"  # connection record info key
 _SQLITE_BEGIN = "mnemobot_sqlite_begin"  # connection info key: the mode of the next BEGIN
@@ -220,6 +226,38 @@ class Database:
     def describe(self) -> str:
         """The database's kind, for people (``sqlite``, ``postgresql``)."""
         return self._dialect.name
+
+    @property
+    def most_connections(self) -> int:
+        """PostgreSQL connections this process may hold at once: one per statement and intake
+        thread, one per turn holding its conversation's lock, and the spare ones."""
+        return STATEMENT_THREADS + INTAKE_THREADS + self._held_connections + SPARE_CONNECTIONS
+
+    def connection_shortfall(self) -> str | None:
+        """Why PostgreSQL may refuse this process connections, or None (always on SQLite).
+
+        The server takes ``max_connections`` clients (less those reserved for superusers),
+        every worker process and other client counted; a process that reaches the limit
+        under load gets "too many clients", and its turns fail (a platform's event is
+        answered 500 and delivered again). Read once at start-up: the connections open then
+        are the other workers' and clients' (and this check's own, which is one of this
+        process's).
+        """
+        if self._dialect is SQLITE:
+            return None
+        with self.read() as conn:
+            allowed, open_now = conn.execute(_CONNECTION_ROOM).one()
+        room = allowed - open_now + 1  # this check's connection is one of ours
+        if room >= self.most_connections:
+            return None
+        return (
+            f"PostgreSQL takes {allowed} connections and {open_now} are open; this process may "
+            f"open {self.most_connections} ({STATEMENT_THREADS + INTAKE_THREADS} for statements "
+            f"and arriving events, {self._held_connections} for the turns it runs at once "
+            f"(workers.max_turns), {SPARE_CONNECTIONS} spare), {room} are left for it. Past "
+            "the limit its turns fail and platforms deliver their events again: raise "
+            "max_connections or lower workers.max_turns"
+        )
 
     @property
     def is_sqlite(self) -> bool:

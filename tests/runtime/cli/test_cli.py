@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -567,6 +568,47 @@ def test_chat_without_a_model_does_not_import_litellm(sqlite_cli):
     assert result.stdout == SALES_HELLO + "\n"
     assert "mnemobot.adapters.console" in result.stderr
     assert "litellm" not in result.stderr
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_run_warns_as_it_starts_when_postgresql_has_too_few_connections_for_it(cli):
+    from tests.runtime.cli.test_chat_web import free_port
+
+    env = cli.env | {
+        "MNEMOBOT_WORKERS__MAX_TURNS": "500",
+        "MNEMOBOT_SERVER__PORT": str(free_port()),
+    }
+    with subprocess.Popen(
+        [str(SCRIPT), "run"], cwd=cli.cwd, env=env, stderr=subprocess.PIPE, text=True
+    ) as server:
+        assert server.stderr is not None
+        said = []
+        try:
+            for line in server.stderr:  # checked before it names what it serves
+                said.append(line)
+                if line.startswith("home page:"):
+                    break
+        finally:
+            server.send_signal(signal.SIGINT)
+        said += server.stderr.readlines()  # to the end: stopped
+        server.wait(timeout=60)
+    warnings = [line for line in said if line.startswith("warning: PostgreSQL takes ")]
+    assert len(warnings) == 1, "".join(said)
+    assert "this process may open 517 (14 for statements and arriving events, 500 " in warnings[0]
+
+
+def test_prompt_ends_idle_sessions_but_deletes_nothing_retention_has_aged_out(cli, make_runtime):
+    """A preview on a copy of old data: its turns (said on the test clock's 2026-01-01) are
+    past a 30-day [janitor] turns, which `mnemobot run` would purge; `prompt` must not."""
+    seed(make_runtime, "ana", ["hi", "my zeppelin collection grew to forty models"])
+    cli.env["MNEMOBOT_JANITOR__TURNS"] = str(30 * 86400)
+
+    shown = ok(cli("prompt", "--user", "ana", "--bot", "sales-bot", "-m", "zeppelin models?"))
+
+    # recalled from an ended session (a line of the open one would be a chat message)
+    assert "user: my zeppelin collection grew to forty models" in shown
+    found = ok(cli("memory", "search", "--user", "ana", "zeppelin"))
+    assert "my zeppelin collection grew to forty models" in found  # still in the turn log
 
 
 def test_memory_search_finds_what_a_person_said_to_any_bot_with_where(cli, make_runtime):

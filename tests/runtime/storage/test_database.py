@@ -135,3 +135,26 @@ def test_processes_opening_a_new_file_at_once_all_open_it_in_wal(tmp_path: Path)
         url = f"sqlite:///{tmp_path / f'new-{start}.db'}"
         modes = at_once(_open_at_once, (url,), 4, start="fork", within=60)
         assert modes == ["wal"] * 4, f"start {start}"
+
+
+def test_start_up_says_when_postgresql_has_too_few_connections_for_this_process(
+    db_url: str,
+) -> None:
+    """A worker process may open ~30 PostgreSQL connections; a server whose max_connections
+    leaves fewer gets "too many clients" under load. Start-up says so (``mnemobot run``)."""
+    modest, greedy = Database(db_url, held_connections=1), Database(db_url, held_connections=500)
+    for db in (modest, greedy):
+        db.start()
+    try:
+        assert modest.most_connections == 18  # 10 statement threads, 4 intake, 1 turn, 3 spare
+        assert modest.connection_shortfall() is None
+        said = greedy.connection_shortfall()
+        if modest.is_sqlite:  # a file has no connection limit
+            assert said is None
+            return
+        assert said is not None
+        assert said.startswith("PostgreSQL takes ") and " this process may open 517 " in said
+        assert said.endswith("raise max_connections or lower workers.max_turns")
+    finally:
+        for db in (modest, greedy):
+            db.stop()
