@@ -130,20 +130,26 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pgvector_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pgvector_server() -> Iterator[str]:
     """A PostgreSQL 16 with pgvector's ``vector`` extension, from the pgserver wheel (the dev
     extra): its admin URL. One server for the run, shared by the xdist workers (pgserver
-    counts the processes using a data directory and the last one stops it); ``get_server``
-    returns once the server is ready. Skips, saying why, without pgserver (fails on CI)."""
+    counts the processes using a data directory and the last one stops it and deletes it);
+    ``get_server`` returns once the server is ready. Skips, saying why, without pgserver
+    (fails on CI).
+
+    Its data lives outside pytest's numbered temporary folders: another pytest run started
+    meanwhile on the machine deletes all but the newest three of those, and PostgreSQL shuts
+    down once its data folder is gone (seen: every later pgvector test of the run failed).
+    """
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is not set
         warnings.simplefilter("ignore")
         pgserver = required_module(
             "pgserver", reason="pgserver (PostgreSQL with pgvector) is in the dev extra"
         )
-        root = tmp_path_factory.getbasetemp()
-        if os.environ.get("PYTEST_XDIST_WORKER"):
-            root = root.parent  # the run's folder, the same for every worker
-        server = pgserver.get_server(root / "pgvector", cleanup_mode="stop")
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or secrets.token_hex(8)  # xdist: shared
+        data = Path(tempfile.gettempdir()) / f"mnemobot-pgvector-{run}"
+        data.mkdir(exist_ok=True)  # get_server's own mkdir fails for the second worker
+        server = pgserver.get_server(data, cleanup_mode="delete")
     yield str(server.get_uri())
     server.cleanup()
 
