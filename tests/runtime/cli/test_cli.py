@@ -25,6 +25,7 @@ import pytest
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import HEAD, upgrade
+from tests.runtime.cli.test_chat_web import free_port
 from tests.support import Chat
 
 REPO = Path(__file__).resolve().parents[3]
@@ -572,8 +573,6 @@ def test_chat_without_a_model_does_not_import_litellm(sqlite_cli):
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_run_warns_as_it_starts_when_postgresql_has_too_few_connections_for_it(cli):
-    from tests.runtime.cli.test_chat_web import free_port
-
     env = cli.env | {
         "MNEMOBOT_WORKERS__MAX_TURNS": "500",
         "MNEMOBOT_SERVER__PORT": str(free_port()),
