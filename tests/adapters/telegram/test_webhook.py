@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from mnemobot.adapters.server import build_app, serve
+from tests.support import free_port
 
 from .conftest import ECHO_CHANNEL
 from .support import ECHO, SECRET, Person, eventually, inbox_rows, pending_replies, turn_finished
@@ -126,12 +127,6 @@ async def test_ignored_updates_are_acknowledged_without_storing(deploy, echo_bot
         assert await post(http, sticker) == 200
         assert await post(http, edited) == 200
     assert inbox_rows(deployment.runtime) == []
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_telegram_delivers_to_the_served_app_with_the_secret_it_was_given(

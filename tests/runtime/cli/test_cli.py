@@ -25,8 +25,7 @@ import pytest
 
 from mnemobot.runtime.storage.database import Database
 from mnemobot.runtime.storage.migrate import HEAD, upgrade
-from tests.runtime.cli.test_chat_web import free_port
-from tests.support import Chat
+from tests.support import Chat, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_BOTS = ("sales-bot", "support-bot")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -45,7 +44,7 @@ from tests.fakes.slack_api import (
     signed_event_request,
 )
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.support import write_bot
+from tests.support import free_port, write_bot
 
 SECRET = "worker-test-secret"
 SLACK_SIGNING_SECRET = "worker-test-slack-signing-secret"
@@ -89,12 +88,6 @@ LEDGER_BOT = (
         await ctx.say(f"{len(seen) - 1}: {text}")
 """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
