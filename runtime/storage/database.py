@@ -245,8 +245,12 @@ class Database:
         """
         if self._dialect is SQLITE:
             return None
-        with self.read() as conn:
-            allowed, open_now = conn.execute(_CONNECTION_ROOM).one()
+        try:
+            with self.read() as conn:
+                allowed, open_now = conn.execute(_CONNECTION_ROOM).one()
+        except (DBAPIError, StorageError) as exc:  # advice only: never what stops a start
+            logger.debug("connection limits not read: %s", exc)
+            return None
         room = allowed - open_now + 1  # this check's connection is one of ours
         if room >= self.most_connections:
             return None

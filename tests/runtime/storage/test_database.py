@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from mnemobot.runtime.clock import ManualClock
 from mnemobot.runtime.storage.database import Database
@@ -138,7 +138,7 @@ def test_processes_opening_a_new_file_at_once_all_open_it_in_wal(tmp_path: Path)
 
 
 def test_start_up_says_when_postgresql_has_too_few_connections_for_this_process(
-    db_url: str,
+    db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker process may open ~30 PostgreSQL connections; a server whose max_connections
     leaves fewer gets "too many clients" under load. Start-up says so (``mnemobot run``)."""
@@ -155,6 +155,10 @@ def test_start_up_says_when_postgresql_has_too_few_connections_for_this_process(
         assert said is not None
         assert said.startswith("PostgreSQL takes ") and " this process may open 517 " in said
         assert said.endswith("raise max_connections or lower workers.max_turns")
+        # a server that will not say (a setting it lacks, a proxy in front): nothing to advise
+        unreadable = text("SELECT current_setting('mnemobot.no_such_setting')")
+        monkeypatch.setattr("mnemobot.runtime.storage.database._CONNECTION_ROOM", unreadable)
+        assert greedy.connection_shortfall() is None
     finally:
         for db in (modest, greedy):
             db.stop()
