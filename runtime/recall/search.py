@@ -344,14 +344,11 @@ class Recall:
             if row["id"] not in commands
         ]
         # the runtime's answer to a command ("Conversation ended..."): a hit found by its
-        # words, or the line two after a hit that ended its session
+        # words, or a line read two after a hit that ended its session
+        said = {(row["session_id"], row["line"]) for row in rows if row["id"] in commands}
         answers = {
-            hit for hit, around in places.items()
-            if around.before in commands and by_id[hit].role == "bot"
-        } | {
-            around.two_after for around in places.values()
-            if around.after in commands and around.two_after is not None
-        }  # fmt: skip
+            line.id for line in [*found.turns[:window], *lines] if _answers_command(line, said)
+        }
         ranked = [
             (line, strength)
             for line, strength in ranked_in_context(found.turns, places, lines, found.episodes)
@@ -436,18 +433,28 @@ def _without_command_answers(
     every hit's neighbours and leaves them out there (:meth:`Recall._in_context`); a search
     without them reads the line before each bot hit, in one statement."""
     before = {
-        hit.id: (hit.session_id, hit.line - 1)
+        (hit.session_id, hit.line - 1)
         for hit in hits
         if hit.role == "bot" and hit.session_id is not None and hit.line
     }
     if not before:
         return hits
-    commands = {
+    said = {
         (row["session_id"], row["line"])
-        for row in lines_at(conn, user_id, sorted(set(before.values())))
+        for row in lines_at(conn, user_id, sorted(before))
         if _is_command(row)
     }
-    return [hit for hit in hits if before.get(hit.id) not in commands]
+    return [hit for hit in hits if not _answers_command(hit, said)]
+
+
+def _answers_command(line: Recalled, commands: set[tuple[str, int]]) -> bool:
+    """Whether ``line`` is the runtime's answer to a command: a bot line right after one of
+    the ``commands`` (their places: session id, line)."""
+    return (
+        line.role == "bot"
+        and line.line is not None
+        and (line.session_id, line.line - 1) in commands
+    )
 
 
 def _turn(row: dict[str, Any], rank: int) -> Recalled:
