@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mnemobot.runtime.errors import LLMError
+from mnemobot.runtime.llm.tokens import CHUNK_CHARS, EncodingCount
 from mnemobot.runtime.settings import LLMSettings
 
 __all__ = [
@@ -108,18 +109,6 @@ class LLM(Protocol):
     def count_tokens(self, text: str, *, model: str = "default") -> int: ...
 
 
-# Tokens are counted as litellm's token_counter counts them for the model as its provider names
-# it: "openai/gpt-4o-mini" is OpenAI's gpt-4o-mini, whose encoding is o200k_base. token_counter
-# chooses the encoding from the name it is given, and for a name with a provider prefix falls
-# back to cl100k_base (gpt-3.5's), which counts Portuguese ~20% and Russian ~90% longer than
-# o200k_base does: a prompt trimmed for tokens the model would never see. Where the model's
-# tokenizer is tiktoken, its encoding is kept per model and called directly, in chunks of
-# this many characters as token_counter encodes (its TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS): the same
-# count, without token_counter's ~200 us of model catalogue lookups a call (a prompt counts
-# each recalled line it considers, 100+ for a long history).
-CHUNK_CHARS = 1024
-
-
 def load_litellm() -> Any:
     """litellm, imported on first use (seconds of CPU) and set up once: offline cost map, no
     telemetry, no debug banners. Every caller of litellm (chat models, embeddings) gets it
@@ -168,7 +157,7 @@ class LiteLLM:
         self.on_usage = on_usage
         self._sleep = sleep
         self._litellm: Any = None
-        self._encodings: dict[str, Any] = {}  # model -> its tiktoken Encoding, or None
+        self._encodings: dict[str, EncodingCount | None] = {}  # model -> its encoding's count
 
     # -- configuration -------------------------------------------------------------------
 
@@ -237,21 +226,18 @@ class LiteLLM:
         if route is None:
             return estimate_tokens(text)
         try:
-            encoding = self._encoding(route.model)
-            if encoding is not None:
-                return sum(
-                    len(encoding.encode_ordinary(text[start : start + CHUNK_CHARS]))
-                    for start in range(0, len(text), CHUNK_CHARS)
-                )
+            counted = self._encoding(route.model)
+            if counted is not None:
+                return counted(text)
             if len(text) <= CHUNK_CHARS:
                 return len(self._module().encode(model=route.model, text=text))
             return int(self._module().token_counter(model=route.model, text=text))
         except Exception:
             return estimate_tokens(text)
 
-    def _encoding(self, model: str) -> Any:
-        """The tiktoken encoding token_counter counts ``model``'s text with, named as its
-        provider names it (see :data:`CHUNK_CHARS`); None when litellm counts it with another
+    def _encoding(self, model: str) -> EncodingCount | None:
+        """The count by the tiktoken encoding token_counter counts ``model``'s text with, named
+        as its provider names it (:mod:`llm.tokens`); None when litellm counts it with another
         tokenizer (a HuggingFace one, through ``encode`` or token_counter each time).
 
         token_counter encodes with ``disallowed_special=()``, which counts a special token's
@@ -261,7 +247,8 @@ class LiteLLM:
             litellm = self._module()
             chosen = litellm.utils.select_tokenizer(model=model)
             openai = chosen["type"] == "openai_tokenizer"
-            self._encodings[model] = _provider_encoding(litellm, model) if openai else None
+            encoding = _provider_encoding(litellm, model) if openai else None
+            self._encodings[model] = None if encoding is None else EncodingCount(encoding)
         return self._encodings[model]
 
     # -- calls ---------------------------------------------------------------------------
