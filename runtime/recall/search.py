@@ -101,9 +101,14 @@ def window_for(memory_budget: int, *, by_meaning: bool) -> int:
     return max(chosen, math.ceil(chosen * memory_budget / WINDOW_BUDGET))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recalled:
-    """One remembered thing a search found, and where it came from."""
+    """One remembered thing a search found, and where it came from.
+
+    Treated as a value, never changed once made, but not frozen: a frozen dataclass sets
+    each field through ``object.__setattr__``, ~2 us a result against ~0.3, and a long
+    history's prompt makes ~300 of them (its hits, the lines around them, each ranked again).
+    """
 
     kind: RecallKind
     id: str
@@ -126,11 +131,8 @@ class Recalled:
     relevance: float | None = None  # transcript hits: their search's score (BM25, or fused)
 
     def placed(self, rank: int, *, hit: int | None, strength: float | None) -> Recalled:
-        """This result at ``rank`` of a ranking in context (:mod:`recall.around`).
-
-        Built field by field: ``dataclasses.replace`` costs ~8 us a call, and a long
-        history ranks ~260 lines a prompt.
-        """
+        """This result at ``rank`` of a ranking in context (:mod:`recall.around`), as a new
+        result: built field by field, as ``dataclasses.replace`` costs ~8 us a call."""
         return Recalled(
             self.kind, self.id, self.text, _fused(rank), rank, self.at, self.bot, self.channel,
             self.session_id, self.role, self.key, self.seq, self.line, self.said_at,
