@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from mnemobot.runtime.clock import ManualClock
-from mnemobot.runtime.storage.database import Database
+from mnemobot.runtime.storage.database import SQLITE_MMAP_BYTES, Database
 from mnemobot.runtime.storage.tables import USERS
 from tests.runtime.storage.at_once import at_once
 
@@ -112,6 +112,22 @@ async def test_a_search_reads_off_the_loop_while_another_process_writes(sqlite_d
         other.close()
 
     assert seen and seen[0].startswith("sqlite-search")
+
+
+def test_every_sqlite_connection_reads_through_a_memory_map(tmp_path: Path) -> None:
+    """Search threads and writers alike: a long history's recall reads pages all over the
+    file, and a read() of each cost a 100,000-line prompt ~0.5 ms (bench/recall_cost.py)."""
+    db = Database(f"sqlite:///{tmp_path / 'mapped.db'}")
+    db.start()
+    try:
+        with db.read() as conn:
+            reader = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
+        with db.write() as conn:
+            writer = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
+    finally:
+        db.stop()
+
+    assert reader == writer == SQLITE_MMAP_BYTES > 0
 
 
 def _open_at_once(url: str, gate: Any, results: Any) -> None:
