@@ -16,14 +16,17 @@ then counts the whole prompt they are rendered in, so the encoding's work grows 
 history (~16 us a line of rare words). The words are mostly not new, though: a text is counted
 as the sum of its words' counts, each remembered (:data:`WORDS_KEPT`), and that sum is the
 encoding's own count. tiktoken splits text into pieces by a pattern and encodes each piece
-alone. In the pattern of every OpenAI encoding (r50k to o200k) a space can only open a piece,
-never sit inside one or end one, and a run of line breaks ends a piece unless whitespace or
-(o200k) a slash follows it; nothing the pattern looks ahead for tells a space from the end
-of the text. So a text splits, without changing its pieces, before each single space between
-two other characters and after each line break that a character other than whitespace or a
-slash follows; each part's count does not depend on the others. A line of single spaces (as
-the prompt writes a recalled line) is split word by word; a part with other whitespace in it
-(an indented line of JSON) is counted whole, and remembered as a word is.
+alone. In the patterns of cl100k_base and o200k_base (:data:`SPLIT_BY_WORDS`: the encodings
+token_counter counts chat models with) a space can only open a piece, never sit inside one or
+end one, and a run of line breaks is a piece of its own, or ends one, unless whitespace or
+(o200k) a slash follows it; nothing the patterns look ahead for tells a space from the end of
+the text. (Not so in r50k's and p50k's, whose runs of whitespace look ahead past the breaks:
+their texts are encoded whole.) So a text splits, without changing its pieces, before each
+single space between two other characters and after each line break that a character other
+than whitespace or a slash follows; each part's count does not depend on the others. A line
+of single spaces (as the prompt writes a recalled line) is split word by word; a part with
+other whitespace in it (an indented line of JSON) is counted whole, and remembered as a word
+is.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-__all__ = ["CHUNK_CHARS", "WORDS_KEPT", "EncodingCount"]
+__all__ = ["CHUNK_CHARS", "SPLIT_BY_WORDS", "WORDS_KEPT", "EncodingCount"]
 
 CHUNK_CHARS = 1024
+SPLIT_BY_WORDS = frozenset({"cl100k_base", "o200k_base"})  # encodings whose pattern allows it
 WORDS_KEPT = 200_000  # words whose counts are remembered (~25 MB); all forgotten when full
 
 
@@ -43,14 +47,18 @@ class EncodingCount:
     def __init__(self, encoding: Any) -> None:
         self.encoding = encoding
         self._known: dict[str, int] = {}  # a word (with the space before it) or a part -> tokens
+        self._by_words = encoding.name in SPLIT_BY_WORDS
 
     def __call__(self, text: str) -> int:
+        count = self._chunk if self._by_words else self._whole
         if len(text) <= CHUNK_CHARS:
-            return self._chunk(text)
+            return count(text)
         return sum(
-            self._chunk(text[start : start + CHUNK_CHARS])
-            for start in range(0, len(text), CHUNK_CHARS)
+            count(text[start : start + CHUNK_CHARS]) for start in range(0, len(text), CHUNK_CHARS)
         )
+
+    def _whole(self, text: str) -> int:
+        return len(self.encoding.encode_ordinary(text))
 
     def _chunk(self, text: str) -> int:
         """The parts between line breaks, each with its break, joined to the next part when

@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+import tiktoken
 
 from mnemobot.runtime.llm import tokens
 from mnemobot.runtime.llm.client import LiteLLM
+from mnemobot.runtime.llm.tokens import EncodingCount
 from mnemobot.runtime.settings import LLMSettings
 
 # words a tokenizer's pattern treats apart: contractions, digit runs, punctuation runs, marks,
@@ -80,3 +82,15 @@ def test_the_words_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
 
     assert len(counted._known) <= 50
     assert llm.count_tokens(line) == first == len(counted.encoding.encode_ordinary(line))
+
+
+def test_an_encoding_whose_pattern_looks_past_line_breaks_is_counted_whole() -> None:
+    """r50k's and p50k's pattern: a run of breaks followed by a word is split into single
+    breaks, which a part ending in the run would encode as one piece."""
+    ranks = {bytes([byte]): byte for byte in range(256)} | {b"\n\n": 256}
+    pattern = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    gpt2 = tiktoken.Encoding("p50k-like", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+    counted = EncodingCount(gpt2)
+
+    for text in ["A\n\nB", "user: hi there.\n\nbot: ok", "a b  c\n\n\nd"]:
+        assert counted(text) == len(gpt2.encode_ordinary(text)), text
