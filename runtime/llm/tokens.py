@@ -26,7 +26,7 @@ single space between two other characters and after each line break that a chara
 than whitespace or a slash follows; each part's count does not depend on the others. A line
 of single spaces (as the prompt writes a recalled line) is split word by word; a part with
 other whitespace in it (an indented line of JSON) is counted whole, and remembered as a word
-is.
+is when it is short.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-__all__ = ["CHUNK_CHARS", "SPLIT_BY_WORDS", "WORDS_KEPT", "EncodingCount"]
+__all__ = ["CHUNK_CHARS", "LONGEST_KEPT", "SPLIT_BY_WORDS", "WORDS_KEPT", "EncodingCount"]
 
 CHUNK_CHARS = 1024
 SPLIT_BY_WORDS = frozenset({"cl100k_base", "o200k_base"})  # encodings whose pattern allows it
-WORDS_KEPT = 200_000  # words whose counts are remembered (~25 MB); all forgotten when full
+WORDS_KEPT = 100_000  # words whose counts are remembered; all forgotten when full
+LONGEST_KEPT = 64  # characters: a longer word or part is encoded each time (~15 MB of Latin)
 
 
 class EncodingCount:
@@ -93,11 +94,13 @@ class EncodingCount:
         return total
 
     def _count(self, piece: str) -> int:
-        """The tokens of ``piece``, remembered."""
+        """The tokens of ``piece``, remembered unless it is long."""
         known = self._known
         count = known.get(piece)
         if count is None:
-            if len(known) >= WORDS_KEPT:
-                known.clear()
-            count = known[piece] = len(self.encoding.encode_ordinary(piece))
+            count = len(self.encoding.encode_ordinary(piece))
+            if len(piece) <= LONGEST_KEPT:
+                if len(known) >= WORDS_KEPT:
+                    known.clear()
+                known[piece] = count
         return count

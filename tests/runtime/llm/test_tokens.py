@@ -71,7 +71,7 @@ def test_other_whitespace_is_counted_as_the_encoding_counts_it(text: str) -> Non
 
 def test_the_words_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A server that runs for months meets new words for ever: it keeps at most WORDS_KEPT,
-    and counts the same after forgetting them."""
+    none longer than LONGEST_KEPT, and counts the same after forgetting them."""
     monkeypatch.setattr(tokens, "WORDS_KEPT", 50)
     llm = LiteLLM(LLMSettings(default="openai/gpt-4o-mini"))
     llm.warm_up()
@@ -82,6 +82,13 @@ def test_the_words_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
 
     assert len(counted._known) <= 50
     assert llm.count_tokens(line) == first == len(counted.encoding.encode_ordinary(line))
+
+    counted._known.clear()
+    long_word = "x" * (tokens.LONGEST_KEPT + 1)  # a long part is counted, not kept
+    assert llm.count_tokens(f"a {long_word}") == len(
+        counted.encoding.encode_ordinary(f"a {long_word}")
+    )
+    assert set(counted._known) == {"a"}
 
 
 def test_an_encoding_whose_pattern_looks_past_line_breaks_is_counted_whole() -> None:
