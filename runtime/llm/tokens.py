@@ -48,10 +48,10 @@ class EncodingCount:
     def __init__(self, encoding: Any) -> None:
         self.encoding = encoding
         self._known: dict[str, int] = {}  # a word (with the space before it) or a part -> tokens
-        self._by_words = encoding.name in SPLIT_BY_WORDS
+        self._count_chunk = self._chunk if encoding.name in SPLIT_BY_WORDS else self._whole
 
     def __call__(self, text: str) -> int:
-        count = self._chunk if self._by_words else self._whole
+        count = self._count_chunk
         if len(text) <= CHUNK_CHARS:
             return count(text)
         return sum(
